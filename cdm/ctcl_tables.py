@@ -1,0 +1,75 @@
+"""Our own bookkeeping tables, kept beside (never inside) the CDM tables (f2o-024).
+
+- ctcl_id_map: every row key ever seen -> its integer OMOP id, so a re-load reuses the same id.
+- ctcl_lineage: which resource owns which CDM row (trace any row back; delete a resource's rows).
+- ctcl_resource_state: the last loaded version of each resource (skip unchanged, honour newer).
+- ctcl_quarantine: resources that could not be loaded, with file, position and reason.
+- ctcl_unmapped: codes that ended as concept 0, with the reason, per run.
+- ctcl_run: run metadata (software, CDM and vocabulary versions, times, inputs, report) (f2o-102).
+"""
+
+from __future__ import annotations
+
+CTCL_TABLES: dict[str, str] = {
+    "ctcl_id_map": """
+        id_space VARCHAR(40) NOT NULL,
+        row_key VARCHAR(400) NOT NULL,
+        omop_id INTEGER NOT NULL,
+        PRIMARY KEY (id_space, row_key)""",
+    "ctcl_lineage": """
+        omop_table VARCHAR(40) NOT NULL,
+        omop_id INTEGER NOT NULL,
+        resource_key VARCHAR(300) NOT NULL,
+        source_file VARCHAR(1000),
+        source_position VARCHAR(200),
+        run_id INTEGER NOT NULL""",
+    "ctcl_resource_state": """
+        resource_key VARCHAR(300) NOT NULL PRIMARY KEY,
+        content_hash VARCHAR(64) NOT NULL,
+        version_id VARCHAR(64),
+        last_updated VARCHAR(40),
+        status VARCHAR(20) NOT NULL,
+        source_file VARCHAR(1000),
+        run_id INTEGER NOT NULL""",
+    "ctcl_quarantine": """
+        run_id INTEGER NOT NULL,
+        source_file VARCHAR(1000) NOT NULL,
+        source_position VARCHAR(200) NOT NULL,
+        resource_type VARCHAR(60),
+        resource_id VARCHAR(300),
+        reason VARCHAR(80) NOT NULL,
+        message VARCHAR(1000) NOT NULL""",
+    "ctcl_unmapped": """
+        run_id INTEGER NOT NULL,
+        omop_table VARCHAR(40) NOT NULL,
+        omop_column VARCHAR(60) NOT NULL,
+        vocabulary VARCHAR(300) NOT NULL,
+        code VARCHAR(300) NOT NULL,
+        reason VARCHAR(80) NOT NULL,
+        row_count INTEGER NOT NULL""",
+    "ctcl_run": """
+        run_id INTEGER NOT NULL PRIMARY KEY,
+        started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP,
+        status VARCHAR(20) NOT NULL,
+        software_version VARCHAR(20) NOT NULL,
+        cdm_version VARCHAR(10) NOT NULL,
+        vocabulary_version VARCHAR(255),
+        config_fingerprint VARCHAR(64) NOT NULL,
+        inputs TEXT,
+        report TEXT""",
+    "ctcl_settings": """
+        name VARCHAR(60) NOT NULL PRIMARY KEY,
+        value VARCHAR(400) NOT NULL""",
+}
+
+CTCL_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS ctcl_lineage_resource ON {ctcl_lineage} (resource_key)",
+)
+
+
+def ctcl_ddl(qualify) -> list[str]:
+    """CREATE statements; `qualify` maps a table name to its schema-qualified name."""
+    statements = [f"CREATE TABLE IF NOT EXISTS {qualify(name)} ({body}\n)" for name, body in CTCL_TABLES.items()]
+    statements += [sql.format(ctcl_lineage=qualify("ctcl_lineage")) for sql in CTCL_INDEXES]
+    return statements

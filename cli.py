@@ -1,0 +1,130 @@
+"""The `ctcl-map` command line. It only parses options, calls the library and prints.
+
+Exit codes (all commands): 0 the job completed (quarantined records are reported, not fatal);
+1 nothing could be loaded, a check failed, or the database failed; 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ctcl_map import __version__
+
+app = typer.Typer(
+    name="ctcl-map",
+    help=(
+        "FHIR R4 -> OMOP CDM v5.4 for cutaneous T-cell lymphoma research.\n\n"
+        "Start here:  ctcl-map fhir2omop samples/ss_mogamulizumab_died.json  (writes ./omop.duckdb)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+DbOption = Annotated[
+    str,
+    typer.Option("--db", help="DuckDB file path, or a URL such as postgresql+psycopg://user@127.0.0.1:5432/test."),
+]
+SchemaOption = Annotated[
+    Optional[str], typer.Option("--cdm-schema", help="Schema for the CDM tables (default: the database's default schema).")
+]
+ResultsSchemaOption = Annotated[
+    Optional[str], typer.Option("--results-schema", help="Schema for cohort tables (default: the CDM schema).")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ctcl-map {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """FHIR R4 -> OMOP CDM v5.4 with CTCL (mycosis fungoides / Sézary syndrome) knowledge."""
+
+
+def _fail(message: str, code: int) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _open(db: str, cdm_schema: str | None, results_schema: str | None = None, read_only: bool = False):
+    from ctcl_map.writers.db import DatabaseError, connect
+
+    try:
+        return connect(db, cdm_schema=cdm_schema, results_schema=results_schema, read_only=read_only)
+    except DatabaseError as problem:
+        _fail(str(problem), 1)
+
+
+@app.command()
+def fhir2omop(
+    inputs: Annotated[list[Path], typer.Argument(help="FHIR files or folders: Bundles (.json), bulk NDJSON (.ndjson), either gzipped (.gz).")],
+    db: DbOption = "omop.duckdb",
+    cdm_schema: SchemaOption = None,
+    mappings: Annotated[Optional[list[Path]], typer.Option("--mappings", help="Folder of site mapping CSVs merged over the shipped tables (repeatable).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any record was quarantined.")] = False,
+    validate: Annotated[bool, typer.Option("--validate", help="Also validate every mapped resource with the fhir.resources R4B models (about 1-2 k resources/s).")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Resources per transaction.")] = 5000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON instead of a table.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Load FHIR R4 data into an OMOP CDM v5.4 database (DuckDB by default).
+
+    Loading the same input again changes nothing; a newer version of a resource replaces its rows;
+    a transaction DELETE removes them. Invalid records go to the ctcl_quarantine table with file,
+    position and reason, and the rest of the file still loads.
+
+    Examples:
+
+      ctcl-map fhir2omop samples/mf_early_stage.json
+
+      ctcl-map fhir2omop exports/ --db omop.duckdb --mappings site-mappings/
+
+      ctcl-map fhir2omop bulk/ --db postgresql+psycopg://postgres@127.0.0.1:5432/test --cdm-schema cdm
+    """
+    from ctcl_map.pipeline import RunFailed, RunOptions, run_fhir2omop
+    from ctcl_map.report import print_run_report
+
+    database = _open(db, cdm_schema)
+    progress = None
+    if not quiet and not as_json:
+        def progress(name: str, number: int, total: int) -> None:
+            if number == total or number % 25 == 1:
+                typer.echo(f"  [{number}/{total}] reading files ...", err=True)
+    try:
+        report = run_fhir2omop(database, RunOptions(inputs=inputs, mapping_dirs=mappings or (), batch_size=batch_size, validate=validate), progress)
+    except RunFailed as problem:
+        _fail(str(problem), 2)
+    except Exception as problem:  # database failures: report, never a traceback
+        _fail(f"the load failed and was rolled back to the last committed batch: {problem.__class__.__name__}: {problem}", 1)
+    finally:
+        database.close()
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        print_run_report(report, db)
+    if report.resources_read == 0 or report.loaded_resources == 0:
+        _fail("nothing could be loaded from the input", 1)
+    if strict and report.quarantined:
+        _fail(f"{report.quarantined} record(s) quarantined and --strict is set", 1)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted: the last committed batch is kept; run again to complete", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""One pure converter per FHIR resource type: (SourceItem, ConvertContext) -> Conversion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ctcl_map.converters.base import Conversion, InvalidValue, quarantined
+from ctcl_map.converters.condition import convert_condition
+from ctcl_map.converters.context import ConvertContext
+from ctcl_map.converters.encounter import convert_encounter
+from ctcl_map.converters.medication import KINDS as MEDICATION_KINDS
+from ctcl_map.converters.medication import convert_medication
+from ctcl_map.converters.observation import convert_observation
+from ctcl_map.converters.patient import convert_patient
+from ctcl_map.converters.procedure import convert_procedure
+from ctcl_map.readers.fhir_input import SourceItem
+
+Converter = Callable[[SourceItem, ConvertContext], Conversion]
+
+CONVERTERS: dict[str, Converter] = {
+    "Patient": convert_patient,
+    "Encounter": convert_encounter,
+    "Condition": convert_condition,
+    "Observation": convert_observation,
+    "Procedure": convert_procedure,
+    **{resource_type: convert_medication for resource_type in MEDICATION_KINDS},
+}
+
+
+def convert(item: SourceItem, ctx: ConvertContext) -> Conversion | None:
+    """Convert one resource; None when its type is not mapped to OMOP (Claim, CarePlan ...).
+
+    A value a converter cannot interpret (an impossible date, a number that is text) raises
+    InvalidValue inside the converter and quarantines the resource here, with its reason.
+    """
+    converter = CONVERTERS.get(item.resource_type)
+    if converter is None:
+        return None
+    try:
+        return converter(item, ctx)
+    except InvalidValue as problem:
+        return quarantined(problem.reason, str(problem))

@@ -1,0 +1,135 @@
+"""What every converter returns, and the FHIR value parsing they all share.
+
+A converter is a pure function `(item, ctx) -> Conversion`: it reads one FHIR resource and returns
+OMOP rows, never touching a file or a database. Identifiers in those rows are *keys*
+("Patient/123", "Encounter/9"); the writer turns keys into stable integer ids through the lineage
+table, so converters can run in any process and in any order.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+# Type concepts (Type Concept domain), verified ids: ../shared/reference/vocab-concepts.md section 8.
+EHR = 32817
+EHR_ADMINISTRATION = 32818
+EHR_PRESCRIPTION = 32838
+EHR_DISPENSING = 32825
+LAB = 32856
+
+
+class InvalidValue(ValueError):
+    """A FHIR value that cannot be what it claims (a date like 2019-13-45). Quarantines the resource."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class OmopRow:
+    table: str
+    key: str  # stable identity of this row: owner resource key, plus '#suffix' when one resource makes several
+    values: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Unmapped:
+    """A code that ended as concept_id 0, and why (f2o-063: never silently)."""
+
+    table: str
+    column: str
+    vocabulary: str  # OMOP vocabulary_id, or the raw system URI when the system is unknown
+    code: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Conversion:
+    rows: list[OmopRow] = field(default_factory=list)
+    excluded: str | None = None  # reason code when the resource is deliberately not loaded (f2o-060/062)
+    quarantined: tuple[str, str] | None = None  # (reason code, message) when the resource is invalid
+    unmapped: list[Unmapped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # counted in the run report, e.g. 'date_imputed'
+
+
+def excluded(reason: str) -> Conversion:
+    return Conversion(excluded=reason)
+
+
+def quarantined(reason: str, message: str) -> Conversion:
+    return Conversion(quarantined=(reason, message))
+
+
+_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class FhirTime:
+    day: date
+    moment: datetime | None  # None when the source had no time of day
+    imputed: bool  # True when a partial date (YYYY or YYYY-MM) was completed to the first day
+
+
+def parse_time(value: Any, field_name: str) -> FhirTime | None:
+    """FHIR date/dateTime/instant -> date and wall-clock datetime.
+
+    Datetimes keep the hospital's recorded wall-clock time and drop the UTC offset, so one site's
+    data stays in one local time zone and a date is the date the hospital wrote down (f2o-072).
+    Partial dates are completed to the first day of the month or year and flagged.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidValue("invalid_date", f"{field_name} is not a string date")
+    match = _DATE.match(value)
+    try:
+        if match:
+            year, month, day = match.groups()
+            if day:
+                return FhirTime(date(int(year), int(month), int(day)), None, False)
+            return FhirTime(date(int(year), int(month or 1), 1), None, True)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidValue("invalid_date", f"{field_name} is not a valid FHIR date: {value[:40]!r}") from None
+    if moment.tzinfo is not None:
+        moment = moment.replace(tzinfo=None)
+    return FhirTime(moment.date(), moment, False)
+
+
+def period_times(period: Any, field_name: str) -> tuple[FhirTime | None, FhirTime | None]:
+    if not isinstance(period, dict):
+        return None, None
+    return parse_time(period.get("start"), f"{field_name}.start"), parse_time(period.get("end"), f"{field_name}.end")
+
+
+def first_time(resource: dict, names: tuple[str, ...]) -> tuple[FhirTime | None, FhirTime | None]:
+    """Start and end from the first present of several [x] choices (xDateTime, xPeriod, xInstant...)."""
+    for name in names:
+        value = resource.get(name)
+        if value is None:
+            continue
+        if name.endswith("Period"):
+            return period_times(value, name)
+        return parse_time(value, name), None
+    return None, None
+
+
+def number(value: Any, field_name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidValue("invalid_value", f"{field_name} is not a number")
+    return float(value)
+
+
+def code_of(concept: Any) -> str | None:
+    """The first coding's code of a CodeableConcept (for status-like fields)."""
+    if isinstance(concept, dict):
+        for coding in concept.get("coding") or ():
+            if isinstance(coding, dict) and isinstance(coding.get("code"), str):
+                return coding["code"]
+    return None

@@ -1,0 +1,219 @@
+"""Concept resolution: FHIR codings -> OMOP source and standard concepts.
+
+Precedence (documented in README, issue 3): site override -> CTCL mapping table -> vocabulary
+('Maps to' of the shipped subset or of a loaded Athena download) -> concept 0 with a reason.
+Among several codings of one CodeableConcept: a coding marked `userSelected` first, then the
+vocabulary order preferred for the target field (e.g. SNOMED before ICD-10-CM for conditions),
+then the order the source wrote them; the first coding that reaches a standard concept wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+# Preferred source vocabularies per kind of field (f2o-034/035). Unlisted vocabularies come after.
+PREFERENCE: dict[str, tuple[str, ...]] = {
+    "condition": ("SNOMED", "ICDO3", "ICD10CM", "ICD10", "ICD9CM"),
+    "drug": ("RxNorm", "RxNorm Extension", "ATC", "NDC", "CVX", "BRAND"),
+    "procedure": ("SNOMED", "CPT4", "HCPCS", "ICD10PCS", "LOINC"),
+    "measurement": ("LOINC", "SNOMED", "CTCL-map"),
+    "value": ("LOINC", "SNOMED", "CTCL-map", "Cancer Modifier"),
+    "visit": (),
+    "route": ("SNOMED",),
+}
+
+TEXT_VOCABULARY = "TEXT"  # mapping-table rows that match a CodeableConcept's text (lower-cased)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    concept_id: int
+    source_value: str | None
+    source_concept_id: int
+    domain_id: str | None  # domain of concept_id when mapped, of the source concept otherwise
+    vocabulary_id: str | None  # vocabulary of the chosen coding
+    code: str | None
+    reason: str | None  # why concept_id is 0; None when mapped
+    mapping: Any = None  # the MappingEntry that decided it (CTCL tables), for its attributes
+
+
+UNCODED = Resolved(0, None, 0, None, None, None, "no_code")
+
+
+class MappingLookup(Protocol):
+    def lookup(self, vocabulary_id: str, code: str) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VocabHit:
+    source_concept_id: int
+    standard_concept_id: int  # 0 when the source concept has no valid standard mapping
+    standard_domain_id: str | None
+    source_domain_id: str | None
+
+
+class VocabIndex:
+    """(vocabulary_id, concept_code) -> source concept and its standard target.
+
+    Small vocabularies (the shipped subset) are read whole at start; a full Athena download is
+    looked up code by code with a cache, so memory stays small whatever the vocabulary size.
+    """
+
+    PRELOAD_LIMIT = 300_000
+
+    def __init__(self, db=None, rows: Sequence[tuple] | None = None):
+        self._db = db
+        self._codes: dict[tuple[str, str], VocabHit | None] = {}
+        self._concepts: dict[int, tuple[str, str | None, str]] = {}  # id -> (domain, standard, vocabulary)
+        self.lazy = False
+        if rows is not None:
+            self._ingest(rows)
+        elif db is not None:
+            count = db.query(f"SELECT COUNT(*) FROM {db.table('concept')}")[0][0]
+            if count <= self.PRELOAD_LIMIT:
+                self._ingest(db.query(self._sql("")))
+            else:
+                self.lazy = True
+
+    def _sql(self, where: str) -> str:
+        t = self._db.table
+        return (
+            "SELECT c.vocabulary_id, c.concept_code, c.concept_id, c.standard_concept, c.domain_id, "
+            "t.concept_id, t.domain_id, t.standard_concept "
+            f"FROM {t('concept')} c "
+            f"LEFT JOIN {t('concept_relationship')} r ON r.concept_id_1 = c.concept_id "
+            "AND r.relationship_id = 'Maps to' AND (r.invalid_reason IS NULL OR r.invalid_reason = '') "
+            f"LEFT JOIN {t('concept')} t ON t.concept_id = r.concept_id_2 "
+            f"{where} ORDER BY c.concept_id, t.concept_id"
+        )
+
+    def _ingest(self, rows: Sequence[tuple]) -> None:
+        for vocabulary_id, code, concept_id, standard, domain, target_id, target_domain, target_standard in rows:
+            self._concepts[concept_id] = (domain, standard or None, vocabulary_id)
+            key = (vocabulary_id, code)
+            if standard == "S":
+                hit = VocabHit(concept_id, concept_id, domain, domain)
+            elif target_id is not None and target_standard == "S":
+                hit = VocabHit(concept_id, target_id, target_domain, domain)
+            else:
+                hit = VocabHit(concept_id, 0, None, domain)
+            previous = self._codes.get(key)
+            # Several rows per code (several 'Maps to'): keep the first standard target, lowest id.
+            if previous is None or (previous.standard_concept_id == 0 and hit.standard_concept_id != 0):
+                self._codes[key] = hit
+
+    def lookup(self, vocabulary_id: str, code: str) -> VocabHit | None:
+        key = (vocabulary_id, code)
+        if key in self._codes:
+            return self._codes[key]
+        if not self.lazy:
+            return None
+        self._ingest(self._db.query(self._sql("WHERE c.vocabulary_id = ? AND c.concept_code = ?"), [vocabulary_id, code]))
+        return self._codes.setdefault(key, None)
+
+    def concept(self, concept_id: int) -> tuple[str, str | None, str] | None:
+        """(domain_id, standard_concept, vocabulary_id) of a concept id."""
+        found = self._concepts.get(concept_id)
+        if found is None and self.lazy and concept_id:
+            rows = self._db.query(
+                f"SELECT domain_id, standard_concept, vocabulary_id FROM {self._db.table('concept')} WHERE concept_id = ?",
+                [concept_id],
+            )
+            found = (rows[0][0], rows[0][1] or None, rows[0][2]) if rows else None
+            if found:
+                self._concepts[concept_id] = found
+        return found
+
+
+class ConceptResolver:
+    """Resolves codings with the mapping tables first, then the vocabulary."""
+
+    def __init__(self, code_systems: Mapping[str, str], mappings: MappingLookup, vocab: VocabIndex):
+        self.code_systems = {_normalise_system(uri): vocab_id for uri, vocab_id in code_systems.items()}
+        self.mappings = mappings
+        self.vocab = vocab
+        self._cache: dict[tuple, Resolved] = {}
+
+    def vocabulary_of(self, system: str | None) -> str | None:
+        if not system:
+            return None
+        return self.code_systems.get(_normalise_system(system))
+
+    def resolve_code(self, vocabulary_id: str, code: str, source_value: str | None = None) -> Resolved:
+        """One (vocabulary, code) pair: mapping table, then vocabulary."""
+        cache_key = (vocabulary_id, code)
+        cached = self._cache.get(cache_key)
+        if cached is not None:
+            return cached
+        hit = self.vocab.lookup(vocabulary_id, code)
+        source_concept_id = hit.source_concept_id if hit else 0
+        entry = self.mappings.lookup(vocabulary_id, code)
+        if entry is not None:
+            target = entry.target_concept_id
+            known = self.vocab.concept(target)
+            domain = known[0] if known else entry.target_domain_id
+            result = Resolved(target, code, source_concept_id, domain, vocabulary_id, code, None, entry)
+        elif hit is None:
+            result = Resolved(0, code, 0, None, vocabulary_id, code, "code_not_in_vocabulary")
+        elif hit.standard_concept_id == 0:
+            result = Resolved(0, code, source_concept_id, hit.source_domain_id, vocabulary_id, code, "no_standard_mapping")
+        else:
+            result = Resolved(hit.standard_concept_id, code, source_concept_id, hit.standard_domain_id, vocabulary_id, code, None)
+        self._cache[cache_key] = result
+        return result
+
+    def resolve(self, concept: Any, kind: str) -> Resolved:
+        """A CodeableConcept (dict) -> the best Resolved by the documented precedence."""
+        if not isinstance(concept, dict):
+            return UNCODED
+        candidates: list[tuple[tuple, Resolved]] = []
+        preference = PREFERENCE.get(kind, ())
+        for position, coding in enumerate(concept.get("coding") or ()):
+            if not isinstance(coding, dict):
+                continue
+            code = coding.get("code")
+            if not isinstance(code, str) or not code.strip():
+                continue
+            code = code.strip()
+            system = coding.get("system")
+            vocabulary_id = self.vocabulary_of(system)
+            if vocabulary_id is None:
+                resolved = Resolved(0, code, 0, None, str(system or "(no system)"), code, "unknown_system")
+            else:
+                resolved = self.resolve_code(vocabulary_id, code)
+            rank = preference.index(vocabulary_id) if vocabulary_id in preference else len(preference)
+            order = (0 if coding.get("userSelected") is True else 1, rank, position)
+            candidates.append((order, resolved))
+        candidates.sort(key=lambda pair: pair[0])
+        for _, resolved in candidates:
+            if resolved.concept_id:
+                return resolved
+        text = concept.get("text")
+        if isinstance(text, str) and text.strip():
+            by_text = self.resolve_text(text)
+            if by_text.concept_id or not candidates:
+                return by_text
+        if candidates:
+            return candidates[0][1]
+        return UNCODED
+
+    def resolve_text(self, text: str) -> Resolved:
+        """Text-only concepts ('Mycosis fungoides') match TEXT rows of the mapping tables."""
+        normalised = " ".join(text.lower().split())
+        entry = self.mappings.lookup(TEXT_VOCABULARY, normalised)
+        source_value = text.strip()[:50]
+        if entry is None:
+            return Resolved(0, source_value, 0, None, TEXT_VOCABULARY, normalised, "text_only")
+        known = self.vocab.concept(entry.target_concept_id)
+        domain = known[0] if known else entry.target_domain_id
+        return Resolved(entry.target_concept_id, source_value, 0, domain, TEXT_VOCABULARY, normalised, None, entry)
+
+
+def _normalise_system(uri: str) -> str:
+    """Compare system URIs without a version suffix ('|2.74'), trailing slash or http/https difference."""
+    uri = uri.split("|", 1)[0].strip().rstrip("/")
+    if uri.startswith("https://"):
+        uri = "http://" + uri[len("https://") :]
+    return uri

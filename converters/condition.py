@@ -1,0 +1,70 @@
+"""Condition -> condition_occurrence (or the table of the concept's domain), plus Condition.stage.
+
+- verificationStatus refuted / entered-in-error -> no row (f2o-060). Provisional, differential,
+  unconfirmed and confirmed are loaded: the CDM keeps what the record asserts.
+- Start: onset[x]; without onset, recordedDate (counted as 'start_from_recorded_date').
+- End: abatement[x] when it is a date or period.
+- Condition.stage.summary (a stage group, coded or as text) -> a stage-group measurement linked to
+  this condition (measurement_event_id, meas_event_field_concept_id 1147127).
+"""
+
+from __future__ import annotations
+
+from ctcl_map.converters.base import EHR, Conversion, code_of, excluded, first_time, parse_time, quarantined
+from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
+from ctcl_map.converters.events import event_row, route, unmapped_of
+from ctcl_map.converters.staging_values import resolve_staging_value
+from ctcl_map.readers.fhir_input import SourceItem
+
+NOT_ASSERTED = {"refuted", "entered-in-error"}
+CONDITION_FIELD_CONCEPT = 1147127  # condition_occurrence.condition_occurrence_id (vocab-concepts.md section 6)
+STAGE_GROUP_QUESTION = ("LOINC", "21908-9")  # Stage group.clinical Cancer
+
+
+def convert_condition(item: SourceItem, ctx: ConvertContext) -> Conversion:
+    condition = item.resource or {}
+    verification = code_of(condition.get("verificationStatus"))
+    if verification in NOT_ASSERTED:
+        return excluded(f"condition_{verification}")
+    person_key, problem = subject_key(item)
+    if person_key is None:
+        return subject_problem(item, problem)
+    start, _ = first_time(condition, ("onsetDateTime", "onsetPeriod"))
+    notes = []
+    if start is None:
+        start = parse_time(condition.get("recordedDate"), "recordedDate")
+        notes.append("start_from_recorded_date")
+    if start is None:
+        return quarantined("missing_date", "Condition has neither onset[x] nor recordedDate")
+    end, _ = first_time(condition, ("abatementDateTime", "abatementPeriod"))
+    if end is not None and end.day < start.day:
+        return quarantined("end_before_start", "Condition abatement is before its onset")
+
+    resolved = ctx.resolver.resolve(condition.get("code"), "condition")
+    table, resolved = route(resolved, "condition_occurrence")
+    visit_key = encounter_key(item)
+    conversion = Conversion(notes=notes)
+    if start.imputed:
+        conversion.notes.append("date_imputed")
+    conversion.rows.append(event_row(table, item.key, person_key, visit_key, resolved, start, end, EHR))
+    conversion.unmapped.extend(unmapped_of(table, "concept_id", resolved))
+    if table == "condition_occurrence":
+        _stage_rows(item, ctx, person_key, visit_key, start, conversion)
+    return conversion
+
+
+def _stage_rows(item: SourceItem, ctx: ConvertContext, person_key: str, visit_key, onset, conversion: Conversion) -> None:
+    for number, stage in enumerate((item.resource or {}).get("stage") or ()):
+        if not isinstance(stage, dict) or not isinstance(stage.get("summary"), dict):
+            continue
+        question = ctx.resolver.resolve_code(*STAGE_GROUP_QUESTION)
+        value = resolve_staging_value(ctx, stage["summary"], "stage")
+        key = f"{item.key}#stage{number}"
+        row = event_row("measurement", key, person_key, visit_key, question, onset, None, EHR, {
+            "value_as_concept_id": value.concept_id,
+            "value_source_value": value.source_value,
+            "measurement_event_id": item.key,
+            "meas_event_field_concept_id": CONDITION_FIELD_CONCEPT,
+        })
+        conversion.rows.append(row)
+        conversion.unmapped.extend(unmapped_of("measurement", "value_as_concept_id", value))

@@ -1,0 +1,172 @@
+"""MedicationAdministration, MedicationRequest, MedicationStatement, MedicationDispense -> drug_exposure.
+
+One converter, four configurations: what differs between the resource types is data (type
+concept, statuses that mean "did not happen", where the dates and the dose are), not logic.
+The drug code comes from medicationCodeableConcept or from the referenced Medication: contained
+('#med1'), in the same Bundle, or read earlier in the run (bulk NDJSON Medication files).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from ctcl_map.converters.base import (
+    EHR, EHR_ADMINISTRATION, EHR_DISPENSING, EHR_PRESCRIPTION, Conversion, FhirTime, excluded, first_time,
+    number, quarantined,
+)
+from ctcl_map.converters.concepts import Resolved
+from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, reference, subject_key
+from ctcl_map.converters.events import event_row, route, unmapped_of
+from ctcl_map.readers.fhir_input import SourceItem
+
+
+@dataclass(frozen=True)
+class MedicationKind:
+    type_concept_id: int
+    not_realized: frozenset[str]  # statuses meaning the drug was not given/taken (f2o-060)
+    start_fields: tuple[str, ...]
+    encounter_field: str
+    dosage_field: str | None  # list of Dosage holding route/text
+    realized_intents: frozenset[str] | None = None
+
+
+KINDS: dict[str, MedicationKind] = {
+    "MedicationAdministration": MedicationKind(
+        EHR_ADMINISTRATION, frozenset({"not-done", "entered-in-error"}),
+        ("effectiveDateTime", "effectivePeriod"), "context", None,
+    ),
+    "MedicationRequest": MedicationKind(
+        EHR_PRESCRIPTION, frozenset({"cancelled", "entered-in-error", "draft"}),
+        ("authoredOn",), "encounter", "dosageInstruction",
+        frozenset({"order", "original-order", "reflex-order", "filler-order", "instance-order"}),
+    ),
+    # No verified 'patient self-reported' type concept is in our subset: statements are typed EHR.
+    "MedicationStatement": MedicationKind(
+        EHR, frozenset({"entered-in-error", "intended", "not-taken"}),
+        ("effectiveDateTime", "effectivePeriod", "dateAsserted"), "context", "dosage",
+    ),
+    "MedicationDispense": MedicationKind(
+        EHR_DISPENSING, frozenset({"preparation", "cancelled", "entered-in-error", "declined", "on-hold", "stopped"}),
+        ("whenHandedOver", "whenPrepared"), "context", "dosageInstruction",
+    ),
+}
+
+
+def convert_medication(item: SourceItem, ctx: ConvertContext) -> Conversion:
+    resource = item.resource or {}
+    kind = KINDS[item.resource_type]
+    status = resource.get("status")
+    if status in kind.not_realized:
+        return excluded(f"{_snake(item.resource_type)}_status_{status}")
+    if resource.get("doNotPerform") is True:
+        return excluded(f"{_snake(item.resource_type)}_do_not_perform")
+    if kind.realized_intents is not None and resource.get("intent") not in kind.realized_intents:
+        return excluded(f"{_snake(item.resource_type)}_intent_{resource.get('intent')}")
+    person_key, problem = subject_key(item)
+    if person_key is None:
+        return subject_problem(item, problem)
+    start, end = first_time(resource, kind.start_fields)
+    if start is None:
+        return quarantined("missing_date", f"{item.resource_type} has no {' / '.join(kind.start_fields)}")
+    if end is not None and end.day < start.day:
+        return quarantined("end_before_start", f"{item.resource_type} ends before it starts")
+
+    resolved, code_problem = _drug_code(item, ctx)
+    conversion = Conversion()
+    if start.imputed:
+        conversion.notes.append("date_imputed")
+    if code_problem:
+        conversion.notes.append(code_problem)
+    table, resolved = route(resolved, "drug_exposure")
+    extra: dict[str, Any] = {}
+    if table == "drug_exposure":
+        extra = _drug_columns(item.resource_type, resource, kind, ctx, start, conversion)
+        if end is None and extra.get("days_supply"):
+            end = FhirTime(start.day + timedelta(days=extra["days_supply"] - 1), None, False)
+    conversion.rows.append(event_row(table, item.key, person_key, encounter_key(item, kind.encounter_field),
+                                     resolved, start, end, kind.type_concept_id, extra))
+    conversion.unmapped.extend(unmapped_of(table, "concept_id", resolved))
+    return conversion
+
+
+def _drug_code(item: SourceItem, ctx: ConvertContext) -> tuple[Resolved, str | None]:
+    resource = item.resource or {}
+    if isinstance(resource.get("medicationCodeableConcept"), dict):
+        return ctx.resolver.resolve(resource["medicationCodeableConcept"], "drug"), None
+    medication = _referenced_medication(item, ctx)
+    if medication is None:
+        return Resolved(0, None, 0, None, None, None, "medication_reference_unresolved"), "medication_reference_unresolved"
+    return ctx.resolver.resolve(medication.get("code"), "drug"), None
+
+
+def _referenced_medication(item: SourceItem, ctx: ConvertContext) -> dict | None:
+    resource = item.resource or {}
+    ref = resource.get("medicationReference")
+    target = ref.get("reference") if isinstance(ref, dict) else None
+    if not isinstance(target, str):
+        return None
+    if target.startswith("#"):
+        for contained in resource.get("contained") or ():
+            if isinstance(contained, dict) and contained.get("id") == target[1:] and contained.get("resourceType") == "Medication":
+                return contained
+        return None
+    key = reference(item, ref)
+    if key is None:
+        return None
+    if item.bundle is not None and key in item.bundle.medications:
+        return item.bundle.medications[key]
+    return ctx.medications.get(key)
+
+
+def _drug_columns(resource_type: str, resource: dict, kind: MedicationKind, ctx: ConvertContext,
+                  start: FhirTime, conversion: Conversion) -> dict[str, Any]:
+    columns: dict[str, Any] = {}
+    dosage = None
+    if resource_type == "MedicationAdministration":
+        dosage = resource.get("dosage") if isinstance(resource.get("dosage"), dict) else None
+        dose = dosage.get("dose") if dosage else None
+        if isinstance(dose, dict):
+            columns["quantity"] = number(dose.get("value"), "dosage.dose.value")
+            unit = dose.get("code") or dose.get("unit")
+            columns["dose_unit_source_value"] = unit[:50] if isinstance(unit, str) else None
+    elif kind.dosage_field:
+        dosages = resource.get(kind.dosage_field)
+        dosage = dosages[0] if isinstance(dosages, list) and dosages and isinstance(dosages[0], dict) else None
+        if dosage and isinstance(dosage.get("text"), str):
+            columns["sig"] = dosage["text"]
+    if resource_type == "MedicationRequest":
+        dispense = resource.get("dispenseRequest") if isinstance(resource.get("dispenseRequest"), dict) else {}
+        if isinstance(dispense.get("quantity"), dict):
+            columns["quantity"] = number(dispense["quantity"].get("value"), "dispenseRequest.quantity.value")
+        if isinstance(dispense.get("numberOfRepeatsAllowed"), int):
+            columns["refills"] = dispense["numberOfRepeatsAllowed"]
+        columns["days_supply"] = _days(dispense.get("expectedSupplyDuration"))
+    elif resource_type == "MedicationDispense":
+        if isinstance(resource.get("quantity"), dict):
+            columns["quantity"] = number(resource["quantity"].get("value"), "quantity.value")
+        columns["days_supply"] = _days(resource.get("daysSupply"))
+    route_concept = dosage.get("route") if dosage else None
+    if isinstance(route_concept, dict):
+        resolved = ctx.resolver.resolve(route_concept, "route")
+        columns["route_concept_id"] = resolved.concept_id if resolved.domain_id in (None, "Route") else 0
+        columns["route_source_value"] = resolved.source_value
+        conversion.unmapped.extend(unmapped_of("drug_exposure", "route_concept_id", resolved))
+    return {name: value for name, value in columns.items() if value is not None}
+
+
+def _days(duration: Any) -> int | None:
+    """A Duration in days (d) -> whole days; other units are ignored rather than guessed."""
+    if not isinstance(duration, dict):
+        return None
+    value = duration.get("value")
+    unit = duration.get("code") or duration.get("unit")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and unit in ("d", "day", "days") and value > 0:
+        return int(round(value))
+    return None
+
+
+def _snake(resource_type: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in resource_type).lstrip("_")
+

@@ -1,0 +1,148 @@
+"""Observation -> measurement or observation, by the concept's domain.
+
+- status cancelled / entered-in-error / registered (no result yet) -> no row.
+- Date: effective[x]; without it, `issued` (counted as 'date_from_issued').
+- valueQuantity -> value_as_number + unit (UCUM code -> unit concept); valueCodeableConcept ->
+  value_as_concept_id; valueString -> value_as_string (observation) / value_source_value.
+- Each component is a row of its own (blood pressure: systolic and diastolic rows).
+- referenceRange[0] -> range_low / range_high.
+- Staging questions (T, N, M, B, stage group per mappings/staging.csv) parse their written values.
+- Unmapped codes go to measurement when the result is numeric or the category is laboratory /
+  vital-signs, otherwise to observation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ctcl_map.converters.base import (
+    EHR, LAB, Conversion, Unmapped, excluded, first_time, number, parse_time, quarantined,
+)
+from ctcl_map.converters.concepts import Resolved
+from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
+from ctcl_map.converters.events import event_row, route, unmapped_of
+from ctcl_map.converters.staging_values import resolve_staging_value
+from ctcl_map.readers.fhir_input import SourceItem
+
+NOT_REALIZED = {"cancelled", "entered-in-error", "registered"}
+MEASUREMENT_CATEGORIES = {"laboratory", "vital-signs"}
+STAGING_AXES = {"T": "T", "N": "N", "M": "M", "B": "B", "stage_group": "stage"}
+
+
+def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
+    observation = item.resource or {}
+    status = observation.get("status")
+    if status in NOT_REALIZED:
+        return excluded(f"observation_status_{status}")
+    person_key, problem = subject_key(item)
+    if person_key is None:
+        return subject_problem(item, problem)
+    start, _ = first_time(observation, ("effectiveDateTime", "effectivePeriod", "effectiveInstant"))
+    conversion = Conversion()
+    if start is None:
+        start = parse_time(observation.get("issued"), "issued")
+        conversion.notes.append("date_from_issued")
+    if start is None:
+        return quarantined("missing_date", "Observation has neither effective[x] nor issued")
+    if start.imputed:
+        conversion.notes.append("date_imputed")
+    categories = _category_codes(observation)
+    type_concept_id = LAB if "laboratory" in categories else EHR
+    visit_key = encounter_key(item)
+
+    parts: list[tuple[str, dict]] = []
+    components = [c for c in observation.get("component") or () if isinstance(c, dict)]
+    if _has_value(observation) or not components:
+        parts.append((item.key, observation))
+    parts.extend((f"{item.key}#component{n}", component) for n, component in enumerate(components))
+    for key, part in parts:
+        resolved = ctx.resolver.resolve(part.get("code"), "measurement")
+        numeric = isinstance(part.get("valueQuantity"), dict) or "valueInteger" in part
+        default = "measurement" if numeric or categories & MEASUREMENT_CATEGORIES else "observation"
+        table, resolved = route(resolved, default)
+        if table not in ("measurement", "observation"):
+            table = default  # an Observation coded with a condition/procedure concept stays an observation record
+            resolved = Resolved(0, resolved.source_value, resolved.source_concept_id, resolved.domain_id,
+                                resolved.vocabulary_id, resolved.code, f"domain_not_routable:{resolved.domain_id}")
+        axis = _staging_axis(resolved)
+        values, value_unmapped = value_columns(table, part, ctx, axis)
+        conversion.rows.append(event_row(table, key, person_key, visit_key, resolved, start, None, type_concept_id, values))
+        conversion.unmapped.extend(unmapped_of(table, "concept_id", resolved))
+        conversion.unmapped.extend(value_unmapped)
+    return conversion
+
+
+def value_columns(table: str, part: dict, ctx: ConvertContext, axis: str | None) -> tuple[dict[str, Any], list]:
+    """The value[x] of an Observation or component as measurement/observation columns."""
+    values: dict[str, Any] = {}
+    unmapped: list = []
+    measurement = table == "measurement"
+    quantity = part.get("valueQuantity")
+    if isinstance(quantity, dict):
+        values["value_as_number"] = number(quantity.get("value"), "valueQuantity.value")
+        comparator = quantity.get("comparator")
+        unit_code = quantity.get("code") if isinstance(quantity.get("code"), str) else None
+        unit_text = unit_code or (quantity.get("unit") if isinstance(quantity.get("unit"), str) else None)
+        if unit_text:
+            unit = ctx.resolver.resolve_code("UCUM", unit_code) if unit_code and ctx.resolver.vocabulary_of(quantity.get("system")) == "UCUM" else None
+            values["unit_concept_id"] = unit.concept_id if unit else 0
+            values["unit_source_value"] = unit_text[:50]
+            if not values["unit_concept_id"]:
+                unmapped.append(_unit_gap(table, unit_text, quantity.get("system")))
+        if comparator:
+            values["value_source_value"] = f"{comparator}{quantity.get('value')}"
+    elif "valueInteger" in part:
+        values["value_as_number"] = number(part.get("valueInteger"), "valueInteger")
+    elif isinstance(part.get("valueCodeableConcept"), dict) or (axis and isinstance(part.get("valueString"), str)):
+        raw = part.get("valueCodeableConcept") or part.get("valueString")
+        resolved = resolve_staging_value(ctx, raw, axis) if axis else ctx.resolver.resolve(raw, "value")
+        values["value_as_concept_id"] = resolved.concept_id
+        values["value_source_value"] = resolved.source_value
+        if not measurement and isinstance(raw, str):
+            values["value_as_string"] = raw[:60]
+        unmapped.extend(unmapped_of(table, "value_as_concept_id", resolved))
+    elif isinstance(part.get("valueString"), str):
+        text = part["valueString"]
+        if measurement:
+            values["value_source_value"] = text[:50]
+        else:
+            values["value_as_string"] = text[:60]
+    elif isinstance(part.get("valueBoolean"), bool):
+        text = "true" if part["valueBoolean"] else "false"
+        values["value_source_value"] = text
+        if not measurement:
+            values["value_as_string"] = text
+    if measurement:
+        ranges = part.get("referenceRange")
+        if isinstance(ranges, list) and ranges and isinstance(ranges[0], dict):
+            low, high = ranges[0].get("low"), ranges[0].get("high")
+            values["range_low"] = number(low.get("value"), "referenceRange.low") if isinstance(low, dict) else None
+            values["range_high"] = number(high.get("value"), "referenceRange.high") if isinstance(high, dict) else None
+    return values, unmapped
+
+
+def _unit_gap(table: str, unit_text: str, system: Any) -> Unmapped:
+    reason = "unit_not_ucum" if system is None else "code_not_in_vocabulary"
+    return Unmapped(table, "unit_concept_id", "UCUM", unit_text, reason)
+
+
+def _staging_axis(resolved: Resolved) -> str | None:
+    entry = resolved.mapping
+    if entry is None or getattr(entry, "kind", None) != "staging":
+        return None
+    return STAGING_AXES.get(entry.attributes.get("axis", "")) if not entry.attributes.get("value_code") else None
+
+
+def _has_value(part: dict) -> bool:
+    return any(name.startswith("value") for name in part)
+
+
+def _category_codes(observation: dict) -> set[str]:
+    codes = set()
+    for category in observation.get("category") or ():
+        if isinstance(category, dict):
+            for coding in category.get("coding") or ():
+                if isinstance(coding, dict) and isinstance(coding.get("code"), str):
+                    codes.add(coding["code"])
+    return codes
+

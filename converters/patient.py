@@ -1,0 +1,95 @@
+"""Patient -> person (+ death).
+
+Policies (README, 'Conversion rules'):
+- No birthDate -> quarantined: OMOP requires year_of_birth and says to drop such persons.
+- person_source_value is a keyed hash of the Patient key, never a name, MRN or the raw id.
+- deceasedDateTime -> a death row. deceasedBoolean=true without a date -> no death row (an invented
+  date would bias every survival curve); counted in the run report as 'deceased_without_date'.
+- Death before birth -> quarantined as impossible dates.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from ctcl_map.converters.base import EHR, Conversion, OmopRow, Unmapped, parse_time, quarantined
+from ctcl_map.converters.context import ConvertContext
+from ctcl_map.readers.fhir_input import SourceItem
+
+US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
+US_CORE_ETHNICITY = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"
+GENDER_SYSTEM = "http://hl7.org/fhir/administrative-gender"
+
+
+def convert_patient(item: SourceItem, ctx: ConvertContext) -> Conversion:
+    patient = item.resource or {}
+    key = item.key
+    birth = parse_time(patient.get("birthDate"), "birthDate")
+    if birth is None:
+        return quarantined("missing_birth_date", "Patient has no birthDate; OMOP requires year_of_birth")
+    partial = patient.get("birthDate", "")
+    conversion = Conversion()
+
+    gender_code = patient.get("gender")
+    gender_id, _ = ctx.valueset("gender_concept_id", gender_code, GENDER_SYSTEM)
+    if not gender_id:
+        conversion.unmapped.append(Unmapped("person", "gender_concept_id", GENDER_SYSTEM, str(gender_code), "gender_not_male_or_female"))
+    race_id, race_code = _us_core_category(patient, US_CORE_RACE, "race_concept_id", ctx, conversion)
+    ethnicity_id, ethnicity_code = _us_core_category(patient, US_CORE_ETHNICITY, "ethnicity_concept_id", ctx, conversion)
+
+    person = {
+        "person_id": key,
+        "gender_concept_id": gender_id,
+        "year_of_birth": birth.day.year,
+        "month_of_birth": birth.day.month if len(partial) >= 7 else None,
+        "day_of_birth": birth.day.day if len(partial) >= 10 else None,
+        # birth_datetime only when the full date is known: a completed partial date is not a birth date.
+        "birth_datetime": (birth.moment or _midnight(birth.day)) if len(partial) >= 10 else None,
+        "race_concept_id": race_id,
+        "ethnicity_concept_id": ethnicity_id,
+        "person_source_value": ctx.person_source_value(key),
+        "gender_source_value": gender_code if isinstance(gender_code, str) else None,
+        "gender_source_concept_id": 0,
+        "race_source_value": race_code,
+        "race_source_concept_id": 0,
+        "ethnicity_source_value": ethnicity_code,
+        "ethnicity_source_concept_id": 0,
+    }
+    conversion.rows.append(OmopRow("person", key, person))
+
+    deceased = patient.get("deceasedDateTime")
+    if deceased is not None:
+        death = parse_time(deceased, "deceasedDateTime")
+        if death.day < birth.day:
+            return quarantined("death_before_birth", "deceasedDateTime is before birthDate")
+        conversion.rows.append(
+            OmopRow("death", key, {
+                "person_id": key,
+                "death_date": death.day,
+                "death_datetime": death.moment,
+                "death_type_concept_id": EHR,
+                "cause_concept_id": 0,
+                "cause_source_concept_id": 0,
+            })
+        )
+    elif patient.get("deceasedBoolean") is True:
+        conversion.notes.append("deceased_without_date")
+    return conversion
+
+
+def _us_core_category(patient: dict, url: str, omop_field: str, ctx: ConvertContext, conversion: Conversion) -> tuple[int, str | None]:
+    """The ombCategory coding of a US Core race/ethnicity extension; absent -> 0 (no reason needed)."""
+    for extension in patient.get("extension") or ():
+        if not isinstance(extension, dict) or extension.get("url") != url:
+            continue
+        for part in extension.get("extension") or ():
+            if isinstance(part, dict) and part.get("url") == "ombCategory" and isinstance(part.get("valueCoding"), dict):
+                concept_id, code = ctx.valueset(omop_field, part["valueCoding"])
+                if not concept_id:
+                    conversion.unmapped.append(Unmapped("person", omop_field, str(part["valueCoding"].get("system")), str(code), "code_not_in_valueset"))
+                return concept_id, code
+    return 0, None
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day)

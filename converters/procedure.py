@@ -1,0 +1,35 @@
+"""Procedure -> procedure_occurrence (or the table of the concept's domain).
+
+Only `completed` procedures happened (f2o-060): preparation, in-progress, not-done, on-hold,
+stopped, entered-in-error and unknown give no row and are counted by status in the run report.
+"""
+
+from __future__ import annotations
+
+from ctcl_map.converters.base import EHR, Conversion, excluded, first_time, quarantined
+from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
+from ctcl_map.converters.events import event_row, route, unmapped_of
+from ctcl_map.readers.fhir_input import SourceItem
+
+
+def convert_procedure(item: SourceItem, ctx: ConvertContext) -> Conversion:
+    procedure = item.resource or {}
+    status = procedure.get("status")
+    if status != "completed":
+        return excluded(f"procedure_status_{status or 'missing'}")
+    person_key, problem = subject_key(item)
+    if person_key is None:
+        return subject_problem(item, problem)
+    start, end = first_time(procedure, ("performedDateTime", "performedPeriod"))
+    if start is None:
+        return quarantined("missing_date", "Procedure has no performed[x] date")
+    if end is not None and end.day < start.day:
+        return quarantined("end_before_start", "Procedure performedPeriod ends before it starts")
+    resolved = ctx.resolver.resolve(procedure.get("code"), "procedure")
+    table, resolved = route(resolved, "procedure_occurrence")
+    conversion = Conversion()
+    if start.imputed:
+        conversion.notes.append("date_imputed")
+    conversion.rows.append(event_row(table, item.key, person_key, encounter_key(item), resolved, start, end, EHR))
+    conversion.unmapped.extend(unmapped_of(table, "concept_id", resolved))
+    return conversion

@@ -1,0 +1,242 @@
+"""Read FHIR R4 JSON from files: Bundles of any type, single resources, NDJSON, .gz, directories.
+
+The reader only turns bytes into resources; it never interprets clinical content. Every resource
+comes out as a `SourceItem` that knows where it was found (file and position) so that a problem
+can be reported precisely, and every unreadable piece comes out as an `InputProblem` instead of an
+exception: one bad line never stops the rest of the file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+JSON_SUFFIXES = (".json", ".json.gz")
+NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
+
+# Bulk-export directories hold one file per resource type. Reading the types that others point at
+# first lets their references resolve within one run (a Condition.ndjson read before Patient.ndjson
+# would otherwise see every subject as dangling until the end-of-run check).
+_TYPE_ORDER = {"Patient": 0, "Encounter": 1, "Medication": 2}
+
+
+@dataclass(slots=True)
+class BundleIndex:
+    """What one Bundle knows about its own entries: fullUrl -> 'Type/id', and Medications by key."""
+
+    full_urls: dict[str, str] = field(default_factory=dict)
+    medications: dict[str, dict] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SourceItem:
+    resource: dict | None  # None for a transaction DELETE entry
+    resource_type: str
+    resource_id: str
+    file: str
+    position: str  # "entry[3]", "line 17", "resource"
+    method: str | None = None  # request.method of a transaction/batch entry (POST, PUT, DELETE ...)
+    bundle: BundleIndex | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.resource_type}/{self.resource_id}"
+
+
+@dataclass(slots=True)
+class InputProblem:
+    file: str
+    position: str
+    reason: str  # machine-readable reason code
+    message: str
+    resource_type: str | None = None
+    resource_id: str | None = None
+
+
+Item = SourceItem | InputProblem
+
+
+def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[InputProblem]]:
+    """Expand files and directories into the ordered list of input files."""
+    files: list[Path] = []
+    problems: list[InputProblem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = [p for p in path.rglob("*") if p.is_file() and _is_fhir_file(p)]
+            files.extend(sorted(found, key=_input_order))
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(InputProblem(str(path), "-", "file_not_found", "no such file or directory"))
+    return files, problems
+
+
+def _is_fhir_file(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(JSON_SUFFIXES + NDJSON_SUFFIXES)
+
+
+def _input_order(path: Path) -> tuple:
+    type_name = path.name.split(".")[0]
+    return (str(path.parent), _TYPE_ORDER.get(type_name, 9), path.name)
+
+
+def is_ndjson(path: Path) -> bool:
+    return path.name.lower().endswith(NDJSON_SUFFIXES)
+
+
+def open_bytes(path: Path):
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+def read_file(path: Path, display_name: str | None = None) -> Iterator[Item]:
+    """Yield every resource (and every problem) in one file, in file order."""
+    name = display_name or str(path)
+    try:
+        if is_ndjson(path):
+            yield from _read_ndjson(path, name)
+            return
+        with open_bytes(path) as handle:
+            payload = handle.read()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        yield InputProblem(name, "-", "unreadable_file", f"cannot read file: {exc.__class__.__name__}: {exc}")
+        return
+    try:
+        document = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        yield InputProblem(name, "-", "not_json", f"not valid JSON: {exc}")
+        return
+    yield from _items_from_document(document, name, "resource")
+
+
+def _read_ndjson(path: Path, name: str) -> Iterator[Item]:
+    """Stream line by line: memory stays bounded whatever the file size."""
+    with open_bytes(path) as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            position = f"line {line_number}"
+            try:
+                document = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                yield InputProblem(name, position, "not_json", f"not valid JSON: {exc}")
+                continue
+            yield from _items_from_document(document, name, position)
+
+
+def _items_from_document(document: object, name: str, position: str) -> Iterator[Item]:
+    if not isinstance(document, dict):
+        yield InputProblem(name, position, "not_fhir", "JSON value is not an object")
+        return
+    resource_type = document.get("resourceType")
+    if not isinstance(resource_type, str) or not resource_type:
+        yield InputProblem(name, position, "not_fhir", "object has no resourceType")
+        return
+    if resource_type == "Bundle":
+        yield from _bundle_items(document, name, position)
+        return
+    yield _make_item(document, name, position, None, None, None)
+
+
+def _bundle_items(bundle: dict, name: str, position: str) -> Iterator[Item]:
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        yield InputProblem(name, position, "invalid_bundle", "Bundle.entry is not a list")
+        return
+    prefix = "" if position == "resource" else f"{position}."
+    index = BundleIndex()
+    # First pass: learn every entry's identity so references between entries resolve in any order.
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        resource = entry.get("resource")
+        if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+            rid = _resource_id(resource, entry.get("fullUrl"))
+            if rid is None:
+                continue
+            key = f"{resource['resourceType']}/{rid}"
+            full_url = entry.get("fullUrl")
+            if isinstance(full_url, str) and full_url:
+                index.full_urls[full_url] = key
+            if resource["resourceType"] == "Medication":
+                index.medications[key] = resource
+    for number, entry in enumerate(entries):
+        entry_position = f"{prefix}entry[{number}]"
+        if not isinstance(entry, dict):
+            yield InputProblem(name, entry_position, "invalid_bundle", "Bundle entry is not an object")
+            continue
+        request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+        method = request.get("method") if isinstance(request.get("method"), str) else None
+        resource = entry.get("resource")
+        if method == "DELETE":
+            target = _key_from_url(request.get("url"))
+            if target is None:
+                yield InputProblem(name, entry_position, "invalid_delete", "DELETE entry without a Type/id request.url")
+            else:
+                rtype, rid = target.split("/", 1)
+                yield SourceItem(None, rtype, rid, name, entry_position, "DELETE", index)
+            continue
+        if resource is None:
+            continue  # a transaction-response or search entry without a resource carries nothing to load
+        if isinstance(resource, dict) and resource.get("resourceType") == "Bundle":
+            yield from _bundle_items(resource, name, f"{entry_position}.resource")
+            continue
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            yield InputProblem(name, entry_position, "not_fhir", "entry.resource has no resourceType")
+            continue
+        yield _make_item(resource, name, entry_position, entry.get("fullUrl"), method, index)
+
+
+def _make_item(resource: dict, name: str, position: str, full_url, method, index) -> Item:
+    rid = _resource_id(resource, full_url)
+    if rid is None:
+        # No id and no fullUrl: derive one from where it stands so a re-run finds the same rows.
+        rid = "anon-" + hashlib.sha256(f"{name}|{position}".encode()).hexdigest()[:16]
+    return SourceItem(resource, resource["resourceType"], rid, name, position, method, index)
+
+
+def _resource_id(resource: dict, full_url) -> str | None:
+    rid = resource.get("id")
+    if isinstance(rid, str) and rid:
+        return rid
+    if isinstance(full_url, str) and full_url:
+        tail = full_url.rstrip("/").rsplit("/", 1)[-1]
+        return tail.rsplit(":", 1)[-1] or None  # urn:uuid:abc -> abc
+    return None
+
+
+def _key_from_url(url) -> str | None:
+    if not isinstance(url, str):
+        return None
+    path = url.split("?", 1)[0].rstrip("/")
+    parts = [p for p in path.split("/") if p]
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    if len(parts) >= 2 and parts[-2][:1].isupper():
+        return f"{parts[-2]}/{parts[-1]}"
+    return None
+
+
+def reference_key(reference: object, bundle: BundleIndex | None) -> str | None:
+    """A FHIR Reference (dict or string) -> 'Type/id', or None when it cannot be resolved.
+
+    Handles urn:uuid: fullUrls of the same Bundle, relative 'Patient/123', absolute
+    'https://server/fhir/Patient/123/_history/2'. Contained references ('#med1') are resolved by
+    the converter that owns the containing resource.
+    """
+    ref = reference.get("reference") if isinstance(reference, dict) else reference
+    if not isinstance(ref, str) or not ref:
+        return None
+    if bundle is not None:
+        key = bundle.full_urls.get(ref)
+        if key is not None:
+            return key
+    if ref.startswith("urn:"):
+        return None
+    return _key_from_url(ref)

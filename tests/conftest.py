@@ -1,0 +1,90 @@
+"""Shared test helpers: load FHIR into a fresh in-memory CDM and read rows back exactly."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import uuid
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from ctcl_map.cdm.schema import columns, primary_key
+from ctcl_map.pipeline import RunOptions, prepare_database, run_fhir2omop
+from ctcl_map.writers.db import Database, connect
+
+TESTS = Path(__file__).parent
+FIXTURES = TESTS / "fixtures"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+TEST_SALT = "00" * 32
+CLINICAL_TABLES = (
+    "person", "death", "visit_occurrence", "condition_occurrence", "drug_exposure", "procedure_occurrence",
+    "device_exposure", "measurement", "observation", "observation_period", "condition_era", "drug_era",
+)
+PG_URL = os.environ.get("CTCL_MAP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def fresh_db(target: str = ":memory:", cdm_schema: str | None = None) -> Database:
+    db = connect(target, cdm_schema=cdm_schema)
+    prepare_database(db)
+    db.execute(f"DELETE FROM {db.table('ctcl_settings')} WHERE name = 'pseudonym_salt'")
+    db.insert_rows("ctcl_settings", ("name", "value"), [("pseudonym_salt", TEST_SALT)])
+    return db
+
+
+def load(db: Database, *paths: Path, mapping_dirs=()):
+    return run_fhir2omop(db, RunOptions(inputs=list(paths), mapping_dirs=mapping_dirs))
+
+
+def pseudonym(patient_key: str) -> str:
+    return "p-" + hmac.new(bytes.fromhex(TEST_SALT), patient_key.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def _plain(value):
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return value
+    return value
+
+
+def table_rows(db: Database, table: str) -> list[dict]:
+    """Rows as dicts of their non-NULL columns, in primary-key order."""
+    cols = columns(table)
+    order = primary_key(table) or ", ".join(cols[:3])
+    rows = db.query(f"SELECT {', '.join(cols)} FROM {db.table(table)} ORDER BY {order}")
+    return [{c: _plain(v) for c, v in zip(cols, row) if v is not None} for row in rows]
+
+
+def cdm_snapshot(db: Database, tables=CLINICAL_TABLES) -> dict[str, list[dict]]:
+    return {table: table_rows(db, table) for table in tables}
+
+
+@pytest.fixture
+def db():
+    database = fresh_db()
+    yield database
+    database.close()
+
+
+def postgres_or_skip(prefix: str = "t") -> tuple[str, str]:
+    """(url, fresh schema name) or skip with the reason the server is not usable."""
+    try:
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=5432, user="postgres", dbname="test", connect_timeout=3):
+            pass
+    except Exception as problem:  # any failure to connect means: no server for this test
+        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {str(problem).strip().splitlines()[0] if str(problem).strip() else problem}")
+    return PG_URL, f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def drop_schema(schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(host="127.0.0.1", port=5432, user="postgres", dbname="test", autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -1,0 +1,298 @@
+"""Write converted batches into the CDM: stable integer ids, idempotent replacement, one transaction.
+
+Converters name rows and references by keys ("Patient/123", "Observation/9#component1"). Here
+those keys become integer ids through ctcl_id_map, so loading the same input twice gives the same
+ids, and a newer version of a resource replaces exactly the rows the older one produced (found
+through ctcl_lineage). Each batch commits atomically: a run killed mid-way leaves the database as
+it was before that batch, and the next run redoes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ctcl_map.cdm.schema import cdm_fields, primary_key
+from ctcl_map.converters.base import Conversion, OmopRow
+from ctcl_map.readers.fhir_input import InputProblem, SourceItem
+from ctcl_map.writers.db import Database
+
+# Columns whose values are keys of other rows, and the id space they live in.
+REFERENCE_SPACES = {
+    "person_id": "person",
+    "visit_occurrence_id": "visit_occurrence",
+    "preceding_visit_occurrence_id": "visit_occurrence",
+}
+# measurement_event_id / observation_event_id point at the table their field concept names
+# (verified field concepts, vocab-concepts.md section 6).
+EVENT_FIELD_SPACES = {1147127: "condition_occurrence", 1147094: "drug_exposure", 1147082: "procedure_occurrence"}
+EVENT_COLUMNS = {"measurement_event_id": "meas_event_field_concept_id", "observation_event_id": "obs_event_field_concept_id"}
+
+
+@dataclass
+class ConvertedItem:
+    item: SourceItem
+    conversion: Conversion | None  # None: resource type not mapped to OMOP
+    content_hash: str
+
+
+@dataclass
+class BatchOutcome:
+    rows_by_table: Counter = field(default_factory=Counter)
+    resources_loaded: Counter = field(default_factory=Counter)  # by resource type
+    skipped_unchanged: int = 0
+    superseded: int = 0
+    deleted: int = 0
+    excluded: Counter = field(default_factory=Counter)  # reason -> count
+    quarantined: Counter = field(default_factory=Counter)  # reason -> count
+    not_mapped_types: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)
+    unmapped: Counter = field(default_factory=Counter)  # (table, column, vocabulary, code, reason) -> rows
+    truncated_values: int = 0
+    person_ids: set[int] = field(default_factory=set)  # persons whose rows changed: re-derive their eras
+
+
+def content_hash(resource: dict | None) -> str:
+    if resource is None:
+        return "deleted"
+    return hashlib.blake2b(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+
+
+class IdRegistry:
+    """Row key -> integer id per id space, persisted in ctcl_id_map."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.ids: dict[str, dict[str, int]] = defaultdict(dict)
+        self.next_id: dict[str, int] = defaultdict(lambda: 1)
+        for space, row_key, omop_id in db.query(f"SELECT id_space, row_key, omop_id FROM {db.table('ctcl_id_map')}"):
+            self.ids[space][row_key] = omop_id
+        for space, max_id in db.query(f"SELECT id_space, MAX(omop_id) FROM {db.table('ctcl_id_map')} GROUP BY id_space"):
+            self.next_id[space] = max_id + 1
+        self.pending: list[tuple[str, str, int]] = []
+
+    def get(self, space: str, row_key: str) -> int:
+        known = self.ids[space].get(row_key)
+        if known is not None:
+            return known
+        new_id = self.next_id[space]
+        self.next_id[space] = new_id + 1
+        self.ids[space][row_key] = new_id
+        self.pending.append((space, row_key, new_id))
+        return new_id
+
+    def lookup(self, space: str, row_key: str) -> int | None:
+        return self.ids[space].get(row_key)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.db.insert_rows("ctcl_id_map", ("id_space", "row_key", "omop_id"), self.pending)
+            self.pending = []
+
+    def forget_pending(self) -> None:
+        """After a failed batch: drop allocations that never reached the database."""
+        for space, row_key, _ in self.pending:
+            self.ids[space].pop(row_key, None)
+        self.pending = []
+
+
+class CdmWriter:
+    def __init__(self, db: Database, run_id: int):
+        self.db = db
+        self.run_id = run_id
+        self.ids = IdRegistry(db)
+        self._columns = {table: tuple(f.name for f in fields) for table, fields in cdm_fields().items()}
+        self._lengths = {
+            table: {f.name: f.max_length for f in fields if f.max_length} for table, fields in cdm_fields().items()
+        }
+
+    # ------------------------------------------------------------------------------------------
+    def write_batch(self, converted: list[ConvertedItem], problems: Iterable[InputProblem], outcome: BatchOutcome) -> None:
+        """Everything in `converted` and `problems` commits together, or nothing does."""
+        try:
+            with self.db.transaction():
+                self._write(converted, list(problems), outcome)
+                self.ids.flush()
+        except BaseException:
+            self.ids.forget_pending()
+            raise
+
+    def _write(self, converted: list[ConvertedItem], problems: list[InputProblem], outcome: BatchOutcome) -> None:
+        db = self.db
+        # Within one batch the last occurrence of a resource wins (a later entry is a later version).
+        latest: dict[str, ConvertedItem] = {}
+        for entry in converted:
+            previous = latest.get(entry.item.key)
+            if previous is None or not _is_older(entry.item, previous.item):
+                latest[entry.item.key] = entry
+        state = self._state_of(list(latest))
+        to_replace: list[ConvertedItem] = []
+        for key, entry in latest.items():
+            known = state.get(key)
+            if known is not None:
+                known_hash, known_version, known_updated = known
+                if known_hash == entry.content_hash:
+                    outcome.skipped_unchanged += 1
+                    continue
+                if _is_older_than_state(entry.item, known_version, known_updated):
+                    outcome.superseded += 1
+                    continue
+            to_replace.append(entry)
+
+        replaced_keys = [entry.item.key for entry in to_replace]
+        self._delete_owned_rows(replaced_keys, outcome)
+
+        rows_by_table: dict[str, list[tuple]] = defaultdict(list)
+        lineage: list[tuple] = []
+        states: list[tuple] = []
+        quarantine: list[tuple] = []
+        for entry in to_replace:
+            item, conversion = entry.item, entry.conversion
+            meta = (item.resource or {}).get("meta") or {}
+            status = "loaded"
+            if item.method == "DELETE":
+                status = "deleted"
+                outcome.deleted += 1
+            elif conversion is None:
+                status = "not_mapped"
+                outcome.not_mapped_types[item.resource_type] += 1
+            elif conversion.quarantined:
+                status = "quarantined"
+                reason, message = conversion.quarantined
+                outcome.quarantined[reason] += 1
+                quarantine.append((self.run_id, item.file, item.position, item.resource_type, item.resource_id, reason, message))
+            elif conversion.excluded:
+                status = "excluded"
+                outcome.excluded[conversion.excluded] += 1
+            else:
+                outcome.resources_loaded[item.resource_type] += 1
+                for note in conversion.notes:
+                    outcome.notes[note] += 1
+                for gap in conversion.unmapped:
+                    outcome.unmapped[(gap.table, gap.column, gap.vocabulary, gap.code, gap.reason)] += 1
+                for row in conversion.rows:
+                    values, omop_id = self._materialise(row, outcome)
+                    rows_by_table[row.table].append(values)
+                    lineage.append((row.table, omop_id, item.key, item.file, item.position, self.run_id))
+            states.append((item.key, entry.content_hash, _str(meta.get("versionId")), _str(meta.get("lastUpdated")),
+                           status, item.file, self.run_id))
+
+        for table, rows in rows_by_table.items():
+            db.insert_rows(table, self._columns[table], rows)
+            outcome.rows_by_table[table] += len(rows)
+        db.insert_rows("ctcl_lineage", ("omop_table", "omop_id", "resource_key", "source_file", "source_position", "run_id"), lineage)
+        if states:
+            self._with_keys([s[0] for s in states], f"DELETE FROM {db.table('ctcl_resource_state')} WHERE resource_key IN (SELECT k FROM {{keys}})")
+            db.insert_rows("ctcl_resource_state", ("resource_key", "content_hash", "version_id", "last_updated", "status", "source_file", "run_id"), states)
+        for problem in problems:
+            outcome.quarantined[problem.reason] += 1
+            quarantine.append((self.run_id, problem.file, problem.position, problem.resource_type, problem.resource_id, problem.reason, problem.message))
+        db.insert_rows("ctcl_quarantine", ("run_id", "source_file", "source_position", "resource_type", "resource_id", "reason", "message"), quarantine)
+
+    # ------------------------------------------------------------------------------------------
+    def _materialise(self, row: OmopRow, outcome: BatchOutcome) -> tuple[tuple, int]:
+        """Keys -> integer ids, missing columns -> NULL, text cut to its declared length."""
+        values = row.values
+        pk = primary_key(row.table)
+        if pk is not None:
+            own_id = self.ids.get(row.table, row.key)
+            values[pk] = own_id
+        for column, space in REFERENCE_SPACES.items():
+            ref = values.get(column)
+            if isinstance(ref, str) and column != pk:
+                values[column] = self.ids.get(space, ref)
+        for column, field_column in EVENT_COLUMNS.items():
+            ref = values.get(column)
+            if isinstance(ref, str):
+                space = EVENT_FIELD_SPACES.get(values.get(field_column))
+                values[column] = self.ids.get(space, ref) if space else None
+        person_id = values.get("person_id")
+        if isinstance(person_id, int):
+            outcome.person_ids.add(person_id)
+        for column, limit in self._lengths[row.table].items():
+            text = values.get(column)
+            if isinstance(text, str) and len(text) > limit:
+                values[column] = text[:limit]
+                outcome.truncated_values += 1
+        own = values[pk] if pk is not None else values["person_id"]
+        return tuple(values.get(column) for column in self._columns[row.table]), own
+
+    def _state_of(self, keys: list[str]) -> dict[str, tuple]:
+        if not keys:
+            return {}
+        rows = self._with_keys(
+            keys,
+            f"SELECT s.resource_key, s.content_hash, s.version_id, s.last_updated FROM {self.db.table('ctcl_resource_state')} s "
+            f"JOIN {{keys}} k ON k.k = s.resource_key",
+            fetch=True,
+        )
+        return {key: (digest, version, updated) for key, digest, version, updated in rows}
+
+    def _delete_owned_rows(self, resource_keys: list[str], outcome: BatchOutcome) -> None:
+        if not resource_keys:
+            return
+        db = self.db
+        owned = self._with_keys(
+            resource_keys,
+            f"SELECT l.omop_table, l.omop_id FROM {db.table('ctcl_lineage')} l JOIN {{keys}} k ON k.k = l.resource_key",
+            fetch=True,
+        )
+        by_table: dict[str, list[int]] = defaultdict(list)
+        for table, omop_id in owned:
+            by_table[table].append(omop_id)
+        for table, ids in by_table.items():
+            id_column = primary_key(table) or "person_id"
+            for start in range(0, len(ids), 1000):
+                chunk = ids[start : start + 1000]
+                placeholders = ",".join("?" * len(chunk))
+                persons = db.query(f"SELECT DISTINCT person_id FROM {db.table(table)} WHERE {id_column} IN ({placeholders})", chunk)
+                outcome.person_ids.update(p for (p,) in persons)
+                db.execute(f"DELETE FROM {db.table(table)} WHERE {id_column} IN ({placeholders})", chunk)
+        self._with_keys(resource_keys, f"DELETE FROM {db.table('ctcl_lineage')} WHERE resource_key IN (SELECT k FROM {{keys}})")
+
+    def forget_resources(self, resource_keys: list[str]) -> None:
+        """Remove the rows and the recorded state of these resources, as if never loaded."""
+        self._delete_owned_rows(resource_keys, BatchOutcome())
+        self._with_keys(resource_keys, f"DELETE FROM {self.db.table('ctcl_resource_state')} WHERE resource_key IN (SELECT k FROM {{keys}})")
+
+    def _with_keys(self, keys: list[str], sql: str, fetch: bool = False) -> Any:
+        """Run `sql` with {keys} standing for a one-column relation (column k) holding `keys`."""
+        with self.db.key_relation(keys) as relation:
+            statement = sql.replace("{keys}", relation)
+            return self.db.query(statement) if fetch else self.db.execute(statement)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _version_tuple(meta: dict) -> tuple:
+    version = meta.get("versionId")
+    numeric = int(version) if isinstance(version, str) and version.isdigit() else None
+    return numeric, meta.get("lastUpdated") if isinstance(meta.get("lastUpdated"), str) else None
+
+
+def _is_older(candidate: SourceItem, other: SourceItem) -> bool:
+    """True when `candidate` is an older version than `other` by versionId, then lastUpdated."""
+    mine = _version_tuple((candidate.resource or {}).get("meta") or {})
+    theirs = _version_tuple((other.resource or {}).get("meta") or {})
+    return _compare(mine, theirs) < 0
+
+
+def _is_older_than_state(candidate: SourceItem, version: str | None, updated: str | None) -> bool:
+    mine = _version_tuple((candidate.resource or {}).get("meta") or {})
+    theirs = (int(version) if version and version.isdigit() else None, updated)
+    return _compare(mine, theirs) < 0
+
+
+def _compare(mine: tuple, theirs: tuple) -> int:
+    """Compare (versionId, lastUpdated); what is missing on either side does not decide."""
+    for a, b in zip(mine, theirs):
+        if a is not None and b is not None and a != b:
+            return -1 if a < b else 1
+    return 0

@@ -1,0 +1,246 @@
+"""One connection type for both backends: an embedded DuckDB file (the default) or PostgreSQL.
+
+Everything above this module speaks plain SQL that both dialects accept, plus the two bulk paths
+that matter for speed: DuckDB's Arrow/DataFrame ingestion and PostgreSQL's COPY. URLs follow
+SQLAlchemy's syntax (`postgresql+psycopg://user@host:5432/db`); a bare path means a DuckDB file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class DatabaseError(RuntimeError):
+    """A database could not be opened or a statement failed; the message is meant for users."""
+
+
+class DatabaseLocked(DatabaseError):
+    """Another process holds the DuckDB file open for writing."""
+
+
+def check_identifier(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise DatabaseError(f"invalid SQL identifier {name!r}: use letters, digits and underscores")
+    return name
+
+
+class Database:
+    """A connection plus the schema names the CDM and our results live in."""
+
+    dialect: str
+
+    def __init__(self, raw: Any, dialect: str, cdm_schema: str | None, results_schema: str | None, label: str):
+        self.raw = raw
+        self.dialect = dialect
+        self.cdm_schema = cdm_schema
+        self.results_schema = results_schema or cdm_schema
+        self.label = label  # printable, never contains a password
+        self._in_transaction = False
+
+    # -- naming ---------------------------------------------------------------------------------
+    def table(self, name: str) -> str:
+        """A CDM or ctcl_ table name, qualified with the CDM schema when one is set."""
+        return f"{self.cdm_schema}.{name}" if self.cdm_schema else name
+
+    def results_table(self, name: str) -> str:
+        """cohort / cohort_definition and analysis outputs live in the results schema."""
+        return f"{self.results_schema}.{name}" if self.results_schema else name
+
+    # -- statements -----------------------------------------------------------------------------
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        if self.dialect == "duckdb":
+            self.raw.execute(sql, params or [])
+        else:
+            with self.raw.cursor() as cur:
+                cur.execute(*_pg_args(sql, params))
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        if self.dialect == "duckdb":
+            return self.raw.execute(sql, params or []).fetchall()
+        with self.raw.cursor() as cur:
+            cur.execute(*_pg_args(sql, params))
+            return cur.fetchall()
+
+    def query_df(self, sql: str, params: Sequence[Any] | None = None):
+        import pandas as pd
+
+        if self.dialect == "duckdb":
+            return self.raw.execute(sql, params or []).df()
+        with self.raw.cursor() as cur:
+            cur.execute(*_pg_args(sql, params))
+            names = [d.name for d in cur.description]
+            return pd.DataFrame(cur.fetchall(), columns=names)
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Bulk insert: DuckDB ingests an Arrow table in one statement, PostgreSQL uses COPY."""
+        if not rows:
+            return
+        qualified = table if "." in table else self.table(table)
+        if self.dialect == "duckdb":
+            import pyarrow as pa
+
+            arrays = list(zip(*rows))
+            data = pa.table({c: pa.array(list(vals)) for c, vals in zip(columns, arrays)})
+            self.raw.register("_ctcl_bulk", data)
+            try:
+                col_list = ", ".join(columns)
+                self.raw.execute(f"INSERT INTO {qualified} ({col_list}) SELECT {col_list} FROM _ctcl_bulk")
+            finally:
+                self.raw.unregister("_ctcl_bulk")
+        else:
+            col_list = ", ".join(columns)
+            with self.raw.cursor() as cur:
+                with cur.copy(f"COPY {qualified} ({col_list}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+
+    @contextmanager
+    def key_relation(self, keys: Sequence[str]) -> Iterator[str]:
+        """A one-column relation `k` holding `keys`, to join against instead of a huge IN list.
+
+        DuckDB scans a registered Arrow table in place; PostgreSQL gets a temporary table via COPY.
+        """
+        if self.dialect == "duckdb":
+            import pyarrow as pa
+
+            self.raw.register("ctcl_keys", pa.table({"k": pa.array(list(keys), pa.string())}))
+            try:
+                yield "ctcl_keys"
+            finally:
+                self.raw.unregister("ctcl_keys")
+        else:
+            self.execute("CREATE TEMP TABLE IF NOT EXISTS ctcl_keys (k TEXT)")
+            self.execute("TRUNCATE ctcl_keys")
+            self.insert_rows("ctcl_keys", ("k",), [(k,) for k in keys])
+            yield "ctcl_keys"
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All statements inside commit together or not at all."""
+        if self._in_transaction:
+            yield
+            return
+        self._in_transaction = True
+        try:
+            if self.dialect == "duckdb":
+                self.raw.execute("BEGIN TRANSACTION")
+                try:
+                    yield
+                except BaseException:
+                    self.raw.execute("ROLLBACK")
+                    raise
+                self.raw.execute("COMMIT")
+            else:
+                with self.raw.transaction():
+                    yield
+        finally:
+            self._in_transaction = False
+
+    def table_exists(self, name: str, schema: str | None = None) -> bool:
+        schema = schema if schema is not None else self.cdm_schema
+        if self.dialect == "duckdb":
+            rows = self.query(
+                "SELECT 1 FROM information_schema.tables WHERE table_name = ? AND table_schema = ?",
+                [name, schema or "main"],
+            )
+        else:
+            rows = self.query(
+                "SELECT 1 FROM information_schema.tables WHERE table_name = ? AND table_schema = ?",
+                [name, schema or "public"],
+            )
+        return bool(rows)
+
+    def ensure_schema(self, schema: str | None) -> None:
+        if schema:
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {check_identifier(schema)}")
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _pg_args(sql: str, params: Sequence[Any] | None) -> tuple:
+    """Our SQL uses DuckDB's `?` placeholders; psycopg wants `%s` (and a literal % doubled).
+
+    Without parameters psycopg does not parse placeholders, so the SQL passes unchanged.
+    """
+    if not params:
+        return (sql,)
+    return (sql.replace("%", "%%").replace("?", "%s"), list(params))
+
+
+def connect(
+    target: str | Path,
+    cdm_schema: str | None = None,
+    results_schema: str | None = None,
+    read_only: bool = False,
+) -> Database:
+    """Open `target`: a SQLAlchemy-style URL (postgresql+psycopg://...) or a DuckDB file path."""
+    text = str(target)
+    if "://" not in text:
+        return _connect_duckdb(Path(text), cdm_schema, results_schema, read_only)
+    url = make_url(text)
+    backend = url.get_backend_name()
+    if backend == "duckdb":
+        return _connect_duckdb(Path(url.database or ":memory:"), cdm_schema, results_schema, read_only)
+    if backend == "postgresql":
+        return _connect_postgres(url, cdm_schema, results_schema)
+    raise DatabaseError(f"unsupported database URL scheme {url.drivername!r}: use a DuckDB path or postgresql+psycopg://")
+
+
+def _connect_duckdb(path: Path, cdm_schema: str | None, results_schema: str | None, read_only: bool) -> Database:
+    import duckdb
+
+    for name in (cdm_schema, results_schema):
+        if name:
+            check_identifier(name)
+    try:
+        raw = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise DatabaseLocked(
+                f"{path} is locked by another run (only one process may write a DuckDB file at a time)"
+            ) from None
+        raise DatabaseError(f"cannot open DuckDB file {path}: {exc}") from None
+    db = Database(raw, "duckdb", cdm_schema, results_schema, label=str(path))
+    if not read_only:
+        db.ensure_schema(cdm_schema)
+        db.ensure_schema(results_schema)
+    return db
+
+
+def _connect_postgres(url, cdm_schema: str | None, results_schema: str | None) -> Database:
+    import psycopg
+
+    for name in (cdm_schema, results_schema):
+        if name:
+            check_identifier(name)
+    conninfo = {
+        "host": url.host or "127.0.0.1",
+        "port": url.port or 5432,
+        "dbname": url.database or "postgres",
+        "user": url.username,
+        "password": url.password,
+    }
+    try:
+        raw = psycopg.connect(**{k: v for k, v in conninfo.items() if v is not None}, autocommit=True)
+    except psycopg.OperationalError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
+        raise DatabaseError(f"cannot connect to PostgreSQL at {url.host}:{url.port or 5432}: {first_line}") from None
+    db = Database(raw, "postgresql", cdm_schema, results_schema, label=url.render_as_string(hide_password=True))
+    db.ensure_schema(cdm_schema)
+    db.ensure_schema(results_schema)
+    return db
