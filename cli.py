@@ -118,6 +118,99 @@ def fhir2omop(
         _fail(f"{report.quarantined} record(s) quarantined and --strict is set", 1)
 
 
+vocab_app = typer.Typer(help="The OMOP vocabulary: load a full Athena download over the shipped CTCL subset.", no_args_is_help=True)
+mappings_app = typer.Typer(help="The CTCL mapping tables (therapies, diagnoses, staging, procedures, labs).", no_args_is_help=True)
+app.add_typer(vocab_app, name="vocab")
+app.add_typer(mappings_app, name="mappings")
+
+
+@vocab_app.command("load")
+def vocab_load(
+    athena_dir: Annotated[Path, typer.Argument(help="Folder of an Athena download: tab-separated CONCEPT.csv, CONCEPT_RELATIONSHIP.csv, VOCABULARY.csv ...")],
+    db: DbOption = "omop.duckdb",
+    cdm_schema: SchemaOption = None,
+) -> None:
+    """Bulk-load a full Athena vocabulary download; afterwards any code resolves through 'Maps to'.
+
+    The CTCL mapping tables keep precedence where they are more specific. The vocabulary version is
+    recorded and every later load re-converts resources under it. A malformed folder is refused
+    before anything changes, with the file and line named.
+    """
+    from ctcl_map.cdm.schema import cdm_ddl
+    from ctcl_map.vocab.loader import AthenaError, load_athena
+
+    database = _open(db, cdm_schema)
+    try:
+        for statement in cdm_ddl(database.dialect, database.cdm_schema):
+            database.execute(statement)
+        report = load_athena(database, athena_dir, progress=lambda name, rows: typer.echo(f"  {name}: {rows:,} rows", err=True))
+    except AthenaError as problem:
+        _fail(str(problem), 2)
+    finally:
+        database.close()
+    typer.echo(report.summary())
+
+
+@mappings_app.command("check")
+def mappings_check(
+    override_dirs: Annotated[Optional[list[Path]], typer.Argument(help="Site override folders to check with the shipped tables.")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", help="Check targets against this database's CONCEPT table instead of the shipped subset.")] = None,
+    cdm_schema: SchemaOption = None,
+) -> None:
+    """Validate the mapping tables: every row against its JSON Schema, every target concept present,
+    standard and of the expected domain. Exit 1 when a problem is found."""
+    from ctcl_map.mappings.check import check_mappings
+    from ctcl_map.mappings.tables import MappingError, load_mappings
+
+    dirs = override_dirs or []
+    database = _open(db, cdm_schema, read_only=True) if db else None
+    try:
+        problems = check_mappings(dirs, db=database)
+        try:
+            for conflict in load_mappings(dirs).conflicts:
+                typer.echo(f"note: {conflict}")
+        except MappingError:
+            pass  # already reported as a problem by check_mappings
+    finally:
+        if database is not None:
+            database.close()
+    for problem in problems:
+        typer.echo(f"problem: {problem}")
+    if problems:
+        _fail(f"{len(problems)} problem(s) in the mapping tables", 1)
+    typer.echo("mapping tables OK")
+
+
+@app.command()
+def dq(
+    db: DbOption = "omop.duckdb",
+    cdm_schema: SchemaOption = None,
+    results_schema: ResultsSchemaOption = None,
+    check: Annotated[Optional[list[str]], typer.Option("--check", help="Run only this DQD check (repeatable), e.g. isRequired.")] = None,
+    table: Annotated[Optional[list[str]], typer.Option("--table", help="Only checks on this CDM table (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every check result as JSON.")] = False,
+    show_passed: Annotated[bool, typer.Option("--show-passed", help="List passing checks in the table too.")] = False,
+) -> None:
+    """Data-quality checks over the CDM, after the OHDSI DataQualityDashboard v5.4 definitions and
+    thresholds. Exit 1 when a check fails (or cannot run)."""
+    from rich.console import Console
+
+    from ctcl_map.quality import run_dq
+
+    database = _open(db, cdm_schema, results_schema, read_only=True)
+    try:
+        report = run_dq(database, checks=check or None, tables=table or None)
+    except ValueError as problem:
+        _fail(str(problem), 2)
+    finally:
+        database.close()
+    if as_json:
+        typer.echo(report.to_json())
+    else:
+        Console().print(report.render_table(include_passed=show_passed))
+    raise typer.Exit(report.exit_code)
+
+
 def main() -> None:
     try:
         app()

@@ -300,5 +300,5 @@ def _write_cdm_source(db: Database, name: str, vocab_version: str) -> None:
         db.execute(f"DELETE FROM {db.table('cdm_source')}")
         db.insert_rows("cdm_source", columns("cdm_source"), [(
             name[:255], "ctcl-map", "ctcl-map user", "FHIR R4 resources converted by ctcl-map",
-            None, f"ctcl-map {__version__}", date.today(), date.today(), CDM_VERSION, 0, vocab_version or "unknown",
+            None, f"ctcl-map {__version__}", date.today(), date.today(), CDM_VERSION, 0, (vocab_version or "unknown")[:20],
         )])

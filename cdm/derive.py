@@ -86,7 +86,7 @@ def derive_for_persons(db: Database, person_ids: Iterable[int] | None) -> dict[s
     else:
         db.execute("CREATE TEMP TABLE IF NOT EXISTS ctcl_tmp_persons (person_id INTEGER)")
         db.execute("DELETE FROM ctcl_tmp_persons")
-        db.insert_rows("ctcl_tmp_persons", ("person_id",), [(p,) for p in sorted(set(person_ids))])
+        db.insert_rows("ctcl_tmp_persons", ("person_id",), [(p,) for p in sorted(set(person_ids))], temporary=True)
         scope = "SELECT person_id FROM ctcl_tmp_persons"
     counts = {}
     with db.transaction():

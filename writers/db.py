@@ -79,11 +79,14 @@ class Database:
             names = [d.name for d in cur.description]
             return pd.DataFrame(cur.fetchall(), columns=names)
 
-    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """Bulk insert: DuckDB ingests an Arrow table in one statement, PostgreSQL uses COPY."""
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], temporary: bool = False) -> None:
+        """Bulk insert: DuckDB ingests an Arrow table in one statement, PostgreSQL uses COPY.
+
+        `temporary`: the table is a session temporary table, so it is not schema-qualified.
+        """
         if not rows:
             return
-        qualified = table if "." in table else self.table(table)
+        qualified = table if "." in table or temporary else self.table(table)
         if self.dialect == "duckdb":
             import pyarrow as pa
 
@@ -103,24 +106,38 @@ class Database:
                         copy.write_row(row)
 
     @contextmanager
-    def key_relation(self, keys: Sequence[str]) -> Iterator[str]:
-        """A one-column relation `k` holding `keys`, to join against instead of a huge IN list.
+    def temp_relation(self, name: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Iterator[str]:
+        """A temporary relation holding `rows`, to join against instead of huge IN lists.
 
         DuckDB scans a registered Arrow table in place; PostgreSQL gets a temporary table via COPY.
+        Column types are inferred (DuckDB) or TEXT/BIGINT by the first row's values (PostgreSQL).
         """
+        check_identifier(name)
         if self.dialect == "duckdb":
             import pyarrow as pa
 
-            self.raw.register("ctcl_keys", pa.table({"k": pa.array(list(keys), pa.string())}))
+            values = list(zip(*rows)) if rows else [[] for _ in columns]
+            self.raw.register(name, pa.table({c: pa.array(list(v)) if rows else pa.array([], pa.string())
+                                              for c, v in zip(columns, values)}))
             try:
-                yield "ctcl_keys"
+                yield name
             finally:
-                self.raw.unregister("ctcl_keys")
+                self.raw.unregister(name)
         else:
-            self.execute("CREATE TEMP TABLE IF NOT EXISTS ctcl_keys (k TEXT)")
-            self.execute("TRUNCATE ctcl_keys")
-            self.insert_rows("ctcl_keys", ("k",), [(k,) for k in keys])
-            yield "ctcl_keys"
+            sample = rows[0] if rows else ["" for _ in columns]
+            types = ", ".join(f"{c} {'BIGINT' if isinstance(v, int) else 'TEXT'}" for c, v in zip(columns, sample))
+            # Re-created each time: the same name may be used with other columns.
+            self.execute(f"DROP TABLE IF EXISTS pg_temp.{name}")
+            self.execute(f"CREATE TEMP TABLE {name} ({types})")
+            self.insert_rows(name, columns, rows, temporary=True)
+            try:
+                yield name
+            finally:
+                self.execute(f"DROP TABLE IF EXISTS pg_temp.{name}")
+
+    def key_relation(self, keys: Sequence[str]):
+        """A one-column relation `k` holding `keys`."""
+        return self.temp_relation("ctcl_keys", ("k",), [(k,) for k in keys])
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -1,0 +1,178 @@
+"""Bulk-load a full Athena vocabulary download (tab-separated CONCEPT.csv etc.) into the CDM tables.
+
+CONCEPT alone has millions of rows, so no row passes through a Python loop: DuckDB reads the files
+with read_csv, PostgreSQL receives them through COPY FROM STDIN in large blocks. Python only checks
+each file's header (the delimiter and the column names) and turns the database's own error, which
+carries the line number, into an AthenaError that names the file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ctcl_map.cdm.schema import cdm_fields, columns
+from ctcl_map.writers.db import Database
+
+# File -> CDM table. Required files make a usable vocabulary; the others are loaded when present.
+REQUIRED_FILES = {"CONCEPT.csv": "concept", "CONCEPT_RELATIONSHIP.csv": "concept_relationship", "VOCABULARY.csv": "vocabulary"}
+OPTIONAL_FILES = {
+    "CONCEPT_ANCESTOR.csv": "concept_ancestor", "DOMAIN.csv": "domain", "CONCEPT_CLASS.csv": "concept_class",
+    "RELATIONSHIP.csv": "relationship", "CONCEPT_SYNONYM.csv": "concept_synonym", "DRUG_STRENGTH.csv": "drug_strength",
+}
+# Every vocabulary table is emptied first, so no row of an older release survives next to the new one.
+REPLACED_TABLES = tuple(REQUIRED_FILES.values()) + tuple(OPTIONAL_FILES.values())
+COPY_BLOCK_BYTES = 1 << 20
+
+
+class AthenaError(ValueError):
+    """The Athena folder or one of its files is malformed; the message names the file and line."""
+
+
+@dataclass
+class AthenaLoadReport:
+    directory: Path
+    vocabulary_version: str
+    rows_loaded: dict[str, int] = field(default_factory=dict)  # file name -> rows
+    missing_optional: list[str] = field(default_factory=list)
+    own_concepts_added: int = 0
+
+    def summary(self) -> str:
+        lines = [f"Athena vocabulary {self.vocabulary_version or '(no version in VOCABULARY.csv)'} from {self.directory}"]
+        lines += [f"  {name}: {count:,} rows" for name, count in self.rows_loaded.items()]
+        if self.missing_optional:
+            lines.append(f"  not present (optional): {', '.join(self.missing_optional)}")
+        lines.append(f"  CTCL-map concepts re-added: {self.own_concepts_added}")
+        return "\n".join(lines)
+
+
+def _check_header(path: Path, table: str) -> list[str]:
+    """Header must be tab-separated and name exactly the table's CDM columns; returns file column order."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        header = handle.readline().rstrip("\r\n")
+    if not header:
+        raise AthenaError(f"{path.name}, line 1: file is empty (expected a header row)")
+    expected = list(columns(table))
+    found = [name.strip().lower() for name in header.split("\t")]
+    if len(found) == 1 and len(expected) > 1:
+        for delimiter, label in ((",", "comma"), (";", "semicolon"), ("|", "pipe")):
+            if delimiter in header:
+                raise AthenaError(
+                    f"{path.name}, line 1: {label}-delimited; Athena files are tab-separated "
+                    "(download them again from athena.ohdsi.org without converting them)"
+                )
+    if sorted(found) != sorted(expected):
+        missing = [c for c in expected if c not in found]
+        extra = [c for c in found if c not in expected]
+        raise AthenaError(
+            f"{path.name}, line 1: header does not match table {table}"
+            + (f"; missing column(s) {', '.join(missing)}" if missing else "")
+            + (f"; unexpected column(s) {', '.join(extra)}" if extra else "")
+        )
+    return found
+
+
+_LINE = re.compile(r"[Ll]ine:? (\d+)")
+
+
+def _database_error(path: Path, exc: Exception) -> AthenaError:
+    """Keep the database's diagnosis but name the file and line first."""
+    text = str(exc)
+    line_match = _LINE.search(text)
+    line = f"line {line_match.group(1)}" if line_match else "line unknown"
+    reason = next(
+        (part.strip() for part in text.splitlines()
+         if part.startswith(("Error when converting", "Expected Number of Columns")) or "invalid input syntax" in part
+         or "extra data after last expected column" in part or "missing data for column" in part),
+        text.strip().splitlines()[0] if text.strip() else type(exc).__name__,
+    )
+    return AthenaError(f"{path.name}, {line}: {reason}")
+
+
+def _duckdb_type(datatype: str) -> str:
+    return {"integer": "INTEGER", "float": "DOUBLE", "date": "DATE", "datetime": "TIMESTAMP"}.get(datatype, "VARCHAR")
+
+
+def _load_duckdb(db: Database, path: Path, table: str, file_columns: list[str]) -> int:
+    kinds = {f.name: _duckdb_type(f.datatype) for f in cdm_fields()[table]}
+    spec = ", ".join(f"'{name}': '{kinds[name]}'" for name in file_columns)
+    # quote='' : Athena does not quote fields, and concept names contain '"' characters.
+    source = (
+        f"read_csv(?, delim='\t', header=true, quote='', escape='', auto_detect=false, "
+        f"columns={{{spec}}}, dateformat='%Y%m%d', nullstr='')"
+    )
+    cols = ", ".join(columns(table))
+    try:
+        db.execute(f"INSERT INTO {db.table(table)} ({cols}) SELECT {cols} FROM {source}", [str(path)])
+    except Exception as exc:  # duckdb.Error subclasses; re-raised with file and line
+        raise _database_error(path, exc) from None
+    return db.query(f"SELECT count(*) FROM {db.table(table)}")[0][0]
+
+
+def _load_postgres(db: Database, path: Path, table: str, file_columns: list[str]) -> int:
+    import psycopg
+
+    # CSV mode with a quote character that never occurs (backspace): fields are taken verbatim,
+    # an empty field is NULL, and YYYYMMDD is a valid PostgreSQL date literal.
+    sql = (
+        f"COPY {db.table(table)} ({', '.join(file_columns)}) FROM STDIN "
+        "WITH (FORMAT csv, DELIMITER E'\\t', HEADER true, QUOTE E'\\b', NULL '')"
+    )
+    try:
+        with db.raw.cursor() as cur, path.open("rb") as handle:
+            with cur.copy(sql) as copy:
+                while block := handle.read(COPY_BLOCK_BYTES):
+                    copy.write(block)
+    except psycopg.Error as exc:
+        raise _database_error(path, exc) from None
+    return db.query(f"SELECT count(*) FROM {db.table(table)}")[0][0]
+
+
+def load_athena(db: Database, athena_dir: Path, progress: Callable[[str, int], None] | None = None) -> AthenaLoadReport:
+    """Replace the vocabulary tables with an Athena download, then re-add our CTCL-map rows.
+
+    All in one transaction: a malformed file leaves the previously loaded vocabulary untouched.
+    """
+    from ctcl_map.vocab.loader import load_shipped_vocabulary, vocabulary_version
+
+    athena_dir = Path(athena_dir)
+    if not athena_dir.is_dir():
+        raise AthenaError(f"{athena_dir}: not a folder (give the unzipped Athena download)")
+    files = {name: athena_dir / name for name in {**REQUIRED_FILES, **OPTIONAL_FILES}}
+    missing_required = [name for name in REQUIRED_FILES if not files[name].is_file()]
+    if missing_required:
+        raise AthenaError(f"{athena_dir}: required file(s) missing: {', '.join(missing_required)}")
+    present = {name: table for name, table in {**REQUIRED_FILES, **OPTIONAL_FILES}.items() if files[name].is_file()}
+    headers = {name: _check_header(files[name], table) for name, table in present.items()}  # all before any change
+
+    report = AthenaLoadReport(directory=athena_dir, vocabulary_version="")
+    report.missing_optional = [name for name in OPTIONAL_FILES if name not in present]
+    loader = _load_duckdb if db.dialect == "duckdb" else _load_postgres
+    with db.transaction():
+        for table in REPLACED_TABLES:
+            # TRUNCATE is transactional in PostgreSQL and much faster than DELETE on millions of rows.
+            verb = "TRUNCATE TABLE" if db.dialect == "postgresql" else "DELETE FROM"
+            db.execute(f"{verb} {db.table(table)}")
+        for name, table in present.items():
+            report.rows_loaded[name] = loader(db, files[name], table, headers[name])
+            if progress:
+                progress(name, report.rows_loaded[name])
+        report.own_concepts_added = load_shipped_vocabulary(db, own_only=True)
+        _add_missing_metadata(db)
+        report.vocabulary_version = vocabulary_version(db)
+    return report
+
+
+def _add_missing_metadata(db: Database) -> None:
+    """Our concepts use domains, classes and relationships; add ours only where Athena lacks them."""
+    from ctcl_map.vocab.loader import _typed, read_shipped
+
+    for file_name, table, key in (
+        ("DOMAIN.csv", "domain", "domain_id"), ("CONCEPT_CLASS.csv", "concept_class", "concept_class_id"),
+        ("RELATIONSHIP.csv", "relationship", "relationship_id"),
+    ):
+        present = {row[0] for row in db.query(f"SELECT {key} FROM {db.table(table)}")}
+        rows = [_typed(table, r) for r in read_shipped(file_name) if r[key] not in present]
+        db.insert_rows(table, columns(table), rows)
