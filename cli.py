@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -209,6 +210,84 @@ def dq(
     else:
         Console().print(report.render_table(include_passed=show_passed))
     raise typer.Exit(report.exit_code)
+
+
+def _csv_list(value: str | None) -> tuple[str, ...] | None:
+    return tuple(part.strip() for part in value.split(",") if part.strip()) if value else None
+
+
+@app.command()
+def survival(
+    db: DbOption = "omop.duckdb",
+    cdm_schema: SchemaOption = None,
+    results_schema: ResultsSchemaOption = None,
+    cohort: Annotated[str, typer.Option("--cohort", help="Built-in target cohort: ctcl, mf, ss, advanced, early, first-line.")] = "ctcl",
+    circe: Annotated[Optional[Path], typer.Option("--circe", help="An ATLAS/Circe cohort definition JSON to use instead of --cohort.")] = None,
+    compare: Annotated[Optional[str], typer.Option("--compare", help="Exposure to compare, an ingredient name or concept_id (e.g. mogamulizumab).")] = None,
+    comparator: Annotated[Optional[str], typer.Option("--comparator", help="new-user design: a specific comparator ingredient (default: any other systemic line).")] = None,
+    design: Annotated[Optional[str], typer.Option("--design", help="new-user (default with --compare), landmark, time-varying, or naive (immortal-time biased; warns).")] = None,
+    landmark_months: Annotated[float, typer.Option("--landmark-months", help="Landmark time for --design landmark.")] = 6.0,
+    strata: Annotated[Optional[str], typer.Option("--strata", help="Comma-separated: stage_group, ctcl_type, clipi_group, sex.")] = None,
+    stage: Annotated[Optional[str], typer.Option("--stage", help="Restrict to stage groups at index, e.g. IIB,IIIA or advanced / early.")] = None,
+    clipi: Annotated[Optional[str], typer.Option("--clipi", help="Restrict to CLIPI risk groups: low, intermediate, high.")] = None,
+    ctcl_type: Annotated[Optional[str], typer.Option("--type", help="Restrict to MF or SS.")] = None,
+    age_min: Annotated[Optional[float], typer.Option("--age-min", help="Minimum age at index (years).")] = None,
+    age_max: Annotated[Optional[float], typer.Option("--age-max", help="Maximum age at index (years).")] = None,
+    sex: Annotated[Optional[str], typer.Option("--sex", help="male or female.")] = None,
+    index_from: Annotated[Optional[datetime], typer.Option("--index-from", formats=["%Y-%m-%d"], help="Earliest index date.")] = None,
+    index_to: Annotated[Optional[datetime], typer.Option("--index-to", formats=["%Y-%m-%d"], help="Latest index date.")] = None,
+    admin_end: Annotated[Optional[datetime], typer.Option("--admin-end", formats=["%Y-%m-%d"], help="Administrative censoring date.")] = None,
+    years: Annotated[str, typer.Option("--years", help="Survival reported at these years.")] = "1,2,5",
+    unit: Annotated[str, typer.Option("--unit", help="Time unit shown: days, months or years.")] = "months",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    csv_out: Annotated[Optional[Path], typer.Option("--csv", help="Write the result table as CSV here.")] = None,
+    plot_stem: Annotated[Optional[Path], typer.Option("--plot", help="Write a Kaplan-Meier plot as STEM.png and STEM.svg.")] = None,
+) -> None:
+    """Overall survival the OHDSI way: cohorts in the cohort table, Kaplan-Meier, log-rank, Cox.
+
+    Follow-up ends at death, at the end of the observation period containing the index date, or at
+    --admin-end. Exposure comparisons avoid immortal-time bias (new-user, landmark, time-varying);
+    'naive' ever/never is offered only with a warning.
+
+    Examples:
+
+      ctcl-map survival --cohort advanced --strata stage_group --plot km
+
+      ctcl-map survival --cohort advanced --compare mogamulizumab --design new-user --json
+    """
+    from ctcl_map.survival import Restrictions, SurvivalSpec, SurvivalSpecError, plot, render, run_survival
+    from ctcl_map.writers.db import DatabaseError
+
+    spec = SurvivalSpec(
+        cohort=cohort,
+        circe_json=circe,
+        restrictions=Restrictions(
+            stage_groups=_csv_list(stage), clipi_groups=_csv_list(clipi), ctcl_types=_csv_list(ctcl_type),
+            age_min=age_min, age_max=age_max, sex=sex,
+            index_from=index_from.date() if index_from else None, index_to=index_to.date() if index_to else None,
+        ),
+        compare=compare,
+        comparator=comparator,
+        design=design or ("new-user" if compare else "none"),
+        landmark_months=landmark_months,
+        strata=_csv_list(strata) or (),
+        admin_end=admin_end.date() if admin_end else None,
+        survival_years=tuple(float(y) for y in _csv_list(years) or ()),
+        time_unit=unit,
+    )
+    database = _open(db, cdm_schema, results_schema)
+    try:
+        result = run_survival(database, spec)
+    except (SurvivalSpecError, DatabaseError) as problem:
+        _fail(str(problem), 2)
+    finally:
+        database.close()
+    typer.echo(render(result, "json")) if as_json else render(result, "table")
+    if csv_out:
+        render(result, "csv", csv_out)
+    if plot_stem:
+        for path in plot(result, plot_stem):
+            typer.echo(f"plot written: {path}", err=True)
 
 
 def main() -> None:

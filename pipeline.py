@@ -35,6 +35,8 @@ class RunOptions:
     mapping_dirs: Sequence[Path] = ()
     batch_size: int = 5000
     validate: bool = False  # full fhir.resources model validation of every mapped resource (slow)
+    oncology: bool = True  # derive staging links, stage groups, B categories, CLIPI and episodes
+    b_rules: str = "2007"  # ISCL/EORTC B-category criteria for counts: '2007' or '2022'
     source_name: str = "ctcl-map FHIR load"
 
 
@@ -48,6 +50,7 @@ class RunReport:
     dangling_removed: int = 0
     visit_links_cleared: int = 0
     derived: dict[str, int] = field(default_factory=dict)
+    oncology: object = None  # staging.derive.OncologyReport when the oncology step ran
     vocabulary_version: str = ""
     started_at: datetime = field(default_factory=datetime.now)
     finished_at: datetime | None = None
@@ -174,6 +177,14 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[str, in
 
     report.dangling_removed = _remove_dangling_subjects(db, run_id, outcome)
     report.visit_links_cleared = _clear_missing_visits(db)
+    if options.oncology and outcome.person_ids:
+        from ctcl_map.staging.derive import derive_oncology
+
+        # Oncology rows get their ids from the same registry, so re-runs keep them stable.
+        report.oncology = derive_oncology(db, sorted(outcome.person_ids), b_rules=options.b_rules,
+                                          mapping_dirs=options.mapping_dirs, allocate_id=writer.ids.get)
+        with db.transaction():
+            writer.ids.flush()
     report.derived = derive_for_persons(db, outcome.person_ids)
     _write_cdm_source(db, options.source_name, vocab_version)
     report.finished_at = datetime.now()

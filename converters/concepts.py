@@ -135,11 +135,15 @@ class ConceptResolver:
         self.mappings = mappings
         self.vocab = vocab
         self._cache: dict[tuple, Resolved] = {}
+        self._systems: dict[str, str | None] = {}  # raw system URI as written -> vocabulary_id
 
     def vocabulary_of(self, system: str | None) -> str | None:
         if not system:
             return None
-        return self.code_systems.get(_normalise_system(system))
+        found = self._systems.get(system)
+        if found is None and system not in self._systems:
+            found = self._systems[system] = self.code_systems.get(_normalise_system(system))
+        return found
 
     def resolve_code(self, vocabulary_id: str, code: str, source_value: str | None = None) -> Resolved:
         """One (vocabulary, code) pair: mapping table, then vocabulary."""
@@ -168,6 +172,19 @@ class ConceptResolver:
         """A CodeableConcept (dict) -> the best Resolved by the documented precedence."""
         if not isinstance(concept, dict):
             return UNCODED
+        codings = concept.get("coding")
+        if codings and len(codings) == 1:
+            # Fast path for the common single coding: no ranking needed.
+            only = codings[0]
+            if isinstance(only, dict) and isinstance(only.get("code"), str) and only["code"].strip():
+                vocabulary_id = self.vocabulary_of(only.get("system"))
+                if vocabulary_id is not None:
+                    resolved = self.resolve_code(vocabulary_id, only["code"].strip())
+                    text = concept.get("text")
+                    if resolved.concept_id or not isinstance(text, str) or not text.strip():
+                        return resolved
+                    by_text = self.resolve_text(text)
+                    return by_text if by_text.concept_id else resolved
         candidates: list[tuple[tuple, Resolved]] = []
         preference = PREFERENCE.get(kind, ())
         for position, coding in enumerate(concept.get("coding") or ()):
@@ -201,6 +218,14 @@ class ConceptResolver:
 
     def resolve_text(self, text: str) -> Resolved:
         """Text-only concepts ('Mycosis fungoides') match TEXT rows of the mapping tables."""
+        cached = self._cache.get(("text", text))
+        if cached is not None:
+            return cached
+        result = self._resolve_text(text)
+        self._cache[("text", text)] = result
+        return result
+
+    def _resolve_text(self, text: str) -> Resolved:
         normalised = " ".join(text.lower().split())
         entry = self.mappings.lookup(TEXT_VOCABULARY, normalised)
         source_value = text.strip()[:50]

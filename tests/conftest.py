@@ -34,8 +34,9 @@ def fresh_db(target: str = ":memory:", cdm_schema: str | None = None) -> Databas
     return db
 
 
-def load(db: Database, *paths: Path, mapping_dirs=()):
-    return run_fhir2omop(db, RunOptions(inputs=list(paths), mapping_dirs=mapping_dirs))
+def load(db: Database, *paths: Path, mapping_dirs=(), oncology: bool = False):
+    """Converter rules are tested without the oncology derivation step unless asked for."""
+    return run_fhir2omop(db, RunOptions(inputs=list(paths), mapping_dirs=mapping_dirs, oncology=oncology))
 
 
 def pseudonym(patient_key: str) -> str:

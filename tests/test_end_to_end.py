@@ -55,7 +55,7 @@ def check_cdm_integrity(db, report) -> None:
 
 
 def test_committed_synthea_sample_loads_consistently(db):
-    report = load(db, TESTS / "data" / "synthea")
+    report = load(db, TESTS / "data" / "synthea", oncology=True)
     assert report.outcome.resources_loaded["Patient"] == 2
     assert db.query(f"SELECT COUNT(*) FROM {db.table('death')}") == [(1,)]
     assert report.quarantined == 0
@@ -68,7 +68,7 @@ def test_all_synthea_bundles():
     if not bundles.is_dir():
         pytest.skip(f"{bundles} is absent (the shared test data is not beside this checkout)")
     db = fresh_db()
-    report = load(db, bundles)
+    report = load(db, bundles, oncology=True)
     assert report.files == 113
     assert report.outcome.resources_loaded["Patient"] == 111
     assert db.query(f"SELECT COUNT(*) FROM {db.table('death')}") == [(57,)]
@@ -83,7 +83,7 @@ def test_synthea_bulk_ndjson_with_relative_references():
     if not folder.is_dir():
         pytest.skip(f"{folder} is absent (the shared test data is not beside this checkout)")
     db = fresh_db()
-    report = load(db, folder)
+    report = load(db, folder, oncology=True)
     assert report.outcome.resources_loaded["Patient"] == 13
     assert db.query(f"SELECT COUNT(*) FROM {db.table('death')}") == [(3,)]
     check_cdm_integrity(db, report)

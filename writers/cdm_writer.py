@@ -108,7 +108,16 @@ class CdmWriter:
         self.ids = IdRegistry(db)
         self._columns = {table: tuple(f.name for f in fields) for table, fields in cdm_fields().items()}
         self._lengths = {
-            table: {f.name: f.max_length for f in fields if f.max_length} for table, fields in cdm_fields().items()
+            table: tuple((f.name, f.max_length) for f in fields if f.max_length) for table, fields in cdm_fields().items()
+        }
+        # Per table, only the key columns it actually has: _materialise runs once per row.
+        self._references = {
+            table: tuple((column, space) for column, space in REFERENCE_SPACES.items() if column in cols and column != primary_key(table))
+            for table, cols in self._columns.items()
+        }
+        self._event_columns = {
+            table: tuple((column, field) for column, field in EVENT_COLUMNS.items() if column in cols)
+            for table, cols in self._columns.items()
         }
 
     # ------------------------------------------------------------------------------------------
@@ -198,29 +207,30 @@ class CdmWriter:
     def _materialise(self, row: OmopRow, outcome: BatchOutcome) -> tuple[tuple, int]:
         """Keys -> integer ids, missing columns -> NULL, text cut to its declared length."""
         values = row.values
-        pk = primary_key(row.table)
+        table = row.table
+        ids = self.ids
+        pk = primary_key(table)
         if pk is not None:
-            own_id = self.ids.get(row.table, row.key)
-            values[pk] = own_id
-        for column, space in REFERENCE_SPACES.items():
+            values[pk] = own = ids.get(table, row.key)
+        for column, space in self._references[table]:
             ref = values.get(column)
-            if isinstance(ref, str) and column != pk:
-                values[column] = self.ids.get(space, ref)
-        for column, field_column in EVENT_COLUMNS.items():
+            if ref.__class__ is str:
+                values[column] = ids.get(space, ref)
+        for column, field_column in self._event_columns[table]:
             ref = values.get(column)
-            if isinstance(ref, str):
+            if ref.__class__ is str:
                 space = EVENT_FIELD_SPACES.get(values.get(field_column))
-                values[column] = self.ids.get(space, ref) if space else None
+                values[column] = ids.get(space, ref) if space else None
         person_id = values.get("person_id")
-        if isinstance(person_id, int):
-            outcome.person_ids.add(person_id)
-        for column, limit in self._lengths[row.table].items():
+        if pk is None:
+            own = person_id
+        outcome.person_ids.add(person_id)
+        for column, limit in self._lengths[table]:
             text = values.get(column)
-            if isinstance(text, str) and len(text) > limit:
+            if text is not None and len(text) > limit:
                 values[column] = text[:limit]
                 outcome.truncated_values += 1
-        own = values[pk] if pk is not None else values["person_id"]
-        return tuple(values.get(column) for column in self._columns[row.table]), own
+        return tuple(map(values.get, self._columns[table])), own
 
     def _state_of(self, keys: list[str]) -> dict[str, tuple]:
         if not keys:

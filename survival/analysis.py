@@ -1,0 +1,295 @@
+"""Overall survival analyses over OHDSI-style cohorts: `run_survival(db, spec) -> SurvivalResult`.
+
+Designs for an exposure X (see README.md for why each is, or is not, free of immortal-time bias):
+- none: Kaplan-Meier of the cohort (optionally by strata, log-rank across strata);
+- naive: ever vs never received X, indexed at the cohort index. Biased; returned with a warning;
+- new-user: X line vs another systemic line, each indexed at the start of that line (episode 32531);
+  the comparator is censored when X starts; a person may contribute to both arms (robust variance);
+- landmark: only persons alive and under observation at index + L; exposure fixed by then; time from L;
+- time-varying: Cox model with X as a time-varying covariate (lifelines CoxTimeVaryingFitter).
+"""
+
+from __future__ import annotations
+
+import warnings as py_warnings
+
+import numpy as np
+import pandas as pd
+
+from ctcl_map.survival import cohorts
+from ctcl_map.survival.circe import run_circe_cohort
+from ctcl_map.survival.concept_sets import sql_ids
+from ctcl_map.survival.covariates import STAGE_ORDER, covariates_at_index
+from ctcl_map.survival.followup import read_cohort_followup, time_to_death
+from ctcl_map.survival.km import kaplan_meier, median_with_ci
+from ctcl_map.survival.spec import (
+    DAYS_PER_MONTH,
+    DAYS_PER_YEAR,
+    AttritionStep,
+    GroupSummary,
+    Restrictions,
+    SurvivalResult,
+    SurvivalSpec,
+)
+from ctcl_map.writers.db import Database
+
+NAIVE_WARNING = (
+    "IMMORTAL-TIME BIAS: 'ever vs never received {x}' indexed at the cohort index credits the "
+    "exposed with the time they survived before starting {x} (they had to live long enough to get "
+    "it). The exposed arm looks better than it is. Use --design new-user, landmark or time-varying."
+)
+
+
+# -- estimates -----------------------------------------------------------------------------------
+def summarise_group(label: str, time: np.ndarray, event: np.ndarray, spec: SurvivalSpec) -> GroupSummary:
+    curve = kaplan_meier(time, event, spec.conf_type)
+    median, low, high = median_with_ci(curve)
+    at_times = []
+    for years in spec.survival_years:
+        value = curve.value_at(years * DAYS_PER_YEAR)
+        at_times.append({
+            "years": years,
+            "survival": None if value is None else value[0],
+            "lower": None if value is None else value[1],
+            "upper": None if value is None else value[2],
+            "at_risk": curve.number_at_risk(years * DAYS_PER_YEAR),
+        })
+    return GroupSummary(label, len(time), int(np.sum(event)), int(len(event) - np.sum(event)),
+                        median, low, high, at_times, curve)
+
+
+def logrank(frame: pd.DataFrame, group_column: str = "group") -> dict | None:
+    """Log-rank test across the groups (lifelines multivariate_logrank_test); None for < 2 groups."""
+    from lifelines.statistics import multivariate_logrank_test
+
+    if frame[group_column].nunique() < 2:
+        return None
+    result = multivariate_logrank_test(frame["time_days"], frame[group_column], frame["event"])
+    return {
+        "statistic": float(result.test_statistic),
+        "df": int(result.degrees_of_freedom),
+        "p_value": float(result.p_value),
+        "groups": sorted(str(g) for g in frame[group_column].unique()),
+    }
+
+
+def cox_hazard_ratio(frame: pd.DataFrame, covariate: str = "exposed", strata: list[str] | None = None,
+                     cluster: str | None = None) -> dict | None:
+    """Cox PH (lifelines, Efron ties) HR of `covariate` (0/1) with 95 % CI; None if not estimable."""
+    from lifelines import CoxPHFitter
+
+    columns = ["time_days", "event", covariate] + (strata or []) + ([cluster] if cluster else [])
+    data = frame[columns].dropna()
+    if data[covariate].nunique() < 2 or data["event"].sum() == 0:
+        return None
+    fitter = CoxPHFitter()
+    with py_warnings.catch_warnings(record=True) as caught:
+        py_warnings.simplefilter("always")
+        fitter.fit(data, duration_col="time_days", event_col="event", strata=strata or None,
+                   cluster_col=cluster, robust=cluster is not None)
+    row = fitter.summary.loc[covariate]
+    return _cox_dict(row, covariate, caught) | {
+        "persons": int(len(data)),
+        "events": int(data["event"].sum()),
+        "model": "Cox PH (Efron ties)" + (f", stratified by {', '.join(strata)}" if strata else "")
+                 + (", robust variance clustered by person" if cluster else ""),
+    }
+
+
+def _cox_dict(row, covariate: str, caught: list) -> dict:
+    """The estimate, plus lifelines' convergence warnings (first line each) so they reach the user."""
+    notes = sorted({str(w.message).strip().splitlines()[0] for w in caught
+                    if "Convergence" in type(w.message).__name__ or "converge" in str(w.message).lower()})
+    return {
+        "covariate": covariate,
+        "hazard_ratio": float(row["exp(coef)"]),
+        "lower": float(row["exp(coef) lower 95%"]),
+        "upper": float(row["exp(coef) upper 95%"]),
+        "p_value": float(row["p"]),
+        "fit_warnings": notes,
+    }
+
+
+def cox_time_varying(long: pd.DataFrame) -> dict | None:
+    """HR of `exposed` as a time-varying covariate; long = person_id, start, stop, exposed, event."""
+    from lifelines import CoxTimeVaryingFitter
+
+    if long["exposed"].nunique() < 2 or long["event"].sum() == 0:
+        return None
+    fitter = CoxTimeVaryingFitter()
+    with py_warnings.catch_warnings(record=True) as caught:
+        py_warnings.simplefilter("always")
+        fitter.fit(long[["person_id", "start", "stop", "exposed", "event"]], id_col="person_id",
+                   event_col="event", start_col="start", stop_col="stop")
+    row = fitter.summary.loc["exposed"]
+    return _cox_dict(row, "exposed (time-varying)", caught) | {
+        "persons": int(long["person_id"].nunique()),
+        "events": int(long["event"].sum()),
+        "model": "Cox with time-varying exposure (lifelines CoxTimeVaryingFitter)",
+    }
+
+
+def time_varying_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Split each person's follow-up at first exposure: [0, x) unexposed, [x, end] exposed."""
+    rows = []
+    for r in frame.itertuples():
+        x = r.exposure_day
+        if pd.isna(x) or x >= r.time_days:
+            rows.append((r.person_id, 0, r.time_days, 0, r.event))
+        elif x <= 0:
+            rows.append((r.person_id, 0, r.time_days, 1, r.event))
+        else:
+            rows.append((r.person_id, 0, int(x), 0, 0))
+            rows.append((r.person_id, int(x), r.time_days, 1, r.event))
+    return pd.DataFrame(rows, columns=["person_id", "start", "stop", "exposed", "event"])
+
+
+# -- cohorts and exposure ------------------------------------------------------------------------
+def first_exposure_dates(db: Database, ingredient: str) -> pd.DataFrame:
+    """person_id, exposure_date: first drug_exposure of the ingredient or a descendant."""
+    ids = cohorts.drug_concepts(db, ingredient)
+    frame = db.query_df(
+        f"SELECT person_id, MIN(drug_exposure_start_date) AS exposure_date FROM {db.table('drug_exposure')} "
+        f"WHERE drug_concept_id IN ({sql_ids(ids)}) GROUP BY person_id"
+    )
+    frame["exposure_date"] = pd.to_datetime(frame["exposure_date"])
+    return frame
+
+
+def _base_cohort(db: Database, spec: SurvivalSpec) -> tuple[int, str, list[AttritionStep], Restrictions]:
+    """Build the target cohort; returns id, name, attrition and restrictions still to apply."""
+    if spec.circe_json:
+        cohort_id, name = run_circe_cohort(db, spec.circe_json)
+        count = len(read_cohort_followup(db, cohort_id))
+        return cohort_id, name, [AttritionStep(name, "persons in the Circe cohort", count, count)], spec.restrictions
+    build = cohorts.build_cohort(db, cohorts.built_in(spec.cohort), spec.restrictions, spec.covariate_grace_days)
+    return build.cohort_definition_id, build.name, build.attrition, Restrictions()
+
+
+def _followup(db: Database, spec: SurvivalSpec, cohort_id: int, label: str, restrictions: Restrictions,
+              censor_on_exit: bool = False) -> tuple[pd.DataFrame, list[AttritionStep]]:
+    raw = read_cohort_followup(db, cohort_id)
+    frame, steps = time_to_death(raw, label, spec.admin_end, spec.min_survival_days, censor_on_exit)
+    # the cohort builder already counted the observation-period step; repeat it only if it bites
+    steps = [s for s in steps if s.dropped or s.step != "index date inside an observation period"]
+    frame = covariates_at_index(db, frame, spec.covariate_grace_days)
+    if restrictions.describe():  # Circe cohorts: our restrictions apply after Circe's own rules
+        frame, more = cohorts.apply_restrictions(frame, restrictions, label)
+        steps.extend(more)
+    return frame, steps
+
+
+# -- designs ---------------------------------------------------------------------------------------
+def run_survival(db: Database, spec: SurvivalSpec) -> SurvivalResult:
+    spec.check()
+    cohort_id, name, attrition, pending = _base_cohort(db, spec)
+    warnings: list[str] = []
+    x = spec.compare
+    if spec.design == "new-user":
+        frame, steps = _new_user(db, spec, cohort_id, warnings)
+        attrition.extend(steps)
+    else:
+        frame, steps = _followup(db, spec, cohort_id, name, pending)
+        attrition.extend(steps)
+        if spec.design in ("naive", "landmark", "time-varying"):
+            exposure = first_exposure_dates(db, x)
+            frame = frame.merge(exposure, on="person_id", how="left")
+            frame["exposure_day"] = (frame["exposure_date"] - frame["index_date"]).dt.days
+        if spec.design == "naive":
+            warnings.append(NAIVE_WARNING.format(x=x))
+            frame["exposed"] = (frame["exposure_date"].notna() & (frame["exposure_date"] <= frame["end_date"])).astype(int)
+        elif spec.design == "landmark":
+            frame, step = _landmark(frame, spec, name)
+            attrition.append(step)
+        elif spec.design == "time-varying":
+            frame["exposed"] = 0  # KM is of the whole cohort; the exposure enters the Cox model only
+    if spec.design in ("naive", "landmark", "new-user"):
+        frame["group"] = np.where(frame["exposed"] == 1, x, _unexposed_label(spec))
+    else:
+        frame["group"] = "all"
+    result = SurvivalResult(spec, name, spec.design, attrition, [], warnings=warnings, persons=frame)
+    _estimate(result, frame, spec)
+    return result
+
+
+def _unexposed_label(spec: SurvivalSpec) -> str:
+    if spec.design == "new-user":
+        return f"{spec.comparator or 'other systemic line'} (no {spec.compare})"
+    return f"no {spec.compare}"
+
+
+def _landmark(frame: pd.DataFrame, spec: SurvivalSpec, name: str) -> tuple[pd.DataFrame, AttritionStep]:
+    landmark = int(round(spec.landmark_months * DAYS_PER_MONTH))
+    before = len(frame)
+    kept = frame[frame["time_days"] > landmark].copy()
+    kept["exposed"] = (kept["exposure_day"].notna() & (kept["exposure_day"] <= landmark)).astype(int)
+    kept["time_days"] = kept["time_days"] - landmark
+    step = AttritionStep(name, f"alive and under observation at the landmark (day {landmark})", before, len(kept),
+                         "died or follow-up ended on or before the landmark")
+    return kept.reset_index(drop=True), step
+
+
+def _new_user(db: Database, spec: SurvivalSpec, base_id: int, warnings: list[str]
+              ) -> tuple[pd.DataFrame, list[AttritionStep]]:
+    x = spec.compare or ""
+    target = cohorts.build_cohort(db, cohorts.line_definition(x, base_id), Restrictions(), spec.covariate_grace_days)
+    comparator = cohorts.build_cohort(db, cohorts.comparator_definition(x, spec.comparator, base_id), Restrictions(),
+                                      spec.covariate_grace_days)
+    steps = target.attrition + comparator.attrition
+    exposed, s1 = _followup(db, spec, target.cohort_definition_id, target.name, Restrictions())
+    unexposed, s2 = _followup(db, spec, comparator.cohort_definition_id, comparator.name, Restrictions(),
+                              censor_on_exit=True)
+    exposed["exposed"], unexposed["exposed"] = 1, 0
+    frame = pd.concat([exposed, unexposed], ignore_index=True)
+    both = int(frame["person_id"].duplicated().sum())
+    if both:
+        warnings.append(
+            f"{both} person(s) contribute to both arms: comparator time before starting {x}, then {x} time; "
+            "the Cox model uses a robust (clustered by person) variance."
+        )
+    return frame, steps + s1 + s2
+
+
+_CATEGORY_ORDER = {value: rank for rank, value in enumerate(
+    ("MF", "SS", "low", "intermediate", "high", "male", "female") + STAGE_ORDER)}
+
+
+def _curve_order(group: pd.DataFrame, strata: list[str]) -> tuple:
+    """Exposed arm first, then strata in their natural order (IA..IVB, low..high), unknown last."""
+    first = group.iloc[0]
+    key: list = [-int(first.get("exposed", 0) or 0)]
+    for column in strata:
+        value = first[column]
+        key.append((_CATEGORY_ORDER.get(value, 90) if pd.notna(value) else 99, str(value)))
+    return tuple(key)
+
+
+def _estimate(result: SurvivalResult, frame: pd.DataFrame, spec: SurvivalSpec) -> None:
+    strata = list(spec.strata)
+    parts = [] if (frame["group"] == "all").all() else [frame["group"].astype(str)]
+    parts += [column + "=" + frame[column].fillna("unknown").astype(str) for column in strata]
+    label = parts[0] if parts else frame["group"].astype(str)
+    for part in parts[1:]:
+        label = label + " | " + part
+    frame["curve"] = label
+    if frame.empty:
+        result.warnings.append("no persons left to analyse: see the attrition table")
+        return
+    for curve_label, grp in sorted(frame.groupby("curve", sort=False), key=lambda item: _curve_order(item[1], strata)):
+        summary = summarise_group(str(curve_label), grp["time_days"].to_numpy(), grp["event"].to_numpy(), spec)
+        result.groups.append(summary)
+        if summary.events == 0:
+            result.warnings.append(f"{curve_label}: no deaths observed; survival cannot be estimated below 1")
+    compare = spec.design in ("naive", "landmark", "new-user")
+    result.logrank = logrank(frame, "group" if compare else "curve")
+    if compare:
+        cluster = "person_id" if frame["person_id"].duplicated().any() else None
+        result.cox = cox_hazard_ratio(frame, "exposed", strata or None, cluster)
+        if result.cox is None:
+            result.warnings.append("hazard ratio not estimable (one arm empty or no deaths)")
+    elif spec.design == "time-varying":
+        result.cox = cox_time_varying(time_varying_rows(frame))
+        if result.cox is None:
+            result.warnings.append("hazard ratio not estimable (nobody exposed during follow-up, or no deaths)")
+    if result.cox:
+        result.warnings.extend(f"Cox model: {note}" for note in result.cox["fit_warnings"])

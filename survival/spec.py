@@ -1,0 +1,133 @@
+"""What a survival run is asked to do (SurvivalSpec) and what it found (SurvivalResult)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+DESIGNS = ("none", "naive", "new-user", "landmark", "time-varying")
+STRATA = ("stage_group", "ctcl_type", "clipi_group", "sex")
+DAYS_PER_MONTH = 365.25 / 12
+DAYS_PER_YEAR = 365.25
+
+
+class SurvivalSpecError(ValueError):
+    """The request cannot be run as asked; the message tells the user what to change."""
+
+
+@dataclass(frozen=True)
+class Restrictions:
+    """Who may enter a cohort, judged at the index date. None means no restriction."""
+
+    stage_groups: tuple[str, ...] | None = None  # e.g. ("IIB", "IIIA"); "advanced"/"early" expand
+    clipi_groups: tuple[str, ...] | None = None  # low / intermediate / high
+    ctcl_types: tuple[str, ...] | None = None  # MF / SS / other
+    age_min: float | None = None  # years at index, inclusive
+    age_max: float | None = None  # years at index, inclusive
+    sex: str | None = None  # male / female
+    index_from: date | None = None  # calendar period of the index date, inclusive
+    index_to: date | None = None
+
+    def describe(self) -> str:
+        parts = []
+        for name, value in asdict(self).items():
+            if value is not None:
+                shown = ",".join(value) if isinstance(value, tuple) else str(value)
+                parts.append(f"{name}={shown}")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class SurvivalSpec:
+    cohort: str = "ctcl"  # a built-in cohort name (see cohorts.BUILT_IN) ...
+    circe_json: Path | None = None  # ... or an ATLAS/Circe cohort definition that replaces it
+    restrictions: Restrictions = field(default_factory=Restrictions)
+    compare: str | None = None  # exposure: RxNorm ingredient name or concept_id (e.g. mogamulizumab)
+    comparator: str | None = None  # new-user design: a specific comparator ingredient (default: any other line)
+    design: str = "none"  # none | naive | new-user | landmark | time-varying
+    landmark_months: float = 6.0
+    strata: tuple[str, ...] = ()
+    admin_end: date | None = None  # administrative censoring date
+    min_survival_days: int = 1  # CohortSurvival minimumSurvivalDays
+    covariate_grace_days: int = 30  # stage/CLIPI/type recorded up to this many days after index count
+    survival_years: tuple[float, ...] = (1.0, 2.0, 5.0)
+    conf_type: str = "log-log"  # KM band: log-log (lifelines) or log (R survfit default)
+    time_unit: str = "months"  # display unit: days | months | years
+
+    def check(self) -> None:
+        if self.design not in DESIGNS:
+            raise SurvivalSpecError(f"unknown design {self.design!r}: choose one of {', '.join(DESIGNS)}")
+        if self.design != "none" and not self.compare:
+            raise SurvivalSpecError(f"design {self.design!r} needs an exposure to compare (--compare INGREDIENT)")
+        if self.compare and self.design == "none":
+            raise SurvivalSpecError(
+                "--compare needs a design: new-user, landmark, time-varying, or naive (biased, warns)"
+            )
+        if self.cohort == "death" and not self.circe_json:
+            raise SurvivalSpecError("'death' is the outcome cohort; choose a target cohort such as ctcl, mf, ss or advanced")
+        for name in self.strata:
+            if name not in STRATA:
+                raise SurvivalSpecError(f"unknown stratum {name!r}: choose from {', '.join(STRATA)}")
+        if self.design == "landmark" and self.landmark_months <= 0:
+            raise SurvivalSpecError("--landmark-months must be greater than 0")
+        if self.conf_type not in ("log-log", "log"):
+            raise SurvivalSpecError("conf_type must be 'log-log' or 'log'")
+        if self.time_unit not in ("days", "months", "years"):
+            raise SurvivalSpecError("time_unit must be days, months or years")
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        return _jsonable(out)
+
+
+@dataclass
+class AttritionStep:
+    cohort: str  # which cohort or analysis arm the step belongs to
+    step: str  # what was required
+    persons_before: int
+    persons_after: int
+    reason: str = ""  # why persons were dropped, in words
+
+    @property
+    def dropped(self) -> int:
+        return self.persons_before - self.persons_after
+
+
+@dataclass
+class GroupSummary:
+    """One Kaplan-Meier curve: a comparison arm and/or a stratum."""
+
+    label: str
+    persons: int
+    events: int
+    censored: int
+    median_days: float | None
+    median_lower_days: float | None
+    median_upper_days: float | None
+    at_times: list[dict[str, Any]]  # per requested year: survival, lower, upper, at_risk (None = beyond follow-up)
+    curve: Any = None  # km.KMCurve, for plots; not serialised
+
+
+@dataclass
+class SurvivalResult:
+    spec: SurvivalSpec
+    cohort_name: str
+    design: str
+    attrition: list[AttritionStep]
+    groups: list[GroupSummary]
+    logrank: dict[str, Any] | None = None
+    cox: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+    persons: Any = None  # pandas DataFrame, one row per person-arm: the analysed time-to-event table
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (date, Path)):
+        return str(value)
+    return value
