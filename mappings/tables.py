@@ -25,7 +25,7 @@ COMMON_COLUMNS = (
     "source_vocabulary_id", "source_code", "source_code_description", "target_concept_id", "target_domain_id", "reference",
 )
 # Free-text vocabularies: matched case-insensitively (hospitals write 'POTELIGEO' or 'Poteligeo').
-CASE_INSENSITIVE_VOCABULARIES = frozenset({"BRAND"})
+CASE_INSENSITIVE_VOCABULARIES = frozenset({"BRAND", "TEXT"})  # TEXT: a CodeableConcept with text only
 STCM_VALID_START, STCM_VALID_END = date(1970, 1, 1), date(2099, 12, 31)
 
 
