@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
 from ctcl_map.cdm.schema import cdm_ddl
 from ctcl_map.vocab.loader import AthenaError, load_athena, vocabulary_version
-from ctcl_map.writers.db import DatabaseError, connect
+from ctcl_map.writers.db import connect
+from conftest import postgres_or_skip
 
 # Real, verified concept ids only (shared/reference/vocab-concepts.csv): no invented ids even in fixtures.
 CONCEPT_HEADER = "concept_id\tconcept_name\tdomain_id\tvocabulary_id\tconcept_class_id\tstandard_concept\tconcept_code\tvalid_start_date\tvalid_end_date\tinvalid_reason"
@@ -122,11 +122,8 @@ def test_failed_load_leaves_previous_vocabulary_untouched(duck, tmp_path):
 
 @pytest.mark.postgres
 def test_postgres_bulk_copy_and_error_line(tmp_path):
-    schema = f"athena_{uuid.uuid4().hex[:10]}"
-    try:
-        db = connect("postgresql+psycopg://postgres@127.0.0.1:5432/test", cdm_schema=schema)
-    except DatabaseError as exc:
-        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {exc}")
+    url, schema = postgres_or_skip("athena")
+    db = connect(url, cdm_schema=schema)
     try:
         for statement in cdm_ddl(db.dialect, db.cdm_schema):
             db.execute(statement)

@@ -10,24 +10,12 @@ import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures" / "survival"
 sys.path.insert(0, str(FIXTURES))
-from survival_cdm import MF, MF_FOLLICULOTROPIC, SS, duckdb_cdm, postgres_cdm  # noqa: E402
+from survival_cdm import MF, MF_FOLLICULOTROPIC, SS, cdm, duckdb_cdm, postgres_cdm  # noqa: E402,F401
 
 from ctcl_map.survival import SurvivalSpec, SurvivalSpecError, run_survival  # noqa: E402
 from ctcl_map.survival.cohorts import build_cohort, built_in  # noqa: E402
 
 pytest.importorskip("circe", reason="ohdsi-circepy is not installed")
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def cdm(request):
-    if request.param == "duckdb":
-        small = duckdb_cdm()
-        yield small
-        small.db.close()
-    else:
-        small, cleanup = postgres_cdm()
-        yield small
-        cleanup()
 
 
 def _cohort_rows(db, cohort_id: int) -> list[tuple]:

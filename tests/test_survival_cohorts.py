@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "survival"))
-from survival_cdm import (  # noqa: E402
+from survival_cdm import (  # noqa: E402,F401
     BEXAROTENE,
     CTCL_NOS_ICDO3,
     FEMALE,
@@ -19,6 +19,7 @@ from survival_cdm import (  # noqa: E402
     MOGAMULIZUMAB,
     SS,
     SS_ICDO3,
+    cdm,
     duckdb_cdm,
     postgres_cdm,
 )
@@ -31,18 +32,6 @@ from ctcl_map.survival.cohorts import (  # noqa: E402
     exposure_definition,
     line_definition,
 )
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def cdm(request):
-    if request.param == "duckdb":
-        small = duckdb_cdm()
-        yield small
-        small.db.close()
-    else:
-        small, cleanup = postgres_cdm()
-        yield small
-        cleanup()
 
 
 def _members(build) -> dict[int, date]:

@@ -9,23 +9,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "survival"))
-from survival_cdm import MF, duckdb_cdm, postgres_cdm  # noqa: E402
+from survival_cdm import MF, cdm, duckdb_cdm, postgres_cdm  # noqa: E402,F401
 
 from ctcl_map.survival import SurvivalSpec, run_survival  # noqa: E402
 
 DX = date(2015, 1, 1)
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def cdm(request):
-    if request.param == "duckdb":
-        small = duckdb_cdm()
-        yield small
-        small.db.close()
-    else:
-        small, cleanup = postgres_cdm()
-        yield small
-        cleanup()
 
 
 def _followup_rules_cdm(cdm) -> None:

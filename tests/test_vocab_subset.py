@@ -11,6 +11,7 @@ import pytest
 from ctcl_map.cdm.schema import cdm_ddl, columns
 from ctcl_map.vocab.loader import SHIPPED_FILES, load_shipped_vocabulary, read_shipped, vocabulary_version
 from ctcl_map.writers.db import connect
+from conftest import postgres_or_skip
 
 OWN_FLOOR = 2_000_000_000
 REFERENCE_CSV = Path(__file__).parents[2] / "shared" / "reference" / "vocab-concepts.csv"
@@ -105,15 +106,8 @@ def test_load_into_fresh_duckdb_is_idempotent(tmp_path, concepts):
 
 @pytest.mark.postgres
 def test_load_into_fresh_postgres_schema(concepts):
-    import uuid
-
-    from ctcl_map.writers.db import DatabaseError
-
-    schema = f"vocab_{uuid.uuid4().hex[:10]}"
-    try:
-        db = connect("postgresql+psycopg://postgres@127.0.0.1:5432/test", cdm_schema=schema)
-    except DatabaseError as exc:
-        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {exc}")
+    url, schema = postgres_or_skip("vocab")
+    db = connect(url, cdm_schema=schema)
     try:
         for statement in cdm_ddl(db.dialect, db.cdm_schema):
             db.execute(statement)
