@@ -25,6 +25,7 @@ PREFERENCE: dict[str, tuple[str, ...]] = {
 }
 
 TEXT_VOCABULARY = "TEXT"  # mapping-table rows that match a CodeableConcept's text (lower-cased)
+TEXT_VOCABULARIES = (TEXT_VOCABULARY, "BRAND")  # a text is tried as a written term, then as a brand name
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,14 +227,16 @@ class ConceptResolver:
         return result
 
     def _resolve_text(self, text: str) -> Resolved:
+        """Text matches TEXT rows (written diagnoses), then BRAND rows (a drug sent as 'Poteligeo')."""
         normalised = " ".join(text.lower().split())
-        entry = self.mappings.lookup(TEXT_VOCABULARY, normalised)
         source_value = text.strip()[:50]
-        if entry is None:
-            return Resolved(0, source_value, 0, None, TEXT_VOCABULARY, normalised, "text_only")
-        known = self.vocab.concept(entry.target_concept_id)
-        domain = known[0] if known else entry.target_domain_id
-        return Resolved(entry.target_concept_id, source_value, 0, domain, TEXT_VOCABULARY, normalised, None, entry)
+        for vocabulary_id in TEXT_VOCABULARIES:
+            entry = self.mappings.lookup(vocabulary_id, normalised)
+            if entry is not None:
+                known = self.vocab.concept(entry.target_concept_id)
+                domain = known[0] if known else entry.target_domain_id
+                return Resolved(entry.target_concept_id, source_value, 0, domain, vocabulary_id, normalised, None, entry)
+        return Resolved(0, source_value, 0, None, TEXT_VOCABULARY, normalised, "text_only")
 
 
 def _normalise_system(uri: str) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
-MAPPING_KINDS = ("therapies", "diagnoses", "staging", "procedures", "labs")
+MAPPING_KINDS = ("therapies", "diagnoses", "staging", "procedures", "labs", "answers")
 COMMON_COLUMNS = (
     "source_vocabulary_id", "source_code", "source_code_description", "target_concept_id", "target_domain_id", "reference",
 )
@@ -163,7 +163,7 @@ def _table_files(table: str, override_dirs: Sequence[Path]) -> Iterator[tuple[Pa
 # -- public loaders -----------------------------------------------------------------------------
 
 def load_mappings(override_dirs: Sequence[Path] = ()) -> MappingSet:
-    """All five kinds, shipped then overrides; raises MappingError on the first malformed row."""
+    """All mapping kinds, shipped then overrides; raises MappingError on the first malformed row."""
     chosen: dict[tuple[str, str], MappingEntry] = {}
     conflicts: list[str] = []
     for kind in MAPPING_KINDS:

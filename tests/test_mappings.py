@@ -16,7 +16,7 @@ from ctcl_map.writers.db import connect
 
 SITE = Path(__file__).parents[1] / "samples" / "site-mappings"
 EXPECTED_DOMAINS = {"therapies": {"Drug"}, "diagnoses": {"Condition"}, "procedures": {"Procedure"},
-                    "labs": {"Measurement"}, "staging": {"Measurement", "Meas Value"}}
+                    "labs": {"Measurement"}, "staging": {"Measurement", "Meas Value"}, "answers": {"Meas Value"}}
 THERAPY_HEADER = ("source_vocabulary_id,source_code,source_code_description,target_concept_id,target_domain_id,"
                   "reference,ingredient,therapy_class,starts_systemic_line,hemonc_regimen_concept_id")
 
