@@ -11,6 +11,8 @@ Designs for an exposure X (see README.md for why each is, or is not, free of imm
 
 from __future__ import annotations
 
+import math
+
 import warnings as py_warnings
 
 import numpy as np
@@ -80,7 +82,8 @@ def cox_hazard_ratio(frame: pd.DataFrame, covariate: str = "exposed", strata: li
 
     columns = ["time_days", "event", covariate] + (strata or []) + ([cluster] if cluster else [])
     data = frame[columns].dropna()
-    if data[covariate].nunique() < 2 or data["event"].sum() == 0:
+    # Each arm needs a death: without one the partial likelihood has no maximum (HR 0 or infinity).
+    if data[covariate].nunique() < 2 or (data.groupby(covariate)["event"].sum() == 0).any():
         return None
     fitter = CoxPHFitter()
     with py_warnings.catch_warnings(record=True) as caught:
@@ -88,6 +91,9 @@ def cox_hazard_ratio(frame: pd.DataFrame, covariate: str = "exposed", strata: li
         fitter.fit(data, duration_col="time_days", event_col="event", strata=strata or None,
                    cluster_col=cluster, robust=cluster is not None)
     row = fitter.summary.loc[covariate]
+    if not all(math.isfinite(float(row[name])) and float(row[name]) > 0
+               for name in ("exp(coef)", "exp(coef) lower 95%", "exp(coef) upper 95%")):
+        return None
     return _cox_dict(row, covariate, caught) | {
         "persons": int(len(data)),
         "events": int(data["event"].sum()),

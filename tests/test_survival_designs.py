@@ -96,12 +96,12 @@ def test_time_varying_exposure_splits_follow_up_at_first_exposure(exposure_cdm):
 def test_new_user_active_comparator_indexes_at_line_start_and_censors_at_switch():
     cdm = duckdb_cdm()
     for person_id in range(1, 6):
-        cdm.person(person_id, death={1: date(2016, 8, 1), 2: date(2015, 12, 1)}.get(person_id))
+        cdm.person(person_id, death={1: date(2016, 8, 1), 2: date(2015, 12, 1), 3: date(2017, 1, 15)}.get(person_id))
         cdm.condition(person_id, MF, DX)
     cdm.line(1, 1, date(2015, 2, 1), BEXAROTENE)  # comparator line, then switches to moga
     cdm.line(1, 2, date(2015, 8, 1), MOGAMULIZUMAB)
     cdm.line(2, 1, date(2015, 3, 1), MOGAMULIZUMAB)
-    cdm.line(3, 1, date(2015, 1, 15), BEXAROTENE)  # comparator only, alive to 2020-12-31
+    cdm.line(3, 1, date(2015, 1, 15), BEXAROTENE)  # comparator only, dies 2017-01-15
     cdm.drug(4, MOGAMULIZUMAB, date(2015, 5, 1))  # moga before its only line: in neither arm
     cdm.line(4, 1, date(2015, 6, 1), BEXAROTENE)
     cdm.line(5, 1, date(2014, 6, 1), BEXAROTENE)  # line before the MF index: in neither arm
@@ -112,10 +112,11 @@ def test_new_user_active_comparator_indexes_at_line_start_and_censors_at_switch(
         # 2015-12-01 = 31+30+31+30+31+31+30+31+30 = 275 days
         "mogamulizumab": [(1, 366, 1), (2, 275, 1)],
         # person 1: 2015-02-01 -> switch 2015-08-01 = 28+31+30+31+30+31 = 181 days, censored;
-        # person 3: 2015-01-15 -> 2020-12-31 = 1826 (to 2020-01-15, one leap day) + 351 = 2177 days
-        comparator: [(1, 181, 0), (3, 2177, 0)],
+        # person 3: 2015-01-15 -> death 2017-01-15 = 365 + 366 (2016 is a leap year) = 731 days
+        comparator: [(1, 181, 0), (3, 731, 1)],
     }
     assert any("1 person(s) contribute to both arms" in w for w in result.warnings)
+    # both arms have a death, so the HR is estimable; person 1 is in both arms: robust variance
     assert "robust variance" in result.cox["model"]
 
 
@@ -175,3 +176,17 @@ def test_outputs_json_csv_table_and_plot(exposure_cdm, tmp_path):
     assert [p.suffix for p in written] == [".png", ".svg"]
     assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<svg" in written[1].read_text(encoding="utf-8")[:400]
+
+
+def test_hazard_ratio_not_estimable_when_an_arm_has_no_death():
+    """One exposed survivor: lifelines would return HR 0 with CI [0, inf]; we report 'not estimable'."""
+    import pandas as pd
+
+    from ctcl_map.survival.analysis import cox_hazard_ratio
+
+    frame = pd.DataFrame({"time_days": [100, 200, 300, 400, 500], "event": [0, 1, 1, 0, 1], "exposed": [1, 0, 0, 0, 0]})
+    assert cox_hazard_ratio(frame) is None
+    both_arms_die = pd.DataFrame({"time_days": [100, 200, 300, 400, 500, 600], "event": [1, 1, 0, 0, 1, 1],
+                                  "exposed": [1, 0, 0, 1, 0, 0]})
+    estimate = cox_hazard_ratio(both_arms_die)
+    assert estimate is not None and 0 < estimate["lower"] < estimate["hazard_ratio"] < estimate["upper"]

@@ -59,7 +59,7 @@ def read_bundle(path: Path) -> list[dict]:
 def bundles(folder: Path) -> dict[str, list[dict]]:
     """patient id -> resources of its main bundle (re-sent files excluded)."""
     result = {}
-    for path in sorted(folder.glob("ctcl-*.json")):
+    for path in sorted((folder / "fhir").glob("ctcl-*.json")):
         if path.name.endswith(".resent.json"):
             continue
         resources = read_bundle(path)
@@ -163,7 +163,7 @@ def test_olsen_refuses_categories_the_generator_must_not_write():
 def _validate_all(folder: Path) -> tuple[set[str], set[str]]:
     """Validate every resource (main and re-sent files) one by one; returns (failed, all) refs."""
     failed, seen = set(), set()
-    for path in sorted(folder.glob("ctcl-*.json")):
+    for path in sorted((folder / "fhir").glob("ctcl-*.json")):
         for resource in read_bundle(path):
             reference = f"{resource['resourceType']}/{resource['id']}"
             seen.add(reference)
@@ -190,7 +190,7 @@ def test_messy_cohort_fails_validation_exactly_on_the_declared_invalid_items(mes
 
 def test_whole_bundles_validate_as_r4b_transaction_bundles(clean_dir):
     bundle_model = get_fhir_model_class("Bundle")
-    for path in sorted(clean_dir.glob("ctcl-*.json"))[:10]:
+    for path in sorted((clean_dir / "fhir").glob("ctcl-*.json"))[:10]:
         bundle = bundle_model.model_validate(json.loads(path.read_text()))
         assert bundle.type == "transaction"
         assert all(entry.request.method == "POST" and entry.fullUrl.startswith("urn:uuid:") for entry in bundle.entry)
@@ -199,7 +199,7 @@ def test_whole_bundles_validate_as_r4b_transaction_bundles(clean_dir):
 # ---------------------------------------------------------------- determinism
 
 def _all_bytes(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    return {p.name: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.mark.parametrize("fmt, compress", [("bundle", False), ("ndjson", True)])
@@ -237,8 +237,8 @@ def test_bundle_references_are_urn_uuid_and_resolve_except_declared_dangling(mes
 
 def test_ndjson_uses_relative_references(tmp_path):
     write_cohort(generate_cohort(GeneratorConfig(patients=8, seed=4)), tmp_path, "ndjson")
-    patient_ids = {json.loads(line)["id"] for line in (tmp_path / "Patient.ndjson").read_text().splitlines()}
-    for line in (tmp_path / "Observation.ndjson").read_text().splitlines():
+    patient_ids = {json.loads(line)["id"] for line in (tmp_path / "fhir" / "Patient.ndjson").read_text().splitlines()}
+    for line in (tmp_path / "fhir" / "Observation.ndjson").read_text().splitlines():
         subject = json.loads(line)["subject"]["reference"]
         assert subject.startswith("Patient/") and subject.removeprefix("Patient/") in patient_ids
 
@@ -303,7 +303,8 @@ def test_every_staging_set_in_the_truth_is_olsen_consistent(clean_dir, messy_dir
                 _, categories, group = staging.split(":")
                 assert derive_stage_group(*categories.split("/")) == group
                 checked += 1
-            assert row["stagings"].split(";")[0].endswith(":" + row["dx_stage_group"])
+            assert row["stagings"].split(";")[0].split(":", 1)[1] == row["stage_at_diagnosis"]
+            assert row["stage_at_diagnosis"].endswith(":" + row["dx_stage_group"])
     assert checked > 120
 
 
@@ -457,13 +458,13 @@ def test_truth_json_has_parameters_medians_and_anomalies(messy_dir):
 
 def test_clean_cohort_has_no_anomalies_and_no_resent_files(clean_dir):
     assert all(row["anomalies"] == "" for row in read_truth(clean_dir).values())
-    assert not list(clean_dir.glob("*.resent.json"))
+    assert not list((clean_dir / "fhir").glob("*.resent.json"))
 
 
 def test_messy_resent_files_hold_same_ids_same_content_or_newer_version(messy_dir):
     truth = read_truth(messy_dir)
     main = {f"{r['resourceType']}/{r['id']}": r for resources in bundles(messy_dir).values() for r in resources}
-    resent_files = sorted(messy_dir.glob("*.resent.json"))
+    resent_files = sorted((messy_dir / "fhir").glob("*.resent.json"))
     assert resent_files
     for path in resent_files:
         bundle = json.loads(path.read_text())
