@@ -30,7 +30,7 @@ from ctcl_map.staging import bookkeeping
 from ctcl_map.staging.blood import derive_b_category
 from ctcl_map.staging.concept_sets import FIELD_CONDITION, OncologyConcepts, int_list, resolve_concepts
 from ctcl_map.staging.mapping_rows import MappingRows, load_mapping_rows
-from ctcl_map.staging.olsen import derive_stage_group, is_advanced, more_advanced
+from ctcl_map.staging.olsen import derive_stage_group, groups_compatible, is_advanced, more_advanced
 from ctcl_map.staging.report import OncologyReport
 from ctcl_map.staging.tnmb import base_category, parse_category
 from ctcl_map.writers.db import Database
@@ -172,7 +172,7 @@ def _staging_rows(run: Run, persons: list[int]) -> list[StagingRow]:
     result = []
     for mid, pid, day, question, value_id, value_text, code, name, event_id, field_id in rows:
         axis = axis_of[int(question)]
-        category = _category(concepts, axis, value_id, (code, name, value_text))
+        category = staging_category(concepts, axis, value_id, (code, name, value_text))
         if category is None:
             run.report.unparseable_values.append(
                 {"measurement_id": int(mid), "axis": axis, "value_source_value": value_text}
@@ -183,7 +183,7 @@ def _staging_rows(run: Run, persons: list[int]) -> list[StagingRow]:
     return result
 
 
-def _category(concepts: OncologyConcepts, axis: str, value_id, texts) -> str | None:
+def staging_category(concepts: OncologyConcepts, axis: str, value_id, texts) -> str | None:
     """Normalised category of a staging value: mapping-table value code first, then written forms."""
     if value_id is not None and int(value_id) in concepts.value_codes:
         mapped_axis, code = concepts.value_codes[int(value_id)]
@@ -266,7 +266,7 @@ def _derive_b(run: Run, persons: list[int], staging: list[StagingRow], diagnoses
 
 
 # -- step 4 ------------------------------------------------------------------------------------
-def _one_category(categories: list[str]) -> tuple[str | None, bool]:
+def one_category(categories: list[str]) -> tuple[str | None, bool]:
     """The category of one axis on one date: (code, conflict). T2 and T2b agree (T2b kept)."""
     distinct = sorted(set(categories), key=len, reverse=True)
     if not distinct:
@@ -274,11 +274,6 @@ def _one_category(categories: list[str]) -> tuple[str | None, bool]:
     if len({base_category(c) for c in distinct}) > 1:
         return None, True
     return distinct[0], False
-
-
-def compatible(given: str, derived: str) -> bool:
-    """'III' and 'IIIA', 'IV' and 'IVA1' do not contradict each other; 'IIB' and 'IIIA' do."""
-    return given.startswith(derived) or derived.startswith(given)
 
 
 def _derive_stage(run: Run, staging: list[StagingRow], diagnoses) -> None:
@@ -291,7 +286,7 @@ def _derive_stage(run: Run, staging: list[StagingRow], diagnoses) -> None:
         chosen: dict[str, str | None] = {}
         conflicts = []
         for axis in ("T", "N", "M", "B"):
-            chosen[axis], conflict = _one_category([r.category for r in rows if r.axis == axis and r.category])
+            chosen[axis], conflict = one_category([r.category for r in rows if r.axis == axis and r.category])
             if conflict:
                 conflicts.append(axis)
         if conflicts:
@@ -303,7 +298,7 @@ def _derive_stage(run: Run, staging: list[StagingRow], diagnoses) -> None:
         if given:
             if result.group is not None:
                 for group in sorted(set(given)):
-                    if not compatible(group, result.group):
+                    if not groups_compatible(group, result.group):
                         run.report.stage_disagreements.append(
                             {"person_id": person_id, "date": day, "given": group, "derived": result.group,
                              "assumptions": list(result.assumptions)})

@@ -121,3 +121,16 @@ def is_advanced(group: str | None) -> bool:
 def more_advanced(first: str, second: str) -> str:
     """The later of two groups in GROUP_ORDER (for 'stage at the date', several rows)."""
     return first if GROUP_ORDER.index(first) >= GROUP_ORDER.index(second) else second
+
+
+# Unsplit stage groups and the split groups they stand for (Olsen 2007 table).
+UNSPLIT_GROUPS = {"I": {"IA", "IB"}, "II": {"IIA", "IIB"}, "III": {"IIIA", "IIIB"},
+                  "IV": {"IVA", "IVA1", "IVA2", "IVB"}, "IVA": {"IVA1", "IVA2"}}
+
+
+def groups_compatible(given: str, derived: str) -> bool:
+    """'III' and 'IIIA', 'IV' and 'IVA1' agree; 'I' and 'IIA', 'II' and 'IIIA' do not.
+
+    A prefix test would wrongly accept the last two ('IIA' starts with 'I').
+    """
+    return given == derived or derived in UNSPLIT_GROUPS.get(given, ()) or given in UNSPLIT_GROUPS.get(derived, ())

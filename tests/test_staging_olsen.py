@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ctcl_map.staging.olsen import derive_stage_group, is_advanced
+from ctcl_map.staging.olsen import derive_stage_group, groups_compatible, is_advanced
 
 FIXTURES = Path(__file__).parent / "fixtures" / "staging"
 
@@ -81,3 +81,13 @@ def test_is_advanced(group, advanced):
 def test_is_advanced_rejects_non_group():
     with pytest.raises(ValueError):
         is_advanced("V")
+
+
+@pytest.mark.parametrize("given, derived, agree", [
+    ("IIB", "IIB", True), ("III", "IIIA", True), ("IIIB", "III", True), ("IV", "IVA1", True), ("IVA", "IVA2", True),
+    ("IV", "IVB", True), ("I", "IB", True),
+    ("I", "IIA", False),  # a prefix test would call these compatible
+    ("II", "IIIA", False), ("IVA", "IVB", False), ("IB", "IA", False), ("IIA", "IIB", False),
+])
+def test_groups_compatible(given, derived, agree):
+    assert groups_compatible(given, derived) is agree
