@@ -77,6 +77,8 @@ def fhir2omop(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Resources per transaction.")] = 5000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON instead of a table.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Processes converting in parallel (default: the number of cores; 1 for inputs under 16 MB). The output is the same for any number.")] = None,
+    incremental: Annotated[bool, typer.Option("--incremental/--full", help="Skip files unchanged since an earlier completed run without parsing them (default), or read every file (--full; unchanged resources are still skipped).")] = True,
 ) -> None:
     """Load FHIR R4 data into an OMOP CDM v5.4 database (DuckDB by default).
 
@@ -95,14 +97,14 @@ def fhir2omop(
     from ctcl_map.pipeline import RunFailed, RunOptions, run_fhir2omop
     from ctcl_map.report import print_run_report
 
+    from ctcl_map.progress_display import load_progress_bar
+
     database = _open(db, cdm_schema)
-    progress = None
-    if not quiet and not as_json:
-        def progress(name: str, number: int, total: int) -> None:
-            if number == total or number % 25 == 1:
-                typer.echo(f"  [{number}/{total}] reading files ...", err=True)
+    options = RunOptions(inputs=inputs, mapping_dirs=mappings or (), batch_size=batch_size, validate=validate,
+                         workers=workers, incremental=incremental)
     try:
-        report = run_fhir2omop(database, RunOptions(inputs=inputs, mapping_dirs=mappings or (), batch_size=batch_size, validate=validate), progress)
+        with load_progress_bar(enabled=not quiet and not as_json) as progress:
+            report = run_fhir2omop(database, options, progress)
     except RunFailed as problem:
         _fail(str(problem), 2)
     except Exception as problem:  # database failures: report, never a traceback
@@ -113,7 +115,10 @@ def fhir2omop(
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         print_run_report(report, db)
-    if report.resources_read == 0 or report.loaded_resources == 0:
+    # Up to date is not a failure: a re-run (or the run completing a killed one) may load nothing new.
+    outcome = report.outcome
+    up_to_date = report.files_skipped + outcome.skipped_unchanged + outcome.superseded + outcome.deleted
+    if (report.resources_read == 0 or report.loaded_resources == 0) and up_to_date == 0:
         _fail("nothing could be loaded from the input", 1)
     if strict and report.quarantined:
         _fail(f"{report.quarantined} record(s) quarantined and --strict is set", 1)
@@ -288,6 +293,110 @@ def survival(
     if plot_stem:
         for path in plot(result, plot_stem):
             typer.echo(f"plot written: {path}", err=True)
+
+
+@app.command()
+def export(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write one file per CDM table into (created if absent).")],
+    db: DbOption = "omop.duckdb",
+    cdm_schema: SchemaOption = None,
+    file_format: Annotated[str, typer.Option("--format", help="parquet or csv (with a header row).")] = "parquet",
+    table: Annotated[Optional[list[str]], typer.Option("--table", help="Only this CDM table (repeatable); default: all 39.")] = None,
+) -> None:
+    """Write every CDM table to OUT_DIR as Parquet or CSV, one file per table (empty tables too).
+
+    Examples:
+
+      ctcl-map export cdm-parquet/ --db omop.duckdb
+
+      ctcl-map export cdm-csv/ --format csv --db postgresql+psycopg://postgres@127.0.0.1:5432/test --cdm-schema cdm
+    """
+    from ctcl_map.writers.db import DatabaseError
+    from ctcl_map.writers.export import FORMATS, export_cdm
+
+    if file_format not in FORMATS:
+        _fail(f"--format must be one of {', '.join(FORMATS)}, not {file_format!r}", 2)
+    database = _open(db, cdm_schema, read_only=True)
+    try:
+        written = export_cdm(database, out_dir, file_format, table or None)
+    except DatabaseError as problem:
+        _fail(str(problem), 1)
+    except OSError as problem:
+        _fail(f"cannot write to {out_dir}: {problem}", 1)
+    except Exception as problem:  # database failures: report, never a traceback
+        _fail(f"the export failed: {problem.__class__.__name__}: {problem}", 1)
+    finally:
+        database.close()
+    typer.echo(f"{len(written)} tables, {sum(t.rows for t in written):,} rows written to {out_dir} as {file_format}")
+
+
+samples_app = typer.Typer(help="Synthetic CTCL FHIR cohorts with a known truth (no public MF/SS data exists).", no_args_is_help=True)
+app.add_typer(samples_app, name="samples")
+
+
+@samples_app.command("generate")
+def samples_generate(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write: FHIR into OUT/fhir/, truth.csv and truth.json into OUT/.")],
+    patients: Annotated[int, typer.Option("--patients", min=1, help="Number of patients.")] = 100,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same bytes.")] = 1,
+    fmt: Annotated[str, typer.Option("--format", help="bundle (one transaction Bundle per patient) or ndjson (bulk export, one file per type).")] = "bundle",
+    gzip: Annotated[bool, typer.Option("--gzip", help="Write .gz files.")] = False,
+    messy: Annotated[bool, typer.Option("--messy", help="Inject realistic mess: partial dates, duplicates, unknown local codes, entered-in-error records ...")] = False,
+    mogamulizumab_hr: Annotated[float, typer.Option("--mogamulizumab-hr", min=0.01, help="True hazard ratio of death from mogamulizumab start.")] = 0.7,
+) -> None:
+    """Generate a synthetic MF/SS cohort as FHIR R4 with its ground truth.
+
+    Example (the committed samples/cohort-500):
+
+      ctcl-map samples generate --patients 500 --seed 500 --out samples/cohort-500 --format ndjson --gzip
+    """
+    from ctcl_map.synthetic import GeneratorConfig, generate_cohort, write_cohort
+
+    try:
+        cohort = generate_cohort(GeneratorConfig(patients=patients, seed=seed, messy=messy, mogamulizumab_hr=mogamulizumab_hr))
+        written = write_cohort(cohort, out, fmt, gzip)
+    except ValueError as problem:
+        _fail(str(problem), 2)
+    typer.echo(f"{patients} patients, {len(written)} files written under {out} (FHIR in {out / 'fhir'})")
+
+
+@app.command()
+def validate(
+    inputs: Annotated[list[Path], typer.Argument(help="FHIR files or folders: Bundles (.json), bulk NDJSON (.ndjson), either gzipped (.gz).")],
+    mappings: Annotated[Optional[list[Path]], typer.Option("--mappings", help="Folder of site mapping CSVs merged over the shipped tables (repeatable).")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", help="Read the vocabulary from this CDM (e.g. a loaded Athena download); default: the shipped subset. Nothing is written.")] = None,
+    cdm_schema: SchemaOption = None,
+    schema: Annotated[bool, typer.Option("--schema", help="Also validate against HL7's FHIR R4 JSON schema (about 250 resources/s).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every finding, the counts and the mapping coverage as JSON.")] = False,
+    html: Annotated[Optional[Path], typer.Option("--html", help="Also write a self-contained HTML report to this file.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
+    top: Annotated[int, typer.Option("--top", min=1, help="Problems and unmapped codes shown in the table.")] = 20,
+) -> None:
+    """Check a FHIR export before loading it: structure (fhir.resources R4B), references, CTCL
+    plausibility (diagnosis before treatment, death after events, stage vs TNMB, B vs blood counts,
+    mogamulizumab dosing) and mapping coverage with the unmapped codes a site must add.
+
+    Exit 0 when fit, 1 on errors (and on warnings with --strict), 2 on a configuration error.
+    """
+    from rich.console import Console
+
+    from ctcl_map.quality.validate import ValidationFailed, validate_inputs
+
+    database = _open(db, cdm_schema, read_only=True) if db else None
+    try:
+        report = validate_inputs(inputs, mapping_dirs=mappings or (), db=database, json_schema=schema)
+    except ValidationFailed as problem:
+        _fail(str(problem), 2)
+    finally:
+        if database is not None:
+            database.close()
+    if html is not None:
+        html.write_text(report.to_html(), encoding="utf-8")
+    if as_json:
+        typer.echo(report.to_json())
+    else:
+        Console().print(report.render_table(top=top))
+    raise typer.Exit(report.exit_code(strict))
 
 
 def main() -> None:

@@ -86,3 +86,29 @@ def test_unusable_database_exits_1_without_traceback(tmp_path):
     assert result.returncode == 1
     assert "cannot connect" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_samples_generate_then_load(tmp_path):
+    out = tmp_path / "cohort"
+    generated = run("samples", "generate", "--patients", "5", "--seed", "7", "--out", str(out), "--format", "ndjson")
+    assert generated.returncode == 0, generated.stderr
+    assert (out / "truth.csv").exists() and (out / "fhir" / "Patient.ndjson").exists()
+    loaded = run("fhir2omop", str(out / "fhir"), "--db", str(tmp_path / "o.duckdb"), "--json")
+    assert loaded.returncode == 0, loaded.stderr
+    assert json.loads(loaded.stdout)["resources_loaded"]["Patient"] == 5
+
+
+def test_samples_generate_rejects_an_unknown_format(tmp_path):
+    result = run("samples", "generate", "--patients", "2", "--out", str(tmp_path), "--format", "xml")
+    assert result.returncode == 2
+    assert "unknown format" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_validate_exit_codes(tmp_path):
+    clean = run("validate", str(TESTS.parent / "samples" / "mf_early_stage.json"), "--json")
+    assert clean.returncode == 0, clean.stderr
+    report = json.loads(clean.stdout)
+    assert report["fit"] is True and report["counts"] == {"error": 0, "warning": 0}
+    broken = run("validate", str(FIXTURES / "validate" / "reference_dangling_reported.json"), "--html", str(tmp_path / "r.html"))
+    assert broken.returncode == 1
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
