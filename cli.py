@@ -84,7 +84,9 @@ def fhir2omop(
 
     Loading the same input again changes nothing; a newer version of a resource replaces its rows;
     a transaction DELETE removes them. Invalid records go to the ctcl_quarantine table with file,
-    position and reason, and the rest of the file still loads.
+    position and reason, and the rest of the file still loads. Files unchanged since an earlier
+    completed run are skipped without being parsed (--full reads every file). A run killed at any
+    moment is completed by running it again; PostgreSQL loaders may run concurrently.
 
     Examples:
 

@@ -6,8 +6,11 @@ programs drive exactly what users run.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import json
+import os
 import secrets
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -19,12 +22,14 @@ from ctcl_map import CDM_VERSION, __version__
 from ctcl_map.cdm.ctcl_tables import ctcl_ddl
 from ctcl_map.cdm.derive import derive_for_persons
 from ctcl_map.cdm.schema import cdm_ddl, columns
-from ctcl_map.converters import CONVERTERS, ConvertContext, convert
+from ctcl_map.converters import ConvertContext
 from ctcl_map.converters.concepts import ConceptResolver, VocabIndex
-from ctcl_map.readers.fhir_input import InputProblem, SourceItem, discover, read_file
-from ctcl_map.writers.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, content_hash
+from ctcl_map.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
+from ctcl_map.readers.fhir_input import InputProblem, discover
+from ctcl_map.writers.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem
 from ctcl_map.writers.db import Database
 
+PARALLEL_MIN_BYTES = 16_000_000
 EVENT_TABLES = ("visit_occurrence", "condition_occurrence", "drug_exposure", "procedure_occurrence",
                 "device_exposure", "measurement", "observation", "death")
 
@@ -38,12 +43,17 @@ class RunOptions:
     oncology: bool = True  # derive staging links, stage groups, B categories, CLIPI and episodes
     b_rules: str = "2007"  # ISCL/EORTC B-category criteria for counts: '2007' or '2022'
     source_name: str = "ctcl-map FHIR load"
+    # Processes converting in parallel; the output is the same for any number. None: the number of
+    # cores, but one for inputs under PARALLEL_MIN_BYTES (starting workers costs more than it saves).
+    workers: int | None = 1
+    incremental: bool = False  # skip files whose content is unchanged since a completed run, unread
 
 
 @dataclass
 class RunReport:
     run_id: int
     files: int = 0
+    files_skipped: int = 0  # unchanged since a completed run: not even parsed (incremental)
     unreadable_files: int = 0
     resources_read: int = 0
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
@@ -54,6 +64,7 @@ class RunReport:
     vocabulary_version: str = ""
     started_at: datetime = field(default_factory=datetime.now)
     finished_at: datetime | None = None
+    recovered_runs: list[int] = field(default_factory=list)  # killed runs whose derivations this run finished
 
     @property
     def loaded_resources(self) -> int:
@@ -81,6 +92,7 @@ class RunReport:
             "finished_at": self.finished_at.isoformat(timespec="seconds") if self.finished_at else None,
             "seconds": round((self.finished_at - self.started_at).total_seconds(), 3) if self.finished_at else None,
             "files": self.files,
+            "files_skipped_unchanged": self.files_skipped,
             "unreadable_files": self.unreadable_files,
             "resources_read": self.resources_read,
             "resources_loaded": dict(sorted(o.resources_loaded.items())),
@@ -98,6 +110,7 @@ class RunReport:
             "truncated_values": o.truncated_values,
             "dangling_subject_removed": self.dangling_removed,
             "visit_links_cleared": self.visit_links_cleared,
+            "recovered_runs": self.recovered_runs,
         }
 
 
@@ -109,14 +122,29 @@ def prepare_database(db: Database) -> None:
     """Create the CDM and our tables if absent, and load the shipped vocabulary into an empty CDM."""
     from ctcl_map.vocab.loader import load_shipped_vocabulary
 
-    for statement in cdm_ddl(db.dialect, db.cdm_schema) + ctcl_ddl(db.table):
-        db.execute(statement)
-    if db.query(f"SELECT COUNT(*) FROM {db.table('concept')}")[0][0] == 0:
-        with db.transaction():
+    # Under the load lock: two loaders starting together on a new PostgreSQL schema would otherwise
+    # race in CREATE TABLE IF NOT EXISTS and both load the vocabulary.
+    with db.exclusive():
+        for statement in cdm_ddl(db.dialect, db.cdm_schema) + ctcl_ddl(db.table, db.dialect):
+            db.execute(statement)
+        if db.query(f"SELECT COUNT(*) FROM {db.table('concept')}")[0][0] == 0:
             load_shipped_vocabulary(db)
 
 
-def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[str, int, int], None] | None = None) -> RunReport:
+@dataclass
+class LoadProgress:
+    """Where a run is, for a progress display (bytes drive the ETA: files differ widely in size)."""
+
+    files_total: int
+    bytes_total: int
+    files_done: int = 0
+    bytes_done: int = 0
+    completed_bytes: int = 0  # of whole files
+    resources: int = 0
+    files_skipped: int = 0  # unchanged since the last run (incremental)
+
+
+def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadProgress], None] | None = None) -> RunReport:
     from ctcl_map.mappings.tables import (
         MappingError, load_code_systems, load_fhir_valuesets, load_mappings, source_to_concept_map_rows,
     )
@@ -129,7 +157,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[str, in
     except MappingError as problem:
         raise RunFailed(str(problem)) from None
     prepare_database(db)
-    with db.transaction():
+    with db.exclusive():
         db.execute(f"DELETE FROM {db.table('source_to_concept_map')}")
         db.insert_rows("source_to_concept_map", columns("source_to_concept_map"), source_to_concept_map_rows(mappings))
 
@@ -137,91 +165,125 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[str, in
     ctx = ConvertContext(resolver=resolver, valuesets=valuesets, pseudonym_salt=_pseudonym_salt(db))
     vocab_version = vocabulary_version(db)
     fingerprint = _config_fingerprint(vocab_version, mappings, code_systems, valuesets)
-    run_id = (db.query(f"SELECT COALESCE(MAX(run_id), 0) FROM {db.table('ctcl_run')}")[0][0] or 0) + 1
-    report = RunReport(run_id=run_id, vocabulary_version=vocab_version)
+    started_at = datetime.now()
+    with db.exclusive():
+        run_id = (db.query(f"SELECT COALESCE(MAX(run_id), 0) FROM {db.table('ctcl_run')}")[0][0] or 0) + 1
+        db.claim_run(run_id)  # before the 'running' row commits, so no other run takes us for dead
+        db.insert_rows("ctcl_run", ("run_id", "started_at", "status", "software_version", "cdm_version", "vocabulary_version",
+                                    "config_fingerprint", "inputs"),
+                       [(run_id, started_at, "running", __version__, CDM_VERSION, vocab_version, fingerprint,
+                         json.dumps([str(p) for p in options.inputs]))])
+    report = RunReport(run_id=run_id, vocabulary_version=vocab_version, started_at=started_at)
+    report.recovered_runs, recovered_persons = _interrupted_runs(db, run_id)
     files, missing = discover(options.inputs)
-    db.insert_rows("ctcl_run", ("run_id", "started_at", "status", "software_version", "cdm_version", "vocabulary_version",
-                                "config_fingerprint", "inputs"),
-                   [(run_id, report.started_at, "running", __version__, CDM_VERSION, vocab_version, fingerprint,
-                     json.dumps([str(p) for p in options.inputs]))])
     writer = CdmWriter(db, run_id)
     outcome = report.outcome
     if missing:
         writer.write_batch([], missing, outcome)
         report.unreadable_files += len(missing)
 
-    validator = _structure_validator() if options.validate else None
-    known_types = _fhir_resource_types()
+    bytes_total = sum(_file_size(p) for p in files)
+    workers = options.workers or ((os.cpu_count() or 1) if bytes_total >= PARALLEL_MIN_BYTES else 1)
+    if workers > 1 and resolver.vocab.lazy:
+        # A full vocabulary is looked up code by code in the database, which worker processes
+        # cannot share with the writer (a DuckDB file has one process): convert in this process.
+        workers = 1
+        outcome.notes["workers_reduced_to_1_for_lazy_vocabulary"] += 1
+    setup = ConverterSetup(_portable(ctx) if workers > 1 else ctx, fingerprint, fhir_resource_types(), options.validate)
+    load_progress = LoadProgress(files_total=len(files), bytes_total=bytes_total)
+    file_states = FileStates(db, fingerprint, files)
+
+    def skip(path: Path) -> bool:
+        # The hash is taken before the file is parsed, so what is recorded is what was loaded.
+        if not file_states.unchanged(path) or not options.incremental:
+            return False
+        report.files_skipped += 1
+        load_progress.files_skipped += 1
+        load_progress.files_done += 1
+        load_progress.completed_bytes += _file_size(path)
+        load_progress.bytes_done = load_progress.completed_bytes
+        return True
+
+    if progress:
+        progress(load_progress)
     batch: list[ConvertedItem] = []
     problems: list[InputProblem] = []
-    for number, path in enumerate(files, start=1):
-        report.files += 1
-        if progress:
-            progress(str(path), number, len(files))
-        for item in read_file(path):
-            if isinstance(item, InputProblem):
-                problems.append(item)
-                if item.position == "-":
-                    report.unreadable_files += 1
+    for result in converted_units(setup, units_of(files, skip), workers):
+        file_states.saw(result)
+        report.resources_read += result.resources_read
+        report.unreadable_files += result.unreadable_files
+        outcome.not_mapped_types.update(result.not_mapped_types)
+        for entry in result.entries:
+            if isinstance(entry, InputProblem):
+                problems.append(entry)
                 continue
-            report.resources_read += 1
-            entry = _convert_item(item, ctx, fingerprint, known_types, validator, outcome)
-            if entry is not None:
-                batch.append(entry)
+            batch.append(entry)
             # Batches span files: one transaction per few thousand resources, not per small Bundle.
             if len(batch) >= options.batch_size:
                 writer.write_batch(batch, problems, outcome)
                 batch, problems = [], []
+        load_progress.resources += result.resources_read
+        if result.unit.closes_file:
+            report.files += 1
+            load_progress.files_done += 1
+            load_progress.completed_bytes += _file_size(result.unit.path)
+            load_progress.bytes_done = load_progress.completed_bytes
+        else:
+            load_progress.bytes_done += result.unit.size
+        if progress:
+            progress(load_progress)
     if batch or problems:
         writer.write_batch(batch, problems, outcome)
 
-    report.dangling_removed = _remove_dangling_subjects(db, run_id, outcome)
-    report.visit_links_cleared = _clear_missing_visits(db)
-    if options.oncology and outcome.person_ids:
+    # Run-level steps: each is idempotent and commits as a whole, so a run killed anywhere in here
+    # is completed by the next one (this run's persons stay in ctcl_run_person until the end).
+    own_runs = [run_id, *report.recovered_runs]
+    report.dangling_removed, dangling_files = _remove_dangling_subjects(db, run_id, own_runs, outcome)
+    report.visit_links_cleared = _clear_missing_visits(db, own_runs)
+    persons = sorted(outcome.person_ids | recovered_persons)
+    if options.oncology and persons:
         from ctcl_map.staging.derive import derive_oncology
 
-        # Oncology rows get their ids from the same registry, so re-runs keep them stable.
-        report.oncology = derive_oncology(db, sorted(outcome.person_ids), b_rules=options.b_rules,
-                                          mapping_dirs=options.mapping_dirs, allocate_id=writer.ids.get)
-        with db.transaction():
+        # Oncology rows get their ids from the same registry, so re-runs keep them stable; one
+        # transaction with their ctcl_id_map rows.
+        with db.exclusive():
+            writer.ids.start_batch()
+            writer.ids.preload("derived:")
+            report.oncology = derive_oncology(db, persons, b_rules=options.b_rules,
+                                              mapping_dirs=options.mapping_dirs, allocate_id=writer.ids.get)
             writer.ids.flush()
-    report.derived = derive_for_persons(db, outcome.person_ids)
+    with db.exclusive():
+        report.derived = derive_for_persons(db, persons)
     _write_cdm_source(db, options.source_name, vocab_version)
     report.finished_at = datetime.now()
     unmapped_rows = [(run_id, t, c, v[:300], code[:300], r, n) for (t, c, v, code, r), n in outcome.unmapped.items()]
-    with db.transaction():
+    with db.exclusive():
         db.insert_rows("ctcl_unmapped", ("run_id", "omop_table", "omop_column", "vocabulary", "code", "reason", "row_count"), unmapped_rows)
         db.execute(f"UPDATE {db.table('ctcl_run')} SET finished_at = ?, status = ?, report = ? WHERE run_id = ?",
                    [report.finished_at, "completed", json.dumps(report.to_dict()), run_id])
+        runs = ", ".join(str(r) for r in own_runs)
+        db.execute(f"UPDATE {db.table('ctcl_run')} SET status = 'interrupted' WHERE run_id IN ({runs}) AND run_id <> {run_id}")
+        db.execute(f"DELETE FROM {db.table('ctcl_run_person')} WHERE run_id IN ({runs})")
+        # Only now are this run's files fully loaded; a file that lost resources to the dangling
+        # sweep must be read again next time (its Patient may arrive then).
+        file_states.record(run_id, exclude=dangling_files)
+    for claimed in own_runs:
+        db.release_run(claimed)
     return report
 
 
-def _convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_types: frozenset[str],
-                  validator, outcome: BatchOutcome) -> ConvertedItem | None:
-    if item.method == "DELETE":
-        return ConvertedItem(item, None, content_hash(None))
-    if item.resource_type == "Medication":
-        ctx.medications[item.key] = item.resource
-    if item.resource_type not in CONVERTERS:
-        if item.resource_type not in known_types:
-            from ctcl_map.converters.base import quarantined
+def _interrupted_runs(db: Database, run_id: int) -> tuple[list[int], set[int]]:
+    """Runs still marked 'running' that no live process holds, and the persons they touched.
 
-            return ConvertedItem(item, quarantined("unknown_resource_type", f"{item.resource_type[:60]!r} is not a FHIR R4 resource type"),
-                                 _hash(fingerprint, item.resource))
-        outcome.not_mapped_types[item.resource_type] += 1
-        return None
-    if validator is not None:
-        problem = validator(item.resource)
-        if problem:
-            from ctcl_map.converters.base import quarantined
-
-            return ConvertedItem(item, quarantined("fhir_structure", problem), _hash(fingerprint, item.resource))
-    return ConvertedItem(item, convert(item, ctx), _hash(fingerprint, item.resource))
-
-
-def _hash(fingerprint: str, resource: dict | None) -> str:
-    """Content hash salted with the configuration: new mappings or vocabulary reload everything."""
-    return hashlib.blake2b((fingerprint + content_hash(resource)).encode(), digest_size=16).hexdigest()
+    Their committed batches are skipped as unchanged by this run, so without this their persons
+    would never get observation periods, eras and oncology rows.
+    """
+    candidates = db.query(f"SELECT run_id FROM {db.table('ctcl_run')} WHERE status = 'running' AND run_id <> ? ORDER BY run_id", [run_id])
+    dead = [int(r) for (r,) in candidates if db.claim_run(int(r))]
+    if not dead:
+        return [], set()
+    rows = db.query(f"SELECT DISTINCT person_id FROM {db.table('ctcl_run_person')} WHERE run_id IN ({', '.join(map(str, dead))})")
+    return dead, {int(p) for (p,) in rows}
 
 
 def _config_fingerprint(vocab_version: str, mappings, code_systems, valuesets) -> str:
@@ -241,73 +303,146 @@ def _pseudonym_salt(db: Database) -> bytes:
     return bytes.fromhex(salt)
 
 
-def _fhir_resource_types() -> frozenset[str]:
-    """Every FHIR R4 resource type name (extracted from the official FHIR R4 JSON schema's discriminator)."""
-    from importlib import resources
+class FileStates:
+    """ctcl_file_state: content hash (salted with the configuration) and size of each input file a
+    completed run loaded, so an incremental run skips unchanged files without parsing them.
 
-    schema = json.loads(resources.files("ctcl_map.readers").joinpath("fhir_resource_types.json").read_text())
-    return frozenset(schema)
+    Files that held Medication resources are always read: later files' medication references
+    resolve through the run-wide Medication index, which must hold them.
+    """
 
+    def __init__(self, db: Database, fingerprint: str, files: list[Path]):
+        self.db = db
+        self.fingerprint = fingerprint
+        with db.temp_relation("ctcl_input_files", ("source_file",), [(str(p),) for p in files] or [("",)]) as relation:
+            rows = db.query(f"SELECT s.source_file, s.content_hash, s.size_bytes, s.modified_ns, s.medications "
+                            f"FROM {db.table('ctcl_file_state')} s JOIN {relation} f ON f.source_file = s.source_file")
+        self.known = {name: (digest, size, modified, medications) for name, digest, size, modified, medications in rows}
+        self.hashes: dict[str, tuple[str, int, int]] = {}  # file -> (hash, size, mtime) when it was read
+        self.medications: Counter = Counter()
+        self.completed: list[str] = []  # files read to the end without a read error, in order
 
-def _structure_validator():
-    from fhir.resources.R4B import get_fhir_model_class
+    def digest(self, path: Path) -> tuple[str, int, int]:
+        name = str(path)
+        if name not in self.hashes:
+            modified = path.stat().st_mtime_ns
+            hasher = hashlib.blake2b(self.fingerprint.encode(), digest_size=16)
+            size = 0
+            with open(path, "rb") as handle:
+                while block := handle.read(1 << 20):
+                    hasher.update(block)
+                    size += len(block)
+            self.hashes[name] = (hasher.hexdigest(), size, modified)
+        return self.hashes[name]
 
-    def validate(resource: dict) -> str | None:
+    def unchanged(self, path: Path) -> bool:
+        """True when a completed run loaded this file as it is now. Same size and modification time
+        as recorded: unchanged without reading it (as make and rsync decide); otherwise the content
+        hash decides (a copied file has a new mtime). A file that will be read is hashed first, so
+        the hash recorded is that of the content loaded."""
+        known = self.known.get(str(path))
         try:
-            get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-        except Exception as error:  # pydantic ValidationError and model lookup errors alike
-            errors = getattr(error, "errors", None)
-            if callable(errors):
-                first = errors()[0]
-                location = ".".join(str(part) for part in first.get("loc", ()))
-                return f"{location}: {first.get('msg', 'invalid')}"[:1000]
-            return str(error).splitlines()[0][:1000]
-        return None
+            if known is not None and not known[3]:
+                status = path.stat()
+                if status.st_size == known[1] and status.st_mtime_ns == known[2]:
+                    return True
+            digest, size, _ = self.digest(path)
+        except OSError:
+            return False  # the reader reports it
+        return known is not None and not known[3] and known[1] == size and known[0] == digest
 
-    return validate
+    def saw(self, result) -> None:
+        name = str(result.unit.path)
+        self.medications[name] += len(result.medications)
+        if result.unit.problem is not None:
+            self.hashes[name] = ("", -1, 0)  # unreadable: never recorded, read again next time
+        elif result.unit.closes_file:
+            self.completed.append(name)
+
+    def record(self, run_id: int, exclude: set[str]) -> None:
+        rows = []
+        for name in self.completed:
+            if name in exclude or name not in self.hashes or self.hashes[name][1] == -1:
+                continue
+            digest, size, modified = self.hashes[name]
+            rows.append((name, digest, size, modified, self.medications[name], run_id))
+        names = sorted({row[0] for row in rows} | exclude)
+        if names:
+            with self.db.key_relation(names) as relation:
+                self.db.execute(f"DELETE FROM {self.db.table('ctcl_file_state')} WHERE source_file IN (SELECT k FROM {relation})")
+        self.db.insert_rows("ctcl_file_state", ("source_file", "content_hash", "size_bytes", "modified_ns", "medications", "run_id"), rows)
 
 
-def _remove_dangling_subjects(db: Database, run_id: int, outcome: BatchOutcome) -> int:
-    """Rows whose person never arrived: remove them, quarantine their resource, forget its state
-    (so a later run that brings the Patient loads them)."""
-    t = db.table
-    dangling: set[str] = set()
-    for table in EVENT_TABLES:
-        rows = db.query(
-            f"SELECT DISTINCT l.resource_key, l.source_file, l.source_position FROM {t(table)} e "
-            f"JOIN {t('ctcl_lineage')} l ON l.omop_table = '{table}' AND l.omop_id = "
-            f"{'e.person_id' if table == 'death' else 'e.' + table + '_id'} "
-            f"WHERE e.person_id NOT IN (SELECT person_id FROM {t('person')})"
-        )
-        dangling.update(rows)
-    if not dangling:
+def _portable(ctx: ConvertContext) -> ConvertContext:
+    """The context without its database connection, for worker processes (the vocabulary index
+    is fully in memory when this is called; see the lazy check in run_fhir2omop)."""
+    vocab = copy.copy(ctx.resolver.vocab)
+    vocab._db = None
+    resolver = copy.copy(ctx.resolver)
+    resolver.vocab = vocab
+    resolver._cache = {}
+    return dataclasses.replace(ctx, resolver=resolver, medications={})
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
         return 0
-    keys = sorted({key for key, _, _ in dangling})
-    with db.transaction():
-        CdmWriter(db, run_id).forget_resources(keys)
-        db.insert_rows("ctcl_quarantine", ("run_id", "source_file", "source_position", "resource_type", "resource_id", "reason", "message"),
-                       [(run_id, f, p, key.split("/", 1)[0], key.split("/", 1)[1], "dangling_subject",
+
+
+def _remove_dangling_subjects(db: Database, run_id: int, own_runs: Sequence[int], outcome: BatchOutcome) -> tuple[int, set[str]]:
+    """Rows whose person never arrived: remove them, quarantine their resource, forget its state
+    (so a later run that brings the Patient loads them).
+
+    Only rows this run (or a killed run it completes) wrote, or of persons it changed (a deleted
+    Patient), are checked: a concurrent loader's events whose Patient it has not committed yet
+    are not dangling.
+    """
+    t = db.table
+    runs = ", ".join(str(r) for r in own_runs)
+    with db.exclusive():
+        dangling: set[str] = set()
+        for table in EVENT_TABLES:
+            rows = db.query(
+                f"SELECT DISTINCT l.resource_key, l.source_file, l.source_position FROM {t(table)} e "
+                f"JOIN {t('ctcl_lineage')} l ON l.omop_table = '{table}' AND l.omop_id = "
+                f"{'e.person_id' if table == 'death' else 'e.' + table + '_id'} "
+                f"WHERE e.person_id NOT IN (SELECT person_id FROM {t('person')}) AND (l.run_id IN ({runs}) OR e.person_id IN "
+                f"(SELECT person_id FROM {t('ctcl_run_person')} WHERE run_id IN ({runs})))"
+            )
+            dangling.update(rows)
+        if not dangling:
+            return 0, set()
+        keys = sorted({key for key, _, _ in dangling})
+        writer = CdmWriter(db, run_id)
+        writer.forget_resources(keys)
+        writer.record_quarantine([(run_id, f, p, key.split("/", 1)[0], key.split("/", 1)[1], "dangling_subject",
                          "subject references a Patient that is not in the input or the database") for key, f, p in sorted(dangling)])
     outcome.quarantined["dangling_subject"] += len(keys)
     for key in keys:
         outcome.resources_loaded[key.split("/", 1)[0]] -= 1
-    return len(keys)
+    return len(keys), {source_file for _, source_file, _ in dangling}
 
 
-def _clear_missing_visits(db: Database) -> int:
-    """visit_occurrence_id values pointing at an Encounter that never arrived become NULL."""
+def _clear_missing_visits(db: Database, own_runs: Sequence[int]) -> int:
+    """visit_occurrence_id values pointing at an Encounter that never arrived become NULL
+    (in rows this run or a killed run it completes wrote; see _remove_dangling_subjects)."""
     t = db.table
+    runs = ", ".join(str(r) for r in own_runs)
     cleared = 0
-    for table in ("condition_occurrence", "drug_exposure", "procedure_occurrence", "device_exposure", "measurement", "observation"):
-        where = (f"visit_occurrence_id IS NOT NULL AND visit_occurrence_id NOT IN "
-                 f"(SELECT visit_occurrence_id FROM {t('visit_occurrence')})")
-        cleared += db.query(f"SELECT COUNT(*) FROM {t(table)} WHERE {where}")[0][0]
-        db.execute(f"UPDATE {t(table)} SET visit_occurrence_id = NULL WHERE {where}")
+    with db.exclusive():
+        for table in ("condition_occurrence", "drug_exposure", "procedure_occurrence", "device_exposure", "measurement", "observation"):
+            where = (f"visit_occurrence_id IS NOT NULL AND visit_occurrence_id NOT IN "
+                     f"(SELECT visit_occurrence_id FROM {t('visit_occurrence')}) AND {table}_id IN "
+                     f"(SELECT omop_id FROM {t('ctcl_lineage')} WHERE omop_table = '{table}' AND run_id IN ({runs}))")
+            cleared += db.query(f"SELECT COUNT(*) FROM {t(table)} WHERE {where}")[0][0]
+            db.execute(f"UPDATE {t(table)} SET visit_occurrence_id = NULL WHERE {where}")
     return cleared
 
 
 def _write_cdm_source(db: Database, name: str, vocab_version: str) -> None:
-    with db.transaction():
+    with db.exclusive():
         db.execute(f"DELETE FROM {db.table('cdm_source')}")
         db.insert_rows("cdm_source", columns("cdm_source"), [(
             name[:255], "ctcl-map", "ctcl-map user", "FHIR R4 resources converted by ctcl-map",

@@ -6,6 +6,11 @@
 - ctcl_quarantine: resources that could not be loaded, with file, position and reason.
 - ctcl_unmapped: codes that ended as concept 0, with the reason, per run.
 - ctcl_run: run metadata (software, CDM and vocabulary versions, times, inputs, report) (f2o-102).
+- ctcl_run_person: persons whose rows a run changed, written inside each batch transaction, so the
+  derivations (observation_period, eras, oncology) of a run killed after some batches committed are
+  finished by the next run (their resources are unchanged then, so nothing else would touch them).
+- ctcl_file_state: content hash, size and modification time of every input file a run completed,
+  so an incremental run skips unchanged files before parsing them.
 """
 
 from __future__ import annotations
@@ -58,6 +63,17 @@ CTCL_TABLES: dict[str, str] = {
         config_fingerprint VARCHAR(64) NOT NULL,
         inputs TEXT,
         report TEXT""",
+    "ctcl_run_person": """
+        run_id INTEGER NOT NULL,
+        person_id INTEGER NOT NULL,
+        PRIMARY KEY (run_id, person_id)""",
+    "ctcl_file_state": """
+        source_file VARCHAR(1000) NOT NULL PRIMARY KEY,
+        content_hash VARCHAR(64) NOT NULL,
+        size_bytes BIGINT NOT NULL,
+        modified_ns BIGINT NOT NULL,
+        medications INTEGER NOT NULL,
+        run_id INTEGER NOT NULL""",
     "ctcl_settings": """
         name VARCHAR(60) NOT NULL PRIMARY KEY,
         value VARCHAR(400) NOT NULL""",
@@ -66,10 +82,17 @@ CTCL_TABLES: dict[str, str] = {
 CTCL_INDEXES = (
     "CREATE INDEX IF NOT EXISTS ctcl_lineage_resource ON {ctcl_lineage} (resource_key)",
 )
+# PostgreSQL allows concurrent loaders: each batch reads the next free id of a space, MAX(omop_id),
+# under the load lock, which this index makes a lookup instead of a scan. (A DuckDB file has one
+# writer, which keeps its next ids in memory.)
+POSTGRES_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS ctcl_id_map_space_id ON {ctcl_id_map} (id_space, omop_id)",
+)
 
 
-def ctcl_ddl(qualify) -> list[str]:
+def ctcl_ddl(qualify, dialect: str = "duckdb") -> list[str]:
     """CREATE statements; `qualify` maps a table name to its schema-qualified name."""
     statements = [f"CREATE TABLE IF NOT EXISTS {qualify(name)} ({body}\n)" for name, body in CTCL_TABLES.items()]
-    statements += [sql.format(ctcl_lineage=qualify("ctcl_lineage")) for sql in CTCL_INDEXES]
+    indexes = CTCL_INDEXES + (POSTGRES_INDEXES if dialect == "postgresql" else ())
+    statements += [sql.format(ctcl_lineage=qualify("ctcl_lineage"), ctcl_id_map=qualify("ctcl_id_map")) for sql in indexes]
     return statements

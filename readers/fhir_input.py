@@ -117,17 +117,41 @@ def read_file(path: Path, display_name: str | None = None) -> Iterator[Item]:
 
 def _read_ndjson(path: Path, name: str) -> Iterator[Item]:
     """Stream line by line: memory stays bounded whatever the file size."""
-    with open_bytes(path) as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            position = f"line {line_number}"
-            try:
-                document = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield InputProblem(name, position, "not_json", f"not valid JSON: {exc}")
-                continue
-            yield from _items_from_document(document, name, position)
+    for chunk in ndjson_chunks(path, 1000):
+        yield from items_from_ndjson_lines(chunk, name)
+
+
+def ndjson_chunks(path: Path, lines_per_chunk: int) -> Iterator[list[tuple[int, bytes]]]:
+    """The non-blank lines of an NDJSON file with their line numbers, a chunk at a time, unparsed
+    (so parallel conversion can hand chunks to worker processes). A read error (a truncated .gz)
+    propagates after the lines read before it."""
+    chunk: list[tuple[int, bytes]] = []
+    try:
+        with open_bytes(path) as handle:
+            for line_number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                chunk.append((line_number, line))
+                if len(chunk) >= lines_per_chunk:
+                    yield chunk
+                    chunk = []
+    except (OSError, EOFError):
+        if chunk:
+            yield chunk
+        raise
+    if chunk:
+        yield chunk
+
+
+def items_from_ndjson_lines(lines: Iterable[tuple[int, bytes]], name: str) -> Iterator[Item]:
+    for line_number, line in lines:
+        position = f"line {line_number}"
+        try:
+            document = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield InputProblem(name, position, "not_json", f"not valid JSON: {exc}")
+            continue
+        yield from _items_from_document(document, name, position)
 
 
 def _items_from_document(document: object, name: str, position: str) -> Iterator[Item]:

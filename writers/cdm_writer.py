@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,19 +64,68 @@ def content_hash(resource: dict | None) -> str:
 
 
 class IdRegistry:
-    """Row key -> integer id per id space, persisted in ctcl_id_map."""
+    """Row key -> integer id per id space, persisted in ctcl_id_map.
+
+    Only the keys a batch needs are held: `prepare()` reads them with one join per batch, and
+    `start_batch()` forgets the previous batch's, so memory stays bounded whatever the size of the
+    CDM. New ids continue after the largest id of their space. On PostgreSQL, where several loaders
+    may share a CDM, `prepare()` runs under the load lock and re-reads the largest ids first, so two
+    processes never hand out the same id; a single loader gets exactly the ids it would get alone.
+    """
 
     def __init__(self, db: Database):
         self.db = db
         self.ids: dict[str, dict[str, int]] = defaultdict(dict)
         self.next_id: dict[str, int] = defaultdict(lambda: 1)
-        for space, row_key, omop_id in db.query(f"SELECT id_space, row_key, omop_id FROM {db.table('ctcl_id_map')}"):
-            self.ids[space][row_key] = omop_id
-        for space, max_id in db.query(f"SELECT id_space, MAX(omop_id) FROM {db.table('ctcl_id_map')} GROUP BY id_space"):
-            self.next_id[space] = max_id + 1
         self.pending: list[tuple[str, str, int]] = []
+        self._read_next_ids(None)
+
+    def _read_next_ids(self, spaces: Iterable[str] | None) -> None:
+        table = self.db.table("ctcl_id_map")
+        if spaces is None:
+            rows = self.db.query(f"SELECT id_space, MAX(omop_id) FROM {table} GROUP BY id_space")
+        else:
+            # One indexed MAX per space (an aggregate over the whole table would scan it per batch).
+            spaces = sorted(spaces)
+            if not spaces:
+                return
+            rows = self.db.query(" UNION ALL ".join(
+                f"SELECT CAST(? AS VARCHAR(40)), (SELECT MAX(omop_id) FROM {table} WHERE id_space = ?)" for _ in spaces
+            ), [value for space in spaces for value in (space, space)])
+        for space, max_id in rows:
+            if max_id is not None:
+                self.next_id[space] = max(self.next_id[space], max_id + 1)
+
+    def start_batch(self) -> None:
+        """Forget the keys of the previous batch (they are in ctcl_id_map now)."""
+        self.ids.clear()
+
+    def prepare(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Read the ids of these (space, row_key) pairs that exist; call inside the batch transaction."""
+        wanted = sorted({pair for pair in keys if pair[1] not in self.ids[pair[0]]})
+        if self.db.dialect == "postgresql":
+            self._read_next_ids({space for space, _ in wanted} | {space for space, _, _ in self.pending})
+        if not wanted:
+            return
+        with self.db.temp_relation("ctcl_wanted_ids", ("id_space", "row_key"), wanted) as relation:
+            found = self.db.query(
+                f"SELECT m.id_space, m.row_key, m.omop_id FROM {self.db.table('ctcl_id_map')} m "
+                f"JOIN {relation} w ON w.id_space = m.id_space AND w.row_key = m.row_key"
+            )
+        for space, row_key, omop_id in found:
+            self.ids[space][row_key] = omop_id
+
+    def preload(self, key_prefix: str) -> None:
+        """Read every key starting with `key_prefix` (the derived rows' keys, a few per person)."""
+        for space, row_key, omop_id in self.db.query(
+            f"SELECT id_space, row_key, omop_id FROM {self.db.table('ctcl_id_map')} WHERE row_key LIKE ?", [key_prefix + "%"]
+        ):
+            self.ids[space][row_key] = omop_id
+        if self.db.dialect == "postgresql":
+            self._read_next_ids(None)
 
     def get(self, space: str, row_key: str) -> int:
+        """The id of a key read by prepare()/preload() or allocated in this batch, else a new one."""
         known = self.ids[space].get(row_key)
         if known is not None:
             return known
@@ -96,8 +145,9 @@ class IdRegistry:
 
     def forget_pending(self) -> None:
         """After a failed batch: drop allocations that never reached the database."""
-        for space, row_key, _ in self.pending:
+        for space, row_key, omop_id in self.pending:
             self.ids[space].pop(row_key, None)
+            self.next_id[space] = min(self.next_id[space], omop_id)  # pending ids are the newest of their space
         self.pending = []
 
 
@@ -106,6 +156,8 @@ class CdmWriter:
         self.db = db
         self.run_id = run_id
         self.ids = IdRegistry(db)
+        self._batch_persons: set[int] = set()  # persons whose rows the current batch changes
+        self._recorded_persons: set[int] = set()  # already in ctcl_run_person for this run
         self._columns = {table: tuple(f.name for f in fields) for table, fields in cdm_fields().items()}
         self._lengths = {
             table: tuple((f.name, f.max_length) for f in fields if f.max_length) for table, fields in cdm_fields().items()
@@ -122,14 +174,25 @@ class CdmWriter:
 
     # ------------------------------------------------------------------------------------------
     def write_batch(self, converted: list[ConvertedItem], problems: Iterable[InputProblem], outcome: BatchOutcome) -> None:
-        """Everything in `converted` and `problems` commits together, or nothing does."""
+        """Everything in `converted` and `problems` commits together, or nothing does.
+
+        The persons the batch touches are recorded in ctcl_run_person in the same transaction, so
+        if the run is killed later the next run still re-derives their eras and periods.
+        """
+        self._batch_persons = set()
+        self.ids.start_batch()
         try:
-            with self.db.transaction():
+            with self.db.exclusive():
                 self._write(converted, list(problems), outcome)
                 self.ids.flush()
+                new_persons = self._batch_persons - self._recorded_persons
+                new_persons.discard(None)
+                self.db.insert_rows("ctcl_run_person", ("run_id", "person_id"), [(self.run_id, p) for p in sorted(new_persons)])
         except BaseException:
             self.ids.forget_pending()
             raise
+        self._recorded_persons |= new_persons
+        outcome.person_ids |= new_persons
 
     def _write(self, converted: list[ConvertedItem], problems: list[InputProblem], outcome: BatchOutcome) -> None:
         db = self.db
@@ -155,6 +218,7 @@ class CdmWriter:
 
         replaced_keys = [entry.item.key for entry in to_replace]
         self._delete_owned_rows(replaced_keys, outcome)
+        self.ids.prepare(self._keys_of(to_replace))
 
         rows_by_table: dict[str, list[tuple]] = defaultdict(list)
         lineage: list[tuple] = []
@@ -201,7 +265,22 @@ class CdmWriter:
         for problem in problems:
             outcome.quarantined[problem.reason] += 1
             quarantine.append((self.run_id, problem.file, problem.position, problem.resource_type, problem.resource_id, problem.reason, problem.message))
-        db.insert_rows("ctcl_quarantine", ("run_id", "source_file", "source_position", "resource_type", "resource_id", "reason", "message"), quarantine)
+        self.record_quarantine(quarantine)
+
+    def record_quarantine(self, rows: list[tuple]) -> None:
+        """rows: (run_id, file, position, resource type, resource id, reason, message).
+
+        A problem already recorded at the same file, position and reason is replaced, not repeated:
+        a re-run (or the run that completes a killed one) leaves one row per problem.
+        """
+        if not rows:
+            return
+        db = self.db
+        keys = sorted({(f, p, r) for _, f, p, _, _, r, _ in rows})
+        with db.temp_relation("ctcl_problem_keys", ("f", "p", "r"), keys) as relation:
+            db.execute(f"DELETE FROM {db.table('ctcl_quarantine')} WHERE EXISTS (SELECT 1 FROM {relation} k "
+                       f"WHERE k.f = source_file AND k.p = source_position AND k.r = reason)")
+        db.insert_rows("ctcl_quarantine", ("run_id", "source_file", "source_position", "resource_type", "resource_id", "reason", "message"), rows)
 
     # ------------------------------------------------------------------------------------------
     def _materialise(self, row: OmopRow, outcome: BatchOutcome) -> tuple[tuple, int]:
@@ -224,13 +303,33 @@ class CdmWriter:
         person_id = values.get("person_id")
         if pk is None:
             own = person_id
-        outcome.person_ids.add(person_id)
+        self._batch_persons.add(person_id)
         for column, limit in self._lengths[table]:
             text = values.get(column)
             if text is not None and len(text) > limit:
                 values[column] = text[:limit]
                 outcome.truncated_values += 1
         return tuple(map(values.get, self._columns[table])), own
+
+    def _keys_of(self, entries: list[ConvertedItem]) -> Iterator[tuple[str, str]]:
+        """(id space, row key) of every key _materialise will turn into an id for these entries."""
+        for entry in entries:
+            conversion = entry.conversion
+            if conversion is None or conversion.quarantined or conversion.excluded or entry.item.method == "DELETE":
+                continue
+            for row in conversion.rows:
+                table, values = row.table, row.values
+                if primary_key(table) is not None:
+                    yield table, row.key
+                for column, space in self._references[table]:
+                    ref = values.get(column)
+                    if ref.__class__ is str:
+                        yield space, ref
+                for column, field_column in self._event_columns[table]:
+                    ref = values.get(column)
+                    space = EVENT_FIELD_SPACES.get(values.get(field_column))
+                    if ref.__class__ is str and space:
+                        yield space, ref
 
     def _state_of(self, keys: list[str]) -> dict[str, tuple]:
         if not keys:
@@ -261,7 +360,7 @@ class CdmWriter:
                 chunk = ids[start : start + 1000]
                 placeholders = ",".join("?" * len(chunk))
                 persons = db.query(f"SELECT DISTINCT person_id FROM {db.table(table)} WHERE {id_column} IN ({placeholders})", chunk)
-                outcome.person_ids.update(p for (p,) in persons)
+                self._batch_persons.update(p for (p,) in persons)
                 db.execute(f"DELETE FROM {db.table(table)} WHERE {id_column} IN ({placeholders})", chunk)
         self._with_keys(resource_keys, f"DELETE FROM {db.table('ctcl_lineage')} WHERE resource_key IN (SELECT k FROM {{keys}})")
 

@@ -7,6 +7,7 @@ SQLAlchemy's syntax (`postgresql+psycopg://user@host:5432/db`); a bare path mean
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -160,6 +161,39 @@ class Database:
                     yield
         finally:
             self._in_transaction = False
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """A transaction that holds the load lock of this CDM until it ends.
+
+        PostgreSQL lets several loaders share one CDM: each commits its batches (and the run-level
+        steps) under a transaction-level advisory lock, so id allocation, resource state and derived
+        tables see one committed state at a time while conversion still runs in parallel. A DuckDB
+        file has a single writer process (its file lock), so a plain transaction suffices there.
+        """
+        with self.transaction():
+            if self.dialect == "postgresql":
+                self.query("SELECT pg_advisory_xact_lock(?)", [self._lock_key("load")])
+            yield
+
+    def claim_run(self, run_id: int) -> bool:
+        """Mark `run_id` as alive for this connection's lifetime; False when another session holds it.
+
+        A run whose ctcl_run.status is still 'running' but that nobody holds was killed: the next
+        run finishes its derivations. (DuckDB: the file lock already guarantees nobody else runs.)
+        """
+        if self.dialect != "postgresql":
+            return True
+        return bool(self.query("SELECT pg_try_advisory_lock(?)", [self._lock_key(f"run:{run_id}")])[0][0])
+
+    def release_run(self, run_id: int) -> None:
+        if self.dialect == "postgresql":
+            self.query("SELECT pg_advisory_unlock(?)", [self._lock_key(f"run:{run_id}")])
+
+    def _lock_key(self, name: str) -> int:
+        """A signed 64-bit advisory lock key private to this CDM schema."""
+        digest = hashlib.blake2b(f"ctcl-map:{self.cdm_schema or ''}:{name}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big", signed=True)
 
     def table_exists(self, name: str, schema: str | None = None) -> bool:
         schema = schema if schema is not None else self.cdm_schema

@@ -1,0 +1,287 @@
+"""The convert stage of a run: input files -> units -> converted entries, in input order, in one
+process or in worker processes.
+
+Converters are pure, so any process can convert any piece of input; only the writer must see the
+results in input order (batches, ids and "a later entry is a later version" depend on it). A unit
+is a whole JSON file or a chunk of NDJSON lines. Workers parse and convert units; the main process
+commits their results strictly in unit order, so `--workers N` writes exactly what `--workers 1`
+writes.
+
+The one run-wide thing a converter consults is ConvertContext.medications: every Medication read
+so far, for references from medication requests. A worker sees the index as it was when its unit
+was handed out plus its unit's own Medications, and records every answer it took from outside
+its unit; the main process compares those answers with its complete index when the unit's turn
+comes and re-converts the unit itself in the rare case they differ.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from ctcl_map.converters import CONVERTERS, ConvertContext, convert
+from ctcl_map.readers.fhir_input import InputProblem, SourceItem, is_ndjson, items_from_ndjson_lines, ndjson_chunks, read_file
+from ctcl_map.writers.cdm_writer import BatchOutcome, ConvertedItem, content_hash
+
+NDJSON_LINES_PER_UNIT = 2000
+
+
+@dataclass(frozen=True)
+class ConverterSetup:
+    """What every converting process needs; sent to each worker once."""
+
+    ctx: ConvertContext  # with an empty medications index
+    fingerprint: str
+    known_types: frozenset[str]
+    validate: bool
+
+
+@dataclass
+class Unit:
+    number: int
+    path: Path
+    file_number: int  # 1-based position of its file in the input order
+    lines: list[tuple[int, bytes]] | None = None  # an NDJSON chunk; None: the whole (JSON) file
+    problem: InputProblem | None = None  # the file broke off while being read
+    closes_file: bool = True
+    size: int = 0  # input bytes this unit covers, for progress
+
+
+@dataclass
+class UnitResult:
+    unit: Unit
+    entries: list[ConvertedItem | InputProblem] = field(default_factory=list)
+    resources_read: int = 0
+    unreadable_files: int = 0
+    not_mapped_types: Counter = field(default_factory=Counter)
+    medications: dict[str, dict] = field(default_factory=dict)  # this unit's Medications, last version wins
+    outside_answers: dict[str, dict | None] = field(default_factory=dict)  # medication lookups answered from outside
+
+
+class MedicationIndex(dict):
+    """ctx.medications for one unit: its own Medications, over the index of everything before it."""
+
+    def __init__(self, earlier: dict[str, dict]):
+        super().__init__()
+        self.earlier = earlier
+        self.outside_answers: dict[str, dict | None] = {}
+
+    def get(self, key, default=None):
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        value = self.earlier.get(key)
+        self.outside_answers[key] = value
+        return default if value is None else value
+
+
+# -- units -------------------------------------------------------------------------------------
+def units_of(files: list[Path], skip: Callable[[Path], bool] | None = None) -> Iterator[Unit]:
+    """The input split into units, in input order. `skip(path)` True: the file is left out unread."""
+    number = 0
+    for file_number, path in enumerate(files, start=1):
+        if skip is not None and skip(path):
+            continue
+        if not is_ndjson(path):
+            number += 1
+            yield Unit(number, path, file_number, size=_size(path))
+            continue
+        compressed = path.name.lower().endswith(".gz")
+        previous: Unit | None = None
+        try:
+            for chunk in ndjson_chunks(path, NDJSON_LINES_PER_UNIT):
+                if previous is not None:
+                    yield previous
+                number += 1
+                previous = Unit(number, path, file_number, lines=chunk, closes_file=False,
+                                size=0 if compressed else sum(len(line) for _, line in chunk))
+        except (OSError, EOFError) as exc:
+            if previous is not None:
+                yield previous
+            number += 1
+            problem = InputProblem(str(path), "-", "unreadable_file", f"cannot read file: {exc.__class__.__name__}: {exc}")
+            yield Unit(number, path, file_number, problem=problem)
+            continue
+        if previous is None:  # an empty file
+            number += 1
+            previous = Unit(number, path, file_number, lines=[])
+        previous.closes_file = True
+        yield previous
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+# -- converting one unit -----------------------------------------------------------------------
+def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[str, dict]) -> UnitResult:
+    result = UnitResult(unit)
+    index = MedicationIndex(earlier_medications)
+    ctx = dataclasses.replace(setup.ctx, medications=index)
+    validator = _validator() if setup.validate else None
+    outcome = BatchOutcome()
+    if unit.problem is not None:
+        items: Iterable = [unit.problem]
+    elif unit.lines is None:
+        items = read_file(unit.path)
+    else:
+        items = items_from_ndjson_lines(unit.lines, str(unit.path))
+    for item in items:
+        if isinstance(item, InputProblem):
+            result.entries.append(item)
+            if item.position == "-":
+                result.unreadable_files += 1
+            continue
+        result.resources_read += 1
+        entry = convert_item(item, ctx, setup.fingerprint, setup.known_types, validator, outcome)
+        if entry is not None:
+            result.entries.append(entry)
+    result.not_mapped_types = outcome.not_mapped_types
+    result.medications = dict(index)
+    result.outside_answers = index.outside_answers
+    return result
+
+
+def convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_types: frozenset[str],
+                 validator, outcome: BatchOutcome) -> ConvertedItem | None:
+    if item.method == "DELETE":
+        return ConvertedItem(item, None, content_hash(None))
+    if item.resource_type == "Medication":
+        ctx.medications[item.key] = item.resource
+    if item.resource_type not in CONVERTERS:
+        if item.resource_type not in known_types:
+            from ctcl_map.converters.base import quarantined
+
+            return ConvertedItem(item, quarantined("unknown_resource_type", f"{item.resource_type[:60]!r} is not a FHIR R4 resource type"),
+                                 salted_hash(fingerprint, item.resource))
+        outcome.not_mapped_types[item.resource_type] += 1
+        return None
+    if validator is not None:
+        problem = validator(item.resource)
+        if problem:
+            from ctcl_map.converters.base import quarantined
+
+            return ConvertedItem(item, quarantined("fhir_structure", problem), salted_hash(fingerprint, item.resource))
+    return ConvertedItem(item, convert(item, ctx), salted_hash(fingerprint, item.resource))
+
+
+def salted_hash(fingerprint: str, resource: dict | None) -> str:
+    """Content hash salted with the configuration: new mappings or vocabulary reload everything."""
+    return hashlib.blake2b((fingerprint + content_hash(resource)).encode(), digest_size=16).hexdigest()
+
+
+def fhir_resource_types() -> frozenset[str]:
+    """Every FHIR R4 resource type name (extracted from the official FHIR R4 JSON schema's discriminator)."""
+    from importlib import resources
+
+    schema = json.loads(resources.files("ctcl_map.readers").joinpath("fhir_resource_types.json").read_text())
+    return frozenset(schema)
+
+
+_VALIDATOR = None
+
+
+def _validator():
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        _VALIDATOR = structure_validator()
+    return _VALIDATOR
+
+
+def structure_validator():
+    from fhir.resources.R4B import get_fhir_model_class
+
+    def validate(resource: dict) -> str | None:
+        try:
+            get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        except Exception as error:  # pydantic ValidationError and model lookup errors alike
+            errors = getattr(error, "errors", None)
+            if callable(errors):
+                first = errors()[0]
+                location = ".".join(str(part) for part in first.get("loc", ()))
+                return f"{location}: {first.get('msg', 'invalid')}"[:1000]
+            return str(error).splitlines()[0][:1000]
+        return None
+
+    return validate
+
+
+# -- in order, in one or more processes --------------------------------------------------------
+def converted_units(setup: ConverterSetup, units: Iterable[Unit], workers: int) -> Iterator[UnitResult]:
+    """Each unit's result, in unit order. The caller consumes them one by one (the writer)."""
+    medications: dict[str, dict] = {}
+    if workers <= 1:
+        for unit in units:
+            result = convert_unit(setup, unit, medications)
+            medications.update(result.medications)
+            yield result
+        return
+    window = 2 * workers  # units in flight: enough to keep workers busy, bounded for memory
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
+                             initargs=(setup, os.getpid())) as pool:
+        pending: deque[tuple[Unit, Future]] = deque()
+        for unit in units:
+            pending.append((unit, pool.submit(_convert_in_worker, unit, medications or None)))
+            while len(pending) >= window:
+                yield _settle(setup, *pending.popleft(), medications)
+        while pending:
+            yield _settle(setup, *pending.popleft(), medications)
+
+
+def _settle(setup: ConverterSetup, unit: Unit, future: Future, medications: dict[str, dict]) -> UnitResult:
+    result = future.result()
+    result.unit = unit
+    if any(medications.get(key) != answer for key, answer in result.outside_answers.items()):
+        # The worker's view of earlier Medications was incomplete for a lookup it made: redo it here.
+        result = convert_unit(setup, unit, medications)
+    medications.update(result.medications)
+    return result
+
+
+_SETUP: ConverterSetup | None = None
+
+
+def _start_worker(setup: ConverterSetup, parent_pid: int) -> None:
+    global _SETUP
+    _SETUP = setup
+    # The loader's pid comes from the loader: if it died while this worker was starting, getppid()
+    # here would already name the new parent.
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """A loader killed with SIGKILL cannot stop its workers, and they would wait for work forever:
+    each worker leaves as soon as its parent is gone (it is re-parented then)."""
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _convert_in_worker(unit: Unit, medications: dict[str, dict] | None) -> UnitResult:
+    result = convert_unit(_SETUP, unit, medications or {})
+    result.unit = dataclasses.replace(unit, lines=None)  # the main process still holds the lines
+    result.entries = [_slim(entry) for entry in result.entries]
+    return result
+
+
+def _slim(entry: ConvertedItem | InputProblem) -> ConvertedItem | InputProblem:
+    """Only what the writer reads travels back: the resource's meta (version), not the resource."""
+    if isinstance(entry, InputProblem):
+        return entry
+    item = entry.item
+    resource = item.resource
+    slim_resource = None if resource is None else {"meta": resource["meta"]} if "meta" in resource else {}
+    slim_item = SourceItem(slim_resource, item.resource_type, item.resource_id, item.file, item.position, item.method, None)
+    return ConvertedItem(slim_item, entry.conversion, entry.content_hash)
