@@ -7,6 +7,7 @@
 - Each component is a row of its own (blood pressure: systolic and diastolic rows).
 - referenceRange[0] -> range_low / range_high.
 - Staging questions (T, N, M, B, stage group per mappings/staging.csv) parse their written values.
+- A concept of another domain (a diagnosis recorded as an Observation) goes to that domain's table.
 - Unmapped codes go to measurement when the result is numeric or the category is laboratory /
   vital-signs, otherwise to observation.
 """
@@ -60,12 +61,10 @@ def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
         numeric = isinstance(part.get("valueQuantity"), dict) or "valueInteger" in part
         default = "measurement" if numeric or categories & MEASUREMENT_CATEGORIES else "observation"
         table, resolved = route(resolved, default)
-        if table not in ("measurement", "observation"):
-            table = default  # an Observation coded with a condition/procedure concept stays an observation record
-            resolved = Resolved(0, resolved.source_value, resolved.source_concept_id, resolved.domain_id,
-                                resolved.vocabulary_id, resolved.code, f"domain_not_routable:{resolved.domain_id}")
-        axis = _staging_axis(resolved)
-        values, value_unmapped = value_columns(table, part, ctx, axis)
+        values, value_unmapped = {}, []
+        if table in ("measurement", "observation"):
+            values, value_unmapped = value_columns(table, part, ctx, _staging_axis(resolved))
+        # else: coded with a condition/procedure/drug concept, the row goes to that domain's table (f2o-037)
         conversion.rows.append(event_row(table, key, person_key, visit_key, resolved, start, None, type_concept_id, values))
         conversion.unmapped.extend(unmapped_of(table, "concept_id", resolved))
         conversion.unmapped.extend(value_unmapped)
