@@ -77,7 +77,9 @@ def fhir2omop(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Resources per transaction.")] = 5000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON instead of a table.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Processes converting in parallel (default: the number of cores; 1 for inputs under 16 MB). The output is the same for any number.")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Processes converting in parallel (default: one per core beside the writer's, i.e. cores - 1; 1 for inputs under 16 MB). The output is the same for any number.")] = None,
+    oncology: Annotated[bool, typer.Option("--oncology/--no-oncology", help="Derive staging links, stage groups, B categories, CLIPI, episodes and lines of therapy after the load.")] = True,
+    b_rules: Annotated[str, typer.Option("--b-rules", help="ISCL/EORTC criteria for deriving the B category from blood counts: 2007 or 2022.")] = "2007",
     incremental: Annotated[bool, typer.Option("--incremental/--full", help="Skip files unchanged since an earlier completed run without parsing them (default), or read every file (--full; unchanged resources are still skipped).")] = True,
 ) -> None:
     """Load FHIR R4 data into an OMOP CDM v5.4 database (DuckDB by default).
@@ -97,13 +99,14 @@ def fhir2omop(
       ctcl-map fhir2omop bulk/ --db postgresql+psycopg://postgres@127.0.0.1:5432/test --cdm-schema cdm
     """
     from ctcl_map.pipeline import RunFailed, RunOptions, run_fhir2omop
+    from ctcl_map.progress_display import load_progress_bar
     from ctcl_map.report import print_run_report
 
-    from ctcl_map.progress_display import load_progress_bar
-
+    if b_rules not in ("2007", "2022"):
+        _fail(f"--b-rules must be 2007 or 2022, not {b_rules!r}", 2)
     database = _open(db, cdm_schema)
     options = RunOptions(inputs=inputs, mapping_dirs=mappings or (), batch_size=batch_size, validate=validate,
-                         workers=workers, incremental=incremental)
+                         workers=workers, incremental=incremental, oncology=oncology, b_rules=b_rules)
     try:
         with load_progress_bar(enabled=not quiet and not as_json) as progress:
             report = run_fhir2omop(database, options, progress)

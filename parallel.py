@@ -201,19 +201,20 @@ def _validator():
 
 
 def structure_validator():
-    from fhir.resources.R4B import get_fhir_model_class
+    """The first R4B model error of a resource as 'location: message', or None (`fhir2omop --validate`).
+
+    The same check as `ctcl-map validate` (quality/validate_structure.model_errors), which also
+    avoids the reference cycle a kept pydantic error would create.
+    """
+    from ctcl_map.quality.validate_structure import model_errors, resource_path
 
     def validate(resource: dict) -> str | None:
-        try:
-            get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-        except Exception as error:  # pydantic ValidationError and model lookup errors alike
-            errors = getattr(error, "errors", None)
-            if callable(errors):
-                first = errors()[0]
-                location = ".".join(str(part) for part in first.get("loc", ()))
-                return f"{location}: {first.get('msg', 'invalid')}"[:1000]
-            return str(error).splitlines()[0][:1000]
-        return None
+        problems = model_errors(resource)
+        if not problems:
+            return None
+        location, message = problems[0]
+        path = resource_path("resource", location)
+        return (f"{path}: {message}" if path else message)[:1000]
 
     return validate
 

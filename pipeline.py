@@ -43,8 +43,10 @@ class RunOptions:
     oncology: bool = True  # derive staging links, stage groups, B categories, CLIPI and episodes
     b_rules: str = "2007"  # ISCL/EORTC B-category criteria for counts: '2007' or '2022'
     source_name: str = "ctcl-map FHIR load"
-    # Processes converting in parallel; the output is the same for any number. None: the number of
-    # cores, but one for inputs under PARALLEL_MIN_BYTES (starting workers costs more than it saves).
+    # Processes converting in parallel; the output is the same for any number. None (automatic): one
+    # per core beside the writer's (cores - 1), and none for inputs under PARALLEL_MIN_BYTES, where
+    # starting workers costs more than it saves. Measured on 2 cores: 2 workers + the writer were
+    # slower than converting in the writer (bench/bench_etl.py), hence cores - 1.
     workers: int | None = 1
     incremental: bool = False  # skip files whose content is unchanged since a completed run, unread
 
@@ -97,6 +99,8 @@ class RunReport:
             "resources_read": self.resources_read,
             "resources_loaded": dict(sorted(o.resources_loaded.items())),
             "rows_written": dict(sorted(o.rows_by_table.items())),
+            "rows_by_resource_type": _nested(o.rows_by_source),
+            "oncology": _oncology_summary(self.oncology),
             "derived_rows": self.derived,
             "unchanged_skipped": o.skipped_unchanged,
             "superseded_skipped": o.superseded,
@@ -112,6 +116,21 @@ class RunReport:
             "visit_links_cleared": self.visit_links_cleared,
             "recovered_runs": self.recovered_runs,
         }
+
+
+def _nested(counts: Counter) -> dict[str, dict[str, int]]:
+    """{(resource type, table): n} -> {resource type: {table: n}} (f2o-062: what went where)."""
+    nested: dict[str, dict[str, int]] = {}
+    for (resource_type, table), count in sorted(counts.items()):
+        nested.setdefault(resource_type, {})[table] = count
+    return nested
+
+
+def _oncology_summary(oncology) -> dict | None:
+    """The oncology step's counts; its per-person lists are summarised as their lengths."""
+    if oncology is None:
+        return None
+    return {name: (len(value) if isinstance(value, list) else value) for name, value in oncology.to_dict().items()}
 
 
 class RunFailed(RuntimeError):
@@ -183,7 +202,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         report.unreadable_files += len(missing)
 
     bytes_total = sum(_file_size(p) for p in files)
-    workers = options.workers or ((os.cpu_count() or 1) if bytes_total >= PARALLEL_MIN_BYTES else 1)
+    workers = options.workers or (max((os.cpu_count() or 1) - 1, 1) if bytes_total >= PARALLEL_MIN_BYTES else 1)
     if workers > 1 and resolver.vocab.lazy:
         # A full vocabulary is looked up code by code in the database, which worker processes
         # cannot share with the writer (a DuckDB file has one process): convert in this process.
@@ -243,6 +262,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     persons = sorted(outcome.person_ids | recovered_persons)
     if options.oncology and persons:
         from ctcl_map.staging.derive import derive_oncology
+        from ctcl_map.staging.mapping_rows import rows_by_kind
 
         # Oncology rows get their ids from the same registry, so re-runs keep them stable; one
         # transaction with their ctcl_id_map rows.
@@ -250,7 +270,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
             writer.ids.start_batch()
             writer.ids.preload("derived:")
             report.oncology = derive_oncology(db, persons, b_rules=options.b_rules,
-                                              mapping_dirs=options.mapping_dirs, allocate_id=writer.ids.get)
+                                              mappings=rows_by_kind(mappings), allocate_id=writer.ids.get)
             writer.ids.flush()
     with db.exclusive():
         report.derived = derive_for_persons(db, persons)

@@ -32,6 +32,14 @@ def print_run_report(report, db_label: str, console: Console | None = None) -> N
     summary.add_row("seconds", str(data["seconds"]))
     console.print(summary)
 
+    oncology = data.get("oncology")
+    if oncology:
+        console.print(
+            f"[bold]oncology:[/bold] {oncology['diagnoses']:,} CTCL diagnoses, {oncology['staging_linked']:,} staging rows linked, "
+            f"{oncology['stage_derived']:,} stage groups and {oncology['b_derived']:,} B categories derived, "
+            f"{oncology['disease_episodes']:,} disease episodes, {oncology['treatment_lines']:,} lines of therapy, "
+            f"CLIPI for {oncology['clipi_persons']:,} persons; {oncology['stage_disagreements']:,} given stage groups disagree with TNMB"
+        )
     for title, counts in (("excluded by reason", data["excluded"]), ("quarantined by reason", data["quarantined"]),
                           ("unmapped rows by vocabulary (concept_id 0)", data["unmapped_rows_by_vocabulary"]),
                           ("resource types not mapped to OMOP", data["not_mapped_resource_types"])):

@@ -162,8 +162,26 @@ def _table_files(table: str, override_dirs: Sequence[Path]) -> Iterator[tuple[Pa
 
 # -- public loaders -----------------------------------------------------------------------------
 
+_LOADED: dict[tuple, MappingSet] = {}
+
+
 def load_mappings(override_dirs: Sequence[Path] = ()) -> MappingSet:
-    """All mapping kinds, shipped then overrides; raises MappingError on the first malformed row."""
+    """All mapping kinds, shipped then overrides; raises MappingError on the first malformed row.
+
+    Validating every row against its JSON Schema takes a noticeable fraction of a small run, and
+    several steps of one run need the tables: the result is kept per process, keyed by each file's
+    path, size and modification time, so an edited file is read again. Treat it as read-only.
+    """
+    identity = tuple(
+        (kind, tuple((str(path), path.stat().st_mtime_ns, path.stat().st_size) for path, _ in _table_files(kind, override_dirs)))
+        for kind in MAPPING_KINDS
+    )
+    if identity not in _LOADED:
+        _LOADED[identity] = _read_mappings(override_dirs)
+    return _LOADED[identity]
+
+
+def _read_mappings(override_dirs: Sequence[Path]) -> MappingSet:
     chosen: dict[tuple[str, str], MappingEntry] = {}
     conflicts: list[str] = []
     for kind in MAPPING_KINDS:

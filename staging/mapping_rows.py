@@ -1,56 +1,39 @@
 """The CTCL mapping-table rows the derivation step needs, as plain dicts.
 
-One small seam: the shared loader `ctcl_map.mappings.tables.load_mappings` when it exists (it
-merges site overrides and validates), else the shipped CSVs read with csv.DictReader. Every row
-is a dict of strings with at least `source_vocabulary_id`, `source_code`, `target_concept_id`
-and the kind's extra columns (staging: axis, value_code; therapies: starts_systemic_line,
-hemonc_regimen_concept_id, ingredient; ...).
+Read through the shared loader `ctcl_map.mappings.tables.load_mappings` (site overrides merged,
+every row validated). Every row is a dict of strings with `source_vocabulary_id`, `source_code`,
+`target_concept_id` and the kind's extra columns (staging: axis, value_code; therapies:
+starts_systemic_line, hemonc_regimen_concept_id, ingredient; ...).
 """
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
+
+from ctcl_map.mappings.tables import MappingSet, load_mappings
 
 MappingRows = dict[str, list[dict[str, str]]]
 KINDS = ("diagnoses", "staging", "therapies", "labs")
 
 
-def _from_loader(kind: str, mapping_dirs: Sequence[Path]) -> list[dict[str, str]] | None:
-    try:
-        from ctcl_map.mappings.tables import load_mappings  # written by the vocabulary/mappings issue
-    except ImportError:
-        return None
-    rows = []
-    for entry in load_mappings(list(mapping_dirs)).by_kind(kind):
-        row = {str(k): "" if v is None else str(v) for k, v in (getattr(entry, "attributes", None) or {}).items()}
-        for name in ("source_vocabulary_id", "source_code", "target_concept_id"):
-            value = getattr(entry, name, None)
-            if value is not None:
-                row[name] = str(value)
-        rows.append(row)
-    return rows
-
-
-def _from_csv(kind: str) -> list[dict[str, str]]:
-    resource = resources.files("ctcl_map.mappings").joinpath(f"{kind}.csv")
-    if not resource.is_file():
-        return []
-    text = resource.read_text(encoding="utf-8-sig")
-    rows = csv.DictReader(text.splitlines())
-    return [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in rows]
+def rows_by_kind(mappings: MappingSet, kinds: tuple[str, ...] = KINDS) -> MappingRows:
+    """The rows of each kind as dicts of strings: the kind-specific columns plus the common ones."""
+    result: MappingRows = {}
+    for kind in kinds:
+        rows = []
+        for entry in mappings.by_kind(kind):
+            row = {str(k): "" if v is None else str(v) for k, v in entry.attributes.items()}
+            row.update(source_vocabulary_id=entry.source_vocabulary_id, source_code=entry.source_code,
+                       target_concept_id=str(entry.target_concept_id))
+            rows.append(row)
+        result[kind] = rows
+    return result
 
 
 def load_mapping_rows(mapping_dirs: Sequence[Path] = (), kinds: tuple[str, ...] = KINDS) -> MappingRows:
-    """The shipped rows of each kind, with the site override folders (--mappings DIR) merged over
-    them by the shared loader (the CSV fallback reads the shipped tables only)."""
-    result: MappingRows = {}
-    for kind in kinds:
-        rows = _from_loader(kind, mapping_dirs)
-        result[kind] = rows if rows is not None else _from_csv(kind)
-    return result
+    """The shipped rows of each kind with the site override folders (--mappings DIR) merged over them."""
+    return rows_by_kind(load_mappings(list(mapping_dirs)), kinds)
 
 
 def concept_id(row: dict[str, str], column: str = "target_concept_id") -> int | None:

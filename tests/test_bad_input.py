@@ -95,3 +95,18 @@ def test_source_values_never_hold_names_or_mrns(db, tmp_path):
     dump = json.dumps(db.query(f"SELECT * FROM {db.table('person')}"), default=str)
     for secret in ("Doe", "Jane", "MRN123456", "Main Street", "Lyon", "p1"):
         assert secret not in dump
+
+
+def test_validate_option_quarantines_structural_errors_with_their_path(db, tmp_path):
+    from ctcl_map.pipeline import RunOptions, run_fhir2omop
+
+    condition = {**CONDITION, "clinicalStatus": "active"}  # STU3 shape: a string where R4 has a CodeableConcept
+    (tmp_path / "b.json").write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
+                                                 "entry": [{"resource": PATIENT}, {"resource": condition}]}))
+    plain = run_fhir2omop(db, RunOptions(inputs=[tmp_path / "b.json"], oncology=False))
+    assert plain.quarantined == 0  # the converter itself does not read clinicalStatus
+    db.execute(f"DELETE FROM {db.table('ctcl_resource_state')}")  # forget, so the second run reads it again
+    checked = run_fhir2omop(db, RunOptions(inputs=[tmp_path / "b.json"], oncology=False, validate=True))
+    assert checked.outcome.quarantined == {"fhir_structure": 1}
+    assert db.query(f"SELECT message FROM {db.table('ctcl_quarantine')} WHERE reason = 'fhir_structure'") == [
+        ("clinicalStatus: should be a JSON object (a FHIR complex type), not a string",)]

@@ -44,6 +44,7 @@ class ConvertedItem:
 @dataclass
 class BatchOutcome:
     rows_by_table: Counter = field(default_factory=Counter)
+    rows_by_source: Counter = field(default_factory=Counter)  # (resource type, table) -> rows
     resources_loaded: Counter = field(default_factory=Counter)  # by resource type
     skipped_unchanged: int = 0
     superseded: int = 0
@@ -251,6 +252,7 @@ class CdmWriter:
                 for row in conversion.rows:
                     values, omop_id = self._materialise(row, outcome)
                     rows_by_table[row.table].append(values)
+                    outcome.rows_by_source[(item.resource_type, row.table)] += 1
                     lineage.append((row.table, omop_id, item.key, item.file, item.position, self.run_id))
             states.append((item.key, entry.content_hash, _str(meta.get("versionId")), _str(meta.get("lastUpdated")),
                            status, item.file, self.run_id))
