@@ -9,6 +9,7 @@ exception: one bad line never stops the rest of the file.
 from __future__ import annotations
 
 import gzip
+import os
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -62,11 +63,15 @@ Item = SourceItem | InputProblem
 
 
 def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[InputProblem]]:
-    """Expand files and directories into the ordered list of input files."""
+    """Expand files and directories into the ordered list of input files.
+
+    Paths become absolute (symbolic links kept), so a file is the same file to the incremental
+    state, the lineage and the quarantine however the user spelled it ('in/' or '/data/in/').
+    """
     files: list[Path] = []
     problems: list[InputProblem] = []
     for raw in paths:
-        path = Path(raw)
+        path = Path(os.path.abspath(raw))
         if path.is_dir():
             found = [p for p in path.rglob("*") if p.is_file() and _is_fhir_file(p)]
             files.extend(sorted(found, key=_input_order))
