@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ctcl_map import CDM_VERSION, __version__
 from ctcl_map.cdm.ctcl_tables import ctcl_ddl
-from ctcl_map.cdm.derive import derive_for_persons
+from ctcl_map.cdm.derive import cap_drug_ends_at_death, derive_for_persons
 from ctcl_map.cdm.schema import cdm_ddl, columns
 from ctcl_map.converters import ConvertContext
 from ctcl_map.converters.concepts import ConceptResolver, VocabIndex
@@ -63,6 +63,7 @@ class RunReport:
     visit_links_cleared: int = 0
     derived: dict[str, int] = field(default_factory=dict)
     oncology: object = None  # staging.derive.OncologyReport when the oncology step ran
+    drug_ends_capped: int = 0  # drug exposures whose end date was capped at the death date
     vocabulary_version: str = ""
     started_at: datetime = field(default_factory=datetime.now)
     finished_at: datetime | None = None
@@ -114,6 +115,7 @@ class RunReport:
             "truncated_values": o.truncated_values,
             "dangling_subject_removed": self.dangling_removed,
             "visit_links_cleared": self.visit_links_cleared,
+            "drug_ends_capped_at_death": self.drug_ends_capped,
             "recovered_runs": self.recovered_runs,
         }
 
@@ -260,6 +262,8 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     report.dangling_removed, dangling_files = _remove_dangling_subjects(db, run_id, own_runs, outcome)
     report.visit_links_cleared = _clear_missing_visits(db, own_runs)
     persons = sorted(outcome.person_ids | recovered_persons)
+    with db.exclusive():
+        report.drug_ends_capped = cap_drug_ends_at_death(db, persons)
     if options.oncology and persons:
         from ctcl_map.staging.derive import derive_oncology
         from ctcl_map.staging.mapping_rows import rows_by_kind

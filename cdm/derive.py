@@ -78,6 +78,27 @@ _COVERED_DAYS = """
 """
 
 
+def cap_drug_ends_at_death(db: Database, person_ids: Iterable[int]) -> int:
+    """A drug exposure cannot outlast the person: its end date is capped at the death date.
+
+    A prescription's days supply often runs past a death (written the week before); left as is it
+    would carry observation periods, drug eras and lines of therapy beyond death (DQD
+    plausibleBeforeDeath). The end the source gave stays in verbatim_end_date, as the CDM intends.
+    Exposures that start after death are data errors and are left for `dq` to report.
+    """
+    persons = sorted(set(person_ids))
+    if not persons:
+        return 0
+    drug, death = db.table("drug_exposure"), db.table("death")
+    with db.temp_relation("ctcl_cap_persons", ("person_id",), [(p,) for p in persons]) as relation:
+        where = (f"FROM {death} d WHERE d.person_id = {drug}.person_id AND {drug}.person_id IN (SELECT person_id FROM {relation}) "
+                 f"AND {drug}.drug_exposure_end_date > d.death_date AND {drug}.drug_exposure_start_date <= d.death_date")
+        capped = db.query(f"SELECT COUNT(*) FROM {drug} WHERE EXISTS (SELECT 1 {where})")[0][0]
+        db.execute(f"UPDATE {drug} SET verbatim_end_date = COALESCE({drug}.verbatim_end_date, {drug}.drug_exposure_end_date), "
+                   f"drug_exposure_end_date = d.death_date, drug_exposure_end_datetime = NULL {where}")
+    return capped
+
+
 def derive_for_persons(db: Database, person_ids: Iterable[int] | None) -> dict[str, int]:
     """Rebuild observation_period, condition_era and drug_era for `person_ids` (None = everyone)."""
     t = _tables(db)
