@@ -349,7 +349,7 @@ def test_blood_values_give_the_truth_b_category_under_2007_and_2022_rules(clean_
         for resource in resources:
             if resource["resourceType"] != "Observation":
                 continue
-            day, (system, code) = resource["effectiveDateTime"][:10], code_of(resource)
+            day, (_, code) = resource["effectiveDateTime"][:10], code_of(resource)
             slot = values.setdefault(day, {})
             if code == "34918-3":
                 slot["sezary"] = resource["valueQuantity"]["value"]
