@@ -30,7 +30,10 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from ctcl_map.converters import CONVERTERS, ConvertContext, convert
-from ctcl_map.readers.fhir_input import InputProblem, SourceItem, is_ndjson, items_from_ndjson_lines, ndjson_chunks, read_file
+from ctcl_map.converters.base import quarantined
+from ctcl_map.readers.fhir_input import (
+    InputProblem, SourceItem, file_size, is_ndjson, items_from_ndjson_lines, ndjson_chunks, read_file,
+)
 from ctcl_map.writers.cdm_writer import BatchOutcome, ConvertedItem, content_hash
 
 NDJSON_LINES_PER_UNIT = 2000
@@ -93,7 +96,7 @@ def units_of(files: list[Path], skip: Callable[[Path], bool] | None = None) -> I
             continue
         if not is_ndjson(path):
             number += 1
-            yield Unit(number, path, file_number, size=_size(path))
+            yield Unit(number, path, file_number, size=file_size(path))
             continue
         compressed = path.name.lower().endswith(".gz")
         previous: Unit | None = None
@@ -116,13 +119,6 @@ def units_of(files: list[Path], skip: Callable[[Path], bool] | None = None) -> I
             previous = Unit(number, path, file_number, lines=[])
         previous.closes_file = True
         yield previous
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 # -- converting one unit -----------------------------------------------------------------------
@@ -162,8 +158,6 @@ def convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_
         ctx.medications[item.key] = item.resource
     if item.resource_type not in CONVERTERS:
         if item.resource_type not in known_types:
-            from ctcl_map.converters.base import quarantined
-
             return ConvertedItem(item, quarantined("unknown_resource_type", f"{item.resource_type[:60]!r} is not a FHIR R4 resource type"),
                                  salted_hash(fingerprint, item.resource))
         outcome.not_mapped_types[item.resource_type] += 1
@@ -171,8 +165,6 @@ def convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_
     if validator is not None:
         problem = validator(item.resource)
         if problem:
-            from ctcl_map.converters.base import quarantined
-
             return ConvertedItem(item, quarantined("fhir_structure", problem), salted_hash(fingerprint, item.resource))
     return ConvertedItem(item, convert(item, ctx), salted_hash(fingerprint, item.resource))
 

@@ -25,7 +25,7 @@ from ctcl_map.cdm.schema import cdm_ddl, columns
 from ctcl_map.converters import ConvertContext
 from ctcl_map.converters.concepts import ConceptResolver, VocabIndex
 from ctcl_map.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
-from ctcl_map.readers.fhir_input import InputProblem, discover
+from ctcl_map.readers.fhir_input import InputProblem, discover, file_size
 from ctcl_map.writers.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem
 from ctcl_map.writers.db import Database
 
@@ -203,7 +203,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         writer.write_batch([], missing, outcome)
         report.unreadable_files += len(missing)
 
-    bytes_total = sum(_file_size(p) for p in files)
+    bytes_total = sum(file_size(p) for p in files)
     workers = options.workers or (max((os.cpu_count() or 1) - 1, 1) if bytes_total >= PARALLEL_MIN_BYTES else 1)
     if workers > 1 and resolver.vocab.lazy:
         # A full vocabulary is looked up code by code in the database, which worker processes
@@ -221,7 +221,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         report.files_skipped += 1
         load_progress.files_skipped += 1
         load_progress.files_done += 1
-        load_progress.completed_bytes += _file_size(path)
+        load_progress.completed_bytes += file_size(path)
         load_progress.bytes_done = load_progress.completed_bytes
         return True
 
@@ -247,7 +247,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         if result.unit.closes_file:
             report.files += 1
             load_progress.files_done += 1
-            load_progress.completed_bytes += _file_size(result.unit.path)
+            load_progress.completed_bytes += file_size(result.unit.path)
             load_progress.bytes_done = load_progress.completed_bytes
         else:
             load_progress.bytes_done += result.unit.size
@@ -406,13 +406,6 @@ def _portable(ctx: ConvertContext) -> ConvertContext:
     resolver.vocab = vocab
     resolver._cache = {}
     return dataclasses.replace(ctx, resolver=resolver, medications={})
-
-
-def _file_size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 def _remove_dangling_subjects(db: Database, run_id: int, own_runs: Sequence[int], outcome: BatchOutcome) -> tuple[int, set[str]]:

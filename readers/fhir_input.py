@@ -82,6 +82,14 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[InputProblem
     return files, problems
 
 
+def file_size(path: Path) -> int:
+    """Bytes in an input file, 0 when it cannot be read (the reader reports why)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _is_fhir_file(path: Path) -> bool:
     name = path.name.lower()
     return name.endswith(JSON_SUFFIXES + NDJSON_SUFFIXES)
