@@ -103,12 +103,16 @@ def derive_for_persons(db: Database, person_ids: Iterable[int] | None) -> dict[s
     """Rebuild observation_period, condition_era and drug_era for `person_ids` (None = everyone)."""
     t = _tables(db)
     if person_ids is None:
-        scope = "SELECT person_id FROM {person}".format(**t)
-    else:
-        db.execute("CREATE TEMP TABLE IF NOT EXISTS ctcl_tmp_persons (person_id INTEGER)")
-        db.execute("DELETE FROM ctcl_tmp_persons")
-        db.insert_rows("ctcl_tmp_persons", ("person_id",), [(p,) for p in sorted(set(person_ids))], temporary=True)
-        scope = "SELECT person_id FROM ctcl_tmp_persons"
+        return _rebuild(db, t, f"SELECT person_id FROM {t['person']}")
+    persons = sorted(set(person_ids))
+    if not persons:
+        return {"observation_period": 0, "condition_era": 0, "drug_era": 0}
+    with db.temp_relation("ctcl_derive_persons", ("person_id",), [(p,) for p in persons]) as relation:
+        return _rebuild(db, t, f"SELECT person_id FROM {relation}")
+
+
+def _rebuild(db: Database, t: dict[str, str], scope: str) -> dict[str, int]:
+    """Delete and re-derive the three tables for the persons `scope` (a SELECT of person_id) names."""
     counts = {}
     with db.transaction():
         for table in ("observation_period", "condition_era", "drug_era"):
