@@ -285,26 +285,33 @@ class CdmWriter:
         db.insert_rows("ctcl_quarantine", ("run_id", "source_file", "source_position", "resource_type", "resource_id", "reason", "message"), rows)
 
     # ------------------------------------------------------------------------------------------
+    def _key_columns(self, row: OmopRow) -> Iterator[tuple[str, str | None, str]]:
+        """(column, id space, key) of every key in a row: its own primary key, its references
+        (person, visit) and event links. The space is None for an event link whose field concept
+        names no table we key. One walk, used both to prefetch ids and to fill them in."""
+        table, values = row.table, row.values
+        pk = primary_key(table)
+        if pk is not None:
+            yield pk, table, row.key
+        for column, space in self._references[table]:
+            ref = values.get(column)
+            if ref.__class__ is str:
+                yield column, space, ref
+        for column, field_column in self._event_columns[table]:
+            ref = values.get(column)
+            if ref.__class__ is str:
+                yield column, EVENT_FIELD_SPACES.get(values.get(field_column)), ref
+
     def _materialise(self, row: OmopRow, outcome: BatchOutcome) -> tuple[tuple, int]:
         """Keys -> integer ids, missing columns -> NULL, text cut to its declared length."""
         values = row.values
         table = row.table
         ids = self.ids
-        pk = primary_key(table)
-        if pk is not None:
-            values[pk] = own = ids.get(table, row.key)
-        for column, space in self._references[table]:
-            ref = values.get(column)
-            if ref.__class__ is str:
-                values[column] = ids.get(space, ref)
-        for column, field_column in self._event_columns[table]:
-            ref = values.get(column)
-            if ref.__class__ is str:
-                space = EVENT_FIELD_SPACES.get(values.get(field_column))
-                values[column] = ids.get(space, ref) if space else None
+        for column, space, key in self._key_columns(row):
+            values[column] = ids.get(space, key) if space else None
         person_id = values.get("person_id")
-        if pk is None:
-            own = person_id
+        pk = primary_key(table)
+        own = values[pk] if pk is not None else person_id
         self._batch_persons.add(person_id)
         for column, limit in self._lengths[table]:
             text = values.get(column)
@@ -320,18 +327,9 @@ class CdmWriter:
             if conversion is None or conversion.quarantined or conversion.excluded or entry.item.method == "DELETE":
                 continue
             for row in conversion.rows:
-                table, values = row.table, row.values
-                if primary_key(table) is not None:
-                    yield table, row.key
-                for column, space in self._references[table]:
-                    ref = values.get(column)
-                    if ref.__class__ is str:
-                        yield space, ref
-                for column, field_column in self._event_columns[table]:
-                    ref = values.get(column)
-                    space = EVENT_FIELD_SPACES.get(values.get(field_column))
-                    if ref.__class__ is str and space:
-                        yield space, ref
+                for _, space, key in self._key_columns(row):
+                    if space:
+                        yield space, key
 
     def _state_of(self, keys: list[str]) -> dict[str, tuple]:
         if not keys:
