@@ -19,9 +19,9 @@ from datetime import date, datetime
 from pathlib import Path
 
 from ctcl_map import CDM_VERSION, __version__
-from ctcl_map.cdm.ctcl_tables import ctcl_ddl
+from ctcl_map.cdm.ctcl_tables import CTCL_TABLES, ctcl_ddl
 from ctcl_map.cdm.derive import cap_drug_ends_at_death, derive_for_persons
-from ctcl_map.cdm.schema import cdm_ddl, columns
+from ctcl_map.cdm.schema import cdm_ddl, cdm_fields, columns
 from ctcl_map.converters import ConvertContext
 from ctcl_map.converters.concepts import ConceptResolver, VocabIndex
 from ctcl_map.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
@@ -146,10 +146,28 @@ def prepare_database(db: Database) -> None:
     # Under the load lock: two loaders starting together on a new PostgreSQL schema would otherwise
     # race in CREATE TABLE IF NOT EXISTS and both load the vocabulary.
     with db.exclusive():
-        for statement in cdm_ddl(db.dialect, db.cdm_schema) + ctcl_ddl(db.table, db.dialect):
-            db.execute(statement)
-        if db.query(f"SELECT COUNT(*) FROM {db.table('concept')}")[0][0] == 0:
+        statements = cdm_ddl(db.dialect, db.cdm_schema) + ctcl_ddl(db.table, db.dialect)
+        # The DDL that built this CDM is recorded by its digest: when it matches, the ~50
+        # CREATE ... IF NOT EXISTS statements are skipped (a fifth of a small incremental run).
+        digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()
+        complete = {*cdm_fields(), *CTCL_TABLES} <= db.existing_tables()
+        if not complete or _recorded_setting(db, "ddl_digest") != digest:
+            for statement in statements:
+                db.execute(statement)
+            _record_setting(db, "ddl_digest", digest)
+        if not db.query(f"SELECT 1 FROM {db.table('concept')} LIMIT 1"):
             load_shipped_vocabulary(db)
+
+
+def _record_setting(db: Database, name: str, value: str) -> None:
+    db.execute(f"DELETE FROM {db.table('ctcl_settings')} WHERE name = ?", [name])
+    db.insert_rows("ctcl_settings", ("name", "value"), [(name, value)])
+
+
+def _recorded_setting(db: Database, name: str) -> str | None:
+    """A value from ctcl_settings (which must exist); None when absent."""
+    rows = db.query(f"SELECT value FROM {db.table('ctcl_settings')} WHERE name = ?", [name])
+    return rows[0][0] if rows else None
 
 
 @dataclass
@@ -178,9 +196,13 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     except MappingError as problem:
         raise RunFailed(str(problem)) from None
     prepare_database(db)
+    stcm_rows = source_to_concept_map_rows(mappings)
+    stcm_digest = hashlib.sha256(repr(stcm_rows).encode()).hexdigest()
     with db.exclusive():
-        db.execute(f"DELETE FROM {db.table('source_to_concept_map')}")
-        db.insert_rows("source_to_concept_map", columns("source_to_concept_map"), source_to_concept_map_rows(mappings))
+        if _recorded_setting(db, "source_to_concept_map_digest") != stcm_digest:
+            db.execute(f"DELETE FROM {db.table('source_to_concept_map')}")
+            db.insert_rows("source_to_concept_map", columns("source_to_concept_map"), stcm_rows)
+            _record_setting(db, "source_to_concept_map_digest", stcm_digest)
 
     resolver = ConceptResolver(code_systems, mappings, VocabIndex(db))
     ctx = ConvertContext(resolver=resolver, valuesets=valuesets, pseudonym_salt=_pseudonym_salt(db))
@@ -256,32 +278,29 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     if batch or problems:
         writer.write_batch(batch, problems, outcome)
 
-    # Run-level steps: each is idempotent and commits as a whole, so a run killed anywhere in here
-    # is completed by the next one (this run's persons stay in ctcl_run_person until the end).
+    # Run-level steps, in one transaction: a run killed anywhere in here leaves them undone as a
+    # whole, and the next run completes them (this run's persons stay in ctcl_run_person until
+    # the end). One transaction, not one per step: a commit costs as much as a small step.
     own_runs = [run_id, *report.recovered_runs]
-    report.dangling_removed, dangling_files = _remove_dangling_subjects(db, run_id, own_runs, outcome)
-    report.visit_links_cleared = _clear_missing_visits(db, own_runs)
-    persons = sorted(outcome.person_ids | recovered_persons)
     with db.exclusive():
+        report.dangling_removed, dangling_files = _remove_dangling_subjects(db, run_id, own_runs, outcome)
+        report.visit_links_cleared = _clear_missing_visits(db, own_runs)
+        persons = sorted(outcome.person_ids | recovered_persons)
         report.drug_ends_capped = cap_drug_ends_at_death(db, persons)
-    if options.oncology and persons:
-        from ctcl_map.staging.derive import derive_oncology
-        from ctcl_map.staging.mapping_rows import rows_by_kind
+        if options.oncology and persons:
+            from ctcl_map.staging.derive import derive_oncology
+            from ctcl_map.staging.mapping_rows import rows_by_kind
 
-        # Oncology rows get their ids from the same registry, so re-runs keep them stable; one
-        # transaction with their ctcl_id_map rows.
-        with db.exclusive():
+            # Oncology rows get their ids from the same registry, so re-runs keep them stable.
             writer.ids.start_batch()
             writer.ids.preload("derived:")
             report.oncology = derive_oncology(db, persons, b_rules=options.b_rules,
                                               mappings=rows_by_kind(mappings), allocate_id=writer.ids.get)
             writer.ids.flush()
-    with db.exclusive():
         report.derived = derive_for_persons(db, persons)
-    _write_cdm_source(db, options.source_name, vocab_version)
-    report.finished_at = datetime.now()
-    unmapped_rows = [(run_id, t, c, v[:300], code[:300], r, n) for (t, c, v, code, r), n in outcome.unmapped.items()]
-    with db.exclusive():
+        _write_cdm_source(db, options.source_name, vocab_version)
+        report.finished_at = datetime.now()
+        unmapped_rows = [(run_id, t, c, v[:300], code[:300], r, n) for (t, c, v, code, r), n in outcome.unmapped.items()]
         db.insert_rows("ctcl_unmapped", ("run_id", "omop_table", "omop_column", "vocabulary", "code", "reason", "row_count"), unmapped_rows)
         db.execute(f"UPDATE {db.table('ctcl_run')} SET finished_at = ?, status = ?, report = ? WHERE run_id = ?",
                    [report.finished_at, "completed", json.dumps(report.to_dict()), run_id])
@@ -319,11 +338,14 @@ def _config_fingerprint(vocab_version: str, mappings, code_systems, valuesets) -
 
 
 def _pseudonym_salt(db: Database) -> bytes:
-    rows = db.query(f"SELECT value FROM {db.table('ctcl_settings')} WHERE name = 'pseudonym_salt'")
-    if rows:
-        return bytes.fromhex(rows[0][0])
-    salt = secrets.token_hex(32)
-    db.insert_rows("ctcl_settings", ("name", "value"), [("pseudonym_salt", salt)])
+    """The CDM's secret salt for person_source_value pseudonyms, made by its first run; under the
+    load lock, so two loaders starting on a new CDM cannot each make (and use) their own."""
+    with db.exclusive():
+        recorded = _recorded_setting(db, "pseudonym_salt")
+        if recorded:
+            return bytes.fromhex(recorded)
+        salt = secrets.token_hex(32)
+        _record_setting(db, "pseudonym_salt", salt)
     return bytes.fromhex(salt)
 
 
@@ -414,28 +436,33 @@ def _remove_dangling_subjects(db: Database, run_id: int, own_runs: Sequence[int]
 
     Only rows this run (or a killed run it completes) wrote, or of persons it changed (a deleted
     Patient), are checked: a concurrent loader's events whose Patient it has not committed yet
-    are not dangling.
+    are not dangling. Run-level step: call inside db.exclusive().
     """
     t = db.table
     runs = ", ".join(str(r) for r in own_runs)
-    with db.exclusive():
-        dangling: set[str] = set()
-        for table in EVENT_TABLES:
-            rows = db.query(
-                f"SELECT DISTINCT l.resource_key, l.source_file, l.source_position FROM {t(table)} e "
-                f"JOIN {t('ctcl_lineage')} l ON l.omop_table = '{table}' AND l.omop_id = "
-                f"{'e.person_id' if table == 'death' else 'e.' + table + '_id'} "
-                f"WHERE e.person_id NOT IN (SELECT person_id FROM {t('person')}) AND (l.run_id IN ({runs}) OR e.person_id IN "
-                f"(SELECT person_id FROM {t('ctcl_run_person')} WHERE run_id IN ({runs})))"
-            )
-            dangling.update(rows)
-        if not dangling:
-            return 0, set()
-        keys = sorted({key for key, _, _ in dangling})
-        writer = CdmWriter(db, run_id)
-        writer.forget_resources(keys)
-        writer.record_quarantine([(run_id, f, p, key.split("/", 1)[0], key.split("/", 1)[1], "dangling_subject",
-                         "subject references a Patient that is not in the input or the database") for key, f, p in sorted(dangling)])
+    # Every row these runs wrote or removed has its person in ctcl_run_person: when all of those
+    # persons exist, nothing can dangle (one cheap query instead of one per table).
+    missing = db.query(f"SELECT COUNT(*) FROM {t('ctcl_run_person')} WHERE run_id IN ({runs}) "
+                       f"AND person_id NOT IN (SELECT person_id FROM {t('person')})")[0][0]
+    if not missing:
+        return 0, set()
+    dangling: set[str] = set()
+    for table in EVENT_TABLES:
+        rows = db.query(
+            f"SELECT DISTINCT l.resource_key, l.source_file, l.source_position FROM {t(table)} e "
+            f"JOIN {t('ctcl_lineage')} l ON l.omop_table = '{table}' AND l.omop_id = "
+            f"{'e.person_id' if table == 'death' else 'e.' + table + '_id'} "
+            f"WHERE e.person_id NOT IN (SELECT person_id FROM {t('person')}) AND (l.run_id IN ({runs}) OR e.person_id IN "
+            f"(SELECT person_id FROM {t('ctcl_run_person')} WHERE run_id IN ({runs})))"
+        )
+        dangling.update(rows)
+    if not dangling:
+        return 0, set()
+    keys = sorted({key for key, _, _ in dangling})
+    writer = CdmWriter(db, run_id)
+    writer.forget_resources(keys)
+    writer.record_quarantine([(run_id, f, p, key.split("/", 1)[0], key.split("/", 1)[1], "dangling_subject",
+                               "subject references a Patient that is not in the input or the database") for key, f, p in sorted(dangling)])
     outcome.quarantined["dangling_subject"] += len(keys)
     for key in keys:
         outcome.resources_loaded[key.split("/", 1)[0]] -= 1
@@ -443,25 +470,30 @@ def _remove_dangling_subjects(db: Database, run_id: int, own_runs: Sequence[int]
 
 
 def _clear_missing_visits(db: Database, own_runs: Sequence[int]) -> int:
-    """visit_occurrence_id values pointing at an Encounter that never arrived become NULL
-    (in rows this run or a killed run it completes wrote; see _remove_dangling_subjects)."""
+    """visit_occurrence_id values pointing at an Encounter that never arrived (or was deleted)
+    become NULL, in rows of the persons this run or a killed run it completes changed.
+    Run-level step: call inside db.exclusive()."""
     t = db.table
     runs = ", ".join(str(r) for r in own_runs)
-    cleared = 0
-    with db.exclusive():
-        for table in ("condition_occurrence", "drug_exposure", "procedure_occurrence", "device_exposure", "measurement", "observation"):
-            where = (f"visit_occurrence_id IS NOT NULL AND visit_occurrence_id NOT IN "
-                     f"(SELECT visit_occurrence_id FROM {t('visit_occurrence')}) AND {table}_id IN "
-                     f"(SELECT omop_id FROM {t('ctcl_lineage')} WHERE omop_table = '{table}' AND run_id IN ({runs}))")
-            cleared += db.query(f"SELECT COUNT(*) FROM {t(table)} WHERE {where}")[0][0]
-            db.execute(f"UPDATE {t(table)} SET visit_occurrence_id = NULL WHERE {where}")
-    return cleared
+    # Rows these runs wrote have their person in ctcl_run_person; so do rows whose Encounter these
+    # runs deleted. Filtering on those persons is cheaper than on the lineage of the runs.
+    where = {
+        table: (f"visit_occurrence_id IS NOT NULL AND person_id IN "
+                f"(SELECT person_id FROM {t('ctcl_run_person')} WHERE run_id IN ({runs})) AND NOT EXISTS "
+                f"(SELECT 1 FROM {t('visit_occurrence')} v WHERE v.visit_occurrence_id = {t(table)}.visit_occurrence_id)")
+        for table in ("condition_occurrence", "drug_exposure", "procedure_occurrence", "device_exposure", "measurement", "observation")
+    }
+    counts = db.query(" UNION ALL ".join(f"SELECT '{table}', COUNT(*) FROM {t(table)} WHERE {condition}"
+                                         for table, condition in where.items()))
+    for table, count in counts:
+        if count:
+            db.execute(f"UPDATE {t(table)} SET visit_occurrence_id = NULL WHERE {where[table]}")
+    return sum(count for _, count in counts)
 
 
 def _write_cdm_source(db: Database, name: str, vocab_version: str) -> None:
-    with db.exclusive():
-        db.execute(f"DELETE FROM {db.table('cdm_source')}")
-        db.insert_rows("cdm_source", columns("cdm_source"), [(
-            name[:255], "ctcl-map", "ctcl-map user", "FHIR R4 resources converted by ctcl-map",
-            None, f"ctcl-map {__version__}", date.today(), date.today(), CDM_VERSION, 0, (vocab_version or "unknown")[:20],
-        )])
+    db.execute(f"DELETE FROM {db.table('cdm_source')}")
+    db.insert_rows("cdm_source", columns("cdm_source"), [(
+        name[:255], "ctcl-map", "ctcl-map user", "FHIR R4 resources converted by ctcl-map",
+        None, f"ctcl-map {__version__}", date.today(), date.today(), CDM_VERSION, 0, (vocab_version or "unknown")[:20],
+    )])

@@ -57,7 +57,10 @@ def _descendants(pid: int) -> list[int]:
 
 def run_measured(command: list[str]) -> tuple[dict, int]:
     """Run `command`; its JSON stdout and the peak RSS (kB) of it plus its descendants together."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    # As an installed package runs: with its compiled bytecode (this sandbox sets
+    # PYTHONDONTWRITEBYTECODE, which would recompile every module imported during a run).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     peak = 0
     done = threading.Event()
 

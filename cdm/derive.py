@@ -93,10 +93,8 @@ def cap_drug_ends_at_death(db: Database, person_ids: Iterable[int]) -> int:
     with db.temp_relation("ctcl_cap_persons", ("person_id",), [(p,) for p in persons]) as relation:
         where = (f"FROM {death} d WHERE d.person_id = {drug}.person_id AND {drug}.person_id IN (SELECT person_id FROM {relation}) "
                  f"AND {drug}.drug_exposure_end_date > d.death_date AND {drug}.drug_exposure_start_date <= d.death_date")
-        capped = db.query(f"SELECT COUNT(*) FROM {drug} WHERE EXISTS (SELECT 1 {where})")[0][0]
-        db.execute(f"UPDATE {drug} SET verbatim_end_date = COALESCE({drug}.verbatim_end_date, {drug}.drug_exposure_end_date), "
-                   f"drug_exposure_end_date = d.death_date, drug_exposure_end_datetime = NULL {where}")
-    return capped
+        return db.execute_count(f"UPDATE {drug} SET verbatim_end_date = COALESCE({drug}.verbatim_end_date, {drug}.drug_exposure_end_date), "
+                                f"drug_exposure_end_date = d.death_date, drug_exposure_end_datetime = NULL {where}")
 
 
 def derive_for_persons(db: Database, person_ids: Iterable[int] | None) -> dict[str, int]:
@@ -157,9 +155,7 @@ def _insert(db: Database, table: str, columns: str, select: str, id_column: str,
         f"SELECT (SELECT COALESCE(MAX({id_column}), 0) FROM {table}) + ROW_NUMBER() OVER (ORDER BY {order}), * "
         f"FROM ({select}) rows_to_insert"
     )
-    before = db.query(f"SELECT COUNT(*) FROM {table}")[0][0]
-    db.execute(sql)
-    return db.query(f"SELECT COUNT(*) FROM {table}")[0][0] - before
+    return db.execute_count(sql)
 
 
 def _tables(db: Database) -> dict[str, str]:

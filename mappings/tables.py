@@ -1,7 +1,7 @@
 """The CTCL mapping tables (mappings/*.csv): load, validate against their JSON Schemas, merge site overrides.
 
 The tables are data; this module only reads them. Every row is validated with its table's JSON
-Schema after CSV parsing, and a malformed file stops the run with a MappingError naming the file,
+Schema after CSV parsing (once per file content: see _validated_digests), and a malformed file stops the run with a MappingError naming the file,
 line and column, rather than mapping anything wrongly. Precedence for one
 (source_vocabulary_id, source_code): the last override folder given > earlier override folders >
 the shipped table; each replacement is recorded in MappingSet.conflicts.
@@ -10,7 +10,10 @@ the shipped table; each replacement is recorded in MappingSet.conflicts.
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,7 +21,6 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from jsonschema import Draft202012Validator
 
 MAPPING_KINDS = ("therapies", "diagnoses", "staging", "procedures", "labs", "answers")
 COMMON_COLUMNS = (
@@ -74,13 +76,66 @@ def shipped_dir() -> Path:
 
 
 @cache
-def _validator(table: str) -> Draft202012Validator:
-    schema = json.loads((shipped_dir() / "schemas" / f"{table}.schema.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+def _schema_text(table: str) -> str:
+    return (shipped_dir() / "schemas" / f"{table}.schema.json").read_text(encoding="utf-8")
 
 
+@cache
+def _validator(table: str):
+    from jsonschema import Draft202012Validator  # imported only when a file must be validated
+
+    return Draft202012Validator(json.loads(_schema_text(table)))
+
+
+@cache
 def column_order(table: str) -> list[str]:
-    return list(_validator(table).schema["x-column-order"])
+    return list(json.loads(_schema_text(table))["x-column-order"])
+
+
+# -- files already validated --------------------------------------------------------------------
+# Validating every row with jsonschema (and importing it) takes 0.14 s, most of a small
+# incremental run. A file whose exact bytes were validated against the exact same schema needs
+# no second check: digests of such files are kept in a small cache file. Only passing files are
+# recorded, so a malformed file is checked (and reported) every time.
+VALIDATED_CACHE_SIZE = 256
+
+
+def _validated_cache_path() -> Path:
+    """$CTCL_MAP_CACHE_DIR, else $XDG_CACHE_HOME/ctcl-map, else ~/.cache/ctcl-map."""
+    if os.environ.get("CTCL_MAP_CACHE_DIR"):
+        folder = Path(os.environ["CTCL_MAP_CACHE_DIR"])
+    else:
+        folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ctcl-map"
+    return folder / "validated-mapping-files.json"
+
+
+def _validated_digests() -> list[str]:
+    try:
+        digests = json.loads(_validated_cache_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [d for d in digests if isinstance(d, str)] if isinstance(digests, list) else []
+
+
+def _remember_validated(digest: str) -> None:
+    """Add `digest` to the cache; a cache that cannot be written only costs the next run time."""
+    digests = [d for d in _validated_digests() if d != digest][-(VALIDATED_CACHE_SIZE - 1):] + [digest]
+    path = _validated_cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        scratch.write_text(json.dumps(digests), encoding="utf-8")
+        os.replace(scratch, path)  # atomic: concurrent runs never read half a file
+    except OSError:
+        pass
+
+
+def _validation_digest(table: str, content: bytes) -> str:
+    from ctcl_map import __version__
+
+    hasher = hashlib.blake2b(f"{__version__}\n{table}\n{_schema_text(table)}\n".encode(), digest_size=16)
+    hasher.update(content)
+    return hasher.hexdigest()
 
 
 def _describe(error) -> tuple[str, str]:
@@ -115,37 +170,44 @@ def _validator_hint(column: str) -> str:
 
 
 def read_table(path: Path, table: str, label: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (line number, row) of one mapping CSV after checking its header and every row's schema."""
+    """Yield (line number, row) of one mapping CSV after checking its header and every row's schema
+    (unless these exact bytes already passed against this schema)."""
     expected = column_order(table)
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+        content = path.read_bytes()
+        text = content.decode("utf-8-sig")
     except OSError as exc:
         raise MappingError(f"{label}: cannot read ({exc.strerror})") from None
-    with handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise MappingError(f"{label}, line 1: empty file (expected header {','.join(expected)})")
-        header = [h.strip() for h in header]
-        for column in expected:
-            if column not in header:
-                raise MappingError(f"{label}, line 1, column {column}: missing from the header")
-        for column in header:
-            if column not in expected:
-                raise MappingError(f"{label}, line 1, column {column or '(empty)'}: unknown column (expected {','.join(expected)})")
-        validator = _validator(table)
-        for values in reader:
-            line = reader.line_num
-            if not any(v.strip() for v in values):
-                continue  # blank lines are allowed
-            if len(values) != len(header):
-                raise MappingError(f"{label}, line {line}: {len(values)} fields, the header has {len(header)}")
-            row = dict(zip(header, values))
+    except UnicodeDecodeError as exc:
+        raise MappingError(f"{label}: not UTF-8 text (byte {exc.start})") from None
+    digest = _validation_digest(table, content)
+    validator = None if digest in _validated_digests() else _validator(table)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        raise MappingError(f"{label}, line 1: empty file (expected header {','.join(expected)})")
+    header = [h.strip() for h in header]
+    for column in expected:
+        if column not in header:
+            raise MappingError(f"{label}, line 1, column {column}: missing from the header")
+    for column in header:
+        if column not in expected:
+            raise MappingError(f"{label}, line 1, column {column or '(empty)'}: unknown column (expected {','.join(expected)})")
+    for values in reader:
+        line = reader.line_num
+        if not any(v.strip() for v in values):
+            continue  # blank lines are allowed
+        if len(values) != len(header):
+            raise MappingError(f"{label}, line {line}: {len(values)} fields, the header has {len(header)}")
+        row = dict(zip(header, values))
+        if validator is not None:
             errors = sorted(validator.iter_errors(row), key=lambda e: _column_rank(e, expected))
             if errors:
                 column, message = _describe(errors[0])
                 raise MappingError(f"{label}, line {line}, column {column}: {message}")
-            yield line, row
+        yield line, row
+    if validator is not None:
+        _remember_validated(digest)
 
 
 def _table_files(table: str, override_dirs: Sequence[Path]) -> Iterator[tuple[Path, str]]:

@@ -20,6 +20,7 @@ TREATMENT_REGIMEN = 32531
 TYPE_EHR = 32817
 TYPE_STANDARD_ALGORITHM = 32880  # measurement_type of derived rows, when present in CONCEPT
 TYPE_EPISODE_ALGORITHM = 32545  # "Episode algorithmically derived from EHR", when present in CONCEPT
+STAGE_GROUP_QUESTION = ("LOINC", "21908-9")  # the question of derived stage-group rows
 
 # ICD-O-3 morphologies of CTCL (ctcl-domain.md §4.2, vocab-concepts.md App. A): MF, SS, CTCL NOS, pcALCL.
 CTCL_ICDO3_MORPHOLOGIES = ("9700/3", "9701/3", "9709/3", "9718/3")
@@ -68,16 +69,17 @@ class OncologyConcepts:
     warnings: list[str] = field(default_factory=list)
 
 
-def _lookup(db: Database, vocabulary_id: str, code: str) -> int | None:
-    rows = db.query(
-        f"SELECT concept_id FROM {db.table('concept')} WHERE vocabulary_id = ? AND concept_code = ?",
-        [vocabulary_id, code],
-    )
-    return int(rows[0][0]) if rows else None
+def _concept_ids(db: Database, codes: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """concept_id of each (vocabulary_id, concept_code) that CONCEPT holds, in one query."""
+    with db.temp_relation("ctcl_wanted_codes", ("vocabulary_id", "concept_code"), sorted(codes)) as relation:
+        rows = db.query(f"SELECT c.vocabulary_id, c.concept_code, MIN(c.concept_id) FROM {db.table('concept')} c "
+                        f"JOIN {relation} w ON w.vocabulary_id = c.vocabulary_id AND w.concept_code = c.concept_code "
+                        "GROUP BY c.vocabulary_id, c.concept_code")
+    return {(vocabulary_id, code): int(cid) for vocabulary_id, code, cid in rows}
 
 
-def _exists(db: Database, concept: int) -> bool:
-    return bool(db.query(f"SELECT 1 FROM {db.table('concept')} WHERE concept_id = ?", [concept]))
+def _existing(db: Database, concepts: set[int]) -> set[int]:
+    return {int(r[0]) for r in db.query(f"SELECT concept_id FROM {db.table('concept')} WHERE concept_id IN {int_list(concepts)}")}
 
 
 def int_list(values) -> str:
@@ -108,9 +110,11 @@ def _diagnosis_ids(db: Database, rows: MappingRows) -> set[int]:
 
 def resolve_concepts(db: Database, rows: MappingRows) -> OncologyConcepts:
     warnings: list[str] = []
+    wanted = {pair for codes in [*CONTRACT_QUESTIONS.values(), *BLOOD_INPUTS.values(), LDH_CODES] for pair in codes}
+    found = _concept_ids(db, wanted | {("CTCL-map", code) for code in OUR_CODES} | {STAGE_GROUP_QUESTION})
     questions: dict[str, set[int]] = {axis: set() for axis in CONTRACT_QUESTIONS}
     for axis, codes in CONTRACT_QUESTIONS.items():
-        questions[axis] |= {cid for vocab, code in codes if (cid := _lookup(db, vocab, code))}
+        questions[axis] |= {cid for vocab, code in codes if (cid := found.get((vocab, code)))}
     value_codes: dict[int, tuple[str, str]] = {}
     category_value_ids: dict[tuple[str, str], int] = {}
     for row in rows.get("staging", []):
@@ -127,21 +131,21 @@ def resolve_concepts(db: Database, rows: MappingRows) -> OncologyConcepts:
             category_value_ids[(axis, value_code)] = target
 
     blood = {
-        name: {cid for vocab, code in codes if (cid := _lookup(db, vocab, code))}
+        name: {cid for vocab, code in codes if (cid := found.get((vocab, code)))}
         for name, codes in BLOOD_INPUTS.items()
     }
     for row in rows.get("labs", []):  # labs.csv may map more source codes onto the same inputs
         for name, codes in BLOOD_INPUTS.items():
             if (row.get("source_vocabulary_id"), row.get("source_code")) in codes and (cid := concept_id(row)):
                 blood[name].add(cid)
-    ldh_ids = {cid for vocab, code in LDH_CODES if (cid := _lookup(db, vocab, code))}
+    ldh_ids = {cid for vocab, code in LDH_CODES if (cid := found.get((vocab, code)))}
     ldh_ids |= {cid for row in rows.get("labs", [])
                 if (row.get("source_vocabulary_id"), row.get("source_code")) in LDH_CODES and (cid := concept_id(row))}
     if not ldh_ids:
         warnings.append("no LDH concept (LOINC 2532-0 / 14804-9) in CONCEPT or labs.csv: LDH rows are found "
                         "only by measurement_source_value 2532-0 / 14804-9 on concept 0")
 
-    ours = {code: cid for code in OUR_CODES if (cid := _lookup(db, "CTCL-map", code))}
+    ours = {code: cid for code in OUR_CODES if (cid := found.get(("CTCL-map", code)))}
     for code in OUR_CODES:
         if code not in ours:
             warnings.append(f"CTCL-map concept {code} not in CONCEPT")
@@ -155,8 +159,9 @@ def resolve_concepts(db: Database, rows: MappingRows) -> OncologyConcepts:
         elif row.get("source_code"):
             non_systemic_codes.add(row["source_code"])
 
-    measurement_type = TYPE_STANDARD_ALGORITHM if _exists(db, TYPE_STANDARD_ALGORITHM) else TYPE_EHR
-    episode_type = TYPE_EPISODE_ALGORITHM if _exists(db, TYPE_EPISODE_ALGORITHM) else TYPE_EHR
+    present = _existing(db, {TYPE_STANDARD_ALGORITHM, TYPE_EPISODE_ALGORITHM})
+    measurement_type = TYPE_STANDARD_ALGORITHM if TYPE_STANDARD_ALGORITHM in present else TYPE_EHR
+    episode_type = TYPE_EPISODE_ALGORITHM if TYPE_EPISODE_ALGORITHM in present else TYPE_EHR
     field_rows = db.query(
         f"SELECT concept_id FROM {db.table('concept')} WHERE vocabulary_id = 'CDM' "
         "AND concept_name = 'measurement.measurement_id'"
@@ -167,7 +172,7 @@ def resolve_concepts(db: Database, rows: MappingRows) -> OncologyConcepts:
             "no CDM field concept 'measurement.measurement_id' in CONCEPT: staging measurements are linked "
             "to the diagnosis (1147127) but not written as EPISODE_EVENT rows"
         )
-    stage_question = _lookup(db, "LOINC", "21908-9")
+    stage_question = found.get(STAGE_GROUP_QUESTION)
     if stage_question is None:
         warnings.append("LOINC 21908-9 not in CONCEPT: derived stage groups cannot be written")
     return OncologyConcepts(

@@ -26,6 +26,12 @@ CLINICAL_TABLES = (
 PG_URL = os.environ.get("CTCL_MAP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory):
+    """Tests never read or write the user's ~/.cache/ctcl-map (validated mapping files)."""
+    os.environ["CTCL_MAP_CACHE_DIR"] = str(tmp_path_factory.mktemp("ctcl-map-cache"))
+
+
 def fresh_db(target: str = ":memory:", cdm_schema: str | None = None) -> Database:
     db = connect(target, cdm_schema=cdm_schema)
     prepare_database(db)

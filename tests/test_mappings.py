@@ -110,6 +110,28 @@ def test_schema_rejects_malformed_rows_naming_file_line_and_column(tmp_path, row
     assert fragment in message
 
 
+def test_a_file_is_schema_checked_once_per_content_and_a_bad_one_every_time(tmp_path, monkeypatch):
+    """The validation cache skips jsonschema for bytes that passed before, and only for those."""
+    from ctcl_map.mappings import tables
+
+    monkeypatch.setenv("CTCL_MAP_CACHE_DIR", str(tmp_path / "cache"))
+    checked = []
+    real_validator = tables._validator
+    monkeypatch.setattr(tables, "_validator", lambda table: checked.append(table) or real_validator(table))
+    good = "LOCAL-DRUGS,OK-1,fine,35200202,Drug,ref,mogamulizumab,biologic,true,"
+    folder = write_override(tmp_path / "site", "therapies", f"{THERAPY_HEADER}\n{good}\n")
+    rows = lambda: list(tables.read_table(folder / "therapies.csv", "therapies", "site"))  # noqa: E731
+    assert rows() == rows()
+    assert checked == ["therapies"]  # the second read trusted the recorded digest
+
+    bad = good.replace("biologic", "immunotherapy")
+    write_override(folder, "therapies", f"{THERAPY_HEADER}\n{bad}\n")
+    for _ in range(2):
+        with pytest.raises(MappingError, match="line 2, column therapy_class"):
+            rows()
+    assert checked == ["therapies"] * 3  # changed bytes are checked again, a failing file every time
+
+
 def test_missing_column_is_named(tmp_path):
     header = THERAPY_HEADER.replace(",therapy_class", "")
     folder = write_override(tmp_path / "site", "therapies", f"{header}\nATC,L01FX09,m,35200202,Drug,ref,mogamulizumab,true,\n")

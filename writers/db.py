@@ -1,14 +1,16 @@
 """One connection type for both backends: an embedded DuckDB file (the default) or PostgreSQL.
 
 Everything above this module speaks plain SQL that both dialects accept, plus the two bulk paths
-that matter for speed: DuckDB's Arrow/DataFrame ingestion and PostgreSQL's COPY. URLs follow
+that matter for speed: DuckDB's JSON reader and PostgreSQL's COPY. URLs follow
 SQLAlchemy's syntax (`postgresql+psycopg://user@host:5432/db`); a bare path means a DuckDB file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +46,8 @@ class Database:
         self.results_schema = results_schema or cdm_schema
         self.label = label  # printable, never contains a password
         self._in_transaction = False
+        self._holds_load_lock = False  # inside exclusive(): its transaction holds the load lock
+        self._types: dict[tuple[str, tuple[str, ...]], list[str]] = {}
 
     # -- naming ---------------------------------------------------------------------------------
     def table(self, name: str) -> str:
@@ -61,6 +65,15 @@ class Database:
         else:
             with self.raw.cursor() as cur:
                 cur.execute(*_pg_args(sql, params))
+
+    def execute_count(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        """Run an INSERT, UPDATE or DELETE and return the number of rows it affected."""
+        if self.dialect == "duckdb":
+            row = self.raw.execute(sql, params or []).fetchone()
+            return int(row[0]) if row else 0
+        with self.raw.cursor() as cur:
+            cur.execute(*_pg_args(sql, params))
+            return max(cur.rowcount, 0)
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
         if self.dialect == "duckdb":
@@ -80,7 +93,7 @@ class Database:
             return pd.DataFrame(cur.fetchall(), columns=names)
 
     def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], temporary: bool = False) -> None:
-        """Bulk insert: DuckDB ingests an Arrow table in one statement, PostgreSQL uses COPY.
+        """Bulk insert: DuckDB reads the rows as one JSON document in one statement, PostgreSQL uses COPY.
 
         `temporary`: the table is a session temporary table, so it is not schema-qualified.
         """
@@ -88,16 +101,9 @@ class Database:
             return
         qualified = table if "." in table or temporary else self.table(table)
         if self.dialect == "duckdb":
-            import pyarrow as pa
-
-            arrays = list(zip(*rows))
-            data = pa.table({c: pa.array(list(vals)) for c, vals in zip(columns, arrays)})
-            self.raw.register("_ctcl_bulk", data)
-            try:
-                col_list = ", ".join(columns)
-                self.raw.execute(f"INSERT INTO {qualified} ({col_list}) SELECT {col_list} FROM _ctcl_bulk")
-            finally:
-                self.raw.unregister("_ctcl_bulk")
+            col_list = ", ".join(columns)
+            with self._json_relation(columns, self._column_types(qualified, columns), rows) as relation:
+                self.raw.execute(f"INSERT INTO {qualified} ({col_list}) SELECT {col_list} FROM {relation}")
         else:
             col_list = ", ".join(columns)
             with self.raw.cursor() as cur:
@@ -107,29 +113,24 @@ class Database:
 
     @contextmanager
     def temp_relation(self, name: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Iterator[str]:
-        """A temporary relation holding `rows`, to join against instead of huge IN lists.
-
-        DuckDB scans a registered Arrow table in place; PostgreSQL gets a temporary table via COPY.
-        Column types are inferred (DuckDB) or TEXT/BIGINT by the first row's values (PostgreSQL).
+        """A temporary relation holding `rows`, to join against instead of huge IN lists: a
+        read_json(...) table function on DuckDB, a temporary table filled by COPY on PostgreSQL.
+        Columns are BIGINT or TEXT by their first non-null value; use the relation with an alias.
         """
         check_identifier(name)
+        types = _inferred_types(columns, rows)
         if self.dialect == "duckdb":
-            import pyarrow as pa
-
-            values = list(zip(*rows)) if rows else [[] for _ in columns]
-            self.raw.register(name, pa.table({c: pa.array(list(v)) if rows else pa.array([], pa.string())
-                                              for c, v in zip(columns, values)}))
-            try:
-                yield name
-            finally:
-                self.raw.unregister(name)
+            # The JSON file itself is the relation: no table to create and drop (2 statements).
+            with self._json_relation(columns, types, rows) as relation:
+                yield relation
         else:
-            sample = rows[0] if rows else ["" for _ in columns]
-            types = ", ".join(f"{c} {'BIGINT' if isinstance(v, int) else 'TEXT'}" for c, v in zip(columns, sample))
             # Re-created each time: the same name may be used with other columns.
             self.execute(f"DROP TABLE IF EXISTS pg_temp.{name}")
-            self.execute(f"CREATE TEMP TABLE {name} ({types})")
+            self.execute(f"CREATE TEMP TABLE {name} ({', '.join(f'{c} {t}' for c, t in zip(columns, types))})")
             self.insert_rows(name, columns, rows, temporary=True)
+            # Statistics, so the planner probes the big table's index for a few keys instead of
+            # hashing the whole table (a temp table is never auto-analysed).
+            self.execute(f"ANALYZE pg_temp.{name}")
             try:
                 yield name
             finally:
@@ -138,6 +139,36 @@ class Database:
     def key_relation(self, keys: Sequence[str]):
         """A one-column relation `k` holding `keys`."""
         return self.temp_relation("ctcl_keys", ("k",), [(k,) for k in keys])
+
+    def _column_types(self, qualified: str, columns: Sequence[str]) -> list[str]:
+        """DuckDB types of `columns` in table `qualified` (cached: the CDM's tables do not change)."""
+        key = (qualified, tuple(columns))
+        if key not in self._types:
+            described = self.raw.execute(f"SELECT {', '.join(columns)} FROM {qualified} LIMIT 0").description
+            self._types[key] = [str(d[1]) for d in described]
+        return self._types[key]
+
+    @contextmanager
+    def _json_relation(self, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]) -> Iterator[str]:
+        """`rows` as a DuckDB read_json relation with the given column types.
+
+        Why JSON and not Arrow: building an Arrow array imports pandas (pyarrow checks for it),
+        0.35 s per run, which made a one-bundle incremental run cost 20 % of a full load; orjson
+        plus DuckDB's JSON reader is as fast as Arrow for our batch sizes and needs neither.
+        Values are int, float, str, date, datetime or None (orjson writes ISO dates, which DuckDB
+        casts to the declared DATE / TIMESTAMP).
+        """
+        import orjson
+
+        handle = tempfile.NamedTemporaryFile("wb", prefix="ctcl_map_rows_", suffix=".json", delete=False)
+        try:
+            with handle:
+                handle.write(orjson.dumps([dict(zip(columns, row)) for row in rows]))
+            spec = ", ".join(f"'{c}': '{t}'" for c, t in zip(columns, types))
+            path = handle.name.replace("'", "''")
+            yield f"read_json('{path}', format = 'array', columns = {{{spec}}})"
+        finally:
+            os.unlink(handle.name)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -170,10 +201,17 @@ class Database:
         tables see one committed state at a time while conversion still runs in parallel. A DuckDB
         file has a single writer process (its file lock), so a plain transaction suffices there.
         """
+        if self._in_transaction and self._holds_load_lock:
+            yield  # nested: the enclosing transaction holds the lock already
+            return
         with self.transaction():
             if self.dialect == "postgresql":
                 self.query("SELECT pg_advisory_xact_lock(?)", [self._lock_key("load")])
-            yield
+            self._holds_load_lock = True
+            try:
+                yield
+            finally:
+                self._holds_load_lock = False
 
     def claim_run(self, run_id: int) -> bool:
         """Mark `run_id` as alive for this connection's lifetime; False when another session holds it.
@@ -195,18 +233,17 @@ class Database:
         return int.from_bytes(digest, "big", signed=True)
 
     def table_exists(self, name: str, schema: str | None = None) -> bool:
+        return name in self.existing_tables(schema)
+
+    def existing_tables(self, schema: str | None = None) -> set[str]:
+        """Names of the tables in `schema` (default: the CDM schema)."""
         schema = schema if schema is not None else self.cdm_schema
-        if self.dialect == "duckdb":
-            rows = self.query(
-                "SELECT 1 FROM information_schema.tables WHERE table_name = ? AND table_schema = ?",
-                [name, schema or "main"],
-            )
+        if self.dialect == "duckdb":  # duckdb_tables() answers in 0.3 ms, information_schema in 5 ms
+            rows = self.query("SELECT table_name FROM duckdb_tables() WHERE schema_name = ? AND NOT temporary "
+                              "AND database_name = current_database()", [schema or "main"])
         else:
-            rows = self.query(
-                "SELECT 1 FROM information_schema.tables WHERE table_name = ? AND table_schema = ?",
-                [name, schema or "public"],
-            )
-        return bool(rows)
+            rows = self.query("SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema or "public"])
+        return {name for (name,) in rows}
 
     def ensure_schema(self, schema: str | None) -> None:
         if schema:
@@ -220,6 +257,15 @@ class Database:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _inferred_types(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """BIGINT for a column whose first non-null value is an int, else text (a temp relation's keys)."""
+    types = []
+    for index, _ in enumerate(columns):
+        sample = next((row[index] for row in rows if row[index] is not None), None)
+        types.append("BIGINT" if isinstance(sample, int) and not isinstance(sample, bool) else "TEXT")
+    return types
 
 
 def _pg_args(sql: str, params: Sequence[Any] | None) -> tuple:
