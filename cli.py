@@ -81,11 +81,13 @@ def fhir2omop(
     oncology: Annotated[bool, typer.Option("--oncology/--no-oncology", help="Derive staging links, stage groups, B categories, CLIPI, episodes and lines of therapy after the load.")] = True,
     b_rules: Annotated[str, typer.Option("--b-rules", help="ISCL/EORTC criteria for deriving the B category from blood counts: 2007 or 2022.")] = "2007",
     incremental: Annotated[bool, typer.Option("--incremental/--full", help="Skip files unchanged since an earlier completed run without parsing them (default), or read every file (--full; unchanged resources are still skipped).")] = True,
+    delete_vanished: Annotated[bool, typer.Option("--delete-vanished/--keep-vanished", help="A resource gone from every file that held it, when such a file is read again cleanly, is deleted (default: a re-exported Bundle is the current state). --keep-vanished for delta feeds written over the same file names, where absence means unchanged.")] = True,
 ) -> None:
     """Load FHIR R4 data into an OMOP CDM v5.4 database (DuckDB by default).
 
     Loading the same input again changes nothing; a newer version of a resource replaces its rows;
-    a transaction DELETE removes them. Invalid records go to the ctcl_quarantine table with file,
+    a transaction DELETE removes them, and so does a re-exported file that no longer holds the
+    resource (--keep-vanished for delta feeds). Invalid records go to the ctcl_quarantine table with file,
     position and reason, and the rest of the file still loads. Files unchanged since an earlier
     completed run are skipped without being parsed (--full reads every file). A run killed at any
     moment is completed by running it again; PostgreSQL loaders may run concurrently.
@@ -106,7 +108,8 @@ def fhir2omop(
         _fail(f"--b-rules must be 2007 or 2022, not {b_rules!r}", 2)
     database = _open(db, cdm_schema)
     options = RunOptions(inputs=inputs, mapping_dirs=mappings or (), batch_size=batch_size, validate=validate,
-                         workers=workers, incremental=incremental, oncology=oncology, b_rules=b_rules)
+                         workers=workers, incremental=incremental, oncology=oncology, b_rules=b_rules,
+                         delete_vanished=delete_vanished)
     try:
         with load_progress_bar(enabled=not quiet and not as_json) as progress:
             report = run_fhir2omop(database, options, progress)

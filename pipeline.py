@@ -25,8 +25,8 @@ from ctcl_map.cdm.schema import cdm_ddl, cdm_fields, columns
 from ctcl_map.converters import ConvertContext
 from ctcl_map.converters.concepts import ConceptResolver, VocabIndex
 from ctcl_map.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
-from ctcl_map.readers.fhir_input import InputProblem, discover, file_size
-from ctcl_map.writers.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem
+from ctcl_map.readers.fhir_input import InputProblem, SourceItem, discover, file_size
+from ctcl_map.writers.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, content_hash
 from ctcl_map.writers.db import Database
 
 PARALLEL_MIN_BYTES = 16_000_000
@@ -49,6 +49,10 @@ class RunOptions:
     # slower than converting in the writer (bench/bench_etl.py), hence cores - 1.
     workers: int | None = 1
     incremental: bool = False  # skip files whose content is unchanged since a completed run, unread
+    # A resource gone from every file that held it (a file read again, cleanly, without it) is
+    # deleted: a re-exported Bundle is the source's current state. False for delta feeds written
+    # over the same file names, where absence means "unchanged", not "deleted".
+    delete_vanished: bool = True
 
 
 @dataclass
@@ -60,6 +64,7 @@ class RunReport:
     resources_read: int = 0
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
     dangling_removed: int = 0
+    vanished_deleted: int = 0  # resources no longer in any file that held them (see RunOptions.delete_vanished)
     visit_links_cleared: int = 0
     derived: dict[str, int] = field(default_factory=dict)
     oncology: object = None  # staging.derive.OncologyReport when the oncology step ran
@@ -106,6 +111,7 @@ class RunReport:
             "unchanged_skipped": o.skipped_unchanged,
             "superseded_skipped": o.superseded,
             "deleted": o.deleted,
+            "deleted_as_vanished": self.vanished_deleted,
             "excluded": dict(sorted(o.excluded.items())),
             "quarantined": dict(sorted(o.quarantined.items())),
             "not_mapped_resource_types": dict(sorted(o.not_mapped_types.items())),
@@ -143,14 +149,15 @@ def prepare_database(db: Database) -> None:
     """Create the CDM and our tables if absent, and load the shipped vocabulary into an empty CDM."""
     from ctcl_map.vocab.loader import load_shipped_vocabulary
 
+    statements = cdm_ddl(db.dialect, db.cdm_schema) + ctcl_ddl(db.table, db.dialect)
+    # The DDL that built this CDM is recorded by its digest: when it matches and every table is
+    # there, the ~50 CREATE ... IF NOT EXISTS statements are skipped (a fifth of a small
+    # incremental run). The probe runs outside the transaction: a missing table aborts it.
+    digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()
+    complete = db.tables_exist([*cdm_fields(), *CTCL_TABLES])
     # Under the load lock: two loaders starting together on a new PostgreSQL schema would otherwise
     # race in CREATE TABLE IF NOT EXISTS and both load the vocabulary.
     with db.exclusive():
-        statements = cdm_ddl(db.dialect, db.cdm_schema) + ctcl_ddl(db.table, db.dialect)
-        # The DDL that built this CDM is recorded by its digest: when it matches, the ~50
-        # CREATE ... IF NOT EXISTS statements are skipped (a fifth of a small incremental run).
-        digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()
-        complete = {*cdm_fields(), *CTCL_TABLES} <= db.existing_tables()
         if not complete or _recorded_setting(db, "ddl_digest") != digest:
             for statement in statements:
                 db.execute(statement)
@@ -196,18 +203,17 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     except MappingError as problem:
         raise RunFailed(str(problem)) from None
     prepare_database(db)
-    stcm_rows = source_to_concept_map_rows(mappings)
-    stcm_digest = hashlib.sha256(repr(stcm_rows).encode()).hexdigest()
-    with db.exclusive():
-        if _recorded_setting(db, "source_to_concept_map_digest") != stcm_digest:
-            db.execute(f"DELETE FROM {db.table('source_to_concept_map')}")
-            db.insert_rows("source_to_concept_map", columns("source_to_concept_map"), stcm_rows)
-            _record_setting(db, "source_to_concept_map_digest", stcm_digest)
-
     resolver = ConceptResolver(code_systems, mappings, VocabIndex(db))
     ctx = ConvertContext(resolver=resolver, valuesets=valuesets, pseudonym_salt=_pseudonym_salt(db))
     vocab_version = vocabulary_version(db)
     fingerprint = _config_fingerprint(vocab_version, mappings, code_systems, valuesets)
+    with db.exclusive():
+        # SOURCE_TO_CONCEPT_MAP mirrors the mapping tables: rewritten only when the configuration
+        # (which includes them) changed since it was last written.
+        if _recorded_setting(db, "source_to_concept_map_config") != fingerprint:
+            db.execute(f"DELETE FROM {db.table('source_to_concept_map')}")
+            db.insert_rows("source_to_concept_map", columns("source_to_concept_map"), source_to_concept_map_rows(mappings))
+            _record_setting(db, "source_to_concept_map_config", fingerprint)
     started_at = datetime.now()
     with db.exclusive():
         run_id = (db.query(f"SELECT COALESCE(MAX(run_id), 0) FROM {db.table('ctcl_run')}")[0][0] or 0) + 1
@@ -283,8 +289,12 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     # the end). One transaction, not one per step: a commit costs as much as a small step.
     own_runs = [run_id, *report.recovered_runs]
     with db.exclusive():
+        if options.delete_vanished:
+            report.vanished_deleted = _delete_vanished(writer, file_states.clean_completed(), outcome)
         report.dangling_removed, dangling_files = _remove_dangling_subjects(db, run_id, own_runs, outcome)
-        report.visit_links_cleared = _clear_missing_visits(db, own_runs)
+        # What this process wrote and deleted is known; a killed run's, or the sweep's, is not.
+        visit_candidates = None if report.recovered_runs or report.dangling_removed else writer.visit_ids
+        report.visit_links_cleared = _clear_missing_visits(db, own_runs, visit_candidates)
         persons = sorted(outcome.person_ids | recovered_persons)
         report.drug_ends_capped = cap_drug_ends_at_death(db, persons)
         if options.oncology and persons:
@@ -313,6 +323,17 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     for claimed in own_runs:
         db.release_run(claimed)
     return report
+
+
+def _delete_vanished(writer: CdmWriter, files: list[str], outcome: BatchOutcome) -> int:
+    """Delete, as a DELETE entry would, each resource that no file holds any more (judged by the
+    files this run read cleanly to the end). Run-level step: call inside db.exclusive()."""
+    vanished = writer.vanished_resources(files)
+    deletes = [ConvertedItem(SourceItem(None, *key.split("/", 1), file, "absent", "DELETE"), None, content_hash(None))
+               for key, file in vanished]
+    if deletes:
+        writer.write_batch(deletes, [], outcome)
+    return len(deletes)
 
 
 def _interrupted_runs(db: Database, run_id: int) -> tuple[list[int], set[int]]:
@@ -367,6 +388,7 @@ class FileStates:
         self.hashes: dict[str, tuple[str, int, int]] = {}  # file -> (hash, size, mtime) when it was read
         self.medications: Counter = Counter()
         self.completed: list[str] = []  # files read to the end without a read error, in order
+        self.unclean: set[str] = set()  # files with entries that could not be read as resources
 
     def digest(self, path: Path) -> tuple[str, int, int]:
         name = str(path)
@@ -400,23 +422,30 @@ class FileStates:
     def saw(self, result) -> None:
         name = str(result.unit.path)
         self.medications[name] += len(result.medications)
+        if any(isinstance(entry, InputProblem) for entry in result.entries):
+            self.unclean.add(name)
         if result.unit.problem is not None:
             self.hashes[name] = ("", -1, 0)  # unreadable: never recorded, read again next time
         elif result.unit.closes_file:
             self.completed.append(name)
 
+    def clean_completed(self) -> list[str]:
+        """Files read to the end in which every entry was a resource: only their content tells
+        what is no longer there (an unreadable entry might be the resource that seems gone)."""
+        return [name for name in self.completed if name not in self.unclean]
+
     def record(self, run_id: int, exclude: set[str]) -> None:
         rows = []
-        for name in self.completed:
+        for name in dict.fromkeys(self.completed):  # once each, even if given twice
             if name in exclude or name not in self.hashes or self.hashes[name][1] == -1:
                 continue
             digest, size, modified = self.hashes[name]
             rows.append((name, digest, size, modified, self.medications[name], run_id))
-        names = sorted({row[0] for row in rows} | exclude)
-        if names:
-            with self.db.key_relation(names) as relation:
+        if exclude:
+            with self.db.key_relation(sorted(exclude)) as relation:
                 self.db.execute(f"DELETE FROM {self.db.table('ctcl_file_state')} WHERE source_file IN (SELECT k FROM {relation})")
-        self.db.insert_rows("ctcl_file_state", ("source_file", "content_hash", "size_bytes", "modified_ns", "medications", "run_id"), rows)
+        self.db.upsert_rows("ctcl_file_state", ("source_file", "content_hash", "size_bytes", "modified_ns", "medications", "run_id"),
+                            rows, key=("source_file",))
 
 
 def _portable(ctx: ConvertContext) -> ConvertContext:
@@ -469,11 +498,22 @@ def _remove_dangling_subjects(db: Database, run_id: int, own_runs: Sequence[int]
     return len(keys), {source_file for _, source_file, _ in dangling}
 
 
-def _clear_missing_visits(db: Database, own_runs: Sequence[int]) -> int:
+def _clear_missing_visits(db: Database, own_runs: Sequence[int], candidates: set[int] | None) -> int:
     """visit_occurrence_id values pointing at an Encounter that never arrived (or was deleted)
     become NULL, in rows of the persons this run or a killed run it completes changed.
+
+    `candidates`: every visit id this run's rows reference or whose visit it deleted, when known;
+    if all of them exist, no link can dangle and the tables are not scanned.
     Run-level step: call inside db.exclusive()."""
     t = db.table
+    if candidates is not None:
+        if not candidates:
+            return 0
+        with db.temp_relation("ctcl_visit_ids", ("visit_id",), [(v,) for v in sorted(candidates)]) as relation:
+            missing = db.query(f"SELECT COUNT(*) FROM {relation} c WHERE NOT EXISTS "
+                               f"(SELECT 1 FROM {t('visit_occurrence')} v WHERE v.visit_occurrence_id = c.visit_id)")[0][0]
+        if not missing:
+            return 0
     runs = ", ".join(str(r) for r in own_runs)
     # Rows these runs wrote have their person in ctcl_run_person; so do rows whose Encounter these
     # runs deleted. Filtering on those persons is cheaper than on the lineage of the runs.
@@ -492,8 +532,10 @@ def _clear_missing_visits(db: Database, own_runs: Sequence[int]) -> int:
 
 
 def _write_cdm_source(db: Database, name: str, vocab_version: str) -> None:
+    """The one cdm_source row (rewritten only when it changes: a write costs more than a read)."""
+    row = (name[:255], "ctcl-map", "ctcl-map user", "FHIR R4 resources converted by ctcl-map",
+           None, f"ctcl-map {__version__}", date.today(), date.today(), CDM_VERSION, 0, (vocab_version or "unknown")[:20])
+    if db.query(f"SELECT {', '.join(columns('cdm_source'))} FROM {db.table('cdm_source')}") == [row]:
+        return
     db.execute(f"DELETE FROM {db.table('cdm_source')}")
-    db.insert_rows("cdm_source", columns("cdm_source"), [(
-        name[:255], "ctcl-map", "ctcl-map user", "FHIR R4 resources converted by ctcl-map",
-        None, f"ctcl-map {__version__}", date.today(), date.today(), CDM_VERSION, 0, (vocab_version or "unknown")[:20],
-    )])
+    db.insert_rows("cdm_source", columns("cdm_source"), [row])

@@ -27,6 +27,7 @@ def print_run_report(report, db_label: str, console: Console | None = None) -> N
     summary.add_row("unchanged (skipped)", f"{data['unchanged_skipped']:,}")
     summary.add_row("superseded by a newer version", f"{data['superseded_skipped']:,}")
     summary.add_row("deleted", f"{data['deleted']:,}")
+    summary.add_row("  of which gone from their re-read file", f"{data['deleted_as_vanished']:,}")
     summary.add_row("excluded (did not happen)", f"{sum(data['excluded'].values()):,}")
     summary.add_row("quarantined", f"{sum(data['quarantined'].values()):,}")
     summary.add_row("seconds", str(data["seconds"]))

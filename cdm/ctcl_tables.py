@@ -3,6 +3,9 @@
 - ctcl_id_map: every row key ever seen -> its integer OMOP id, so a re-load reuses the same id.
 - ctcl_lineage: which resource owns which CDM row (trace any row back; delete a resource's rows).
 - ctcl_resource_state: the last loaded version of each resource (skip unchanged, honour newer).
+- ctcl_resource_file: which input files hold which resources, and the last run that saw each
+  there, so a resource that vanished from every file it was in is deleted (a re-exported Bundle
+  without it is the source saying it is gone).
 - ctcl_quarantine: resources that could not be loaded, with file, position and reason.
 - ctcl_unmapped: codes that ended as concept 0, with the reason, per run.
 - ctcl_run: run metadata (software, CDM and vocabulary versions, times, inputs, report) (f2o-102).
@@ -36,6 +39,11 @@ CTCL_TABLES: dict[str, str] = {
         status VARCHAR(20) NOT NULL,
         source_file VARCHAR(1000),
         run_id INTEGER NOT NULL""",
+    "ctcl_resource_file": """
+        source_file VARCHAR(1000) NOT NULL,
+        resource_key VARCHAR(300) NOT NULL,
+        seen_run INTEGER NOT NULL,
+        PRIMARY KEY (source_file, resource_key)""",
     "ctcl_quarantine": """
         run_id INTEGER NOT NULL,
         source_file VARCHAR(1000) NOT NULL,

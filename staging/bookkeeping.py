@@ -79,17 +79,26 @@ def undo_previous(db: Database, person_ids: Sequence[int]) -> None:
     """Delete what an earlier run derived for these persons (episodes, their events, measurements)."""
     persons = int_list(person_ids)
     derived = db.table("ctcl_derived")
-    db.execute(
-        f"DELETE FROM {db.table('episode_event')} WHERE episode_id IN "
-        f"(SELECT row_id FROM {derived} WHERE table_name = 'episode' AND person_id IN {persons})"
-    )
-    for table, key in (("episode", "episode_id"), ("measurement", "measurement_id")):
+    # One look first: most persons of an incremental run have nothing derived (no CTCL data), and
+    # five empty DELETEs cost more than the query.
+    present = {name for (name,) in db.query(
+        f"SELECT DISTINCT table_name FROM {derived} WHERE person_id IN {persons} UNION ALL "
+        f"SELECT 'ctcl_first_advanced' FROM {db.table('ctcl_first_advanced')} WHERE person_id IN {persons}")}
+    if "episode" in present:
         db.execute(
-            f"DELETE FROM {db.table(table)} WHERE {key} IN "
-            f"(SELECT row_id FROM {derived} WHERE table_name = '{table}' AND person_id IN {persons})"
+            f"DELETE FROM {db.table('episode_event')} WHERE episode_id IN "
+            f"(SELECT row_id FROM {derived} WHERE table_name = 'episode' AND person_id IN {persons})"
         )
-    db.execute(f"DELETE FROM {derived} WHERE person_id IN {persons}")
-    db.execute(f"DELETE FROM {db.table('ctcl_first_advanced')} WHERE person_id IN {persons}")
+    for table, key in (("episode", "episode_id"), ("measurement", "measurement_id")):
+        if table in present:
+            db.execute(
+                f"DELETE FROM {db.table(table)} WHERE {key} IN "
+                f"(SELECT row_id FROM {derived} WHERE table_name = '{table}' AND person_id IN {persons})"
+            )
+    if present - {"ctcl_first_advanced"}:
+        db.execute(f"DELETE FROM {derived} WHERE person_id IN {persons}")
+    if "ctcl_first_advanced" in present:
+        db.execute(f"DELETE FROM {db.table('ctcl_first_advanced')} WHERE person_id IN {persons}")
 
 
 def record(db: Database, rows: list[tuple[str, int, int, str, str | None]]) -> None:

@@ -15,7 +15,7 @@ from replicate import replicate_files  # noqa: E402  (bench/ is a folder of scri
 GOLDEN_INPUTS = sorted(p for p in (FIXTURES / "golden").glob("*.json") if not p.name.endswith(".expected.json"))
 # Per-run logs: which run did what differs between a killed-and-resumed load and a single one.
 RUN_LOG_TABLES = ("ctcl_run", "ctcl_unmapped")
-RUN_COLUMNS = ("run_id",)
+RUN_COLUMNS = ("run_id", "seen_run")
 
 
 def make_inputs(folder: Path, copies: int, first_copy: int = 0, golden: bool = True) -> Path:

@@ -167,6 +167,9 @@ class CdmWriter:
         self.ids = IdRegistry(db)
         self._batch_persons: set[int] = set()  # persons whose rows the current batch changes
         self._recorded_persons: set[int] = set()  # already in ctcl_run_person for this run
+        # Visit ids this writer's rows reference or whose visit rows it deleted: if all of them
+        # exist at the end of the run, no visit link can dangle (see pipeline._clear_missing_visits).
+        self.visit_ids: set[int] = set()
         self._columns = {table: tuple(f.name for f in fields) for table, fields in cdm_fields().items()}
         self._lengths = {
             table: tuple((f.name, f.max_length) for f in fields if f.max_length) for table, fields in cdm_fields().items()
@@ -269,13 +272,40 @@ class CdmWriter:
             db.insert_rows(table, self._columns[table], rows)
             outcome.rows_by_table[table] += len(rows)
         db.insert_rows("ctcl_lineage", ("omop_table", "omop_id", "resource_key", "source_file", "source_position", "run_id"), lineage)
-        if states:
-            self._with_keys([s[0] for s in states], f"DELETE FROM {db.table('ctcl_resource_state')} WHERE resource_key IN (SELECT k FROM {{keys}})")
-            db.insert_rows("ctcl_resource_state", ("resource_key", "content_hash", "version_id", "last_updated", "status", "source_file", "run_id"), states)
+        db.upsert_rows("ctcl_resource_state", ("resource_key", "content_hash", "version_id", "last_updated", "status", "source_file", "run_id"),
+                       states, key=("resource_key",))
+        self._record_occurrences(converted)
         for problem in problems:
             outcome.quarantined[problem.reason] += 1
             quarantine.append((self.run_id, problem.file, problem.position, problem.resource_type, problem.resource_id, problem.reason, problem.message))
         self.record_quarantine(quarantine)
+
+    def _record_occurrences(self, converted: list[ConvertedItem]) -> None:
+        """Each resource this batch read, in the file it stands in, as seen by this run (unchanged
+        ones too: what counts is that the file still holds them; a DELETE entry holds nothing)."""
+        occurrences = sorted({(entry.item.file, entry.item.key) for entry in converted if entry.item.method != "DELETE"})
+        self.db.upsert_rows("ctcl_resource_file", ("source_file", "resource_key", "seen_run"),
+                            [(f, k, self.run_id) for f, k in occurrences], key=("source_file", "resource_key"))
+
+    def vanished_resources(self, files: list[str]) -> list[tuple[str, str]]:
+        """(resource key, file) of resources no longer in any file that held them, judged by
+        `files`: files this run read completely and cleanly. Their stale occurrences are removed."""
+        if not files:
+            return []
+        db = self.db
+        table = db.table("ctcl_resource_file")
+        with db.key_relation(files) as relation:
+            stale = db.query(f"SELECT o.resource_key, o.source_file FROM {table} o JOIN {relation} f ON f.k = o.source_file "
+                             f"WHERE o.seen_run <> ?", [self.run_id])
+        if not stale:
+            return []
+        with db.temp_relation("ctcl_stale", ("f", "k"), sorted({(f, k) for k, f in stale})) as relation:
+            db.execute(f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM {relation} s WHERE s.f = {table}.source_file "
+                       f"AND s.k = {table}.resource_key)")
+        keys = sorted({key for key, _ in stale})
+        still_held = {key for (key,) in self._with_keys(
+            keys, f"SELECT DISTINCT o.resource_key FROM {table} o JOIN {{keys}} k ON k.k = o.resource_key", fetch=True)}
+        return sorted(dict((key, file) for key, file in sorted(stale) if key not in still_held).items())
 
     def record_quarantine(self, rows: list[tuple]) -> None:
         """rows: (run_id, file, position, resource type, resource id, reason, message).
@@ -318,6 +348,9 @@ class CdmWriter:
         for column, space, key in self._key_columns(row):
             values[column] = ids.get(space, key) if space else None
         person_id = values.get("person_id")
+        visit_id = values.get("visit_occurrence_id")
+        if visit_id is not None:
+            self.visit_ids.add(visit_id)
         pk = primary_key(table)
         own = values[pk] if pk is not None else person_id
         self._batch_persons.add(person_id)
@@ -362,20 +395,21 @@ class CdmWriter:
         by_table: dict[str, list[int]] = defaultdict(list)
         for table, omop_id in owned:
             by_table[table].append(omop_id)
+        self.visit_ids.update(by_table.get("visit_occurrence", ()))
         for table, ids in by_table.items():
             id_column = primary_key(table) or "person_id"
             for start in range(0, len(ids), 1000):
                 chunk = ids[start : start + 1000]
                 placeholders = ",".join("?" * len(chunk))
-                persons = db.query(f"SELECT DISTINCT person_id FROM {db.table(table)} WHERE {id_column} IN ({placeholders})", chunk)
+                persons = db.query(f"DELETE FROM {db.table(table)} WHERE {id_column} IN ({placeholders}) RETURNING person_id", chunk)
                 self._batch_persons.update(p for (p,) in persons)
-                db.execute(f"DELETE FROM {db.table(table)} WHERE {id_column} IN ({placeholders})", chunk)
         self._with_keys(resource_keys, f"DELETE FROM {db.table('ctcl_lineage')} WHERE resource_key IN (SELECT k FROM {{keys}})")
 
     def forget_resources(self, resource_keys: list[str]) -> None:
-        """Remove the rows and the recorded state of these resources, as if never loaded."""
+        """Remove the rows, the recorded state and the file occurrences of these resources, as if never loaded."""
         self._delete_owned_rows(resource_keys, BatchOutcome())
-        self._with_keys(resource_keys, f"DELETE FROM {self.db.table('ctcl_resource_state')} WHERE resource_key IN (SELECT k FROM {{keys}})")
+        for table in ("ctcl_resource_state", "ctcl_resource_file"):
+            self._with_keys(resource_keys, f"DELETE FROM {self.db.table(table)} WHERE resource_key IN (SELECT k FROM {{keys}})")
 
     def _with_keys(self, keys: list[str], sql: str, fetch: bool = False) -> Any:
         """Run `sql` with {keys} standing for a one-column relation (column k) holding `keys`."""

@@ -18,6 +18,7 @@ from typing import Any
 
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SMALL_RELATION_ROWS = 1000  # PostgreSQL temp relations up to this size get planner statistics
 
 
 class DatabaseError(RuntimeError):
@@ -111,6 +112,20 @@ class Database:
                     for row in rows:
                         copy.write_row(row)
 
+    def upsert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], key: Sequence[str]) -> None:
+        """Insert rows; a row whose `key` columns match an existing row replaces its other columns."""
+        if not rows:
+            return
+        col_list, qualified = ", ".join(columns), self.table(table)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+        conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}" if updates else f"ON CONFLICT ({', '.join(key)}) DO NOTHING"
+        if self.dialect == "duckdb":
+            source = self._json_relation(columns, self._column_types(qualified, columns), rows)
+        else:
+            source = self.temp_relation("ctcl_upsert", columns, rows)
+        with source as relation:
+            self.execute(f"INSERT INTO {qualified} ({col_list}) SELECT {col_list} FROM {relation} {conflict}")
+
     @contextmanager
     def temp_relation(self, name: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Iterator[str]:
         """A temporary relation holding `rows`, to join against instead of huge IN lists: a
@@ -128,9 +143,11 @@ class Database:
             self.execute(f"DROP TABLE IF EXISTS pg_temp.{name}")
             self.execute(f"CREATE TEMP TABLE {name} ({', '.join(f'{c} {t}' for c, t in zip(columns, types))})")
             self.insert_rows(name, columns, rows, temporary=True)
-            # Statistics, so the planner probes the big table's index for a few keys instead of
-            # hashing the whole table (a temp table is never auto-analysed).
-            self.execute(f"ANALYZE pg_temp.{name}")
+            if len(rows) <= SMALL_RELATION_ROWS:
+                # Statistics, so the planner probes the big table's index for a few keys instead
+                # of hashing the whole table (a temp table is never auto-analysed). Large key
+                # sets are best hashed anyway, and analysing them costs a few ms each.
+                self.execute(f"ANALYZE pg_temp.{name}")
             try:
                 yield name
             finally:
@@ -235,14 +252,27 @@ class Database:
     def table_exists(self, name: str, schema: str | None = None) -> bool:
         return name in self.existing_tables(schema)
 
+    def tables_exist(self, names: Sequence[str]) -> bool:
+        """True when every one of `names` exists in the CDM schema.
+
+        DuckDB: a LIMIT 0 probe of the tables themselves (5 ms), because listing its catalog loads
+        every table's metadata (13 ms, the largest single cost of a small incremental run)."""
+        if self.dialect != "duckdb":
+            return set(names) <= self.existing_tables()
+        import duckdb
+
+        probe = " UNION ALL ".join(f"(SELECT 1 FROM {self.table(name)} LIMIT 0)" for name in names)
+        try:
+            self.raw.execute(probe)
+        except duckdb.CatalogException:
+            return False
+        return True
+
     def existing_tables(self, schema: str | None = None) -> set[str]:
         """Names of the tables in `schema` (default: the CDM schema)."""
         schema = schema if schema is not None else self.cdm_schema
-        if self.dialect == "duckdb":  # duckdb_tables() answers in 0.3 ms, information_schema in 5 ms
-            rows = self.query("SELECT table_name FROM duckdb_tables() WHERE schema_name = ? AND NOT temporary "
-                              "AND database_name = current_database()", [schema or "main"])
-        else:
-            rows = self.query("SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema or "public"])
+        default = "main" if self.dialect == "duckdb" else "public"
+        rows = self.query("SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema or default])
         return {name for (name,) in rows}
 
     def ensure_schema(self, schema: str | None) -> None:
