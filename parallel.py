@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -32,7 +32,7 @@ from pathlib import Path
 from ctcl_map.converters import CONVERTERS, ConvertContext, convert
 from ctcl_map.converters.base import quarantined
 from ctcl_map.readers.fhir_input import (
-    InputProblem, SourceItem, file_size, is_ndjson, items_from_ndjson_lines, ndjson_chunks, read_file,
+    InputProblem, SourceItem, file_digest, file_size, is_ndjson, items_from_ndjson_lines, ndjson_chunks, read_file,
 )
 from ctcl_map.writers.cdm_writer import BatchOutcome, ConvertedItem, content_hash
 
@@ -53,7 +53,6 @@ class ConverterSetup:
 class Unit:
     number: int
     path: Path
-    file_number: int  # 1-based position of its file in the input order
     lines: list[tuple[int, bytes]] | None = None  # an NDJSON chunk; None: the whole (JSON) file
     problem: InputProblem | None = None  # the file broke off while being read
     closes_file: bool = True
@@ -69,6 +68,7 @@ class UnitResult:
     not_mapped_types: Counter = field(default_factory=Counter)
     medications: dict[str, dict] = field(default_factory=dict)  # this unit's Medications, last version wins
     outside_answers: dict[str, dict | None] = field(default_factory=dict)  # medication lookups answered from outside
+    file_digest: tuple[str, int, int] | None = None  # a whole JSON file's (hash, size, mtime), taken just before parsing it
 
 
 class MedicationIndex(dict):
@@ -88,15 +88,13 @@ class MedicationIndex(dict):
 
 
 # -- units -------------------------------------------------------------------------------------
-def units_of(files: list[Path], skip: Callable[[Path], bool] | None = None) -> Iterator[Unit]:
-    """The input split into units, in input order. `skip(path)` True: the file is left out unread."""
+def units_of(files: list[Path]) -> Iterator[Unit]:
+    """The input split into units, in input order."""
     number = 0
-    for file_number, path in enumerate(files, start=1):
-        if skip is not None and skip(path):
-            continue
+    for path in files:
         if not is_ndjson(path):
             number += 1
-            yield Unit(number, path, file_number, size=file_size(path))
+            yield Unit(number, path, size=file_size(path))
             continue
         compressed = path.name.lower().endswith(".gz")
         previous: Unit | None = None
@@ -105,18 +103,18 @@ def units_of(files: list[Path], skip: Callable[[Path], bool] | None = None) -> I
                 if previous is not None:
                     yield previous
                 number += 1
-                previous = Unit(number, path, file_number, lines=chunk, closes_file=False,
+                previous = Unit(number, path, lines=chunk, closes_file=False,
                                 size=0 if compressed else sum(len(line) for _, line in chunk))
         except (OSError, EOFError) as exc:
             if previous is not None:
                 yield previous
             number += 1
             problem = InputProblem(str(path), "-", "unreadable_file", f"cannot read file: {exc.__class__.__name__}: {exc}")
-            yield Unit(number, path, file_number, problem=problem)
+            yield Unit(number, path, problem=problem)
             continue
         if previous is None:  # an empty file
             number += 1
-            previous = Unit(number, path, file_number, lines=[])
+            previous = Unit(number, path, lines=[])
         previous.closes_file = True
         yield previous
 
@@ -131,6 +129,10 @@ def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[st
     if unit.problem is not None:
         items: Iterable = [unit.problem]
     elif unit.lines is None:
+        try:
+            result.file_digest = file_digest(unit.path, setup.fingerprint)
+        except OSError:
+            pass  # read_file reports it
         items = read_file(unit.path)
     else:
         items = items_from_ndjson_lines(unit.lines, str(unit.path))

@@ -25,7 +25,7 @@ from ctcl_map.cdm.schema import cdm_ddl, cdm_fields, columns
 from ctcl_map.converters import ConvertContext
 from ctcl_map.converters.concepts import ConceptResolver, VocabIndex
 from ctcl_map.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
-from ctcl_map.readers.fhir_input import InputProblem, SourceItem, discover, file_size
+from ctcl_map.readers.fhir_input import InputProblem, SourceItem, discover, file_digest, file_size, is_ndjson
 from ctcl_map.writers.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, content_hash
 from ctcl_map.writers.db import Database
 
@@ -43,10 +43,7 @@ class RunOptions:
     oncology: bool = True  # derive staging links, stage groups, B categories, CLIPI and episodes
     b_rules: str = "2007"  # ISCL/EORTC B-category criteria for counts: '2007' or '2022'
     source_name: str = "ctcl-map FHIR load"
-    # Processes converting in parallel; the output is the same for any number. None (automatic): one
-    # per core beside the writer's (cores - 1), and none for inputs under PARALLEL_MIN_BYTES, where
-    # starting workers costs more than it saves. Measured on 2 cores: 2 workers + the writer were
-    # slower than converting in the writer (bench/bench_etl.py), hence cores - 1.
+    # Processes converting in parallel; the output is the same for any number. None: default_workers.
     workers: int | None = 1
     incremental: bool = False  # skip files whose content is unchanged since a completed run, unread
     # A resource gone from every file that held it (a file read again, cleanly, without it) is
@@ -60,6 +57,7 @@ class RunReport:
     run_id: int
     files: int = 0
     files_skipped: int = 0  # unchanged since a completed run: not even parsed (incremental)
+    workers: int = 1  # converting processes used (1: this process)
     unreadable_files: int = 0
     resources_read: int = 0
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
@@ -101,6 +99,7 @@ class RunReport:
             "seconds": round((self.finished_at - self.started_at).total_seconds(), 3) if self.finished_at else None,
             "files": self.files,
             "files_skipped_unchanged": self.files_skipped,
+            "workers": self.workers,
             "unreadable_files": self.unreadable_files,
             "resources_read": self.resources_read,
             "resources_loaded": dict(sorted(o.resources_loaded.items())),
@@ -139,6 +138,17 @@ def _oncology_summary(oncology) -> dict | None:
     if oncology is None:
         return None
     return {name: (len(value) if isinstance(value, list) else value) for name, value in oncology.to_dict().items()}
+
+
+def default_workers(bytes_to_read: int) -> int:
+    """One converting process per core available to this process; one (this process) for inputs
+    under PARALLEL_MIN_BYTES, where starting workers costs more than they save."""
+    if bytes_to_read < PARALLEL_MIN_BYTES:
+        return 1
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)  # the cores this process may use (containers, taskset)
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class RunFailed(RuntimeError):
@@ -232,19 +242,12 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         report.unreadable_files += len(missing)
 
     bytes_total = sum(file_size(p) for p in files)
-    workers = options.workers or (max((os.cpu_count() or 1) - 1, 1) if bytes_total >= PARALLEL_MIN_BYTES else 1)
-    if workers > 1 and resolver.vocab.lazy:
-        # A full vocabulary is looked up code by code in the database, which worker processes
-        # cannot share with the writer (a DuckDB file has one process): convert in this process.
-        workers = 1
-        outcome.notes["workers_reduced_to_1_for_lazy_vocabulary"] += 1
-    setup = ConverterSetup(_portable(ctx) if workers > 1 else ctx, fingerprint, fhir_resource_types(), options.validate)
     load_progress = LoadProgress(files_total=len(files), bytes_total=bytes_total)
     file_states = FileStates(db, fingerprint, files)
 
     def skip(path: Path) -> bool:
-        # The hash is taken before the file is parsed, so what is recorded is what was loaded.
-        if not file_states.unchanged(path) or not options.incremental:
+        if not options.incremental or not file_states.unchanged(path):
+            file_states.will_read(path)
             return False
         report.files_skipped += 1
         load_progress.files_skipped += 1
@@ -253,11 +256,25 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         load_progress.bytes_done = load_progress.completed_bytes
         return True
 
+    # Decided before anything is read, so the number of workers fits what is left to read (an
+    # incremental run of one changed bundle does not start a pool).
+    files_to_read = [path for path in files if not skip(path)]
+    workers = options.workers or default_workers(sum(file_size(p) for p in files_to_read))
+    if not any(is_ndjson(path) for path in files_to_read):
+        workers = min(workers, max(len(files_to_read), 1))  # a JSON file is one unit: more would idle
+    if workers > 1 and resolver.vocab.lazy:
+        # A full vocabulary is looked up code by code in the database, which worker processes
+        # cannot share with the writer (a DuckDB file has one process): convert in this process.
+        workers = 1
+        outcome.notes["workers_reduced_to_1_for_lazy_vocabulary"] += 1
+    report.workers = workers
+    setup = ConverterSetup(_portable(ctx) if workers > 1 else ctx, fingerprint, fhir_resource_types(), options.validate)
+
     if progress:
         progress(load_progress)
     batch: list[ConvertedItem] = []
     problems: list[InputProblem] = []
-    for result in converted_units(setup, units_of(files, skip), workers):
+    for result in converted_units(setup, units_of(files_to_read), workers):
         file_states.saw(result)
         report.resources_read += result.resources_read
         report.unreadable_files += result.unreadable_files
@@ -393,35 +410,41 @@ class FileStates:
     def digest(self, path: Path) -> tuple[str, int, int]:
         name = str(path)
         if name not in self.hashes:
-            modified = path.stat().st_mtime_ns
-            hasher = hashlib.blake2b(self.fingerprint.encode(), digest_size=16)
-            size = 0
-            with open(path, "rb") as handle:
-                while block := handle.read(1 << 20):
-                    hasher.update(block)
-                    size += len(block)
-            self.hashes[name] = (hasher.hexdigest(), size, modified)
+            self.hashes[name] = file_digest(path, self.fingerprint)
         return self.hashes[name]
 
     def unchanged(self, path: Path) -> bool:
         """True when a completed run loaded this file as it is now. Same size and modification time
         as recorded: unchanged without reading it (as make and rsync decide); otherwise the content
-        hash decides (a copied file has a new mtime). A file that will be read is hashed first, so
-        the hash recorded is that of the content loaded."""
+        hash decides (a copied file has a new mtime). New files are not hashed here: whoever reads
+        a file hashes it just before (see will_read)."""
         known = self.known.get(str(path))
+        if known is None or known[3]:  # new, or holds Medications (always read)
+            return False
         try:
-            if known is not None and not known[3]:
-                status = path.stat()
-                if status.st_size == known[1] and status.st_mtime_ns == known[2]:
-                    return True
+            status = path.stat()
+            if status.st_size == known[1] and status.st_mtime_ns == known[2]:
+                return True
             digest, size, _ = self.digest(path)
         except OSError:
             return False  # the reader reports it
-        return known is not None and not known[3] and known[1] == size and known[0] == digest
+        return known[1] == size and known[0] == digest
+
+    def will_read(self, path: Path) -> None:
+        """Hash an NDJSON file before its chunks are read here, so the hash recorded is of the
+        content loaded. A whole JSON file is hashed by the process that parses it (a worker, in
+        parallel runs: 100 MB of hashing is 0.2 s off the writer's process)."""
+        if is_ndjson(path):
+            try:
+                self.digest(path)
+            except OSError:
+                pass  # the reader reports it
 
     def saw(self, result) -> None:
         name = str(result.unit.path)
         self.medications[name] += len(result.medications)
+        if result.file_digest is not None:
+            self.hashes.setdefault(name, result.file_digest)
         if any(isinstance(entry, InputProblem) for entry in result.entries):
             self.unclean.add(name)
         if result.unit.problem is not None:

@@ -74,10 +74,12 @@ def cdm_fields() -> dict[str, tuple[Field, ...]]:
     return {name: tuple(fields) for name, fields in tables.items()}
 
 
+@cache  # both are called per row by the writer
 def columns(table: str) -> tuple[str, ...]:
     return tuple(f.name for f in cdm_fields()[table])
 
 
+@cache
 def primary_key(table: str) -> str | None:
     keys = [f.name for f in cdm_fields()[table] if f.primary_key]
     return keys[0] if keys else None

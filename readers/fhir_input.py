@@ -104,6 +104,18 @@ def is_ndjson(path: Path) -> bool:
     return path.name.lower().endswith(NDJSON_SUFFIXES)
 
 
+def file_digest(path: Path, salt: str) -> tuple[str, int, int]:
+    """(content hash salted with `salt`, size, modification time) of a file's bytes as stored."""
+    modified = path.stat().st_mtime_ns
+    hasher = hashlib.blake2b(salt.encode(), digest_size=16)
+    size = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            hasher.update(block)
+            size += len(block)
+    return hasher.hexdigest(), size, modified
+
+
 def open_bytes(path: Path):
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
 

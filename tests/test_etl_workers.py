@@ -98,3 +98,25 @@ def test_a_stale_worker_answer_is_detected_and_the_unit_reconverted():
     index["Medication/m2"] = {"v": 2}  # the unit's own Medication: not an outside answer
     assert index.get("Medication/m2") == {"v": 2}
     assert "Medication/m2" not in index.outside_answers
+
+
+def test_default_is_one_worker_per_available_core_and_none_for_small_inputs():
+    import os
+
+    from ctcl_map.pipeline import PARALLEL_MIN_BYTES, default_workers
+
+    assert default_workers(PARALLEL_MIN_BYTES - 1) == 1
+    assert default_workers(PARALLEL_MIN_BYTES) == len(os.sched_getaffinity(0))
+
+
+def test_no_more_workers_than_json_files_to_read(tmp_path):
+    """An incremental run of one changed Bundle converts in this process even with --workers 2."""
+    inputs = make_inputs(tmp_path / "in", copies=2, golden=False)
+    db = fresh_db(str(tmp_path / "cdm.duckdb"))
+    first = run_fhir2omop(db, RunOptions(inputs=[inputs], workers=2, incremental=True))
+    changed = sorted(inputs.glob("*.json"))[0]
+    changed.write_text(changed.read_text().replace('"active"', '"inactive"', 1))
+    again = run_fhir2omop(db, RunOptions(inputs=[inputs], workers=2, incremental=True))
+    db.close()
+    assert first.workers == 2
+    assert again.files == 1 and again.workers == 1
