@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -272,20 +272,27 @@ class CdmWriter:
             db.insert_rows(table, self._columns[table], rows)
             outcome.rows_by_table[table] += len(rows)
         db.insert_rows("ctcl_lineage", ("omop_table", "omop_id", "resource_key", "source_file", "source_position", "run_id"), lineage)
-        db.upsert_rows("ctcl_resource_state", ("resource_key", "content_hash", "version_id", "last_updated", "status", "source_file", "run_id"),
-                       states, key=("resource_key",))
-        self._record_occurrences(converted)
+        state_columns = ("resource_key", "content_hash", "version_id", "last_updated", "status", "source_file", "run_id")
+        db.upsert_rows("ctcl_resource_state", state_columns, [row for row in states if row[0] in state], key=("resource_key",))
+        db.insert_rows("ctcl_resource_state", state_columns, [row for row in states if row[0] not in state])
+        self._record_occurrences(converted, state.keys())
         for problem in problems:
             outcome.quarantined[problem.reason] += 1
             quarantine.append((self.run_id, problem.file, problem.position, problem.resource_type, problem.resource_id, problem.reason, problem.message))
         self.record_quarantine(quarantine)
 
-    def _record_occurrences(self, converted: list[ConvertedItem]) -> None:
+    def _record_occurrences(self, converted: list[ConvertedItem], known: Collection[str]) -> None:
         """Each resource this batch read, in the file it stands in, as seen by this run (unchanged
-        ones too: what counts is that the file still holds them; a DELETE entry holds nothing)."""
+        ones too: what counts is that the file still holds them; a DELETE entry holds nothing).
+
+        A resource without a recorded state (not in `known`) has no occurrence yet (both are
+        written together, and forget_resources removes both), so its rows are plainly inserted:
+        on a first load that is every row, and an upsert costs twice an insert there."""
         occurrences = sorted({(entry.item.file, entry.item.key) for entry in converted if entry.item.method != "DELETE"})
-        self.db.upsert_rows("ctcl_resource_file", ("source_file", "resource_key", "seen_run"),
-                            [(f, k, self.run_id) for f, k in occurrences], key=("source_file", "resource_key"))
+        columns = ("source_file", "resource_key", "seen_run")
+        self.db.upsert_rows("ctcl_resource_file", columns, [(f, k, self.run_id) for f, k in occurrences if k in known],
+                            key=("source_file", "resource_key"))
+        self.db.insert_rows("ctcl_resource_file", columns, [(f, k, self.run_id) for f, k in occurrences if k not in known])
 
     def vanished_resources(self, files: list[str]) -> list[tuple[str, str]]:
         """(resource key, file) of resources no longer in any file that held them, judged by
