@@ -77,7 +77,7 @@ def fhir2omop(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Resources per transaction.")] = 5000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON instead of a table.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Processes converting in parallel (default: one per core beside the writer's, i.e. cores - 1; 1 for inputs under 16 MB). The output is the same for any number.")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Processes converting in parallel (default: one per available core; 1 when under 16 MB is left to read, and never more than the JSON files to read). The output is the same for any number.")] = None,
     oncology: Annotated[bool, typer.Option("--oncology/--no-oncology", help="Derive staging links, stage groups, B categories, CLIPI, episodes and lines of therapy after the load.")] = True,
     b_rules: Annotated[str, typer.Option("--b-rules", help="ISCL/EORTC criteria for deriving the B category from blood counts: 2007 or 2022.")] = "2007",
     incremental: Annotated[bool, typer.Option("--incremental/--full", help="Skip files unchanged since an earlier completed run without parsing them (default), or read every file (--full; unchanged resources are still skipped).")] = True,
