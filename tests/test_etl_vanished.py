@@ -39,6 +39,16 @@ def _load(db, *inputs: Path, incremental: bool = True, delete_vanished: bool = T
                                         delete_vanished=delete_vanished))
 
 
+def _loaded(tmp_path: Path, file_name: str, *resources: dict) -> tuple:
+    """A fresh CDM with one Bundle file loaded from folder tmp_path/in: (db, folder)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _bundle(folder / file_name, *resources)
+    db = fresh_db()
+    _load(db, folder)
+    return db, folder
+
+
 def _condition_codes(db) -> list[str]:
     return sorted(v for (v,) in db.query(f"SELECT condition_source_value FROM {db.table('condition_occurrence')}"))
 
@@ -104,11 +114,7 @@ def test_a_resource_still_in_an_unchanged_file_is_kept(tmp_path):
 
 
 def test_keep_vanished_leaves_resources_missing_from_a_delta_file(tmp_path):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    _bundle(folder / "delta.json", PATIENT, MF, SS)
-    db = fresh_db()
-    _load(db, folder)
+    db, folder = _loaded(tmp_path, "delta.json", PATIENT, MF, SS)
     _bundle(folder / "delta.json", {**MF, "onsetDateTime": "2019-03-01"})  # tonight's delta: one changed resource
     report = _load(db, folder, delete_vanished=False)
     assert report.vanished_deleted == 0 and report.outcome.deleted == 0
@@ -118,11 +124,7 @@ def test_keep_vanished_leaves_resources_missing_from_a_delta_file(tmp_path):
 
 def test_a_file_with_an_unreadable_entry_deletes_nothing(tmp_path):
     """The entry that cannot be read may be the resource that seems gone."""
-    folder = tmp_path / "in"
-    folder.mkdir()
-    _bundle(folder / "p1.json", PATIENT, MF, SS)
-    db = fresh_db()
-    _load(db, folder)
+    db, folder = _loaded(tmp_path, "p1.json", PATIENT, MF, SS)
     _bundle(folder / "p1.json", PATIENT, MF, "garbled")
     report = _load(db, folder)
     assert report.quarantined == 1 and report.vanished_deleted == 0
@@ -132,12 +134,8 @@ def test_a_file_with_an_unreadable_entry_deletes_nothing(tmp_path):
 def test_resources_without_an_id_are_not_duplicated_when_entries_shift(tmp_path):
     """An id-less resource is keyed by its position; after a re-export moves it, the old key is
     gone from the file, so its rows go with it instead of staying beside the new ones."""
-    folder = tmp_path / "in"
-    folder.mkdir()
     anonymous = {key: value for key, value in SS.items() if key != "id"}
-    _bundle(folder / "p1.json", PATIENT, anonymous)
-    db = fresh_db()
-    _load(db, folder)
+    db, folder = _loaded(tmp_path, "p1.json", PATIENT, anonymous)
     _bundle(folder / "p1.json", PATIENT, MF, anonymous)  # a new entry before it
     report = _load(db, folder)
     assert report.vanished_deleted == 1
