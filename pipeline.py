@@ -313,7 +313,15 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         visit_candidates = None if report.recovered_runs or report.dangling_removed else writer.visit_ids
         report.visit_links_cleared = _clear_missing_visits(db, own_runs, visit_candidates)
         persons = sorted(outcome.person_ids | recovered_persons)
-        report.drug_ends_capped = cap_drug_ends_at_death(db, persons)
+
+        def changed_in(*tables: str) -> set[int]:
+            """Persons whose rows in `tables` (or whose person row) changed; a killed run's
+            persons count for every table (what it changed is not known)."""
+            return set().union(*(outcome.persons_by_table[t] for t in (*tables, "person"))) | recovered_persons
+
+        # Eras and capped drug ends depend on conditions, drugs and deaths only.
+        drug_persons = changed_in("drug_exposure", "death")
+        report.drug_ends_capped = cap_drug_ends_at_death(db, drug_persons)
         if options.oncology and persons:
             from ctcl_map.staging.derive import derive_oncology
             from ctcl_map.staging.mapping_rows import rows_by_kind
@@ -324,7 +332,8 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
             report.oncology = derive_oncology(db, persons, b_rules=options.b_rules,
                                               mappings=rows_by_kind(mappings), allocate_id=writer.ids.get)
             writer.ids.flush()
-        report.derived = derive_for_persons(db, persons)
+        report.derived = derive_for_persons(db, persons, condition_persons=changed_in("condition_occurrence"),
+                                            drug_persons=drug_persons)
         _write_cdm_source(db, options.source_name, vocab_version)
         report.finished_at = datetime.now()
         unmapped_rows = [(run_id, t, c, v[:300], code[:300], r, n) for (t, c, v, code, r), n in outcome.unmapped.items()]

@@ -13,6 +13,7 @@ All SQL here runs unchanged on DuckDB and PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import ExitStack
 
 from ctcl_map.writers.db import Database
 
@@ -97,54 +98,66 @@ def cap_drug_ends_at_death(db: Database, person_ids: Iterable[int]) -> int:
                                 f"drug_exposure_end_date = d.death_date, drug_exposure_end_datetime = NULL {where}")
 
 
-def derive_for_persons(db: Database, person_ids: Iterable[int] | None) -> dict[str, int]:
-    """Rebuild observation_period, condition_era and drug_era for `person_ids` (None = everyone)."""
+def derive_for_persons(db: Database, person_ids: Iterable[int] | None, condition_persons: Iterable[int] | None = None,
+                       drug_persons: Iterable[int] | None = None) -> dict[str, int]:
+    """Rebuild observation_period for `person_ids` (None = everyone), condition_era for
+    `condition_persons` and drug_era for `drug_persons` (each None = the same as `person_ids`):
+    a run that changed only a person's measurements leaves their eras as they are."""
     t = _tables(db)
     if person_ids is None:
-        return _rebuild(db, t, f"SELECT person_id FROM {t['person']}")
-    persons = sorted(set(person_ids))
-    if not persons:
-        return {"observation_period": 0, "condition_era": 0, "drug_era": 0}
-    with db.temp_relation("ctcl_derive_persons", ("person_id",), [(p,) for p in persons]) as relation:
-        return _rebuild(db, t, f"SELECT person_id FROM {relation}")
+        everyone = f"SELECT person_id FROM {t['person']}"
+        return _rebuild(db, t, {"observation_period": everyone, "condition_era": everyone, "drug_era": everyone})
+    scopes = {"observation_period": person_ids, "condition_era": condition_persons, "drug_era": drug_persons}
+    wanted = {table: sorted(set(person_ids if persons is None else persons)) for table, persons in scopes.items()}
+    relations = {}
+    with ExitStack() as stack:
+        for table, persons in wanted.items():
+            if persons:
+                relation = stack.enter_context(db.temp_relation(f"ctcl_{table}_persons", ("person_id",), [(p,) for p in persons]))
+                relations[table] = f"SELECT person_id FROM {relation} scope"
+        return {table: 0 for table in wanted} | _rebuild(db, t, relations)
 
 
-def _rebuild(db: Database, t: dict[str, str], scope: str) -> dict[str, int]:
-    """Delete and re-derive the three tables for the persons `scope` (a SELECT of person_id) names."""
+def _rebuild(db: Database, t: dict[str, str], scopes: dict[str, str]) -> dict[str, int]:
+    """Delete and re-derive each table in `scopes` for the persons its scope (a SELECT of person_id) names."""
     counts = {}
     with db.transaction():
-        for table in ("observation_period", "condition_era", "drug_era"):
+        for table, scope in scopes.items():
             db.execute(f"DELETE FROM {t[table]} WHERE person_id IN ({scope})")
-        counts["observation_period"] = _insert(db, t["observation_period"],
-            "observation_period_id, person_id, observation_period_start_date, observation_period_end_date, period_type_concept_id",
-            f"SELECT e.person_id, MIN(e.start_date), MAX(e.end_date), {STANDARD_ALGORITHM} "
-            f"FROM ({_EVENT_DATES.format(**t)}) e WHERE e.person_id IN ({scope}) AND e.person_id IN (SELECT person_id FROM {t['person']}) "
-            "GROUP BY e.person_id",
-            "observation_period_id", "person_id")
-        condition_targets = (
-            f"SELECT person_id, condition_concept_id AS concept_id, condition_start_date AS start_date, "
-            f"COALESCE(condition_end_date, condition_start_date + 1) AS end_date FROM {t['condition_occurrence']} "
-            f"WHERE condition_concept_id <> 0 AND person_id IN ({scope})"
-        )
-        eras = _ERAS.format(targets=condition_targets, window=PERSISTENCE_WINDOW_DAYS)
-        counts["condition_era"] = _insert(db, t["condition_era"],
-            "condition_era_id, person_id, condition_concept_id, condition_era_start_date, condition_era_end_date, condition_occurrence_count",
-            f"SELECT person_id, concept_id, era_start, era_end, occurrences FROM ({eras}) eras",
-            "condition_era_id", "person_id, concept_id, era_start")
-        # Drug eras are per ingredient: each exposure counts for every ingredient it descends from.
-        drug_targets = (
-            f"SELECT d.person_id, a.ancestor_concept_id AS concept_id, d.drug_exposure_start_date AS start_date, "
-            f"COALESCE(d.drug_exposure_end_date, d.drug_exposure_start_date) AS end_date "
-            f"FROM {t['drug_exposure']} d JOIN {t['concept_ancestor']} a ON a.descendant_concept_id = d.drug_concept_id "
-            f"JOIN {t['concept']} c ON c.concept_id = a.ancestor_concept_id AND c.concept_class_id = 'Ingredient' "
-            f"WHERE d.drug_concept_id <> 0 AND d.person_id IN ({scope})"
-        )
-        drug_eras = _ERAS.format(targets=drug_targets, window=PERSISTENCE_WINDOW_DAYS)
-        covered = _COVERED_DAYS.format(targets=drug_targets, eras=drug_eras)
-        counts["drug_era"] = _insert(db, t["drug_era"],
-            "drug_era_id, person_id, drug_concept_id, drug_era_start_date, drug_era_end_date, drug_exposure_count, gap_days",
-            f"SELECT person_id, concept_id, era_start, era_end, occurrences, gap_days FROM ({covered}) eras",
-            "drug_era_id", "person_id, concept_id, era_start")
+        if "observation_period" in scopes:
+            scope = scopes["observation_period"]
+            counts["observation_period"] = _insert(db, t["observation_period"],
+                "observation_period_id, person_id, observation_period_start_date, observation_period_end_date, period_type_concept_id",
+                f"SELECT e.person_id, MIN(e.start_date), MAX(e.end_date), {STANDARD_ALGORITHM} "
+                f"FROM ({_EVENT_DATES.format(**t)}) e WHERE e.person_id IN ({scope}) AND e.person_id IN (SELECT person_id FROM {t['person']}) "
+                "GROUP BY e.person_id",
+                "observation_period_id", "person_id")
+        if "condition_era" in scopes:
+            condition_targets = (
+                f"SELECT person_id, condition_concept_id AS concept_id, condition_start_date AS start_date, "
+                f"COALESCE(condition_end_date, condition_start_date + 1) AS end_date FROM {t['condition_occurrence']} "
+                f"WHERE condition_concept_id <> 0 AND person_id IN ({scopes['condition_era']})"
+            )
+            eras = _ERAS.format(targets=condition_targets, window=PERSISTENCE_WINDOW_DAYS)
+            counts["condition_era"] = _insert(db, t["condition_era"],
+                "condition_era_id, person_id, condition_concept_id, condition_era_start_date, condition_era_end_date, condition_occurrence_count",
+                f"SELECT person_id, concept_id, era_start, era_end, occurrences FROM ({eras}) eras",
+                "condition_era_id", "person_id, concept_id, era_start")
+        if "drug_era" in scopes:
+            # Drug eras are per ingredient: each exposure counts for every ingredient it descends from.
+            drug_targets = (
+                f"SELECT d.person_id, a.ancestor_concept_id AS concept_id, d.drug_exposure_start_date AS start_date, "
+                f"COALESCE(d.drug_exposure_end_date, d.drug_exposure_start_date) AS end_date "
+                f"FROM {t['drug_exposure']} d JOIN {t['concept_ancestor']} a ON a.descendant_concept_id = d.drug_concept_id "
+                f"JOIN {t['concept']} c ON c.concept_id = a.ancestor_concept_id AND c.concept_class_id = 'Ingredient' "
+                f"WHERE d.drug_concept_id <> 0 AND d.person_id IN ({scopes['drug_era']})"
+            )
+            drug_eras = _ERAS.format(targets=drug_targets, window=PERSISTENCE_WINDOW_DAYS)
+            covered = _COVERED_DAYS.format(targets=drug_targets, eras=drug_eras)
+            counts["drug_era"] = _insert(db, t["drug_era"],
+                "drug_era_id, person_id, drug_concept_id, drug_era_start_date, drug_era_end_date, drug_exposure_count, gap_days",
+                f"SELECT person_id, concept_id, era_start, era_end, occurrences, gap_days FROM ({covered}) eras",
+                "drug_era_id", "person_id, concept_id, era_start")
     return counts
 
 

@@ -61,14 +61,21 @@ def cdm_fields() -> dict[str, tuple[Field, ...]]:
     """Table name -> its fields in specification order."""
     tables: dict[str, list[Field]] = {}
     text = resources.files("ctcl_map.cdm").joinpath(SPEC_FILE).read_text(encoding="utf-8-sig")
-    for row in csv.DictReader(text.splitlines()):
+    rows = csv.reader(text.splitlines())
+    # Plain rows, not DictReader: every run reads this 130 kB spec, and dicts cost half its time.
+    at = {name: index for index, name in enumerate(next(rows))}
+    table, name, required, datatype, is_key, fk_table = (
+        at[c] for c in ("cdmTableName", "cdmFieldName", "isRequired", "cdmDatatype", "isPrimaryKey", "fkTableName"))
+    for row in rows:
+        if not row:
+            continue  # blank line
         field = Field(
-            table=row["cdmTableName"].strip().lower(),
-            name=row["cdmFieldName"].strip().lower(),
-            required=row["isRequired"].strip().lower() == "yes",
-            datatype=row["cdmDatatype"].strip().lower(),
-            primary_key=row["isPrimaryKey"].strip().lower() == "yes",
-            fk_table=None if row["fkTableName"] in ("", "NA") else row["fkTableName"].lower(),
+            table=row[table].strip().lower(),
+            name=row[name].strip().lower(),
+            required=row[required].strip().lower() == "yes",
+            datatype=row[datatype].strip().lower(),
+            primary_key=row[is_key].strip().lower() == "yes",
+            fk_table=None if row[fk_table] in ("", "NA") else row[fk_table].lower(),
         )
         tables.setdefault(field.table, []).append(field)
     return {name: tuple(fields) for name, fields in tables.items()}

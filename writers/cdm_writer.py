@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +56,7 @@ class BatchOutcome:
     unmapped: Counter = field(default_factory=Counter)  # (table, column, vocabulary, code, reason) -> rows
     truncated_values: int = 0
     person_ids: set[int] = field(default_factory=set)  # persons whose rows changed: re-derive their eras
+    persons_by_table: defaultdict = field(default_factory=lambda: defaultdict(set))  # table -> persons whose rows there changed
 
 
 def content_hash(resource: dict | None) -> str:
@@ -165,7 +166,7 @@ class CdmWriter:
         self.db = db
         self.run_id = run_id
         self.ids = IdRegistry(db)
-        self._batch_persons: set[int] = set()  # persons whose rows the current batch changes
+        self._batch_persons: defaultdict[str, set[int]] = defaultdict(set)  # table -> persons whose rows the batch changes
         self._recorded_persons: set[int] = set()  # already in ctcl_run_person for this run
         # Visit ids this writer's rows reference or whose visit rows it deleted: if all of them
         # exist at the end of the run, no visit link can dangle (see pipeline._clear_missing_visits).
@@ -191,13 +192,13 @@ class CdmWriter:
         The persons the batch touches are recorded in ctcl_run_person in the same transaction, so
         if the run is killed later the next run still re-derives their eras and periods.
         """
-        self._batch_persons = set()
+        self._batch_persons = defaultdict(set)
         self.ids.start_batch()
         try:
             with self.db.exclusive():
                 self._write(converted, list(problems), outcome)
                 self.ids.flush()
-                new_persons = self._batch_persons - self._recorded_persons
+                new_persons = set().union(*self._batch_persons.values()) - self._recorded_persons
                 new_persons.discard(None)
                 self.db.insert_rows("ctcl_run_person", ("run_id", "person_id"), [(self.run_id, p) for p in sorted(new_persons)])
         except BaseException:
@@ -205,6 +206,8 @@ class CdmWriter:
             raise
         self._recorded_persons |= new_persons
         outcome.person_ids |= new_persons
+        for table, persons in self._batch_persons.items():
+            outcome.persons_by_table[table] |= persons - {None}
 
     def _write(self, converted: list[ConvertedItem], problems: list[InputProblem], outcome: BatchOutcome) -> None:
         db = self.db
@@ -272,27 +275,20 @@ class CdmWriter:
             db.insert_rows(table, self._columns[table], rows)
             outcome.rows_by_table[table] += len(rows)
         db.insert_rows("ctcl_lineage", ("omop_table", "omop_id", "resource_key", "source_file", "source_position", "run_id"), lineage)
-        state_columns = ("resource_key", "content_hash", "version_id", "last_updated", "status", "source_file", "run_id")
-        db.upsert_rows("ctcl_resource_state", state_columns, [row for row in states if row[0] in state], key=("resource_key",))
-        db.insert_rows("ctcl_resource_state", state_columns, [row for row in states if row[0] not in state])
-        self._record_occurrences(converted, state.keys())
+        db.upsert_rows("ctcl_resource_state", ("resource_key", "content_hash", "version_id", "last_updated", "status", "source_file", "run_id"),
+                       states, key=("resource_key",))
+        self._record_occurrences(converted)
         for problem in problems:
             outcome.quarantined[problem.reason] += 1
             quarantine.append((self.run_id, problem.file, problem.position, problem.resource_type, problem.resource_id, problem.reason, problem.message))
         self.record_quarantine(quarantine)
 
-    def _record_occurrences(self, converted: list[ConvertedItem], known: Collection[str]) -> None:
+    def _record_occurrences(self, converted: list[ConvertedItem]) -> None:
         """Each resource this batch read, in the file it stands in, as seen by this run (unchanged
-        ones too: what counts is that the file still holds them; a DELETE entry holds nothing).
-
-        A resource without a recorded state (not in `known`) has no occurrence yet (both are
-        written together, and forget_resources removes both), so its rows are plainly inserted:
-        on a first load that is every row, and an upsert costs twice an insert there."""
+        ones too: what counts is that the file still holds them; a DELETE entry holds nothing)."""
         occurrences = sorted({(entry.item.file, entry.item.key) for entry in converted if entry.item.method != "DELETE"})
-        columns = ("source_file", "resource_key", "seen_run")
-        self.db.upsert_rows("ctcl_resource_file", columns, [(f, k, self.run_id) for f, k in occurrences if k in known],
-                            key=("source_file", "resource_key"))
-        self.db.insert_rows("ctcl_resource_file", columns, [(f, k, self.run_id) for f, k in occurrences if k not in known])
+        self.db.upsert_rows("ctcl_resource_file", ("source_file", "resource_key", "seen_run"),
+                            [(f, k, self.run_id) for f, k in occurrences], key=("source_file", "resource_key"))
 
     def vanished_resources(self, files: list[str]) -> list[tuple[str, str]]:
         """(resource key, file) of resources no longer in any file that held them, judged by
@@ -360,7 +356,7 @@ class CdmWriter:
             self.visit_ids.add(visit_id)
         pk = primary_key(table)
         own = values[pk] if pk is not None else person_id
-        self._batch_persons.add(person_id)
+        self._batch_persons[table].add(person_id)
         for column, limit in self._lengths[table]:
             text = values.get(column)
             if text is not None and len(text) > limit:
@@ -409,7 +405,7 @@ class CdmWriter:
                 chunk = ids[start : start + 1000]
                 placeholders = ",".join("?" * len(chunk))
                 persons = db.query(f"DELETE FROM {db.table(table)} WHERE {id_column} IN ({placeholders}) RETURNING person_id", chunk)
-                self._batch_persons.update(p for (p,) in persons)
+                self._batch_persons[table].update(p for (p,) in persons)
         self._with_keys(resource_keys, f"DELETE FROM {db.table('ctcl_lineage')} WHERE resource_key IN (SELECT k FROM {{keys}})")
 
     def forget_resources(self, resource_keys: list[str]) -> None:
