@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import re
+
 CTCL_TABLES: dict[str, str] = {
     "ctcl_id_map": """
         id_space VARCHAR(40) NOT NULL,
@@ -87,20 +89,30 @@ CTCL_TABLES: dict[str, str] = {
         value VARCHAR(400) NOT NULL""",
 }
 
-CTCL_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS ctcl_lineage_resource ON {ctcl_lineage} (resource_key)",
-)
-# PostgreSQL allows concurrent loaders: each batch reads the next free id of a space, MAX(omop_id),
-# under the load lock, which this index makes a lookup instead of a scan. (A DuckDB file has one
-# writer, which keeps its next ids in memory.)
+# PostgreSQL looks rows up by these (a batch's keys against a large table); it also allows
+# concurrent loaders, each batch reading the next free id of a space, MAX(omop_id), under the load
+# lock, which the id index makes a lookup instead of a scan. (A DuckDB file has one writer, which
+# keeps its next ids in memory.)
 POSTGRES_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS ctcl_lineage_resource ON {ctcl_lineage} (resource_key)",
     "CREATE INDEX IF NOT EXISTS ctcl_id_map_space_id ON {ctcl_id_map} (id_space, omop_id)",
 )
+# DuckDB joins a batch's keys against these tables by hashing, never by index, and its (ART)
+# indexes live in memory and are loaded by the first statement that touches them in a run:
+# without keys these bookkeeping tables cost less to write, to read and to hold. Their rows stay
+# unique because they are only ever replaced by key (Database.upsert_rows).
+DUCKDB_KEYLESS = frozenset({"ctcl_resource_state", "ctcl_resource_file", "ctcl_file_state"})
 
 
 def ctcl_ddl(qualify, dialect: str = "duckdb") -> list[str]:
     """CREATE statements; `qualify` maps a table name to its schema-qualified name."""
-    statements = [f"CREATE TABLE IF NOT EXISTS {qualify(name)} ({body}\n)" for name, body in CTCL_TABLES.items()]
-    indexes = CTCL_INDEXES + (POSTGRES_INDEXES if dialect == "postgresql" else ())
+    statements = [f"CREATE TABLE IF NOT EXISTS {qualify(name)} ({_body(name, body, dialect)}\n)" for name, body in CTCL_TABLES.items()]
+    indexes = POSTGRES_INDEXES if dialect == "postgresql" else ()
     statements += [sql.format(ctcl_lineage=qualify("ctcl_lineage"), ctcl_id_map=qualify("ctcl_id_map")) for sql in indexes]
     return statements
+
+
+def _body(name: str, body: str, dialect: str) -> str:
+    if dialect != "duckdb" or name not in DUCKDB_KEYLESS:
+        return body
+    return re.sub(r",\s*PRIMARY KEY \([^)]*\)", "", body).replace(" PRIMARY KEY", "")
