@@ -94,17 +94,18 @@ def one_load(db_target: str, schema: str | None, inputs: Path, workers: int, inc
                       "files_skipped": report.files_skipped, "rows": sum(report.outcome.rows_by_table.values())}))
 
 
-def change_one_bundle(folder: Path) -> Path:
-    """A new value for one Observation in the first bundle: that bundle is 'changed'."""
-    path = sorted(folder.glob("*.json"))[0]
-    bundle = json.loads(path.read_text())
-    for entry in bundle["entry"]:
-        resource = entry["resource"]
-        if resource["resourceType"] == "Observation" and "valueQuantity" in resource:
-            resource["valueQuantity"]["value"] = float(resource["valueQuantity"].get("value", 0)) + 1.5
-            break
-    path.write_text(json.dumps(bundle))
-    return path
+def change_bundles(folder: Path, count: int = 1) -> list[Path]:
+    """A new value for one Observation in each of the first `count` bundles: those are 'changed'."""
+    paths = sorted(folder.glob("*.json"))[:count]
+    for path in paths:
+        bundle = json.loads(path.read_text())
+        for entry in bundle["entry"]:
+            resource = entry["resource"]
+            if resource["resourceType"] == "Observation" and "valueQuantity" in resource:
+                resource["valueQuantity"]["value"] = float(resource["valueQuantity"].get("value", 0)) + 1.5
+                break
+        path.write_text(json.dumps(bundle))
+    return paths
 
 
 def _drop_pg_schema(schema: str) -> None:
@@ -159,8 +160,14 @@ def main() -> None:
                     full, full_peak = run_measured(step + ["0"])
                     incremental_runs = []
                     for _ in range(args.repeat):  # a new change each time: one bundle to re-load
-                        change_one_bundle(inputs)
+                        change_bundles(inputs, 1)
                         incremental_runs.append(run_measured(step + ["1"]))
+                    # The same with 10 changed bundles: the slope is the cost of one more bundle.
+                    ten_changed = []
+                    for _ in range(3):
+                        change_bundles(inputs, 10)
+                        ten_changed.append(run_measured(step + ["1"])[0]["seconds"])
+                    ten_seconds = sorted(ten_changed)[1]
                     one_changed = sorted(inputs.glob("*.json"))[:1]
                     changed_parsed, changed_parse_seconds = parse_only(one_changed)
                     incremental_seconds = sorted(run["seconds"] for run, _ in incremental_runs)
@@ -187,6 +194,8 @@ def main() -> None:
                     "incremental_resources_read": incremental["resources_read"],
                     "incremental_parse_only_seconds": round(changed_parse_seconds, 3),
                     "incremental_share_of_full_load": round(incremental["seconds"] / full["seconds"], 3),
+                    "incremental_10_changed_seconds": round(ten_seconds, 3),  # median of 3
+                    "seconds_per_further_changed_bundle": round((ten_seconds - incremental["seconds"]) / 9, 4),
                     "incremental_peak_rss_mb": round(incremental_peak / 1024),
                 })
                 print(json.dumps(results[-1]), file=sys.stderr)
