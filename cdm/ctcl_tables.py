@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 
 CTCL_TABLES: dict[str, str] = {
     "ctcl_id_map": """
@@ -116,3 +117,16 @@ def _body(name: str, body: str, dialect: str) -> str:
     if dialect != "duckdb" or name not in DUCKDB_KEYLESS:
         return body
     return re.sub(r",\s*PRIMARY KEY \([^)]*\)", "", body).replace(" PRIMARY KEY", "")
+
+
+@cache
+def declared_types(table: str) -> dict[str, str]:
+    """Column -> SQL type as our DDL declares it: CDM tables from the spec, ours from CTCL_TABLES;
+    empty for a table created elsewhere. (The DuckDB writer types the batches it hands over with
+    these, instead of asking the database table by table.)"""
+    from ctcl_map.cdm.schema import cdm_fields, sql_type
+
+    if table in cdm_fields():
+        return {f.name: sql_type(f.datatype, "duckdb") for f in cdm_fields()[table]}
+    body = CTCL_TABLES.get(table, "")
+    return {name: kind for name, kind in re.findall(r"^\s*(\w+)\s+(\w+(?:\(\d+\))?)", body, re.M) if name != "PRIMARY"}

@@ -171,11 +171,18 @@ class Database:
         return self.temp_relation("ctcl_keys", ("k",), [(k,) for k in keys])
 
     def _column_types(self, qualified: str, columns: Sequence[str]) -> list[str]:
-        """DuckDB types of `columns` in table `qualified` (cached: the CDM's tables do not change)."""
+        """DuckDB types of `columns` in table `qualified`: as our DDL declares them, else as the
+        database describes them (cached: tables do not change during a run)."""
+        from ctcl_map.cdm.ctcl_tables import declared_types
+
         key = (qualified, tuple(columns))
         if key not in self._types:
-            described = self.raw.execute(f"SELECT {', '.join(columns)} FROM {qualified} LIMIT 0").description
-            self._types[key] = [str(d[1]) for d in described]
+            declared = declared_types(qualified.rsplit(".", 1)[-1])
+            if all(column in declared for column in columns):
+                self._types[key] = [declared[column] for column in columns]
+            else:
+                described = self.raw.execute(f"SELECT {', '.join(columns)} FROM {qualified} LIMIT 0").description
+                self._types[key] = [str(d[1]) for d in described]
         return self._types[key]
 
     @contextmanager
