@@ -171,9 +171,21 @@ def prepare_database(db: Database) -> None:
         if not complete or _recorded_setting(db, "ddl_digest") != digest:
             for statement in statements:
                 db.execute(statement)
+            _backfill_occurrences(db)
             _record_setting(db, "ddl_digest", digest)
         if not db.query(f"SELECT 1 FROM {db.table('concept')} LIMIT 1"):
             load_shipped_vocabulary(db)
+
+
+def _backfill_occurrences(db: Database) -> None:
+    """A CDM loaded by a version without ctcl_resource_file: each resource is taken to stand in
+    the file that last loaded it (ctcl_resource_state.source_file), so a resource that vanishes
+    from that file is found from the first run of this version on."""
+    if db.query(f"SELECT 1 FROM {db.table('ctcl_resource_file')} LIMIT 1"):
+        return
+    db.execute(f"INSERT INTO {db.table('ctcl_resource_file')} (source_file, resource_key, seen_run) "
+               f"SELECT source_file, resource_key, run_id FROM {db.table('ctcl_resource_state')} "
+               "WHERE source_file IS NOT NULL AND status <> 'deleted'")
 
 
 def _record_setting(db: Database, name: str, value: str) -> None:

@@ -140,3 +140,14 @@ def test_resources_without_an_id_are_not_duplicated_when_entries_shift(tmp_path)
     report = _load(db, folder)
     assert report.vanished_deleted == 1
     assert _condition_codes(db) == ["C84.0", "C84.1"]
+
+
+def test_a_cdm_loaded_before_file_occurrences_were_kept_learns_them_from_resource_state(tmp_path):
+    """Upgrading: each resource is taken to stand in the file that last loaded it."""
+    db, folder = _loaded(tmp_path, "p1.json", PATIENT, MF, SS)
+    db.execute(f"DELETE FROM {db.table('ctcl_resource_file')}")  # as a CDM of the earlier version
+    db.execute(f"DELETE FROM {db.table('ctcl_settings')} WHERE name = 'ddl_digest'")
+    _bundle(folder / "p1.json", PATIENT, MF)
+    report = _load(db, folder)
+    assert report.vanished_deleted == 1
+    assert _condition_codes(db) == ["C84.0"]
