@@ -120,7 +120,14 @@ def units_of(files: list[Path]) -> Iterator[Unit]:
 
 
 # -- converting one unit -----------------------------------------------------------------------
-def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[str, dict]) -> UnitResult:
+# Their conversion reads ctx.medications, which changes as the input is read: converted when read.
+NEEDS_MEDICATION_INDEX = frozenset({"MedicationRequest", "MedicationAdministration", "MedicationDispense", "MedicationStatement"})
+
+
+def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[str, dict], defer: bool = False) -> UnitResult:
+    """Read and convert one unit. `defer`: leave the conversion of resources that do not depend on
+    the run's Medication index to the writer (in this process), which converts only those it
+    writes: an unchanged resource of a changed file is then hashed, never converted."""
     result = UnitResult(unit)
     index = MedicationIndex(earlier_medications)
     ctx = dataclasses.replace(setup.ctx, medications=index)
@@ -143,7 +150,7 @@ def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[st
                 result.unreadable_files += 1
             continue
         result.resources_read += 1
-        entry = convert_item(item, ctx, setup.fingerprint, setup.known_types, validator, outcome)
+        entry = convert_item(item, ctx, setup.fingerprint, setup.known_types, validator, outcome, defer)
         if entry is not None:
             result.entries.append(entry)
     result.not_mapped_types = outcome.not_mapped_types
@@ -153,7 +160,7 @@ def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[st
 
 
 def convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_types: frozenset[str],
-                 validator, outcome: BatchOutcome) -> ConvertedItem | None:
+                 validator, outcome: BatchOutcome, defer: bool = False) -> ConvertedItem | None:
     if item.method == "DELETE":
         return ConvertedItem(item, None, content_hash(None))
     if item.resource_type == "Medication":
@@ -168,6 +175,8 @@ def convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_
         problem = validator(item.resource)
         if problem:
             return ConvertedItem(item, quarantined("fhir_structure", problem), salted_hash(fingerprint, item.resource))
+    if defer and item.resource_type not in NEEDS_MEDICATION_INDEX:
+        return ConvertedItem(item, None, salted_hash(fingerprint, item.resource), pending=True)
     return ConvertedItem(item, convert(item, ctx), salted_hash(fingerprint, item.resource))
 
 
@@ -214,12 +223,13 @@ def structure_validator():
 
 
 # -- in order, in one or more processes --------------------------------------------------------
-def converted_units(setup: ConverterSetup, units: Iterable[Unit], workers: int) -> Iterator[UnitResult]:
-    """Each unit's result, in unit order. The caller consumes them one by one (the writer)."""
+def converted_units(setup: ConverterSetup, units: Iterable[Unit], workers: int, defer: bool = False) -> Iterator[UnitResult]:
+    """Each unit's result, in unit order. The caller consumes them one by one (the writer).
+    `defer` (one process only): see convert_unit."""
     medications: dict[str, dict] = {}
     if workers <= 1:
         for unit in units:
-            result = convert_unit(setup, unit, medications)
+            result = convert_unit(setup, unit, medications, defer=defer)
             medications.update(result.medications)
             yield result
         return

@@ -22,7 +22,7 @@ from ctcl_map import CDM_VERSION, __version__
 from ctcl_map.cdm.ctcl_tables import CTCL_TABLES, ctcl_ddl
 from ctcl_map.cdm.derive import cap_drug_ends_at_death, derive_for_persons
 from ctcl_map.cdm.schema import cdm_ddl, cdm_fields, columns
-from ctcl_map.converters import ConvertContext
+from ctcl_map.converters import ConvertContext, convert
 from ctcl_map.converters.concepts import ConceptResolver, VocabIndex
 from ctcl_map.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
 from ctcl_map.readers.fhir_input import InputProblem, SourceItem, discover, file_digest, file_size, is_ndjson
@@ -247,7 +247,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     report = RunReport(run_id=run_id, vocabulary_version=vocab_version, started_at=started_at)
     report.recovered_runs, recovered_persons = _interrupted_runs(db, run_id)
     files, missing = discover(options.inputs)
-    writer = CdmWriter(db, run_id)
+    writer = CdmWriter(db, run_id, convert_pending=lambda item: convert(item, ctx))
     outcome = report.outcome
     if missing:
         writer.write_batch([], missing, outcome)
@@ -286,7 +286,10 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         progress(load_progress)
     batch: list[ConvertedItem] = []
     problems: list[InputProblem] = []
-    for result in converted_units(setup, units_of(files_to_read), workers):
+    # DuckDB has one writer, so conversion may wait for it: resources are converted only if
+    # written. On PostgreSQL they are converted before the batch takes the shared load lock, so
+    # concurrent loaders convert in parallel.
+    for result in converted_units(setup, units_of(files_to_read), workers, defer=db.dialect == "duckdb"):
         file_states.saw(result)
         report.resources_read += result.resources_read
         report.unreadable_files += result.unreadable_files

@@ -86,3 +86,22 @@ def test_files_holding_medications_are_always_read(tmp_path):
     assert report.files_skipped == 1  # Patient only; the Medication file is read for the index
     assert db.query(f"SELECT drug_source_value, drug_exposure_start_date FROM {db.table('drug_exposure')}")[0][0] == "L01XF03"
     db.close()
+
+
+def test_only_the_changed_resources_of_a_changed_file_are_converted(tmp_path, monkeypatch):
+    """DuckDB: the writer converts a resource only when it writes it; the unchanged rest of a
+    re-read file is parsed and hashed, never converted (the output is the same either way)."""
+    import ctcl_map.pipeline as pipeline
+
+    inputs = make_inputs(tmp_path / "in", copies=1, golden=False)
+    db = fresh_db(str(tmp_path / "cdm.duckdb"))
+    _run(db, inputs, incremental=True)
+    changed = inputs / "c0000-deceased_patient.json"
+    _change_one_observation(changed)
+    converted: list[str] = []
+    real_convert = pipeline.convert
+    monkeypatch.setattr(pipeline, "convert", lambda item, ctx: converted.append(item.key) or real_convert(item, ctx))
+    report = _run(db, inputs, incremental=True)
+    assert report.files == 1 and report.resources_read > 100
+    assert len(converted) == 1 and converted[0].startswith("Observation/")
+    db.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +37,9 @@ EVENT_COLUMNS = {"measurement_event_id": "meas_event_field_concept_id", "observa
 @dataclass
 class ConvertedItem:
     item: SourceItem
-    conversion: Conversion | None  # None: resource type not mapped to OMOP
+    conversion: Conversion | None  # None: resource type not mapped to OMOP (or pending)
     content_hash: str
+    pending: bool = False  # not converted yet: the writer converts it if it writes it
 
 
 @dataclass
@@ -162,9 +163,10 @@ class IdRegistry:
 
 
 class CdmWriter:
-    def __init__(self, db: Database, run_id: int):
+    def __init__(self, db: Database, run_id: int, convert_pending: Callable[[SourceItem], Conversion] | None = None):
         self.db = db
         self.run_id = run_id
+        self._convert_pending = convert_pending  # for entries read with their conversion left to the writer
         self.ids = IdRegistry(db)
         self._batch_persons: defaultdict[str, set[int]] = defaultdict(set)  # table -> persons whose rows the batch changes
         self._recorded_persons: set[int] = set()  # already in ctcl_run_person for this run
@@ -230,6 +232,9 @@ class CdmWriter:
                     outcome.superseded += 1
                     continue
             to_replace.append(entry)
+        for entry in to_replace:
+            if entry.pending:  # only now is it known to be written
+                entry.conversion, entry.pending = self._convert_pending(entry.item), False
 
         replaced_keys = [entry.item.key for entry in to_replace]
         self._delete_owned_rows(replaced_keys, outcome)
