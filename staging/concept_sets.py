@@ -89,23 +89,18 @@ def int_list(values) -> str:
 
 
 def _diagnosis_ids(db: Database, rows: MappingRows) -> set[int]:
-    roots = {cid for row in rows.get("diagnoses", []) if (cid := concept_id(row))}
+    mapped = {cid for row in rows.get("diagnoses", []) if (cid := concept_id(row))}
     likes = " OR ".join("concept_code LIKE ?" for _ in CTCL_ICDO3_MORPHOLOGIES)
-    roots |= {
-        int(r[0])
-        for r in db.query(
-            f"SELECT concept_id FROM {db.table('concept')} WHERE vocabulary_id = 'ICDO3' AND ({likes})",
-            [f"{m}%" for m in CTCL_ICDO3_MORPHOLOGIES],
-        )
-    }
-    descendants = {
-        int(r[0])
-        for r in db.query(
-            f"SELECT descendant_concept_id FROM {db.table('concept_ancestor')} "
-            f"WHERE ancestor_concept_id IN {int_list(roots)}"
-        )
-    }
-    return roots | descendants
+    morphologies = f"SELECT concept_id FROM {db.table('concept')} WHERE vocabulary_id = 'ICDO3' AND ({likes})"
+    patterns = [f"{m}%" for m in CTCL_ICDO3_MORPHOLOGIES]
+    # The morphology concepts stay in SQL (a full Athena vocabulary has hundreds of them).
+    found = db.query(
+        f"SELECT concept_id FROM ({morphologies}) roots UNION "
+        f"SELECT descendant_concept_id FROM {db.table('concept_ancestor')} "
+        f"WHERE ancestor_concept_id IN {int_list(mapped)} OR ancestor_concept_id IN ({morphologies})",
+        patterns + patterns,
+    )
+    return mapped | {int(r[0]) for r in found}
 
 
 def resolve_concepts(db: Database, rows: MappingRows) -> OncologyConcepts:
