@@ -73,9 +73,7 @@ def _delete_existing(db: Database, table: str, rows: list[tuple]) -> None:
     positions = [cols.index(k) for k in key]
     keys = sorted({tuple(row[p] for p in positions) for row in rows})
     # One set-based statement per table: per-row DELETEs cost a second per fresh database.
-    with db.temp_relation("ctcl_vocab_keys", key, keys) as relation:
-        match = " AND ".join(f"k.{k} = t.{k}" for k in key)
-        db.execute(f"DELETE FROM {db.table(table)} t WHERE EXISTS (SELECT 1 FROM {relation} k WHERE {match})")
+    db.delete_keys(table, key, keys)
 
 
 def load_shipped_vocabulary(db: Database, own_only: bool = False) -> int:

@@ -307,9 +307,7 @@ class CdmWriter:
                              f"WHERE o.seen_run <> ?", [self.run_id])
         if not stale:
             return []
-        with db.temp_relation("ctcl_stale", ("f", "k"), sorted({(f, k) for k, f in stale})) as relation:
-            db.execute(f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM {relation} s WHERE s.f = {table}.source_file "
-                       f"AND s.k = {table}.resource_key)")
+        db.delete_keys("ctcl_resource_file", ("source_file", "resource_key"), sorted({(f, k) for k, f in stale}))
         keys = sorted({key for key, _ in stale})
         still_held = {key for (key,) in self._with_keys(
             keys, f"SELECT DISTINCT o.resource_key FROM {table} o JOIN {{keys}} k ON k.k = o.resource_key", fetch=True)}
@@ -324,10 +322,7 @@ class CdmWriter:
         if not rows:
             return
         db = self.db
-        keys = sorted({(f, p, r) for _, f, p, _, _, r, _ in rows})
-        with db.temp_relation("ctcl_problem_keys", ("f", "p", "r"), keys) as relation:
-            db.execute(f"DELETE FROM {db.table('ctcl_quarantine')} WHERE EXISTS (SELECT 1 FROM {relation} k "
-                       f"WHERE k.f = source_file AND k.p = source_position AND k.r = reason)")
+        db.delete_keys("ctcl_quarantine", ("source_file", "source_position", "reason"), sorted({(f, p, r) for _, f, p, _, _, r, _ in rows}))
         db.insert_rows("ctcl_quarantine", ("run_id", "source_file", "source_position", "resource_type", "resource_id", "reason", "message"), rows)
 
     # ------------------------------------------------------------------------------------------

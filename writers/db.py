@@ -113,6 +113,14 @@ class Database:
                     for row in rows:
                         copy.write_row(row)
 
+    def delete_keys(self, table: str, columns: Sequence[str], keys: Sequence[Sequence[Any]]) -> None:
+        """Delete the rows of `table` whose `columns` equal one of the `keys` tuples, in one statement."""
+        if not keys:
+            return
+        with self.temp_relation("ctcl_delete_keys", columns, keys) as relation:
+            self.execute(f"DELETE FROM {self.table(table)} AS target WHERE EXISTS "
+                         f"(SELECT 1 FROM {relation} k WHERE {_key_match('k', 'target', columns)})")
+
     def upsert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], key: Sequence[str]) -> None:
         """Insert rows (unique by `key`); a row whose `key` columns match an existing row replaces it.
 
@@ -123,9 +131,10 @@ class Database:
             return
         col_list, qualified = ", ".join(columns), self.table(table)
         if self.dialect == "duckdb":
+            # One JSON hand-over serves both statements (delete_keys would write the keys again).
             with self._json_relation(columns, self._column_types(qualified, columns), rows) as relation:
-                match = " AND ".join(f"s.{column} = target.{column}" for column in key)
-                self.raw.execute(f"DELETE FROM {qualified} AS target WHERE EXISTS (SELECT 1 FROM {relation} s WHERE {match})")
+                self.raw.execute(f"DELETE FROM {qualified} AS target WHERE EXISTS "
+                                 f"(SELECT 1 FROM {relation} s WHERE {_key_match('s', 'target', key)})")
                 self.raw.execute(f"INSERT INTO {qualified} ({col_list}) SELECT {col_list} FROM {relation}")
             return
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
@@ -320,6 +329,10 @@ class Database:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _key_match(left: str, right: str, columns: Sequence[str]) -> str:
+    return " AND ".join(f"{left}.{column} = {right}.{column}" for column in columns)
 
 
 def _inferred_types(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
