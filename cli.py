@@ -25,7 +25,7 @@ app = typer.Typer(
         "    ctcl-map validate demo/fhir\n"
         "    ctcl-map fhir2omop demo/fhir\n"
         "    ctcl-map dq\n"
-        "    ctcl-map survival --cohort mf --strata ctcl_type\n\n"
+        "    ctcl-map survival --strata ctcl_type\n\n"
         "`ctcl-map COMMAND --help` explains each command, with examples."
     ),
     no_args_is_help=True,
@@ -342,7 +342,7 @@ def survival(
 
     Examples (on a CDM loaded from `ctcl-map samples generate --patients 200 --out demo`):
 
-        ctcl-map survival --cohort mf --strata ctcl_type
+        ctcl-map survival --strata ctcl_type
 
         ctcl-map survival --cohort advanced --strata stage_group --plot km
 
