@@ -39,6 +39,7 @@ INPUT = "Input"
 DATABASE = "Database"
 BEHAVIOUR = "Behaviour"
 OUTPUT = "Output"
+PERFORMANCE = "Performance"
 
 DbOption = Annotated[
     str,
@@ -104,9 +105,9 @@ def fhir2omop(
     incremental: Annotated[bool, typer.Option("--incremental/--full", metavar="", show_default=False, rich_help_panel=BEHAVIOUR, help="Skip files unchanged since a completed run (default), or read every file.")] = True,
     delete_vanished: Annotated[bool, typer.Option("--delete-vanished/--keep-vanished", metavar="", show_default=False, rich_help_panel=BEHAVIOUR, help="Delete resources gone from their re-read file (default), or keep them (delta feeds).")] = True,
     oncology: Annotated[bool, typer.Option("--oncology/--no-oncology", metavar="", show_default=False, rich_help_panel=BEHAVIOUR, help="Derive staging, CLIPI, episodes and lines of therapy after the load (default), or not.")] = True,
-    b_rules: Annotated[str, typer.Option("--b-rules", metavar="2007|2022", rich_help_panel=BEHAVIOUR, help="ISCL/EORTC criteria for the B category from blood counts.")] = "2007",
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, metavar="N", rich_help_panel=BEHAVIOUR, help="Converting processes (default: one per core, fewer for small inputs). Same output for any N.")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, metavar="N", rich_help_panel=BEHAVIOUR, help="Resources per transaction.")] = 5000,
+    b_rules: Annotated[str, typer.Option("--b-rules", metavar="2007|2022", rich_help_panel=INPUT, help="ISCL/EORTC criteria for reading blood counts as a B category.")] = "2007",
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, metavar="N", rich_help_panel=PERFORMANCE, help="Converting processes (default: one per core, fewer for small inputs). Same output for any N.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, metavar="N", rich_help_panel=PERFORMANCE, help="Resources per transaction.")] = 5000,
     strict: Annotated[bool, typer.Option("--strict", metavar="", rich_help_panel=BEHAVIOUR, help="Exit 1 when any record was quarantined.")] = False,
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", rich_help_panel=OUTPUT, help="No progress bar (it is drawn only on a terminal anyway).")] = False,
@@ -233,6 +234,9 @@ def mappings_check(
 ) -> None:
     """Validate the mapping tables: every row against its JSON Schema, every target concept present,
     standard and of the expected domain. Exit 1 when a problem is found.
+
+    Without a folder the shipped tables are checked; with one, the site's rows merged over them
+    (a site row overriding a shipped one is noted).
 
     Examples:
 
@@ -394,6 +398,8 @@ def export(
 ) -> None:
     """Write every CDM table to OUT_DIR as Parquet or CSV, one file per table (empty tables too).
 
+    Files are named after the tables (person.parquet, ...); CSV files have a header row.
+
     Examples:
 
         ctcl-map export cdm-parquet/ --db omop.duckdb
@@ -426,15 +432,19 @@ app.add_typer(samples_app, name="samples")
 
 @samples_app.command("generate")
 def samples_generate(
-    out: Annotated[Path, typer.Option("--out", metavar="DIR", rich_help_panel=OUTPUT, help="Folder to write: FHIR into OUT/fhir/, truth.csv and truth.json into OUT/.")],
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", rich_help_panel=OUTPUT, help="Folder to write: the FHIR in OUT/fhir/, the truth in OUT/.")],
     patients: Annotated[int, typer.Option("--patients", metavar="N", rich_help_panel=BEHAVIOUR, min=1, help="Number of patients.")] = 100,
-    seed: Annotated[int, typer.Option("--seed", metavar="N", rich_help_panel=BEHAVIOUR, help="Random seed: the same seed gives the same bytes.")] = 1,
-    fmt: Annotated[str, typer.Option("--format", metavar="bundle|ndjson", rich_help_panel=OUTPUT, help="bundle (one transaction Bundle per patient) or ndjson (bulk export, one file per type).")] = "bundle",
+    seed: Annotated[int, typer.Option("--seed", metavar="N", rich_help_panel=BEHAVIOUR, help="Random seed (same seed, same bytes).")] = 1,
+    fmt: Annotated[str, typer.Option("--format", metavar="bundle|ndjson", rich_help_panel=OUTPUT, help="bundle: a Bundle per patient; ndjson: bulk export.")] = "bundle",
     gzip: Annotated[bool, typer.Option("--gzip", metavar="", rich_help_panel=OUTPUT, help="Write .gz files.")] = False,
-    messy: Annotated[bool, typer.Option("--messy", metavar="", rich_help_panel=BEHAVIOUR, help="Inject realistic mess: partial dates, duplicates, unknown local codes, entered-in-error records ...")] = False,
+    messy: Annotated[bool, typer.Option("--messy", metavar="", rich_help_panel=BEHAVIOUR, help="Add realistic mess: partial dates, duplicates, unknown codes ...")] = False,
     mogamulizumab_hr: Annotated[float, typer.Option("--mogamulizumab-hr", metavar="HR", rich_help_panel=BEHAVIOUR, min=0.01, help="True hazard ratio of death from mogamulizumab start.")] = 0.7,
 ) -> None:
     """Generate a synthetic MF/SS cohort as FHIR R4 with its ground truth.
+
+    The same seed gives the same bytes. The FHIR goes into OUT/fhir/ (one transaction Bundle per
+    patient, or bulk NDJSON), the truth each patient was drawn from into OUT/truth.csv and
+    OUT/truth.json, to check what a load and an analysis recover.
 
     Examples:
 

@@ -319,6 +319,10 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
             progress(load_progress)
     if batch or problems:
         writer.write_batch(batch, problems, outcome)
+        load_progress.batches_committed += 1
+        load_progress.quarantined = sum(outcome.quarantined.values())
+        if progress:
+            progress(load_progress)
 
     # Run-level steps, in one transaction: a run killed anywhere in here leaves them undone as a
     # whole, and the next run completes them (this run's persons stay in ctcl_run_person until
