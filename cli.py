@@ -246,6 +246,7 @@ def mappings_check(
     """
     from ctcl_map.mappings.check import check_mappings
     from ctcl_map.mappings.tables import MappingError, load_mappings
+    from ctcl_map.terminal import clean
 
     dirs = override_dirs or []
     database = _open(db, cdm_schema, read_only=True) if db else None
@@ -253,14 +254,14 @@ def mappings_check(
         problems = check_mappings(dirs, db=database)
         try:
             for conflict in load_mappings(dirs).conflicts:
-                typer.echo(f"note: {conflict}")
+                typer.echo(f"note: {clean(conflict)}")
         except MappingError:
             pass  # already reported as a problem by check_mappings
     finally:
         if database is not None:
             database.close()
     for problem in problems:
-        typer.echo(f"problem: {problem}")
+        typer.echo(f"problem: {clean(problem)}")
     if problems:
         _fail(f"{len(problems)} problem(s) in the mapping tables", 1)
     typer.echo("mapping tables OK")
