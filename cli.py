@@ -197,7 +197,7 @@ app.add_typer(mappings_app, name="mappings")
 
 @vocab_app.command("load")
 def vocab_load(
-    athena_dir: Annotated[Path, typer.Argument(help="Folder of an Athena download: tab-separated CONCEPT.csv, CONCEPT_RELATIONSHIP.csv, VOCABULARY.csv ...")],
+    athena_dir: Annotated[Path, typer.Argument(metavar="ATHENA_DIR", help="Folder of an Athena download: tab-separated CONCEPT.csv, CONCEPT_RELATIONSHIP.csv, VOCABULARY.csv ...")],
     db: DbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
 ) -> None:
@@ -228,7 +228,7 @@ def vocab_load(
 
 @mappings_app.command("check")
 def mappings_check(
-    override_dirs: Annotated[Optional[list[Path]], typer.Argument(help="Site override folders to check with the shipped tables.")] = None,
+    override_dirs: Annotated[Optional[list[Path]], typer.Argument(metavar="DIR", help="Site override folders to check with the shipped tables.")] = None,
     db: Annotated[Optional[str], typer.Option("--db", metavar="PATH|URL", rich_help_panel=DATABASE, help="Check targets against this database's CONCEPT table instead of the shipped subset.")] = None,
     cdm_schema: SchemaOption = None,
 ) -> None:
@@ -391,7 +391,7 @@ def survival(
 
 @app.command()
 def export(
-    out_dir: Annotated[Path, typer.Argument(help="Folder to write one file per CDM table into (created if absent).")],
+    out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to write one file per CDM table into (created if absent).")],
     db: DbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
     file_format: Annotated[str, typer.Option("--format", metavar="parquet|csv", rich_help_panel=OUTPUT, help="parquet or csv (with a header row).")] = "parquet",

@@ -104,7 +104,7 @@ def print_table(result: SurvivalResult, console=None) -> None:
     from rich.console import Group
 
     from ctcl_map.terminal import console as make_console
-    from ctcl_map.terminal import items_line, prose, safe_markup, show, whole_line
+    from ctcl_map.terminal import items_line, prose, show, whole_line
 
     out = console or make_console()
     unit = result.spec.time_unit
@@ -136,9 +136,8 @@ def print_table(result: SurvivalResult, console=None) -> None:
         c = result.cox
         blocks.append(prose(f"Hazard ratio ({c['covariate']}): {c['hazard_ratio']:.3f} "
                             f"(95 % CI {c['lower']:.3f}-{c['upper']:.3f}), p = {c['p_value']:.4g}; {c['model']}", indent=0))
+    blocks += [prose(f"WARNING: {warning}", indent=0, style="bold yellow") for warning in result.warnings]
     show(Group(*blocks), out)
-    for warning in result.warnings:
-        out.print(f"[bold yellow]WARNING[/bold yellow]: {safe_markup(warning)}")
 
 
 def render(result: SurvivalResult, fmt: str = "table", out: Path | None = None) -> str:
