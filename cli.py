@@ -267,7 +267,7 @@ def mappings_check(
     typer.echo("mapping tables OK")
 
 
-@app.command()
+@app.command(short_help="Data-quality checks over the CDM (OHDSI DataQualityDashboard v5.4).")
 def dq(
     db: DbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
@@ -389,7 +389,7 @@ def survival(
             typer.echo(f"plot written: {path}", err=True)
 
 
-@app.command()
+@app.command(short_help="Write every CDM table as Parquet or CSV, one file per table.")
 def export(
     out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to write one file per CDM table into (created if absent).")],
     db: DbOption = "omop.duckdb",
@@ -464,7 +464,7 @@ def samples_generate(
     typer.echo(f"{patients} patients, {len(written)} files written under {out} (FHIR in {out / 'fhir'})")
 
 
-@app.command()
+@app.command(short_help="Check a FHIR export before loading: structure, references, CTCL plausibility, mapping coverage.")
 def validate(
     inputs: InputsArgument,
     mappings: MappingsOption = None,

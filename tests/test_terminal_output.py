@@ -242,6 +242,39 @@ def test_load_report_piped_has_no_progress_bar_and_fits(loaded):
     assert all(len(line) <= 80 for line in lines if str(db) not in line)
 
 
+def test_progress_bar_is_drawn_on_a_terminal(tmp_path):
+    """stderr a terminal (a pseudo-terminal here), stdout piped: the bar is drawn on stderr only."""
+    import pty
+    import threading
+
+    master, slave = pty.openpty()
+    drawn = bytearray()
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the terminal closed
+                return
+            if not chunk:
+                return
+            drawn.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    environment = {**os.environ, "COLUMNS": "80", "TERM": "xterm"}
+    result = subprocess.run([sys.executable, "-m", "ctcl_map.cli", "fhir2omop", str(TESTS / "data" / "synthea"),
+                             "--db", str(tmp_path / "o.duckdb")], stdout=subprocess.PIPE, stderr=slave, env=environment,
+                            text=True, timeout=300)
+    os.close(slave)
+    reader.join(timeout=10)
+    os.close(master)
+    assert result.returncode == 0
+    bar = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", drawn.decode("utf-8", "replace"))
+    assert "2/2 files" in bar and "183 resources" in bar and "ETA" in bar
+    assert "ETA" not in result.stdout and "resources loaded" in result.stdout
+
+
 def test_log_file_lets_a_scheduler_follow_the_load(loaded):
     folder, _, log, _ = loaded
     text = log.read_text(encoding="utf-8")
