@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from conftest import FIXTURES, TESTS
-from ctcl_map.terminal import clean, console, safe_markup, show
+from ctcl_map.terminal import clean, safe_markup, show
 
 GOLDEN = FIXTURES / "golden"
 
