@@ -71,6 +71,7 @@ class RunReport:
     started_at: datetime = field(default_factory=datetime.now)
     finished_at: datetime | None = None
     recovered_runs: list[int] = field(default_factory=list)  # killed runs whose derivations this run finished
+    non_fhir_files_skipped: Counter = field(default_factory=Counter)  # 'log.ndjson (bulk export log)' -> files
 
     @property
     def loaded_resources(self) -> int:
@@ -101,6 +102,7 @@ class RunReport:
             "files_skipped_unchanged": self.files_skipped,
             "workers": self.workers,
             "unreadable_files": self.unreadable_files,
+            "non_fhir_files_skipped": dict(sorted(self.non_fhir_files_skipped.items())),
             "resources_read": self.resources_read,
             "resources_loaded": dict(sorted(o.resources_loaded.items())),
             "rows_written": dict(sorted(o.rows_by_table.items())),
@@ -246,7 +248,10 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
                          json.dumps([str(p) for p in options.inputs]))])
     report = RunReport(run_id=run_id, vocabulary_version=vocab_version, started_at=started_at)
     report.recovered_runs, recovered_persons = _interrupted_runs(db, run_id)
-    files, missing = discover(options.inputs)
+    discovered = discover(options.inputs)
+    files, missing = discovered.files, discovered.problems
+    for path, kind in discovered.skipped:
+        report.non_fhir_files_skipped[f"{path.name} ({kind})"] += 1
     writer = CdmWriter(db, run_id, convert_pending=lambda item: convert(item, ctx))
     outcome = report.outcome
     if missing:

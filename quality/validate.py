@@ -76,7 +76,10 @@ def _run(paths: Sequence[Path], report: ValidationReport, ctx: ConvertContext, c
     references = ReferenceChecker(frozenset(CONVERTERS))
     coverage = CoverageCounter(ctx.resolver)
 
-    files, missing = discover(paths)
+    discovered = discover(paths)
+    files, missing = discovered.files, discovered.problems
+    for path, kind in discovered.skipped:
+        report.non_fhir_files_skipped[f"{path.name} ({kind})"] += 1
     for problem in missing:
         report.findings.append(_input_finding(problem))
     for number, path in enumerate(files, start=1):

@@ -41,6 +41,7 @@ class ValidationReport:
     seconds: float = 0.0
     json_schema: bool = False
     vocabulary: str = ""  # 'shipped subset' or the database label
+    non_fhir_files_skipped: Counter = field(default_factory=Counter)  # 'package.json (FHIR package manifest)' -> files
 
     @property
     def errors(self) -> list[Finding]:
@@ -68,6 +69,7 @@ class ValidationReport:
         return {
             "fit": self.exit_code() == 0,
             "files": self.files,
+            "non_fhir_files_skipped": dict(sorted(self.non_fhir_files_skipped.items())),
             "resources": self.resources,
             "resources_by_type": dict(sorted(self.resources_by_type.items())),
             "patients": self.patients,
@@ -102,6 +104,8 @@ class ValidationReport:
         from rich.text import Text
 
         parts: list[Any] = [Text(self.summary_line(), style="bold green" if self.exit_code() == 0 else "bold red")]
+        if self.non_fhir_files_skipped:
+            parts.append(Text(skipped_files_note(self.non_fhir_files_skipped)))
         if self.findings:
             rules = Table(title="Findings per rule")
             for column in ("severity", "rule", "findings"):
@@ -159,6 +163,11 @@ class ValidationReport:
 
 
 _STYLE = {"error": "bold red", "warning": "yellow"}
+
+
+def skipped_files_note(skipped: dict[str, int]) -> str:
+    """One line naming the standard non-FHIR files skipped (their names are standard, never a patient's)."""
+    return "skipped, not FHIR resources: " + ", ".join(f"{name} x{count}" if count > 1 else name for name, count in skipped.items())
 
 
 def _html_table(header: tuple[str, ...], rows, title: str) -> str:
