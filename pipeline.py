@@ -328,7 +328,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     with db.exclusive():
         if options.delete_vanished:
             report.vanished_deleted = _delete_vanished(writer, file_states.clean_completed(), outcome)
-        report.dangling_removed, dangling_files = _remove_dangling_subjects(db, run_id, own_runs, outcome)
+        report.dangling_removed, dangling_files = _remove_dangling_subjects(writer, own_runs, outcome)
         # What this process wrote and deleted is known; a killed run's, or the sweep's, is not.
         visit_candidates = None if report.recovered_runs or report.dangling_removed else writer.visit_ids
         report.visit_links_cleared = _clear_missing_visits(db, own_runs, visit_candidates)
@@ -511,14 +511,21 @@ def _portable(ctx: ConvertContext) -> ConvertContext:
     return dataclasses.replace(ctx, resolver=resolver, medications={})
 
 
-def _remove_dangling_subjects(db: Database, run_id: int, own_runs: Sequence[int], outcome: BatchOutcome) -> tuple[int, set[str]]:
+def _remove_dangling_subjects(writer: CdmWriter, own_runs: Sequence[int], outcome: BatchOutcome) -> tuple[int, set[str]]:
     """Rows whose person never arrived: remove them, quarantine their resource, forget its state
     (so a later run that brings the Patient loads them).
+
+    The quarantine says why: the Patient is absent ('dangling_subject'), or it was read but
+    quarantined or excluded itself ('patient_quarantined: missing_birth_date'). The rows this run
+    wrote for them leave the report's counts, so the report equals the CDM; a resource still
+    waiting for the Patient an earlier run already quarantined it for is counted as a note, not as
+    a new quarantine.
 
     Only rows this run (or a killed run it completes) wrote, or of persons it changed (a deleted
     Patient), are checked: a concurrent loader's events whose Patient it has not committed yet
     are not dangling. Run-level step: call inside db.exclusive().
     """
+    db, run_id = writer.db, writer.run_id
     t = db.table
     runs = ", ".join(str(r) for r in own_runs)
     # Every row these runs wrote or removed has its person in ctcl_run_person: when all of those
@@ -527,10 +534,10 @@ def _remove_dangling_subjects(db: Database, run_id: int, own_runs: Sequence[int]
                        f"AND person_id NOT IN (SELECT person_id FROM {t('person')})")[0][0]
     if not missing:
         return 0, set()
-    dangling: set[str] = set()
+    dangling: set[tuple[str, str, str, int]] = set()
     for table in EVENT_TABLES:
         rows = db.query(
-            f"SELECT DISTINCT l.resource_key, l.source_file, l.source_position FROM {t(table)} e "
+            f"SELECT DISTINCT l.resource_key, l.source_file, l.source_position, e.person_id FROM {t(table)} e "
             f"JOIN {t('ctcl_lineage')} l ON l.omop_table = '{table}' AND l.omop_id = "
             f"{'e.person_id' if table == 'death' else 'e.' + table + '_id'} "
             f"WHERE e.person_id NOT IN (SELECT person_id FROM {t('person')}) AND (l.run_id IN ({runs}) OR e.person_id IN "
@@ -539,15 +546,50 @@ def _remove_dangling_subjects(db: Database, run_id: int, own_runs: Sequence[int]
         dangling.update(rows)
     if not dangling:
         return 0, set()
-    keys = sorted({key for key, _, _ in dangling})
-    writer = CdmWriter(db, run_id)
-    writer.forget_resources(keys)
-    writer.record_quarantine([(run_id, f, p, key.split("/", 1)[0], key.split("/", 1)[1], "dangling_subject",
-                               "subject references a Patient that is not in the input or the database") for key, f, p in sorted(dangling)])
-    outcome.quarantined["dangling_subject"] += len(keys)
-    for key in keys:
+    keys = sorted({key for key, _, _, _ in dangling})
+    verdicts = _missing_person_verdicts(db, {person for _, _, _, person in dangling})
+    written = writer.rows_written_by(keys)
+    for table, key, count in written:
+        outcome.rows_by_table[table] -= count
+        outcome.rows_by_source[(key.split("/", 1)[0], table)] -= count
+    for key in {key for _, key, _ in written}:
         outcome.resources_loaded[key.split("/", 1)[0]] -= 1
-    return len(keys), {source_file for _, source_file, _ in dangling}
+        outcome.unmapped.subtract(writer.awaiting_person.get(key, Counter()))
+    for counter in (outcome.rows_by_table, outcome.rows_by_source, outcome.resources_loaded, outcome.unmapped):
+        for name in [name for name, count in counter.items() if count <= 0]:
+            del counter[name]
+    writer.forget_resources(keys)
+    entries = sorted({(run_id, f, p, key.split("/", 1)[0], key.split("/", 1)[1], *verdicts[person])
+                      for key, f, p, person in dangling})
+    known = set(db.query(f"SELECT source_file, source_position, reason FROM {t('ctcl_quarantine')} WHERE run_id <> ?", [run_id]))
+    for entry in entries:
+        if (entry[1], entry[2], entry[5]) in known:
+            outcome.notes["still_waiting_for_their_patient"] += 1
+        else:
+            outcome.quarantined[entry[5]] += 1
+    writer.record_quarantine(entries)
+    return len(keys), {source_file for _, source_file, _, _ in dangling}
+
+
+def _missing_person_verdicts(db: Database, person_ids: set[int]) -> dict[int, tuple[str, str]]:
+    """person_id -> (reason, message) of why it is not in the CDM: its Patient was quarantined
+    (with the Patient's own reason), excluded, or never arrived."""
+    t = db.table
+    with db.temp_relation("ctcl_person_ids", ("person_id",), [(p,) for p in sorted(person_ids)]) as relation:
+        rows = db.query(
+            f"SELECT c.person_id, s.status, (SELECT MIN(q.reason) FROM {t('ctcl_quarantine')} q WHERE q.resource_type = 'Patient' "
+            f"AND 'Patient/' || q.resource_id = m.row_key) FROM {relation} c "
+            f"LEFT JOIN {t('ctcl_id_map')} m ON m.id_space = 'person' AND m.omop_id = c.person_id "
+            f"LEFT JOIN {t('ctcl_resource_state')} s ON s.resource_key = m.row_key")
+    verdicts = {}
+    for person_id, status, reason in rows:
+        if status == "quarantined":
+            verdicts[person_id] = ("patient_quarantined", f"its Patient was quarantined: {reason or 'see its entry'}")
+        elif status == "excluded":
+            verdicts[person_id] = ("patient_excluded", "its Patient was excluded: it is not loaded as a person")
+        else:
+            verdicts[person_id] = ("dangling_subject", "subject references a Patient that is not in the input or the database")
+    return verdicts
 
 
 def _clear_missing_visits(db: Database, own_runs: Sequence[int], candidates: set[int] | None) -> int:
