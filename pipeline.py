@@ -111,6 +111,7 @@ class RunReport:
             "derived_rows": self.derived,
             "unchanged_skipped": o.skipped_unchanged,
             "superseded_skipped": o.superseded,
+            "duplicates_in_run": o.duplicates,
             "deleted": o.deleted,
             "deleted_as_vanished": self.vanished_deleted,
             "excluded": dict(sorted(o.excluded.items())),

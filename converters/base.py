@@ -133,3 +133,11 @@ def code_of(concept: Any) -> str | None:
             if isinstance(coding, dict) and isinstance(coding.get("code"), str):
                 return coding["code"]
     return None
+
+
+def extension_value(resource: dict, url: str, value_name: str) -> Any:
+    """The `value_name` (e.g. valueDateTime) of the first extension with this url, else None."""
+    for extension in resource.get("extension") or ():
+        if isinstance(extension, dict) and extension.get("url") == url and value_name in extension:
+            return extension[value_name]
+    return None

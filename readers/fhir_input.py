@@ -40,6 +40,10 @@ class BundleIndex:
 
     full_urls: dict[str, str] = field(default_factory=dict)
     medications: dict[str, dict] = field(default_factory=dict)
+    # Context FHIR puts in other entries: result key -> the DiagnosticReport listing it in `result`
+    # (its date and subject fill a result's missing ones), Encounter key -> its period.
+    reports: dict[str, dict] = field(default_factory=dict)
+    encounter_periods: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -229,6 +233,7 @@ def _bundle_items(bundle: dict, name: str, position: str) -> Iterator[Item]:
     prefix = "" if position == "resource" else f"{position}."
     index = BundleIndex()
     # First pass: learn every entry's identity so references between entries resolve in any order.
+    diagnostic_reports: list[dict] = []
     for entry in entries:
         if not isinstance(entry, dict):
             continue
@@ -243,6 +248,15 @@ def _bundle_items(bundle: dict, name: str, position: str) -> Iterator[Item]:
                 index.full_urls[full_url] = key
             if resource["resourceType"] == "Medication":
                 index.medications[key] = resource
+            elif resource["resourceType"] == "DiagnosticReport":
+                diagnostic_reports.append(resource)
+            elif resource["resourceType"] == "Encounter" and isinstance(resource.get("period"), dict):
+                index.encounter_periods[key] = resource["period"]
+    for report in diagnostic_reports:
+        for result in report.get("result") if isinstance(report.get("result"), list) else ():
+            target = reference_key(result, index)
+            if target is not None:
+                index.reports.setdefault(target, report)
     for number, entry in enumerate(entries):
         entry_position = f"{prefix}entry[{number}]"
         if not isinstance(entry, dict):

@@ -49,6 +49,7 @@ class BatchOutcome:
     resources_loaded: Counter = field(default_factory=Counter)  # by resource type
     skipped_unchanged: int = 0
     superseded: int = 0
+    duplicates: int = 0  # further occurrences of a resource already read in this run (same file or another)
     deleted: int = 0
     excluded: Counter = field(default_factory=Counter)  # reason -> count
     quarantined: Counter = field(default_factory=Counter)  # reason -> count
@@ -220,8 +221,14 @@ class CdmWriter:
         latest: dict[str, ConvertedItem] = {}
         for entry in converted:
             previous = latest.get(entry.item.key)
-            if previous is None or not _is_older(entry.item, previous.item):
-                latest[entry.item.key] = entry
+            if previous is not None and entry.item.method != "DELETE" and previous.item.method != "DELETE":
+                if _is_older(entry.item, previous.item):
+                    outcome.superseded += 1  # an older version after a newer one: counted, not loaded
+                    continue
+                outcome.duplicates += 1
+            latest[entry.item.key] = entry
+        # Read in an earlier batch of this run: a repeat, whatever its version.
+        outcome.duplicates += len(self._seen_this_run([k for k, e in latest.items() if e.item.method != "DELETE"]))
         state = self._state_of(list(latest))
         to_replace: list[ConvertedItem] = []
         for key, entry in latest.items():
@@ -395,6 +402,14 @@ class CdmWriter:
                 for _, space, key in self._key_columns(row):
                     if space:
                         yield space, key
+
+    def _seen_this_run(self, keys: list[str]) -> set[str]:
+        """Keys an earlier batch of this run already read (ctcl_resource_file.seen_run)."""
+        if not keys:
+            return set()
+        rows = self._with_keys(keys, f"SELECT DISTINCT o.resource_key FROM {self.db.table('ctcl_resource_file')} o "
+                                     f"JOIN {{keys}} k ON k.k = o.resource_key WHERE o.seen_run = {int(self.run_id)}", fetch=True)
+        return {key for (key,) in rows}
 
     def _state_of(self, keys: list[str]) -> dict[str, tuple]:
         if not keys:
