@@ -67,6 +67,7 @@ class RunReport:
     derived: dict[str, int] = field(default_factory=dict)
     oncology: object = None  # staging.derive.OncologyReport when the oncology step ran
     drug_ends_capped: int = 0  # drug exposures whose end date was capped at the death date
+    medications_filled_late: int = 0  # drug resources whose Medication was read after them (this run or later)
     vocabulary_version: str = ""
     started_at: datetime = field(default_factory=datetime.now)
     finished_at: datetime | None = None
@@ -124,6 +125,7 @@ class RunReport:
             "dangling_subject_removed": self.dangling_removed,
             "visit_links_cleared": self.visit_links_cleared,
             "drug_ends_capped_at_death": self.drug_ends_capped,
+            "drugs_filled_from_a_later_medication": self.medications_filled_late,
             "recovered_runs": self.recovered_runs,
         }
 
@@ -292,11 +294,13 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         progress(load_progress)
     batch: list[ConvertedItem] = []
     problems: list[InputProblem] = []
+    run_medications: dict[str, dict] = {}  # every Medication this run read (files holding them are always read)
     # DuckDB has one writer, so conversion may wait for it: resources are converted only if
     # written. On PostgreSQL they are converted before the batch takes the shared load lock, so
     # concurrent loaders convert in parallel.
     for result in converted_units(setup, units_of(files_to_read), workers, defer=db.dialect == "duckdb"):
         file_states.saw(result)
+        run_medications.update(result.medications)
         report.resources_read += result.resources_read
         report.unreadable_files += result.unreadable_files
         outcome.not_mapped_types.update(result.not_mapped_types)
@@ -329,6 +333,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     with db.exclusive():
         if options.delete_vanished:
             report.vanished_deleted = _delete_vanished(writer, file_states.clean_completed(), outcome)
+        report.medications_filled_late = _fill_waiting_medications(writer, run_medications, ctx, outcome)
         report.dangling_removed, dangling_files = _remove_dangling_subjects(writer, own_runs, outcome)
         # What this process wrote and deleted is known; a killed run's, or the sweep's, is not.
         visit_candidates = None if report.recovered_runs or report.dangling_removed else writer.visit_ids
@@ -570,6 +575,43 @@ def _remove_dangling_subjects(writer: CdmWriter, own_runs: Sequence[int], outcom
             outcome.quarantined[entry[5]] += 1
     writer.record_quarantine(entries)
     return len(keys), {source_file for _, source_file, _, _ in dangling}
+
+
+def _fill_waiting_medications(writer: CdmWriter, medications: dict[str, dict], ctx: ConvertContext, outcome: BatchOutcome) -> int:
+    """Drug rows written before their Medication was read (later in this run, or in an earlier run)
+    get the drug now, as the converter would have given it; their report entries move with them.
+    Run-level step: call inside db.exclusive()."""
+    db = writer.db
+    t = db.table
+    if not medications:
+        return 0
+    with db.key_relation(sorted(medications)) as relation:
+        waiting = db.query(
+            f"SELECT w.resource_key, w.medication_key, w.run_id, d.drug_exposure_id, d.person_id FROM {t('ctcl_medication_wait')} w "
+            f"JOIN {relation} k ON k.k = w.medication_key "
+            f"JOIN {t('ctcl_lineage')} l ON l.resource_key = w.resource_key AND l.omop_table = 'drug_exposure' "
+            f"JOIN {t('drug_exposure')} d ON d.drug_exposure_id = l.omop_id")
+    if not waiting:
+        return 0
+    updates = []
+    for resource_key, medication_key, run_id, drug_id, person_id in waiting:
+        resolved = ctx.resolver.resolve(medications[medication_key].get("code"), "drug")
+        updates.append((resolved.concept_id, resolved.source_value, resolved.source_concept_id, drug_id))
+        if run_id == writer.run_id:  # this run's report counted it as unresolved
+            outcome.notes["medication_reference_unresolved"] -= 1
+            outcome.unmapped[("drug_exposure", "concept_id", "", "", "medication_reference_unresolved")] -= 1
+        if not resolved.concept_id and resolved.reason:
+            outcome.unmapped[("drug_exposure", "concept_id", resolved.vocabulary_id or "", resolved.code or "", resolved.reason)] += 1
+        outcome.person_ids.add(person_id)
+        outcome.persons_by_table["drug_exposure"].add(person_id)
+    for counter in (outcome.notes, outcome.unmapped):
+        for name in [name for name, count in counter.items() if count <= 0]:
+            del counter[name]
+    for concept_id, source_value, source_concept_id, drug_id in updates:
+        db.execute(f"UPDATE {t('drug_exposure')} SET drug_concept_id = ?, drug_source_value = ?, drug_source_concept_id = ? "
+                   f"WHERE drug_exposure_id = ?", [concept_id, (source_value or "")[:50] or None, source_concept_id, drug_id])
+    db.delete_keys("ctcl_medication_wait", ("resource_key",), sorted({(key,) for key, *_ in waiting}))
+    return len({key for key, *_ in waiting})
 
 
 def _missing_person_verdicts(db: Database, person_ids: set[int]) -> dict[int, tuple[str, str]]:

@@ -54,6 +54,9 @@ class Conversion:
     quarantined: tuple[str, str] | None = None  # (reason code, message) when the resource is invalid
     unmapped: list[Unmapped] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # counted in the run report, e.g. 'date_imputed'
+    # 'Medication/x' a drug row names but that was not read yet: the writer records it and the end of
+    # a run that reads it (this run, or a later one) fills the drug, as a Patient arriving later does.
+    unresolved_medication: str | None = None
 
 
 def excluded(reason: str) -> Conversion:

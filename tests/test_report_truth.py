@@ -225,3 +225,35 @@ def test_third_party_report_equals_the_cdm_and_reruns_add_nothing(db, dataset):
     predicted = validate_inputs([folder]).findings
     for reason, count in data["quarantined"].items():
         assert sum(f.rule in (f"conversion.{reason}", f"input.{reason}") for f in predicted) in (count, 0), reason
+
+
+# -- references that resolve whatever the order ----------------------------------------------------
+MEDICATION = {"resourceType": "Medication", "id": "m1",
+              "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "2054068"}]}}
+REQUEST = {"resourceType": "MedicationRequest", "id": "r1", "status": "completed", "intent": "order",
+           "subject": {"reference": "Patient/p1"}, "authoredOn": "2021-03-01", "medicationReference": {"reference": "Medication/m1"}}
+
+
+def _drugs(db) -> list[tuple]:
+    return db.query(f"SELECT drug_concept_id, drug_source_value FROM {db.table('drug_exposure')}")
+
+
+@pytest.mark.parametrize("later_run", [False, True], ids=["later-in-the-run", "in-a-later-run"])
+def test_medication_read_after_its_request_fills_the_drug(db, tmp_path, later_run):
+    _write_ndjson(tmp_path / "patients.ndjson", PATIENT)
+    _write_ndjson(tmp_path / "requests.ndjson", REQUEST)
+    _write_ndjson(tmp_path / "meds.ndjson", MEDICATION)
+    order = [tmp_path / "patients.ndjson", tmp_path / "requests.ndjson"]
+    if later_run:
+        first = load(db, *order).to_dict()
+        assert _drugs(db) == [(0, None)] and first["notes"] == {"medication_reference_unresolved": 1}
+        data = load(db, *order, tmp_path / "meds.ndjson").to_dict()
+        assert data["notes"] == {} and data["unmapped_rows_by_vocabulary"] == {}
+    else:
+        data = load(db, *order, tmp_path / "meds.ndjson").to_dict()
+        assert data["notes"] == {} and data["unmapped_rows_by_vocabulary"] == {}
+    assert data["drugs_filled_from_a_later_medication"] == 1
+    assert _drugs(db) == [(35200202, "2054068")]
+    assert db.query(f"SELECT drug_concept_id FROM {db.table('drug_era')}") == [(35200202,)]
+    again = load(db, *order, tmp_path / "meds.ndjson").to_dict()
+    assert again["drugs_filled_from_a_later_medication"] == 0 and _drugs(db) == [(35200202, "2054068")]

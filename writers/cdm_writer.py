@@ -254,6 +254,7 @@ class CdmWriter:
         lineage: list[tuple] = []
         states: list[tuple] = []
         quarantine: list[tuple] = []
+        waiting: list[tuple] = []  # (resource key, Medication key, run) of drugs whose Medication is not read yet
         persons_of: dict[str, set[int]] = defaultdict(set)  # resource key -> persons its rows name
         for entry in to_replace:
             item, conversion = entry.item, entry.conversion
@@ -275,6 +276,8 @@ class CdmWriter:
                 outcome.excluded[conversion.excluded] += 1
             else:
                 outcome.resources_loaded[item.resource_type] += 1
+                if conversion.unresolved_medication is not None:
+                    waiting.append((item.key, conversion.unresolved_medication, self.run_id))
                 for note in conversion.notes:
                     outcome.notes[note] += 1
                 for gap in conversion.unmapped:
@@ -293,6 +296,7 @@ class CdmWriter:
             db.insert_rows(table, self._columns[table], rows)
             outcome.rows_by_table[table] += len(rows)
         db.insert_rows("ctcl_lineage", ("omop_table", "omop_id", "resource_key", "source_file", "source_position", "run_id"), lineage)
+        db.insert_rows("ctcl_medication_wait", ("resource_key", "medication_key", "run_id"), waiting)
         self._note_awaiting_person(persons_of, {entry.item.key: entry.conversion for entry in to_replace})
         db.upsert_rows("ctcl_resource_state", ("resource_key", "content_hash", "version_id", "last_updated", "status", "source_file", "run_id"),
                        states, key=("resource_key",))
@@ -442,7 +446,8 @@ class CdmWriter:
                 placeholders = ",".join("?" * len(chunk))
                 persons = db.query(f"DELETE FROM {db.table(table)} WHERE {id_column} IN ({placeholders}) RETURNING person_id", chunk)
                 self._batch_persons[table].update(p for (p,) in persons)
-        self._with_keys(resource_keys, f"DELETE FROM {db.table('ctcl_lineage')} WHERE resource_key IN (SELECT k FROM {{keys}})")
+        for table in ("ctcl_lineage", "ctcl_medication_wait"):
+            self._with_keys(resource_keys, f"DELETE FROM {db.table(table)} WHERE resource_key IN (SELECT k FROM {{keys}})")
 
     def rows_written_by(self, resource_keys: list[str]) -> list[tuple[str, str, int]]:
         """(table, resource key, rows) this run wrote for these resources."""
