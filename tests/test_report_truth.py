@@ -257,3 +257,19 @@ def test_medication_read_after_its_request_fills_the_drug(db, tmp_path, later_ru
     assert db.query(f"SELECT drug_concept_id FROM {db.table('drug_era')}") == [(35200202,)]
     again = load(db, *order, tmp_path / "meds.ndjson").to_dict()
     assert again["drugs_filled_from_a_later_medication"] == 0 and _drugs(db) == [(35200202, "2054068")]
+
+
+# -- validate predicts what fhir2omop quarantines ----------------------------------------------------
+GOLDEN_FIXTURES = sorted(p for p in GOLDEN.glob("*.json") if not p.name.endswith(".expected.json"))
+
+
+@pytest.mark.parametrize("fixture", GOLDEN_FIXTURES, ids=[p.stem for p in GOLDEN_FIXTURES])
+def test_validate_and_fhir2omop_count_the_same_quarantines(db, fixture):
+    from collections import Counter
+
+    from ctcl_map.quality.validate import REPORTED_ELSEWHERE
+
+    quarantined = Counter(load(db, fixture).outcome.quarantined)
+    predicted = Counter(f.rule.split(".", 1)[1] for f in validate_inputs([fixture]).findings
+                        if f.rule.startswith(("conversion.", "input.")) and f.severity == "error")
+    assert predicted == Counter({reason: n for reason, n in quarantined.items() if reason not in REPORTED_ELSEWHERE})
