@@ -567,7 +567,11 @@ def _remove_dangling_subjects(writer: CdmWriter, own_runs: Sequence[int], outcom
     writer.forget_resources(keys)
     entries = sorted({(run_id, f, p, key.split("/", 1)[0], key.split("/", 1)[1], *verdicts[person])
                       for key, f, p, person in dangling})
-    known = set(db.query(f"SELECT source_file, source_position, reason FROM {t('ctcl_quarantine')} WHERE run_id <> ?", [run_id]))
+    with db.temp_relation("ctcl_quarantine_keys", ("source_file", "source_position", "reason"),
+                          [entry[1:3] + entry[5:6] for entry in entries]) as relation:
+        known = set(db.query(f"SELECT q.source_file, q.source_position, q.reason FROM {t('ctcl_quarantine')} q JOIN {relation} k "
+                             f"ON k.source_file = q.source_file AND k.source_position = q.source_position AND k.reason = q.reason "
+                             f"WHERE q.run_id <> ?", [run_id]))
     for entry in entries:
         if (entry[1], entry[2], entry[5]) in known:
             outcome.notes["still_waiting_for_their_patient"] += 1

@@ -177,6 +177,10 @@ class CdmWriter:
         # Unmapped codes of resources written this run whose person was not in the CDM when their
         # batch committed: if the end-of-run check removes them, their codes leave the report too.
         self.awaiting_person: dict[str, Counter] = {}
+        # Whether ctcl_medication_wait may hold rows: when it cannot, replacing resources skips it
+        # (on PostgreSQL another loader may add rows at any time: always checked there).
+        self._medication_waits = db.dialect == "postgresql" or bool(
+            db.query(f"SELECT 1 FROM {db.table('ctcl_medication_wait')} LIMIT 1"))
         self._columns = {table: tuple(f.name for f in fields) for table, fields in cdm_fields().items()}
         self._lengths = {
             table: tuple((f.name, f.max_length) for f in fields if f.max_length) for table, fields in cdm_fields().items()
@@ -296,7 +300,9 @@ class CdmWriter:
             db.insert_rows(table, self._columns[table], rows)
             outcome.rows_by_table[table] += len(rows)
         db.insert_rows("ctcl_lineage", ("omop_table", "omop_id", "resource_key", "source_file", "source_position", "run_id"), lineage)
-        db.insert_rows("ctcl_medication_wait", ("resource_key", "medication_key", "run_id"), waiting)
+        if waiting:
+            db.insert_rows("ctcl_medication_wait", ("resource_key", "medication_key", "run_id"), waiting)
+            self._medication_waits = True
         self._note_awaiting_person(persons_of, {entry.item.key: entry.conversion for entry in to_replace})
         db.upsert_rows("ctcl_resource_state", ("resource_key", "content_hash", "version_id", "last_updated", "status", "source_file", "run_id"),
                        states, key=("resource_key",))
@@ -446,7 +452,7 @@ class CdmWriter:
                 placeholders = ",".join("?" * len(chunk))
                 persons = db.query(f"DELETE FROM {db.table(table)} WHERE {id_column} IN ({placeholders}) RETURNING person_id", chunk)
                 self._batch_persons[table].update(p for (p,) in persons)
-        for table in ("ctcl_lineage", "ctcl_medication_wait"):
+        for table in ("ctcl_lineage", "ctcl_medication_wait") if self._medication_waits else ("ctcl_lineage",):
             self._with_keys(resource_keys, f"DELETE FROM {db.table(table)} WHERE resource_key IN (SELECT k FROM {{keys}})")
 
     def rows_written_by(self, resource_keys: list[str]) -> list[tuple[str, str, int]]:
