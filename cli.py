@@ -80,6 +80,7 @@ def fhir2omop(
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Processes converting in parallel (default: one per available core; 1 when under 16 MB is left to read, and never more than the JSON files to read). The output is the same for any number.")] = None,
     oncology: Annotated[bool, typer.Option("--oncology/--no-oncology", help="Derive staging links, stage groups, B categories, CLIPI, episodes and lines of therapy after the load.")] = True,
     b_rules: Annotated[str, typer.Option("--b-rules", help="ISCL/EORTC criteria for deriving the B category from blood counts: 2007 or 2022.")] = "2007",
+    include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", help="Count provisional, differential and unconfirmed CTCL diagnoses (and stages linked to them) as CTCL diagnoses in the oncology derivation (default: loaded with their status but left out).")] = False,
     incremental: Annotated[bool, typer.Option("--incremental/--full", help="Skip files unchanged since an earlier completed run without parsing them (default), or read every file (--full; unchanged resources are still skipped).")] = True,
     delete_vanished: Annotated[bool, typer.Option("--delete-vanished/--keep-vanished", help="A resource gone from every file that held it, when such a file is read again cleanly, is deleted (default: a re-exported Bundle is the current state). --keep-vanished for delta feeds written over the same file names, where absence means unchanged.")] = True,
 ) -> None:
@@ -109,7 +110,7 @@ def fhir2omop(
     database = _open(db, cdm_schema)
     options = RunOptions(inputs=inputs, mapping_dirs=mappings or (), batch_size=batch_size, validate=validate,
                          workers=workers, incremental=incremental, oncology=oncology, b_rules=b_rules,
-                         delete_vanished=delete_vanished)
+                         delete_vanished=delete_vanished, include_unconfirmed=include_unconfirmed)
     try:
         with load_progress_bar(enabled=not quiet and not as_json) as progress:
             report = run_fhir2omop(database, options, progress)
@@ -255,6 +256,7 @@ def survival(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     csv_out: Annotated[Optional[Path], typer.Option("--csv", help="Write the result table as CSV here.")] = None,
     plot_stem: Annotated[Optional[Path], typer.Option("--plot", help="Write a Kaplan-Meier plot as STEM.png and STEM.svg.")] = None,
+    include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", help="Let provisional, differential and unconfirmed diagnoses (and stages linked to them) enter the cohorts (default: left out).")] = False,
 ) -> None:
     """Overall survival the OHDSI way: cohorts in the cohort table, Kaplan-Meier, log-rank, Cox.
 
@@ -287,6 +289,7 @@ def survival(
         admin_end=admin_end.date() if admin_end else None,
         survival_years=tuple(float(y) for y in _csv_list(years) or ()),
         time_unit=unit,
+        include_unconfirmed=include_unconfirmed,
     )
     database = _open(db, cdm_schema, results_schema)
     try:
@@ -379,6 +382,7 @@ def validate(
     html: Annotated[Optional[Path], typer.Option("--html", help="Also write a self-contained HTML report to this file.")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
     top: Annotated[int, typer.Option("--top", min=1, help="Problems and unmapped codes shown in the table.")] = 20,
+    include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", help="Judge provisional, differential and unconfirmed CTCL diagnoses as diagnoses, as fhir2omop --include-unconfirmed does (they are still reported).")] = False,
 ) -> None:
     """Check a FHIR export before loading it: structure (fhir.resources R4B), references, CTCL
     plausibility (diagnosis before treatment, death after events, stage vs TNMB, B vs blood counts,
@@ -392,7 +396,8 @@ def validate(
 
     database = _open(db, cdm_schema, read_only=True) if db else None
     try:
-        report = validate_inputs(inputs, mapping_dirs=mappings or (), db=database, json_schema=schema)
+        report = validate_inputs(inputs, mapping_dirs=mappings or (), db=database, json_schema=schema,
+                                 include_unconfirmed=include_unconfirmed)
     except ValidationFailed as problem:
         _fail(str(problem), 2)
     finally:

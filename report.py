@@ -42,6 +42,12 @@ def print_run_report(report, db_label: str, console: Console | None = None) -> N
             f"{oncology['disease_episodes']:,} disease episodes, {oncology['treatment_lines']:,} lines of therapy, "
             f"CLIPI for {oncology['clipi_persons']:,} persons; {oncology['stage_disagreements']:,} given stage groups disagree with TNMB"
         )
+        if oncology.get("unconfirmed_diagnoses_excluded"):
+            console.print(
+                f"[bold]oncology:[/bold] {oncology['unconfirmed_diagnoses_excluded']:,} provisional/differential/unconfirmed "
+                f"CTCL diagnoses and {oncology['staging_of_unconfirmed_excluded']:,} staging rows linked to them left out "
+                "(--include-unconfirmed counts them)"
+            )
     for title, counts in (("excluded by reason", data["excluded"]), ("quarantined by reason", data["quarantined"]),
                           ("unmapped rows by vocabulary (concept_id 0)", data["unmapped_rows_by_vocabulary"]),
                           ("resource types not mapped to OMOP", data["not_mapped_resource_types"])):

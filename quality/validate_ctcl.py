@@ -20,6 +20,7 @@ Rules and severities (error = impossible or contradictory; warning = suspicious 
 | ctcl.b_category_inconsistent | warning | a given B category that neither the 2007 nor the 2022 rules give from that date's blood values |
 | ctcl.mogamulizumab_short_gap | warning | two doses less than 5 days apart (label: weekly, then every 2 weeks) |
 | ctcl.mogamulizumab_long_weekly | warning | more than 5 consecutive doses at most 10 days apart (label: 4 weekly doses + day 1 of cycle 2) |
+| ctcl.diagnosis_unconfirmed | warning | a CTCL Condition whose verificationStatus is provisional / differential / unconfirmed: loaded with its status, left out of the CTCL diagnoses, episodes, staging links and survival cohorts (`--include-unconfirmed`) |
 | ctcl.code_unrecognised | warning | a Condition whose text mentions mycosis fungoides / Sezary but whose codes do not resolve to a CTCL diagnosis |
 
 Non-CTCL patients are only subject to the birth/death rules (which apply to everyone).
@@ -38,6 +39,7 @@ from pathlib import Path
 
 from ctcl_map.converters.base import Conversion, InvalidValue, parse_time
 from ctcl_map.converters.concepts import ConceptResolver
+from ctcl_map.converters.condition import UNCONFIRMED_STATUSES
 from ctcl_map.quality.validate_report import Finding
 from ctcl_map.quality.validate_structure import resource_path
 from ctcl_map.readers.fhir_input import SourceItem
@@ -116,9 +118,10 @@ def _plain(text: str) -> str:
 
 
 class CtclChecker:
-    def __init__(self, concepts: CtclConcepts, resolver: ConceptResolver):
+    def __init__(self, concepts: CtclConcepts, resolver: ConceptResolver, include_unconfirmed: bool = False):
         self.concepts = concepts
         self.resolver = resolver
+        self.include_unconfirmed = include_unconfirmed  # as fhir2omop --include-unconfirmed
         self.persons: dict[str, Person] = defaultdict(Person)
         self.findings: list[Finding] = []
 
@@ -151,9 +154,21 @@ class CtclChecker:
                 if row.table == "measurement" else {}
             person.events.append(Event(day, row.table, concept, item.key, item.resource_type, item.file, path, values))
             if ctcl_condition and row.table == "condition_occurrence":
-                person.diagnoses.append(day)
+                status = row.values.get("condition_status_source_value")
+                if status in UNCONFIRMED_STATUSES:
+                    self._unconfirmed(item, status)
+                if status not in UNCONFIRMED_STATUSES or self.include_unconfirmed:
+                    person.diagnoses.append(day)
         if item.resource_type == "Condition" and not ctcl_condition:
             self._check_condition_text(item)
+
+    def _unconfirmed(self, item: SourceItem, status: str) -> None:
+        self.findings.append(Finding(
+            "warning", "ctcl.diagnosis_unconfirmed", item.file, resource_path(item.position, ("verificationStatus",)),
+            f"a {status} CTCL diagnosis: loaded with condition_status_source_value '{status}'; "
+            + ("counted as a CTCL diagnosis (--include-unconfirmed)" if self.include_unconfirmed else
+               "left out of the CTCL diagnoses, episodes, staging links and survival cohorts (--include-unconfirmed counts it)"),
+            item.key))
 
     def _is_ctcl_condition(self, item: SourceItem) -> bool:
         code = (item.resource or {}).get("code")
