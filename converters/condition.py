@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ctcl_map.converters.base import EHR, Conversion, Unmapped, code_of, excluded, first_time, parse_time, quarantined
 from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
-from ctcl_map.converters.events import event_row, route, unmapped_of
+from ctcl_map.converters.events import event_row, event_rows, route, unmapped_of
 from ctcl_map.converters.staging_values import resolve_staging_value
 from ctcl_map.readers.fhir_input import SourceItem
 
@@ -51,7 +51,7 @@ def convert_condition(item: SourceItem, ctx: ConvertContext) -> Conversion:
     if start.imputed:
         conversion.notes.append("date_imputed")
     extra = _status_columns(condition, ctx, conversion) if table == "condition_occurrence" else None
-    conversion.rows.append(event_row(table, item.key, person_key, visit_key, resolved, start, end, EHR, extra))
+    conversion.rows.extend(event_rows(table, item.key, person_key, visit_key, resolved, start, end, EHR, extra))
     conversion.unmapped.extend(unmapped_of(table, "concept_id", resolved))
     if table == "condition_occurrence":
         _stage_rows(item, ctx, person_key, visit_key, start, conversion)

@@ -2,8 +2,10 @@
 
 - status cancelled / entered-in-error / registered (no result yet) -> no row.
 - Date: effective[x]; without it, `issued` (counted as 'date_from_issued').
-- valueQuantity -> value_as_number + unit (UCUM code -> unit concept); valueCodeableConcept ->
-  value_as_concept_id; valueString -> value_as_string (observation) / value_source_value.
+- valueQuantity -> value_as_number + unit (UCUM code -> unit concept), its comparator (<, <=, >=, >)
+  -> operator_concept_id (measurement); valueCodeableConcept -> value_as_concept_id; valueBoolean ->
+  value_as_concept_id Yes 4188539 / No 4188540; valueString -> value_as_string (observation) /
+  value_source_value.
 - Each component is a row of its own (blood pressure: systolic and diastolic rows).
 - referenceRange[0] -> range_low / range_high.
 - Staging questions (T, N, M, B, stage group per mappings/staging.csv) parse their written values.
@@ -21,13 +23,16 @@ from ctcl_map.converters.base import (
 )
 from ctcl_map.converters.concepts import Resolved
 from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
-from ctcl_map.converters.events import event_row, route, unmapped_of
+from ctcl_map.converters.events import event_rows, route, unmapped_of
 from ctcl_map.converters.staging_values import resolve_staging_value
 from ctcl_map.readers.fhir_input import SourceItem
 
 NOT_REALIZED = {"cancelled", "entered-in-error", "registered"}
 MEASUREMENT_CATEGORIES = {"laboratory", "vital-signs"}
 STAGING_AXES = {"T": "T", "N": "N", "M": "M", "B": "B", "stage_group": "stage"}
+QUANTITY_COMPARATOR = "http://hl7.org/fhir/quantity-comparator"  # < <= >= > (mappings/fhir_valuesets.csv)
+# valueBoolean -> the Yes / No answers of mappings/answers.csv (HL7 v2 table 0136)
+BOOLEAN_ANSWERS = {True: ("HL7 v2-0136", "Y"), False: ("HL7 v2-0136", "N")}
 
 
 def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
@@ -65,7 +70,7 @@ def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
         if table in ("measurement", "observation"):
             values, value_unmapped = value_columns(table, part, ctx, _staging_axis(resolved))
         # else: coded with a condition/procedure/drug concept, the row goes to that domain's table (f2o-037)
-        conversion.rows.append(event_row(table, key, person_key, visit_key, resolved, start, None, type_concept_id, values))
+        conversion.rows.extend(event_rows(table, key, person_key, visit_key, resolved, start, None, type_concept_id, values))
         conversion.unmapped.extend(unmapped_of(table, "concept_id", resolved))
         conversion.unmapped.extend(value_unmapped)
     return conversion
@@ -90,6 +95,12 @@ def value_columns(table: str, part: dict, ctx: ConvertContext, axis: str | None)
                 unmapped.append(_unit_gap(table, unit_text, quantity.get("system")))
         if comparator:
             values["value_source_value"] = f"{comparator}{quantity.get('value')}"
+            if measurement:  # OBSERVATION has no operator column: the source value keeps it
+                operator, _ = ctx.valueset("operator_concept_id", str(comparator), QUANTITY_COMPARATOR)
+                values["operator_concept_id"] = operator
+                if not operator:
+                    unmapped.append(Unmapped(table, "operator_concept_id", QUANTITY_COMPARATOR, str(comparator)[:20],
+                                             "code_not_in_valueset"))
     elif "valueInteger" in part:
         values["value_as_number"] = number(part.get("valueInteger"), "valueInteger")
     elif isinstance(part.get("valueCodeableConcept"), dict) or (axis and isinstance(part.get("valueString"), str)):
@@ -108,9 +119,12 @@ def value_columns(table: str, part: dict, ctx: ConvertContext, axis: str | None)
             values["value_as_string"] = text[:60]
     elif isinstance(part.get("valueBoolean"), bool):
         text = "true" if part["valueBoolean"] else "false"
+        answer = ctx.resolver.resolve_code(*BOOLEAN_ANSWERS[part["valueBoolean"]])
+        values["value_as_concept_id"] = answer.concept_id
         values["value_source_value"] = text
         if not measurement:
             values["value_as_string"] = text
+        unmapped.extend(unmapped_of(table, "value_as_concept_id", answer))
     if measurement:
         ranges = part.get("referenceRange")
         if isinstance(ranges, list) and ranges and isinstance(ranges[0], dict):
