@@ -42,6 +42,9 @@ def print_run_report(report, db_label: str, console: Console | None = None) -> N
             f"{oncology['disease_episodes']:,} disease episodes, {oncology['treatment_lines']:,} lines of therapy, "
             f"CLIPI for {oncology['clipi_persons']:,} persons; {oncology['stage_disagreements']:,} given stage groups disagree with TNMB"
         )
+        if oncology.get("stage_given_conflicts"):
+            console.print(f"[bold]oncology:[/bold] {oncology['stage_given_conflicts']:,} dates with a stage group "
+                          "given two ways that disagree")
         if oncology.get("unconfirmed_diagnoses_excluded"):
             console.print(
                 f"[bold]oncology:[/bold] {oncology['unconfirmed_diagnoses_excluded']:,} provisional/differential/unconfirmed "

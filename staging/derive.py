@@ -13,8 +13,8 @@ deleted first and written again, in one transaction per chunk of persons. Steps 
  2. staging rows (T, N, M, B, stage group) linked to the diagnosis (measurement_event_id,
     meas_event_field_concept_id 1147127) where the converter has not linked them already;
  3. B category from raw blood values on a date without a given B (rule set recorded);
- 4. stage group from T/N/M/B on a date without a given group; given groups that disagree are
-    kept and reported;
+ 4. stage group from T/N/M/B on a date without a given group; given groups that disagree (with
+    the derived one, or with each other: a group given two ways) are kept and reported;
  5. ctcl_first_advanced(person_id, first_advanced_date, stage_group, measurement_id);
  6. disease and treatment-line episodes with their EPISODE_EVENT links (staging.episodes);
  7. CLIPI at the first advanced date (staging.clipi_step); 8. death ends the disease episode.
@@ -182,10 +182,15 @@ def _staging_rows(run: Run, persons: list[int]) -> list[StagingRow]:
         f"WHERE m.person_id IN {int_list(persons)} AND m.measurement_concept_id IN {int_list(axis_of)} "
         "ORDER BY m.person_id, m.measurement_date, m.measurement_id"
     )
+    # A link (focus, derivedFrom) to a Condition not loaded (yet) is treated as no link here.
+    conditions = {int(r[0]) for r in db.query(
+        f"SELECT condition_occurrence_id FROM {db.table('condition_occurrence')} WHERE person_id IN {int_list(persons)}")}
     result = []
     for mid, pid, day, question, value_id, value_text, code, name, event_id, field_id in rows:
         axis = axis_of[int(question)]
         linked = int(event_id) if event_id is not None and field_id == FIELD_CONDITION else None
+        if linked is not None and linked not in conditions:
+            linked = None
         if linked in run.unconfirmed:
             run.report.staging_of_unconfirmed_excluded += 1
             continue
@@ -292,11 +297,23 @@ def one_category(categories: list[str]) -> tuple[str | None, bool]:
     return distinct[0], False
 
 
+def given_group_conflict(groups: list[str]) -> list[str]:
+    """Stage groups given for one date in several ways (Condition.stage, an Observation, another
+    coding) that contradict each other, sorted; [] when they agree ('IV' and 'IVA1' do)."""
+    distinct = sorted(set(groups))
+    if all(groups_compatible(a, b) for a in distinct for b in distinct):
+        return []
+    return distinct
+
+
 def _derive_stage(run: Run, staging: list[StagingRow], diagnoses) -> None:
     by_date: dict[tuple[int, date], list[StagingRow]] = defaultdict(list)
     for row in staging:
         by_date[(row.person_id, row.day)].append(row)
     for (person_id, day), rows in sorted(by_date.items()):
+        given_groups = given_group_conflict([r.category for r in rows if r.axis == "stage" and r.category])
+        if given_groups:
+            run.report.stage_given_conflicts.append({"person_id": person_id, "date": day, "given": given_groups})
         if not any(r.axis in ("T", "N", "M") for r in rows):
             continue  # a blood draw or a bare stage group is not a TNM assessment
         chosen: dict[str, str | None] = {}

@@ -33,6 +33,7 @@ class OncologyReport:
     stage_not_derivable: list[dict[str, Any]] = field(default_factory=list)
     stage_disagreements: list[dict[str, Any]] = field(default_factory=list)
     stage_conflicts: list[dict[str, Any]] = field(default_factory=list)
+    stage_given_conflicts: list[dict[str, Any]] = field(default_factory=list)  # one date, two given groups that disagree
     clipi_incomplete: list[dict[str, Any]] = field(default_factory=list)
     therapy_without_diagnosis: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
