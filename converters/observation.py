@@ -11,7 +11,8 @@
 - Staging questions (T, N, M, B, stage group per mappings/staging.csv: LOINC, the SNOMED / NCIt
   codes of mCODE's stage-type value set, and text-only questions) parse their written values
   (AJCC 'cT3', NCIt or LOINC answers, text) and are linked to the Condition named by `focus` or
-  `derivedFrom` (measurement_event_id, 1147127). A staging system that is not ISCL/EORTC (method
+  `derivedFrom`, or, within one Bundle, by Condition.stage.assessment or the hasMember of a stage
+  group about that Condition (measurement_event_id, 1147127). A staging system that is not ISCL/EORTC (method
   or code in fhir_valuesets.csv: Binet, Rai, Ann Arbor ...) is not filed as CTCL staging:
   concept 0 and value 0 with the reason non_ctcl_staging_system, the written value kept.
 - A concept of another domain (a diagnosis recorded as an Observation) goes to that domain's table.
@@ -167,14 +168,15 @@ def _non_ctcl_system(part: dict, ctx: ConvertContext) -> bool:
 
 
 def _condition_link(item: SourceItem) -> str | None:
-    """The Condition a staging Observation is about: focus (mCODE), else derivedFrom naming one."""
+    """The Condition a staging Observation is about: focus (mCODE), else derivedFrom naming one,
+    else a Condition.stage.assessment or a stage group's hasMember of the same Bundle naming it."""
     resource = item.resource or {}
     for field_name in ("focus", "derivedFrom"):
         for ref in resource.get(field_name) or ():
             key = reference(item, ref)
             if key and key.startswith("Condition/"):
                 return key
-    return None
+    return item.bundle.staging_links.get(item.key) if item.bundle is not None else None
 
 
 def _value_text(part: dict) -> str | None:
