@@ -13,7 +13,7 @@ an OBSERVATION row whatever the domain of its code:
 
 from __future__ import annotations
 
-from ctcl_map.converters.base import EHR, Conversion, Unmapped, code_of, excluded, first_time, parse_time, quarantined
+from ctcl_map.converters.base import EHR, Conversion, Unmapped, code_of, excluded, quarantined, start_with_fallback
 from ctcl_map.converters.context import ConvertContext, encounter_key, subject_key, subject_problem
 from ctcl_map.converters.events import event_row, unmapped_of
 from ctcl_map.readers.fhir_input import SourceItem
@@ -29,15 +29,11 @@ def convert_allergy(item: SourceItem, ctx: ConvertContext) -> Conversion:
     person_key, problem = subject_key(item, "patient")
     if person_key is None:
         return subject_problem(item, problem, "patient")
-    start, _ = first_time(allergy, ("onsetDateTime", "onsetPeriod"))
     conversion = Conversion()
-    if start is None:
-        start = parse_time(allergy.get("recordedDate"), "recordedDate")
-        conversion.notes.append("start_from_recorded_date")
+    start = start_with_fallback(allergy, ("onsetDateTime", "onsetPeriod"), "recordedDate", "start_from_recorded_date",
+                                conversion)
     if start is None:
         return quarantined("missing_date", "AllergyIntolerance has neither onset[x] nor recordedDate")
-    if start.imputed:
-        conversion.notes.append("date_imputed")
     resolved = ctx.resolver.resolve(allergy.get("code"), "observation")
     extra = {}
     if resolved.concept_id and resolved.domain_id != "Observation":

@@ -39,7 +39,7 @@ class Resolved:
     reason: str | None  # why concept_id is 0; None when mapped
     mapping: Any = None  # the MappingEntry that decided it (CTCL tables), for its attributes
     # further standard targets when the code has several 'Maps to' (e.g. a combination code):
-    # ((concept_id, domain_id), ...); each becomes a row of its own (events.event_rows)
+    # ((concept_id, domain_id), ...); each becomes a row of its own (events.with_more_targets)
     more_targets: tuple[tuple[int, str | None], ...] = ()
 
 

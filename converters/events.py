@@ -109,28 +109,24 @@ def event_row(
     return OmopRow(table, key, values)
 
 
-def event_rows(
-    table: str,
-    key: str,
-    person_key: str,
-    visit_key: str | None,
-    resolved: Resolved,
-    start: FhirTime,
-    end: FhirTime | None,
-    type_concept_id: int,
-    extra: dict[str, Any] | None = None,
-) -> list[OmopRow]:
+def with_more_targets(row: OmopRow, resolved: Resolved, start: FhirTime, end: FhirTime | None,
+                      type_concept_id: int) -> list[OmopRow]:
     """The event row, plus one row per further 'Maps to' target of its code (OMOP convention: a
     source code mapped to several standard concepts gives one record per target), each in the
-    table of its target's domain. Only the first row carries the resource-specific columns."""
-    rows = [event_row(table, key, person_key, visit_key, resolved, start, end, type_concept_id, extra)]
+    table of its target's domain. A target in the same table repeats the row's value columns."""
+    rows = [row]
     for number, (concept_id, domain_id) in enumerate(resolved.more_targets, start=2):
         target = Resolved(concept_id, resolved.source_value, resolved.source_concept_id, domain_id,
                           resolved.vocabulary_id, resolved.code, None)
-        target_table, target = route(target, table)
-        shared = extra if target_table == table else None
-        rows.append(event_row(target_table, f"{key}#maps{number}", person_key, visit_key, target, start, end,
-                              type_concept_id, shared))
+        target_table, target = route(target, row.table)
+        key = f"{row.key}#maps{number}"
+        if target_table == row.table:
+            values = dict(row.values)
+            values[EVENT_TABLES[row.table].concept] = concept_id
+            rows.append(OmopRow(row.table, key, values))
+        else:
+            rows.append(event_row(target_table, key, row.values["person_id"], row.values.get("visit_occurrence_id"),
+                                  target, start, end, type_concept_id))
     return rows
 
 

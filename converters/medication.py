@@ -23,7 +23,7 @@ from ctcl_map.converters.base import (
 )
 from ctcl_map.converters.concepts import Resolved
 from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, reference, subject_key
-from ctcl_map.converters.events import event_rows, route, unmapped_of
+from ctcl_map.converters.events import event_row, route, unmapped_of, with_more_targets
 from ctcl_map.readers.fhir_input import SourceItem
 
 
@@ -106,8 +106,9 @@ def convert_medication(item: SourceItem, ctx: ConvertContext) -> Conversion:
             conversion.notes.append("medication_stopped")
         if end is None and extra.get("days_supply"):
             end = FhirTime(start.day + timedelta(days=extra["days_supply"] - 1), None, False)
-    conversion.rows.extend(event_rows(table, item.key, person_key, encounter_key(item, kind.encounter_field),
-                                     resolved, start, end, kind.type_concept_id, extra))
+    row = event_row(table, item.key, person_key, encounter_key(item, kind.encounter_field), resolved, start, end,
+                    kind.type_concept_id, extra)
+    conversion.rows.extend(with_more_targets(row, resolved, start, end, kind.type_concept_id))
     conversion.unmapped.extend(unmapped_of(table, "concept_id", resolved))
     return conversion
 

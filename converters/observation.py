@@ -25,12 +25,12 @@ from __future__ import annotations
 from typing import Any
 
 from ctcl_map.converters.base import (
-    EHR, LAB, Conversion, Unmapped, excluded, first_time, number, parse_time, quarantined,
+    EHR, LAB, Conversion, Unmapped, excluded, number, quarantined, start_with_fallback,
 )
 from ctcl_map.converters.concepts import Resolved
 from ctcl_map.converters.condition import CONDITION_FIELD_CONCEPT
 from ctcl_map.converters.context import ConvertContext, encounter_key, reference, subject_key, subject_problem
-from ctcl_map.converters.events import event_rows, route, unmapped_of
+from ctcl_map.converters.events import event_row, route, unmapped_of, with_more_targets
 from ctcl_map.converters.staging_values import resolve_staging_value
 from ctcl_map.readers.fhir_input import SourceItem
 
@@ -51,15 +51,11 @@ def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
     person_key, problem = subject_key(item)
     if person_key is None:
         return subject_problem(item, problem)
-    start, _ = first_time(observation, ("effectiveDateTime", "effectivePeriod", "effectiveInstant"))
     conversion = Conversion()
-    if start is None:
-        start = parse_time(observation.get("issued"), "issued")
-        conversion.notes.append("date_from_issued")
+    start = start_with_fallback(observation, ("effectiveDateTime", "effectivePeriod", "effectiveInstant"), "issued",
+                                "date_from_issued", conversion)
     if start is None:
         return quarantined("missing_date", "Observation has neither effective[x] nor issued")
-    if start.imputed:
-        conversion.notes.append("date_imputed")
     categories = _category_codes(observation)
     type_concept_id = LAB if "laboratory" in categories else EHR
     visit_key = encounter_key(item)
@@ -91,7 +87,8 @@ def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
             if axis and table == "measurement" and condition_key:
                 values.update(measurement_event_id=condition_key, meas_event_field_concept_id=CONDITION_FIELD_CONCEPT)
         # else: coded with a condition/procedure/drug concept, the row goes to that domain's table (f2o-037)
-        conversion.rows.extend(event_rows(table, key, person_key, visit_key, resolved, start, None, type_concept_id, values))
+        row = event_row(table, key, person_key, visit_key, resolved, start, None, type_concept_id, values)
+        conversion.rows.extend(with_more_targets(row, resolved, start, None, type_concept_id))
         conversion.unmapped.extend(unmapped_of(table, "concept_id", resolved))
         conversion.unmapped.extend(value_unmapped)
     return conversion
