@@ -13,9 +13,7 @@
 
 from __future__ import annotations
 
-from ctcl_map.converters.base import (
-    EHR, Conversion, Unmapped, code_of, excluded, first_time, quarantined, start_with_fallback,
-)
+from ctcl_map.converters.base import EHR, Conversion, Unmapped, code_of, excluded, first_time, parse_time, quarantined
 from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
 from ctcl_map.converters.events import event_row, route, unmapped_of, with_more_targets
 from ctcl_map.converters.staging_values import resolve_staging_value
@@ -35,9 +33,11 @@ def convert_condition(item: SourceItem, ctx: ConvertContext) -> Conversion:
     person_key, problem = subject_key(item)
     if person_key is None:
         return subject_problem(item, problem)
-    conversion = Conversion()
-    start = start_with_fallback(condition, ("onsetDateTime", "onsetPeriod"), "recordedDate", "start_from_recorded_date",
-                                conversion)
+    start, _ = first_time(condition, ("onsetDateTime", "onsetPeriod"))
+    notes = []
+    if start is None:
+        start = parse_time(condition.get("recordedDate"), "recordedDate")
+        notes.append("start_from_recorded_date")
     if start is None:
         return quarantined("missing_date", "Condition has neither onset[x] nor recordedDate")
     end, _ = first_time(condition, ("abatementDateTime", "abatementPeriod"))
@@ -47,6 +47,9 @@ def convert_condition(item: SourceItem, ctx: ConvertContext) -> Conversion:
     resolved = ctx.resolver.resolve(condition.get("code"), "condition")
     table, resolved = route(resolved, "condition_occurrence")
     visit_key = encounter_key(item)
+    conversion = Conversion(notes=notes)
+    if start.imputed:
+        conversion.notes.append("date_imputed")
     extra = _status_columns(condition, ctx, conversion) if table == "condition_occurrence" else None
     conversion.rows.extend(with_more_targets(event_row(table, item.key, person_key, visit_key, resolved, start, end, EHR, extra),
                                               resolved, start, end, EHR))

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from ctcl_map.converters.base import (
-    EHR, LAB, Conversion, Unmapped, excluded, number, quarantined, start_with_fallback,
+    EHR, LAB, Conversion, Unmapped, excluded, first_time, number, parse_time, quarantined,
 )
 from ctcl_map.converters.concepts import Resolved
 from ctcl_map.converters.condition import CONDITION_FIELD_CONCEPT
@@ -51,11 +51,15 @@ def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
     person_key, problem = subject_key(item)
     if person_key is None:
         return subject_problem(item, problem)
+    start, _ = first_time(observation, ("effectiveDateTime", "effectivePeriod", "effectiveInstant"))
     conversion = Conversion()
-    start = start_with_fallback(observation, ("effectiveDateTime", "effectivePeriod", "effectiveInstant"), "issued",
-                                "date_from_issued", conversion)
+    if start is None:
+        start = parse_time(observation.get("issued"), "issued")
+        conversion.notes.append("date_from_issued")
     if start is None:
         return quarantined("missing_date", "Observation has neither effective[x] nor issued")
+    if start.imputed:
+        conversion.notes.append("date_imputed")
     categories = _category_codes(observation)
     type_concept_id = LAB if "laboratory" in categories else EHR
     visit_key = encounter_key(item)
