@@ -121,6 +121,7 @@ def fhir2omop(
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", rich_help_panel=OUTPUT, help="No progress bar (it is drawn only on a terminal anyway).")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log-file", metavar="FILE", rich_help_panel=OUTPUT, help="Append JSON lines for a scheduler: run start, progress per file, warnings, the report.")] = None,
+    include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=BEHAVIOUR, help="Count provisional, differential and unconfirmed CTCL diagnoses (and stages linked to them) as CTCL diagnoses in the oncology derivation (default: loaded with their status but left out).")] = False,
 ) -> None:
     """Load FHIR R4 data into an OMOP CDM v5.4 database (DuckDB by default).
 
@@ -159,7 +160,7 @@ def fhir2omop(
         database = _open(db, cdm_schema)
         options = RunOptions(inputs=inputs, mapping_dirs=mappings or (), batch_size=batch_size, validate=validate,
                              workers=workers, incremental=incremental, oncology=oncology, b_rules=b_rules,
-                             delete_vanished=delete_vanished)
+                             delete_vanished=delete_vanished, include_unconfirmed=include_unconfirmed)
         log.start(database.dialect, len(inputs), {
             "batch_size": batch_size, "workers": workers, "incremental": incremental, "delete_vanished": delete_vanished,
             "oncology": oncology, "b_rules": b_rules, "validate": validate, "strict": strict, "site_mappings": len(options.mapping_dirs)})
@@ -348,6 +349,7 @@ def survival(
     as_json: Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT, help="Print the result as JSON.")] = False,
     csv_out: Annotated[Optional[Path], typer.Option("--csv", metavar="FILE", rich_help_panel=OUTPUT, help="Write the result table as CSV here.")] = None,
     plot_stem: Annotated[Optional[Path], typer.Option("--plot", metavar="STEM", rich_help_panel=OUTPUT, help="Write a Kaplan-Meier plot as STEM.png and STEM.svg.")] = None,
+    include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=INPUT, help="Let provisional, differential and unconfirmed diagnoses (and stages linked to them) enter the cohorts (default: left out).")] = False,
 ) -> None:
     """Overall survival the OHDSI way: cohorts in the cohort table, Kaplan-Meier, log-rank, Cox.
 
@@ -383,6 +385,7 @@ def survival(
         admin_end=admin_end.date() if admin_end else None,
         survival_years=tuple(float(y) for y in _csv_list(years) or ()),
         time_unit=unit,
+        include_unconfirmed=include_unconfirmed,
     )
     database = _open(db, cdm_schema, results_schema)
     try:
@@ -485,6 +488,7 @@ def validate(
     html: Annotated[Optional[Path], typer.Option("--html", metavar="FILE", rich_help_panel=OUTPUT, help="Also write a self-contained HTML report to this file.")] = None,
     strict: Annotated[bool, typer.Option("--strict", metavar="", rich_help_panel=BEHAVIOUR, help="Exit 1 on warnings too.")] = False,
     top: Annotated[int, typer.Option("--top", metavar="N", rich_help_panel=OUTPUT, min=1, help="Problems and unmapped codes shown in the table.")] = 20,
+    include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=BEHAVIOUR, help="Judge provisional, differential and unconfirmed CTCL diagnoses as diagnoses, as fhir2omop --include-unconfirmed does (they are still reported).")] = False,
 ) -> None:
     """Check a FHIR export before loading it: structure (fhir.resources R4B), references, CTCL
     plausibility (diagnosis before treatment, death after events, stage vs TNMB, B vs blood counts,
@@ -505,7 +509,8 @@ def validate(
     _require_inputs(inputs)
     database = _open(db, cdm_schema, read_only=True) if db else None
     try:
-        report = validate_inputs(inputs, mapping_dirs=mappings or (), db=database, json_schema=schema)
+        report = validate_inputs(inputs, mapping_dirs=mappings or (), db=database, json_schema=schema,
+                                 include_unconfirmed=include_unconfirmed)
     except ValidationFailed as problem:
         _fail(str(problem), 2)
     finally:

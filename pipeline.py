@@ -42,6 +42,8 @@ class RunOptions:
     validate: bool = False  # full fhir.resources model validation of every mapped resource (slow)
     oncology: bool = True  # derive staging links, stage groups, B categories, CLIPI and episodes
     b_rules: str = "2007"  # ISCL/EORTC B-category criteria for counts: '2007' or '2022'
+    # provisional / differential / unconfirmed CTCL diagnoses enter the oncology derivation too
+    include_unconfirmed: bool = False
     source_name: str = "ctcl-map FHIR load"
     # Processes converting in parallel; the output is the same for any number. None: default_workers.
     workers: int | None = 1
@@ -364,7 +366,8 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
             writer.ids.start_batch()
             writer.ids.preload("derived:")
             report.oncology = derive_oncology(db, persons, b_rules=options.b_rules,
-                                              mappings=rows_by_kind(mappings), allocate_id=writer.ids.get)
+                                              mappings=rows_by_kind(mappings), allocate_id=writer.ids.get,
+                                              include_unconfirmed=options.include_unconfirmed)
             writer.ids.flush()
         report.derived = derive_for_persons(db, persons, condition_persons=changed_in("condition_occurrence"),
                                             drug_persons=drug_persons)

@@ -168,7 +168,7 @@ def _base_cohort(db: Database, spec: SurvivalSpec) -> tuple[int, str, list[Attri
         cohort_id, name = run_circe_cohort(db, spec.circe_json)
         count = len(read_cohort_followup(db, cohort_id))
         return cohort_id, name, [AttritionStep(name, "persons in the Circe cohort", count, count)], spec.restrictions
-    build = cohorts.build_cohort(db, cohorts.built_in(spec.cohort), spec.restrictions, spec.covariate_grace_days)
+    build = cohorts.build_cohort(db, cohorts.built_in(spec.cohort, spec.include_unconfirmed), spec.restrictions, spec.covariate_grace_days)
     return build.cohort_definition_id, build.name, build.attrition, Restrictions()
 
 
@@ -178,7 +178,7 @@ def _followup(db: Database, spec: SurvivalSpec, cohort_id: int, label: str, rest
     frame, steps = time_to_death(raw, label, spec.admin_end, spec.min_survival_days, censor_on_exit)
     # the cohort builder already counted the observation-period step; repeat it only if it bites
     steps = [s for s in steps if s.dropped or s.step != "index date inside an observation period"]
-    frame = covariates_at_index(db, frame, spec.covariate_grace_days)
+    frame = covariates_at_index(db, frame, spec.covariate_grace_days, spec.include_unconfirmed)
     if restrictions.describe():  # Circe cohorts: our restrictions apply after Circe's own rules
         frame, more = cohorts.apply_restrictions(frame, restrictions, label)
         steps.extend(more)

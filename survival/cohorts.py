@@ -10,12 +10,13 @@ applied to the entries with an attrition count per step, then the rows are inser
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import pandas as pd
 
 from ctcl_map.cdm.schema import create_table_sql
+from ctcl_map.staging.concept_sets import confirmed_condition_sql, not_of_unconfirmed_sql
 from ctcl_map.survival.concept_sets import descendants, resolve_concept_set, sql_ids
 from ctcl_map.survival.covariates import (
     EARLY_STAGES,
@@ -39,6 +40,8 @@ class CohortDefinition:
     ingredient: str | None = None  # drug / line entries: RxNorm ingredient name or concept id
     comparator: str | None = None  # line_comparator: restrict to lines containing this ingredient
     after_cohort_id: int | None = None  # line entries: only lines starting on/after this cohort's index
+    # provisional / differential / unconfirmed diagnoses (and stages linked to them) count too
+    include_unconfirmed: bool = False
 
 
 BUILT_IN: dict[str, CohortDefinition] = {
@@ -155,9 +158,10 @@ def entry_sql(db: Database, definition: CohortDefinition) -> str:
     t = db.table
     if definition.entry == "condition":
         ids = resolve_concept_set(db, definition.concept_set or "ctcl")
+        confirmed = "" if definition.include_unconfirmed else f" AND {confirmed_condition_sql()}"
         return (
             f"SELECT person_id, MIN(condition_start_date) AS index_date, CAST(NULL AS DATE) AS censor_date "
-            f"FROM {t('condition_occurrence')} WHERE condition_concept_id IN ({sql_ids(ids)}) GROUP BY person_id"
+            f"FROM {t('condition_occurrence')} WHERE condition_concept_id IN ({sql_ids(ids)}){confirmed} GROUP BY person_id"
         )
     if definition.entry == "advanced":
         if not db.table_exists("ctcl_first_advanced"):
@@ -170,7 +174,7 @@ def entry_sql(db: Database, definition: CohortDefinition) -> str:
             f"FROM {t('ctcl_first_advanced')} GROUP BY person_id"
         )
     if definition.entry == "early":
-        return _early_sql(db)
+        return _early_sql(db, definition.include_unconfirmed)
     if definition.entry == "death":
         return (
             f"SELECT person_id, MIN(death_date) AS index_date, CAST(NULL AS DATE) AS censor_date "
@@ -187,16 +191,20 @@ def entry_sql(db: Database, definition: CohortDefinition) -> str:
     raise ValueError(f"unknown cohort entry kind {definition.entry!r}")
 
 
-def _early_sql(db: Database) -> str:
+def _early_sql(db: Database, include_unconfirmed: bool = False) -> str:
     answers = stage_answer_concepts(db)
     early = {cid for cid, label in answers.items() if label in EARLY_STAGES}
     m = db.table("measurement")
+    def confirmed(alias: str) -> str:
+        return "" if include_unconfirmed else f" AND {not_of_unconfirmed_sql(db, alias)}"
+
     return (
         f"SELECT m.person_id, m.measurement_date AS index_date, CAST(NULL AS DATE) AS censor_date FROM {m} m "
-        f"JOIN (SELECT person_id, MIN(measurement_date) AS first_date FROM {m} "
-        f"      WHERE value_as_concept_id IN ({sql_ids(set(answers))}) GROUP BY person_id) f "
+        f"JOIN (SELECT person_id, MIN(measurement_date) AS first_date FROM {m} s "
+        f"      WHERE value_as_concept_id IN ({sql_ids(set(answers))}){confirmed('s')} GROUP BY person_id) f "
         f"  ON f.person_id = m.person_id AND f.first_date = m.measurement_date "
-        f"WHERE m.value_as_concept_id IN ({sql_ids(early)}) GROUP BY m.person_id, m.measurement_date"
+        f"WHERE m.value_as_concept_id IN ({sql_ids(early)}){confirmed('m')} "
+        "GROUP BY m.person_id, m.measurement_date"
     )
 
 
@@ -322,7 +330,7 @@ def build_cohort(
     entries = entries[entries["op_end"].notna()].reset_index(drop=True)
     attrition.append(AttritionStep(name, "index date inside an observation period", before, len(entries),
                                    "index date outside any observation period"))
-    members = covariates_at_index(db, entries, grace_days)
+    members = covariates_at_index(db, entries, grace_days, definition.include_unconfirmed)
     members, steps = apply_restrictions(members, restrictions, name)
     attrition.extend(steps)
     members["cohort_end_date"] = members[["op_end", "censor_date"]].min(axis=1)
@@ -341,8 +349,15 @@ def write_cohort_rows(db: Database, cohort_id: int, members: pd.DataFrame) -> No
         db.insert_rows(table, ["cohort_definition_id", "subject_id", "cohort_start_date", "cohort_end_date"], rows)
 
 
-def built_in(name: str) -> CohortDefinition:
+def built_in(name: str, include_unconfirmed: bool = False) -> CohortDefinition:
+    """A built-in cohort; with include_unconfirmed, a cohort of its own name that also counts
+    provisional / differential / unconfirmed diagnoses (left out by default)."""
     if name not in BUILT_IN:
         raise SurvivalSpecError(f"unknown cohort {name!r}: built-in cohorts are {', '.join(BUILT_IN)}")
-    return BUILT_IN[name]
+    definition = BUILT_IN[name]
+    if include_unconfirmed:
+        definition = replace(definition, name=f"{definition.name} [incl. unconfirmed diagnoses]",
+                             description=f"{definition.description}, unconfirmed diagnoses included",
+                             include_unconfirmed=True)
+    return definition
 

@@ -55,6 +55,8 @@ class SurvivalSpec:
     survival_years: tuple[float, ...] = (1.0, 2.0, 5.0)
     conf_type: str = "log-log"  # KM band: log-log (lifelines) or log (R survfit default)
     time_unit: str = "months"  # display unit: days | months | years
+    # provisional / differential / unconfirmed diagnoses, and stages linked to them, enter cohorts
+    include_unconfirmed: bool = False
 
     def check(self) -> None:
         if self.design not in DESIGNS:
