@@ -204,20 +204,34 @@ def dq(
     table: Annotated[Optional[list[str]], typer.Option("--table", help="Only checks on this CDM table (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print every check result as JSON.")] = False,
     show_passed: Annotated[bool, typer.Option("--show-passed", help="List passing checks in the table too.")] = False,
+    dqd_json: Annotated[Optional[Path], typer.Option("--dqd-json", help="Also write the results in DataQualityDashboard's results JSON format (for DQD's viewer) to this file.")] = None,
 ) -> None:
     """Data-quality checks over the CDM, after the OHDSI DataQualityDashboard v5.4 definitions and
     thresholds. Exit 1 when a check fails (or cannot run)."""
     from rich.console import Console
 
     from ctcl_map.quality import run_dq
+    from ctcl_map.quality.dqd_results import dqd_json as to_dqd_json
+    from ctcl_map.quality.dqd_results import dqd_results
 
     database = _open(db, cdm_schema, results_schema, read_only=True)
+    started = datetime.now()
     try:
         report = run_dq(database, checks=check or None, tables=table or None)
+        cdm_source = (database.query_df(f"SELECT * FROM {database.table('cdm_source')}").to_dict("records")
+                      if dqd_json and database.table_exists("cdm_source") else [])
     except ValueError as problem:
         _fail(str(problem), 2)
     finally:
         database.close()
+    if dqd_json:
+        if not cdm_source:
+            typer.echo("warning: CDM_SOURCE is empty; DQD's viewer shows no source metadata", err=True)
+        try:
+            dqd_json.write_bytes(to_dqd_json(dqd_results(report, cdm_source, started, datetime.now(), __version__)))
+        except OSError as problem:
+            _fail(f"cannot write {dqd_json}: {problem.strerror}", 1)
+        typer.echo(f"DQD results written: {dqd_json} ({len(report.results)} checks)", err=True)
     if as_json:
         typer.echo(report.to_json())
     else:
