@@ -250,6 +250,8 @@ def survival(
     results_schema: ResultsSchemaOption = None,
     cohort: Annotated[str, typer.Option("--cohort", help="Built-in target cohort: ctcl, mf, ss, advanced, early, first-line.")] = "ctcl",
     circe: Annotated[Optional[Path], typer.Option("--circe", help="An ATLAS/Circe cohort definition JSON to use instead of --cohort.")] = None,
+    cohort_id: Annotated[Optional[int], typer.Option("--cohort-id", help="cohort_definition_id of the target cohort (default: a Circe file's published id, else a free id). An id holding another definition's rows is refused.")] = None,
+    cohort_table: Annotated[str, typer.Option("--cohort-table", help="Write cohorts to this table in the results schema instead of COHORT (e.g. to stay clear of CohortGenerator's tables).")] = "cohort",
     compare: Annotated[Optional[str], typer.Option("--compare", help="Exposure to compare, an ingredient name or concept_id (e.g. mogamulizumab).")] = None,
     comparator: Annotated[Optional[str], typer.Option("--comparator", help="new-user design: a specific comparator ingredient (default: any other systemic line).")] = None,
     design: Annotated[Optional[str], typer.Option("--design", help="new-user (default with --compare), landmark, time-varying, or naive (immortal-time biased; warns).")] = None,
@@ -283,11 +285,12 @@ def survival(
       ctcl-map survival --cohort advanced --compare mogamulizumab --design new-user --json
     """
     from ctcl_map.survival import Restrictions, SurvivalSpec, SurvivalSpecError, plot, render, run_survival
-    from ctcl_map.writers.db import DatabaseError
+    from ctcl_map.writers.db import DatabaseError, check_identifier
 
     spec = SurvivalSpec(
         cohort=cohort,
         circe_json=circe,
+        cohort_id=cohort_id,
         restrictions=Restrictions(
             stage_groups=_csv_list(stage), clipi_groups=_csv_list(clipi), ctcl_types=_csv_list(ctcl_type),
             age_min=age_min, age_max=age_max, sex=sex,
@@ -304,11 +307,14 @@ def survival(
     )
     database = _open(db, cdm_schema, results_schema)
     try:
+        database.cohort_table = check_identifier(cohort_table)
         result = run_survival(database, spec)
     except (SurvivalSpecError, DatabaseError) as problem:
         _fail(str(problem), 2)
     finally:
         database.close()
+    for line in result.written:
+        typer.echo(line, err=True)
     typer.echo(render(result, "json")) if as_json else render(result, "table")
     if csv_out:
         render(result, "csv", csv_out)

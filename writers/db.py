@@ -50,6 +50,9 @@ class Database:
         self._in_transaction = False
         self._holds_load_lock = False  # inside exclusive(): its transaction holds the load lock
         self._types: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        # The table OHDSI cohorts are written to (`--cohort-table`): the standard COHORT by default,
+        # another name to stay clear of tools (CohortGenerator) that drop and recreate their own.
+        self.cohort_table = "cohort"
 
     # -- naming ---------------------------------------------------------------------------------
     def table(self, name: str) -> str:
@@ -57,7 +60,10 @@ class Database:
         return f"{self.cdm_schema}.{name}" if self.cdm_schema else name
 
     def results_table(self, name: str) -> str:
-        """cohort / cohort_definition and analysis outputs live in the results schema."""
+        """cohort / cohort_definition and analysis outputs live in the results schema; 'cohort' names
+        the table chosen as self.cohort_table, 'cohort_definition' its companion <cohort_table>_definition."""
+        if name in ("cohort", "cohort_definition"):
+            name = self.cohort_table + name[len("cohort"):]
         return f"{self.results_schema}.{name}" if self.results_schema else name
 
     # -- statements -----------------------------------------------------------------------------
