@@ -162,12 +162,13 @@ def first_exposure_dates(db: Database, ingredient: str) -> pd.DataFrame:
     return frame
 
 
-def _base_cohort(db: Database, spec: SurvivalSpec, written: list[str]
+def _base_cohort(db: Database, spec: SurvivalSpec, written: list[str], vocabulary_warnings: list[str]
                  ) -> tuple[int, str, list[AttritionStep], Restrictions]:
     """Build the target cohort; returns id, name, attrition and restrictions still to apply."""
     if spec.circe_json:
         run = run_circe_cohort(db, spec.circe_json, cohort_id=spec.cohort_id)
         written.extend([run.id_source, run.written])
+        vocabulary_warnings.extend(run.warnings)
         count = len(read_cohort_followup(db, run.cohort_id))
         return run.cohort_id, run.name, [AttritionStep(run.name, "persons in the Circe cohort", count, count)], spec.restrictions
     build = cohorts.build_cohort(db, cohorts.built_in(spec.cohort), spec.restrictions, spec.covariate_grace_days,
@@ -193,8 +194,8 @@ def _followup(db: Database, spec: SurvivalSpec, cohort_id: int, label: str, rest
 def run_survival(db: Database, spec: SurvivalSpec) -> SurvivalResult:
     spec.check()
     written: list[str] = []
-    cohort_id, name, attrition, pending = _base_cohort(db, spec, written)
     warnings: list[str] = []
+    cohort_id, name, attrition, pending = _base_cohort(db, spec, written, warnings)
     x = spec.compare
     if spec.design == "new-user":
         frame, steps = _new_user(db, spec, cohort_id, warnings, written)
