@@ -381,14 +381,25 @@ def connect(
     raise DatabaseError(f"unsupported database URL scheme {url.drivername!r}: use a DuckDB path or postgresql+psycopg://")
 
 
+DUCKDB_STORAGE_VERSION = "v1.1.0"  # the oldest DuckDB that opens the files we write
+
+
+def _duckdb_at_least(duckdb, major: int, minor: int) -> bool:
+    numbers = re.findall(r"\d+", duckdb.__version__)[:2]
+    return tuple(int(n) for n in numbers) >= (major, minor)
+
+
 def _connect_duckdb(path: Path, cdm_schema: str | None, results_schema: str | None, read_only: bool) -> Database:
     import duckdb
 
     for name in (cdm_schema, results_schema):
         if name:
             check_identifier(name)
+    # New files are written in DuckDB 1.1's storage format, so that R users on duckdb 1.1-1.4 can
+    # open them; DuckDB 1.1 itself has no such setting (and writes that format anyway).
+    config = {"storage_compatibility_version": DUCKDB_STORAGE_VERSION} if _duckdb_at_least(duckdb, 1, 2) else {}
     try:
-        raw = duckdb.connect(str(path), read_only=read_only)
+        raw = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise DatabaseLocked(
