@@ -324,6 +324,39 @@ def survival(
 
 
 @app.command()
+def constraints(
+    db: DbOption = "omop.duckdb",
+    cdm_schema: SchemaOption = None,
+    indices: Annotated[bool, typer.Option("--indices/--no-indices", help="The official CommonDataModel v5.4 indices.")] = True,
+    foreign_keys: Annotated[bool, typer.Option("--foreign-keys/--no-foreign-keys", help="The 176 official foreign keys (PostgreSQL; created deferrable).")] = True,
+) -> None:
+    """Apply the official OMOP CDM v5.4 indices and foreign keys to a loaded CDM (idempotent).
+
+    Later loads, updates and deletes keep working: ctcl-map's transactions defer the foreign keys
+    to commit. Exit 1 when a foreign key cannot be added because rows break it.
+
+    Example:
+
+      ctcl-map constraints --db postgresql+psycopg://postgres@127.0.0.1:5432/test --cdm-schema cdm
+    """
+    from ctcl_map.cdm.constraints import apply_foreign_keys, apply_indices
+    from ctcl_map.writers.db import DatabaseError
+
+    database = _open(db, cdm_schema)
+    try:
+        reports = ([("indices", apply_indices(database))] if indices else []) + \
+                  ([("foreign keys", apply_foreign_keys(database))] if foreign_keys else [])
+    except DatabaseError as problem:
+        _fail(str(problem), 1)
+    finally:
+        database.close()
+    for kind, report in reports:
+        typer.echo(f"{kind}: {len(report.created)} created, {len(report.present)} already present")
+        for reason in report.skipped:
+            typer.echo(f"{kind} not applied: {reason}", err=True)
+
+
+@app.command()
 def export(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write one file per CDM table into (created if absent).")],
     db: DbOption = "omop.duckdb",

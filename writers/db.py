@@ -253,9 +253,20 @@ class Database:
                 self.raw.execute("COMMIT")
             else:
                 with self.raw.transaction():
+                    # Deferrable foreign keys (`ctcl-map constraints`) are checked at commit: a
+                    # replaced resource's rows are deleted and re-inserted within the transaction.
+                    self.execute("SET CONSTRAINTS ALL DEFERRED")
                     yield
         finally:
             self._in_transaction = False
+
+    def has_foreign_keys(self) -> bool:
+        """Whether the CDM schema has foreign keys (PostgreSQL: `ctcl-map constraints`; DuckDB has none)."""
+        if self.dialect != "postgresql":
+            return False
+        return bool(self.query(
+            "SELECT 1 FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
+            "WHERE c.contype = 'f' AND n.nspname = ? LIMIT 1", [self.cdm_schema or "public"]))
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
