@@ -287,6 +287,7 @@ def dq(
     table: Annotated[Optional[list[str]], typer.Option("--table", metavar="TABLE", rich_help_panel=BEHAVIOUR, help="Only checks on this CDM table (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT, help="Print every check result as JSON.")] = False,
     show_passed: Annotated[bool, typer.Option("--show-passed", metavar="", rich_help_panel=OUTPUT, help="List passing checks in the table too.")] = False,
+    dqd_json: Annotated[Optional[Path], typer.Option("--dqd-json", metavar="FILE", rich_help_panel=OUTPUT, help="Also write the results in DataQualityDashboard's results JSON format (for DQD's viewer) to this file.")] = None,
 ) -> None:
     """Data-quality checks over the CDM, after the OHDSI DataQualityDashboard v5.4 definitions and
     thresholds. Exit 1 when a check fails (or cannot run).
@@ -304,14 +305,27 @@ def dq(
     """
     from ctcl_map.quality import run_dq
     from ctcl_map.terminal import show
+    from ctcl_map.quality.dqd_results import dqd_json as to_dqd_json
+    from ctcl_map.quality.dqd_results import dqd_results
 
     database = _open(db, cdm_schema, results_schema, read_only=True)
+    started = datetime.now()
     try:
         report = run_dq(database, checks=check or None, tables=table or None)
+        cdm_source = (database.query_df(f"SELECT * FROM {database.table('cdm_source')}").to_dict("records")
+                      if dqd_json and database.table_exists("cdm_source") else [])
     except ValueError as problem:
         _fail(str(problem), 2)
     finally:
         database.close()
+    if dqd_json:
+        if not cdm_source:
+            typer.echo("warning: CDM_SOURCE is empty; DQD's viewer shows no source metadata", err=True)
+        try:
+            dqd_json.write_bytes(to_dqd_json(dqd_results(report, cdm_source, started, datetime.now(), __version__)))
+        except OSError as problem:
+            _fail(f"cannot write {dqd_json}: {problem.strerror}", 1)
+        typer.echo(f"DQD results written: {dqd_json} ({len(report.results)} checks)", err=True)
     if as_json:
         typer.echo(report.to_json())
     else:
@@ -330,6 +344,8 @@ def survival(
     results_schema: ResultsSchemaOption = None,
     cohort: Annotated[str, typer.Option("--cohort", metavar="NAME", rich_help_panel=INPUT, help="Built-in target cohort: ctcl, mf, ss, advanced, early, first-line.")] = "ctcl",
     circe: Annotated[Optional[Path], typer.Option("--circe", metavar="FILE", rich_help_panel=INPUT, help="An ATLAS/Circe cohort definition JSON to use instead of --cohort.")] = None,
+    cohort_id: Annotated[Optional[int], typer.Option("--cohort-id", metavar="N", rich_help_panel=OUTPUT, help="cohort_definition_id of the target cohort (default: a Circe file's published id, else a free id). An id holding another definition's rows is refused.")] = None,
+    cohort_table: Annotated[str, typer.Option("--cohort-table", metavar="TABLE", rich_help_panel=OUTPUT, help="Write cohorts to this table in the results schema instead of COHORT (e.g. to stay clear of CohortGenerator's tables).")] = "cohort",
     compare: Annotated[Optional[str], typer.Option("--compare", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="Exposure to compare, an ingredient name or concept_id (e.g. mogamulizumab).")] = None,
     comparator: Annotated[Optional[str], typer.Option("--comparator", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="new-user design: a specific comparator ingredient (default: any other systemic line).")] = None,
     design: Annotated[Optional[str], typer.Option("--design", metavar="DESIGN", rich_help_panel=BEHAVIOUR, help="new-user (default with --compare), landmark, time-varying, or naive (immortal-time biased; warns).")] = None,
@@ -367,11 +383,12 @@ def survival(
             --design new-user --json
     """
     from ctcl_map.survival import Restrictions, SurvivalSpec, SurvivalSpecError, plot, render, run_survival
-    from ctcl_map.writers.db import DatabaseError
+    from ctcl_map.writers.db import DatabaseError, check_identifier
 
     spec = SurvivalSpec(
         cohort=cohort,
         circe_json=circe,
+        cohort_id=cohort_id,
         restrictions=Restrictions(
             stage_groups=_csv_list(stage), clipi_groups=_csv_list(clipi), ctcl_types=_csv_list(ctcl_type),
             age_min=age_min, age_max=age_max, sex=sex,
@@ -389,17 +406,53 @@ def survival(
     )
     database = _open(db, cdm_schema, results_schema)
     try:
+        database.cohort_table = check_identifier(cohort_table)
         result = run_survival(database, spec)
     except (SurvivalSpecError, DatabaseError) as problem:
         _fail(str(problem), 2)
     finally:
         database.close()
+    for line in result.written:
+        typer.echo(line, err=True)
     typer.echo(render(result, "json")) if as_json else render(result, "table")
     if csv_out:
         render(result, "csv", csv_out)
     if plot_stem:
         for path in plot(result, plot_stem):
             typer.echo(f"plot written: {path}", err=True)
+
+
+@app.command(short_help="Apply the official CDM v5.4 indices and foreign keys to a loaded CDM.")
+def constraints(
+    db: DbOption = "omop.duckdb",
+    cdm_schema: SchemaOption = None,
+    indices: Annotated[bool, typer.Option("--indices/--no-indices", metavar="", show_default=False, rich_help_panel=BEHAVIOUR, help="The official CommonDataModel v5.4 indices.")] = True,
+    foreign_keys: Annotated[bool, typer.Option("--foreign-keys/--no-foreign-keys", metavar="", show_default=False, rich_help_panel=BEHAVIOUR, help="The 176 official foreign keys (PostgreSQL; created deferrable).")] = True,
+) -> None:
+    """Apply the official OMOP CDM v5.4 indices and foreign keys to a loaded CDM (idempotent).
+
+    Later loads, updates and deletes keep working: ctcl-map's transactions defer the foreign keys
+    to commit. Exit 1 when a foreign key cannot be added because rows break it.
+
+    Example:
+
+      ctcl-map constraints --db postgresql+psycopg://postgres@127.0.0.1:5432/test --cdm-schema cdm
+    """
+    from ctcl_map.cdm.constraints import apply_foreign_keys, apply_indices
+    from ctcl_map.writers.db import DatabaseError
+
+    database = _open(db, cdm_schema)
+    try:
+        reports = ([("indices", apply_indices(database))] if indices else []) + \
+                  ([("foreign keys", apply_foreign_keys(database))] if foreign_keys else [])
+    except DatabaseError as problem:
+        _fail(str(problem), 1)
+    finally:
+        database.close()
+    for kind, report in reports:
+        typer.echo(f"{kind}: {len(report.created)} created, {len(report.present)} already present")
+        for reason in report.skipped:
+            typer.echo(f"{kind} not applied: {reason}", err=True)
 
 
 @app.command(short_help="Write every CDM table as Parquet or CSV, one file per table.")
