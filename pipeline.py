@@ -163,7 +163,7 @@ def prepare_database(db: Database) -> None:
     # The DDL that built this CDM is recorded by its digest: when it matches and every table is
     # there, the ~50 CREATE ... IF NOT EXISTS statements are skipped (a fifth of a small
     # incremental run). The probe runs outside the transaction: a missing table aborts it.
-    digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()
+    digest = hashlib.sha256("\n".join([*statements, *UPGRADES]).encode()).hexdigest()
     complete = db.tables_exist([*cdm_fields(), *CTCL_TABLES])
     # Under the load lock: two loaders starting together on a new PostgreSQL schema would otherwise
     # race in CREATE TABLE IF NOT EXISTS and both load the vocabulary.
@@ -172,9 +172,25 @@ def prepare_database(db: Database) -> None:
             for statement in statements:
                 db.execute(statement)
             _backfill_occurrences(db)
+            _reread_files_with_deletions(db)
             _record_setting(db, "ddl_digest", digest)
         if not db.query(f"SELECT 1 FROM {db.table('concept')} LIMIT 1"):
             load_shipped_vocabulary(db)
+
+
+# Names of the upgrade steps below: part of the DDL digest, so a CDM last loaded by a version
+# without one of them runs them (once) on its first run of this version.
+UPGRADES = ("reread-files-with-deletions-1",)
+
+
+def _reread_files_with_deletions(db: Database) -> None:
+    """Repair for CDMs loaded by concurrent PostgreSQL loaders of earlier versions, which deleted
+    each other's resources as "vanished" from files that still held them, and then recorded those
+    files as loaded (so an incremental run skipped them). Every file a deleted resource was last
+    seen in is read again by the next run: a resource it still holds is loaded again (its content
+    differs from 'deleted'); a resource really gone or deleted by a DELETE entry stays deleted."""
+    db.execute(f"DELETE FROM {db.table('ctcl_file_state')} WHERE source_file IN "
+               f"(SELECT source_file FROM {db.table('ctcl_resource_state')} WHERE status = 'deleted' AND source_file IS NOT NULL)")
 
 
 def _backfill_occurrences(db: Database) -> None:
@@ -244,10 +260,13 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
                                     "config_fingerprint", "inputs"),
                        [(run_id, started_at, "running", __version__, CDM_VERSION, vocab_version, fingerprint,
                          json.dumps([str(p) for p in options.inputs]))])
+        # Under the same lock as the run id: a run that is 'running' now and held by a live
+        # process loads concurrently with this one (see CdmWriter.vanished_resources).
+        recovered_runs, recovered_persons, concurrent_runs = _interrupted_runs(db, run_id)
     report = RunReport(run_id=run_id, vocabulary_version=vocab_version, started_at=started_at)
-    report.recovered_runs, recovered_persons = _interrupted_runs(db, run_id)
+    report.recovered_runs = recovered_runs
     files, missing = discover(options.inputs)
-    writer = CdmWriter(db, run_id, convert_pending=lambda item: convert(item, ctx))
+    writer = CdmWriter(db, run_id, convert_pending=lambda item: convert(item, ctx), concurrent_runs=concurrent_runs)
     outcome = report.outcome
     if missing:
         writer.write_batch([], missing, outcome)
@@ -324,6 +343,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         if options.delete_vanished:
             report.vanished_deleted = _delete_vanished(writer, file_states.clean_completed(), outcome)
         report.dangling_removed, dangling_files = _remove_dangling_subjects(db, run_id, own_runs, outcome)
+        dangling_files |= _dangling_files_of_concurrent_runs(db, run_id, concurrent_runs)
         # What this process wrote and deleted is known; a killed run's, or the sweep's, is not.
         visit_candidates = None if report.recovered_runs or report.dangling_removed else writer.visit_ids
         report.visit_links_cleared = _clear_missing_visits(db, own_runs, visit_candidates)
@@ -377,18 +397,21 @@ def _delete_vanished(writer: CdmWriter, files: list[str], outcome: BatchOutcome)
     return len(deletes)
 
 
-def _interrupted_runs(db: Database, run_id: int) -> tuple[list[int], set[int]]:
-    """Runs still marked 'running' that no live process holds, and the persons they touched.
+def _interrupted_runs(db: Database, run_id: int) -> tuple[list[int], set[int], set[int]]:
+    """Runs still marked 'running' that no live process holds, the persons they touched, and the
+    runs still marked 'running' that a live process holds (concurrent loaders, PostgreSQL only).
 
-    Their committed batches are skipped as unchanged by this run, so without this their persons
-    would never get observation periods, eras and oncology rows.
+    The dead runs' committed batches are skipped as unchanged by this run, so without this their
+    persons would never get observation periods, eras and oncology rows.
     """
     candidates = db.query(f"SELECT run_id FROM {db.table('ctcl_run')} WHERE status = 'running' AND run_id <> ? ORDER BY run_id", [run_id])
-    dead = [int(r) for (r,) in candidates if db.claim_run(int(r))]
+    dead, live = [], set()
+    for (candidate,) in candidates:
+        (dead.append if db.claim_run(int(candidate)) else live.add)(int(candidate))
     if not dead:
-        return [], set()
+        return [], set(), live
     rows = db.query(f"SELECT DISTINCT person_id FROM {db.table('ctcl_run_person')} WHERE run_id IN ({', '.join(map(str, dead))})")
-    return dead, {int(p) for (p,) in rows}
+    return dead, {int(p) for (p,) in rows}, live
 
 
 def _config_fingerprint(vocab_version: str, mappings, code_systems, valuesets) -> str:
@@ -543,6 +566,20 @@ def _remove_dangling_subjects(db: Database, run_id: int, own_runs: Sequence[int]
     for key in keys:
         outcome.resources_loaded[key.split("/", 1)[0]] -= 1
     return len(keys), {source_file for _, source_file, _ in dangling}
+
+
+def _dangling_files_of_concurrent_runs(db: Database, run_id: int, concurrent_runs: set[int]) -> set[str]:
+    """Files in which a concurrent loader (one loading when this run started, or started since)
+    quarantined a resource as dangling_subject. This run may have skipped that resource as
+    unchanged (the other loader had written it), so its own sweep did not see it; the file must
+    be read again next time all the same, as after a sweep of its own. (DuckDB: one writer.)
+    Run-level step: call inside db.exclusive()."""
+    if db.dialect != "postgresql":
+        return set()
+    others = "".join(f" OR run_id = {int(run)}" for run in sorted(concurrent_runs))
+    rows = db.query(f"SELECT DISTINCT source_file FROM {db.table('ctcl_quarantine')} "
+                    f"WHERE reason = 'dangling_subject' AND (run_id > ?{others})", [run_id])
+    return {name for (name,) in rows}
 
 
 def _clear_missing_visits(db: Database, own_runs: Sequence[int], candidates: set[int] | None) -> int:

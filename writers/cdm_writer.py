@@ -163,9 +163,12 @@ class IdRegistry:
 
 
 class CdmWriter:
-    def __init__(self, db: Database, run_id: int, convert_pending: Callable[[SourceItem], Conversion] | None = None):
+    def __init__(self, db: Database, run_id: int, convert_pending: Callable[[SourceItem], Conversion] | None = None,
+                 concurrent_runs: Iterable[int] = ()):
         self.db = db
         self.run_id = run_id
+        # Runs that were loading (held by a live process) when this one started: see vanished_resources.
+        self.concurrent_runs = frozenset(concurrent_runs)
         self._convert_pending = convert_pending  # for entries read with their conversion left to the writer
         self.ids = IdRegistry(db)
         self._batch_persons: defaultdict[str, set[int]] = defaultdict(set)  # table -> persons whose rows the batch changes
@@ -297,14 +300,22 @@ class CdmWriter:
 
     def vanished_resources(self, files: list[str]) -> list[tuple[str, str]]:
         """(resource key, file) of resources no longer in any file that held them, judged by
-        `files`: files this run read completely and cleanly. Their stale occurrences are removed."""
+        `files`: files this run read completely and cleanly. Their stale occurrences are removed.
+
+        An occurrence is stale when neither this run nor any run that may have read the file
+        after this run started saw it there: its seen_run is an earlier run that was not loading
+        any more when this one started. A later run (higher id) or one loading concurrently
+        re-stamps what it reads in the same file, whatever the order the batches commit in; taking
+        its stamp for absence was how two loaders of the same files deleted each other's rows.
+        """
         if not files:
             return []
         db = self.db
         table = db.table("ctcl_resource_file")
+        concurrent = "".join(f" AND o.seen_run <> {int(run)}" for run in sorted(self.concurrent_runs))
         with db.key_relation(files) as relation:
             stale = db.query(f"SELECT o.resource_key, o.source_file FROM {table} o JOIN {relation} f ON f.k = o.source_file "
-                             f"WHERE o.seen_run <> ?", [self.run_id])
+                             f"WHERE o.seen_run < ?{concurrent}", [self.run_id])
         if not stale:
             return []
         db.delete_keys("ctcl_resource_file", ("source_file", "resource_key"), sorted({(f, k) for k, f in stale}))
