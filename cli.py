@@ -58,10 +58,12 @@ def _fail(message: str, code: int) -> None:
 
 
 def _open(db: str, cdm_schema: str | None, results_schema: str | None = None, read_only: bool = False):
-    from ctcl_map.writers.db import DatabaseError, connect
+    from ctcl_map.writers.db import DatabaseError, DatabaseUsageError, connect
 
     try:
         return connect(db, cdm_schema=cdm_schema, results_schema=results_schema, read_only=read_only)
+    except DatabaseUsageError as problem:
+        _fail(str(problem), 2)
     except DatabaseError as problem:
         _fail(str(problem), 1)
 
@@ -122,7 +124,7 @@ def fhir2omop(
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        print_run_report(report, db)
+        print_run_report(report, database.label)
     # Up to date is not a failure: a re-run (or the run completing a killed one) may load nothing new.
     outcome = report.outcome
     up_to_date = report.files_skipped + outcome.skipped_unchanged + outcome.superseded + outcome.deleted
@@ -321,12 +323,15 @@ def export(
     """
     from ctcl_map.writers.db import DatabaseError
     from ctcl_map.writers.export import FORMATS, export_cdm
+    from ctcl_map.writers.output_folder import OutputPathError
 
     if file_format not in FORMATS:
         _fail(f"--format must be one of {', '.join(FORMATS)}, not {file_format!r}", 2)
     database = _open(db, cdm_schema, read_only=True)
     try:
         written = export_cdm(database, out_dir, file_format, table or None)
+    except OutputPathError as problem:
+        _fail(str(problem), 2)
     except DatabaseError as problem:
         _fail(str(problem), 1)
     except OSError as problem:
