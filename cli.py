@@ -83,6 +83,7 @@ def fhir2omop(
     oncology: Annotated[bool, typer.Option("--oncology/--no-oncology", help="Derive staging links, stage groups, B categories, CLIPI, episodes and lines of therapy after the load.")] = True,
     b_rules: Annotated[str, typer.Option("--b-rules", help="ISCL/EORTC criteria for deriving the B category from blood counts: 2007 or 2022.")] = "2007",
     incremental: Annotated[bool, typer.Option("--incremental/--full", help="Skip files unchanged since an earlier completed run without parsing them (default), or read every file (--full; unchanged resources are still skipped).")] = True,
+    key_file: Annotated[Optional[Path], typer.Option("--key-file", help="The site's secret key for person_source_value pseudonyms, kept outside the CDM (default: $CTCL_MAP_PSEUDONYM_KEY, else $CTCL_MAP_KEY_FILE, else ~/.config/ctcl-map/pseudonym.key; created when absent).")] = None,
     delete_vanished: Annotated[bool, typer.Option("--delete-vanished/--keep-vanished", help="A resource gone from every file that held it, when such a file is read again cleanly, is deleted (default: a re-exported Bundle is the current state). --keep-vanished for delta feeds written over the same file names, where absence means unchanged.")] = True,
 ) -> None:
     """Load FHIR R4 data into an OMOP CDM v5.4 database (DuckDB by default).
@@ -111,7 +112,7 @@ def fhir2omop(
     database = _open(db, cdm_schema)
     options = RunOptions(inputs=inputs, mapping_dirs=mappings or (), batch_size=batch_size, validate=validate,
                          workers=workers, incremental=incremental, oncology=oncology, b_rules=b_rules,
-                         delete_vanished=delete_vanished)
+                         delete_vanished=delete_vanished, key_file=key_file)
     try:
         with load_progress_bar(enabled=not quiet and not as_json) as progress:
             report = run_fhir2omop(database, options, progress)
@@ -121,6 +122,8 @@ def fhir2omop(
         _fail(f"the load failed and was rolled back to the last committed batch: {problem.__class__.__name__}: {problem}", 1)
     finally:
         database.close()
+    for notice in report.notices:
+        typer.secho(f"note: {notice}", fg=typer.colors.YELLOW, err=True)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -12,6 +12,9 @@
 - ctcl_run_person: persons whose rows a run changed, written inside each batch transaction, so the
   derivations (observation_period, eras, oncology) of a run killed after some batches committed are
   finished by the next run (their resources are unchanged then, so nothing else would touch them).
+- ctcl_cleared_link: visit links cleared because the visit was not there (an Encounter not yet
+  arrived, or deleted), with the resource version whose row held them, so the link is restored when
+  the Encounter arrives in a later run (while that version of the resource is still current).
 - ctcl_file_state: content hash, size and modification time of every input file a run completed,
   so an incremental run skips unchanged files before parsing them.
 """
@@ -85,6 +88,12 @@ CTCL_TABLES: dict[str, str] = {
         modified_ns BIGINT NOT NULL,
         medications INTEGER NOT NULL,
         run_id INTEGER NOT NULL""",
+    "ctcl_cleared_link": """
+        omop_table VARCHAR(40) NOT NULL,
+        omop_id INTEGER NOT NULL,
+        visit_occurrence_id INTEGER NOT NULL,
+        resource_key VARCHAR(300) NOT NULL,
+        content_hash VARCHAR(64) NOT NULL""",
     "ctcl_settings": """
         name VARCHAR(60) NOT NULL PRIMARY KEY,
         value VARCHAR(400) NOT NULL""",
