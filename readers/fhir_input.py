@@ -67,19 +67,53 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[InputProblem
 
     Paths become absolute (symbolic links kept), so a file is the same file to the incremental
     state, the lineage and the quarantine however the user spelled it ('in/' or '/data/in/').
+    Symbolic links to folders are followed; a folder reached a second time (a link loop, or a
+    second link to it) and a link to nothing are reported, not read; a file reached by two paths
+    is read once.
     """
     files: list[Path] = []
     problems: list[InputProblem] = []
     for raw in paths:
         path = Path(os.path.abspath(raw))
         if path.is_dir():
-            found = [p for p in path.rglob("*") if p.is_file() and _is_fhir_file(p)]
-            files.extend(sorted(found, key=_input_order))
+            files.extend(sorted(_files_under(path, problems), key=_input_order))
         elif path.is_file():
             files.append(path)
+        elif path.is_symlink():
+            problems.append(InputProblem(str(path), "-", "broken_link", "symbolic link to something that does not exist"))
         else:
             problems.append(InputProblem(str(path), "-", "file_not_found", "no such file or directory"))
-    return files, problems
+    unique: dict[str, Path] = {}
+    for file in files:
+        unique.setdefault(os.path.realpath(file), file)
+    return list(unique.values()), problems
+
+
+def _files_under(root: Path, problems: list[InputProblem]) -> list[Path]:
+    """The FHIR files in a folder tree, following symbolic links to folders (Path.rglob does not)."""
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        try:
+            status = os.stat(folder)
+        except OSError:
+            continue
+        if (status.st_dev, status.st_ino) in seen:
+            problems.append(InputProblem(folder, "-", "folder_read_twice",
+                                         f"a symbolic link leads to {os.path.realpath(folder)}, a folder already read: not read again"))
+            subfolders[:] = []
+            continue
+        seen.add((status.st_dev, status.st_ino))
+        subfolders.sort()
+        for name in names:
+            path = Path(folder) / name
+            if not _is_fhir_file(path):
+                continue
+            if path.is_file():
+                found.append(path)
+            elif path.is_symlink():
+                problems.append(InputProblem(str(path), "-", "broken_link", "symbolic link to something that does not exist"))
+    return found
 
 
 def file_size(path: Path) -> int:
