@@ -5,7 +5,9 @@
 - ctcl_resource_state: the last loaded version of each resource (skip unchanged, honour newer).
 - ctcl_resource_file: which input files hold which resources, and the last run that saw each
   there, so a resource that vanished from every file it was in is deleted (a re-exported Bundle
-  without it is the source saying it is gone).
+  without it is the source saying it is gone); with the content hash of the entry last applied
+  there ('deleted' for a DELETE entry, which holds nothing), so reading an unchanged entry again
+  is a no-op: --full and incremental runs agree.
 - ctcl_quarantine: resources that could not be loaded, with file, position and reason.
 - ctcl_unmapped: codes that ended as concept 0, with the reason, per run.
 - ctcl_run: run metadata (software, CDM and vocabulary versions, times, inputs, report) (f2o-102).
@@ -49,6 +51,7 @@ CTCL_TABLES: dict[str, str] = {
         source_file VARCHAR(1000) NOT NULL,
         resource_key VARCHAR(300) NOT NULL,
         seen_run INTEGER NOT NULL,
+        content_hash VARCHAR(64),
         PRIMARY KEY (source_file, resource_key)""",
     "ctcl_quarantine": """
         run_id INTEGER NOT NULL,
@@ -114,11 +117,16 @@ POSTGRES_INDEXES = (
 DUCKDB_KEYLESS = frozenset({"ctcl_resource_state", "ctcl_resource_file", "ctcl_file_state"})
 
 
+ADDED_COLUMNS = (("ctcl_resource_file", "content_hash VARCHAR(64)"),)
+
+
 def ctcl_ddl(qualify, dialect: str = "duckdb") -> list[str]:
     """CREATE statements; `qualify` maps a table name to its schema-qualified name."""
     statements = [f"CREATE TABLE IF NOT EXISTS {qualify(name)} ({_body(name, body, dialect)}\n)" for name, body in CTCL_TABLES.items()]
     indexes = POSTGRES_INDEXES if dialect == "postgresql" else ()
     statements += [sql.format(ctcl_lineage=qualify("ctcl_lineage"), ctcl_id_map=qualify("ctcl_id_map")) for sql in indexes]
+    # Columns added since the table was first shipped (CREATE ... IF NOT EXISTS leaves old tables as they are).
+    statements += [f"ALTER TABLE {qualify(table)} ADD COLUMN IF NOT EXISTS {column}" for table, column in ADDED_COLUMNS]
     return statements
 
 

@@ -60,9 +60,12 @@ class BatchOutcome:
     persons_by_table: defaultdict = field(default_factory=lambda: defaultdict(set))  # table -> persons whose rows there changed
 
 
+DELETED = "deleted"  # the content hash of a DELETE entry
+
+
 def content_hash(resource: dict | None) -> str:
     if resource is None:
-        return "deleted"
+        return DELETED
     return hashlib.blake2b(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
 
 
@@ -216,13 +219,18 @@ class CdmWriter:
 
     def _write(self, converted: list[ConvertedItem], problems: list[InputProblem], outcome: BatchOutcome) -> None:
         db = self.db
+        state, applied = self._state_of(converted)
+        # An entry applied from its file as it is now is not applied again: reading an unchanged
+        # file again (--full) changes nothing, even if a later entry elsewhere (a DELETE, another
+        # file's version) changed the resource since. So --full and incremental runs agree.
+        fresh = [entry for entry in converted if applied.get((entry.item.key, entry.item.file)) != entry.content_hash]
         # Within one batch the last occurrence of a resource wins (a later entry is a later version).
         latest: dict[str, ConvertedItem] = {}
-        for entry in converted:
+        for entry in fresh:
             previous = latest.get(entry.item.key)
             if previous is None or not _is_older(entry.item, previous.item):
                 latest[entry.item.key] = entry
-        state = self._state_of(list(latest))
+        outcome.skipped_unchanged += len({entry.item.key for entry in converted} - latest.keys())
         to_replace: list[ConvertedItem] = []
         for key, entry in latest.items():
             known = state.get(key)
@@ -293,10 +301,11 @@ class CdmWriter:
 
     def _record_occurrences(self, converted: list[ConvertedItem]) -> None:
         """Each resource this batch read, in the file it stands in, as seen by this run (unchanged
-        ones too: what counts is that the file still holds them; a DELETE entry holds nothing)."""
-        occurrences = sorted({(entry.item.file, entry.item.key) for entry in converted if entry.item.method != "DELETE"})
-        self.db.upsert_rows("ctcl_resource_file", ("source_file", "resource_key", "seen_run"),
-                            [(f, k, self.run_id) for f, k in occurrences], key=("source_file", "resource_key"))
+        ones too: what counts is that the file still holds them), with the hash of its last entry
+        there (a DELETE entry is recorded too, as 'deleted': it holds nothing, but was applied)."""
+        last = {(entry.item.file, entry.item.key): entry.content_hash for entry in converted}
+        self.db.upsert_rows("ctcl_resource_file", ("source_file", "resource_key", "seen_run", "content_hash"),
+                            [(f, k, self.run_id, h) for (f, k), h in sorted(last.items())], key=("source_file", "resource_key"))
 
     def vanished_resources(self, files: list[str]) -> list[tuple[str, str]]:
         """(resource key, file) of resources no longer in any file that held them, judged by
@@ -314,15 +323,20 @@ class CdmWriter:
         table = db.table("ctcl_resource_file")
         concurrent = "".join(f" AND o.seen_run <> {int(run)}" for run in sorted(self.concurrent_runs))
         with db.key_relation(files) as relation:
-            stale = db.query(f"SELECT o.resource_key, o.source_file FROM {table} o JOIN {relation} f ON f.k = o.source_file "
+            stale = db.query(f"SELECT o.resource_key, o.source_file, o.content_hash FROM {table} o JOIN {relation} f ON f.k = o.source_file "
                              f"WHERE o.seen_run < ?{concurrent}", [self.run_id])
         if not stale:
             return []
-        db.delete_keys("ctcl_resource_file", ("source_file", "resource_key"), sorted({(f, k) for k, f in stale}))
-        keys = sorted({key for key, _ in stale})
+        db.delete_keys("ctcl_resource_file", ("source_file", "resource_key"), sorted({(f, k) for k, f, _ in stale}))
+        # A DELETE entry gone from its file deletes nothing (the resource may be loaded again since).
+        keys = sorted({key for key, _, applied in stale if applied != DELETED})
+        if not keys:
+            return []
         still_held = {key for (key,) in self._with_keys(
-            keys, f"SELECT DISTINCT o.resource_key FROM {table} o JOIN {{keys}} k ON k.k = o.resource_key", fetch=True)}
-        return sorted(dict((key, file) for key, file in sorted(stale) if key not in still_held).items())
+            keys, f"SELECT DISTINCT o.resource_key FROM {table} o JOIN {{keys}} k ON k.k = o.resource_key "
+                  f"WHERE o.content_hash IS NULL OR o.content_hash <> '{DELETED}'", fetch=True)}
+        return sorted(dict((key, file) for key, file, applied in sorted(stale, key=repr)
+                           if applied != DELETED and key not in still_held).items())
 
     def record_quarantine(self, rows: list[tuple]) -> None:
         """rows: (run_id, file, position, resource type, resource id, reason, message).
@@ -386,16 +400,22 @@ class CdmWriter:
                     if space:
                         yield space, key
 
-    def _state_of(self, keys: list[str]) -> dict[str, tuple]:
-        if not keys:
-            return {}
-        rows = self._with_keys(
-            keys,
-            f"SELECT s.resource_key, s.content_hash, s.version_id, s.last_updated FROM {self.db.table('ctcl_resource_state')} s "
-            f"JOIN {{keys}} k ON k.k = s.resource_key",
-            fetch=True,
-        )
-        return {key: (digest, version, updated) for key, digest, version, updated in rows}
+    def _state_of(self, converted: list[ConvertedItem]) -> tuple[dict[str, tuple], dict[tuple[str, str], str]]:
+        """The recorded state of these resources, and the hash of the entry last applied from each
+        (resource, file) pair read now (one query)."""
+        if not converted:
+            return {}, {}
+        db = self.db
+        pairs = sorted({(entry.item.key, entry.item.file or "") for entry in converted})
+        with db.temp_relation("ctcl_batch_keys", ("k", "f"), pairs) as relation:
+            rows = db.query(
+                f"SELECT b.k, b.f, s.content_hash, s.version_id, s.last_updated, o.content_hash FROM {relation} b "
+                f"LEFT JOIN {db.table('ctcl_resource_state')} s ON s.resource_key = b.k "
+                f"LEFT JOIN {db.table('ctcl_resource_file')} o ON o.resource_key = b.k AND o.source_file = b.f"
+            )
+        state = {key: (digest, version, updated) for key, _, digest, version, updated, _ in rows if digest is not None}
+        applied = {(key, file): occurrence for key, file, *_, occurrence in rows if occurrence is not None}
+        return state, applied
 
     def _delete_owned_rows(self, resource_keys: list[str], outcome: BatchOutcome) -> None:
         if not resource_keys:
