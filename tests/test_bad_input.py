@@ -104,7 +104,8 @@ def test_validate_option_quarantines_structural_errors_with_their_path(db, tmp_p
                                                  "entry": [{"resource": PATIENT}, {"resource": condition}]}))
     plain = run_fhir2omop(db, RunOptions(inputs=[tmp_path / "b.json"], oncology=False))
     assert plain.quarantined == 0  # the converter itself does not read clinicalStatus
-    db.execute(f"DELETE FROM {db.table('ctcl_resource_state')}")  # forget, so the second run reads it again
+    for table in ("ctcl_resource_state", "ctcl_resource_file"):  # forget, so the second run applies it again
+        db.execute(f"DELETE FROM {db.table(table)}")
     checked = run_fhir2omop(db, RunOptions(inputs=[tmp_path / "b.json"], oncology=False, validate=True))
     assert checked.outcome.quarantined == {"fhir_structure": 1}
     assert db.query(f"SELECT message FROM {db.table('ctcl_quarantine')} WHERE reason = 'fhir_structure'") == [
