@@ -8,6 +8,8 @@
   without it is the source saying it is gone); with the content hash of the entry last applied
   there ('deleted' for a DELETE entry, which holds nothing), so reading an unchanged entry again
   is a no-op: --full and incremental runs agree.
+- ctcl_medication_wait: drug resources whose medicationReference names a Medication not read yet;
+  the run that reads it fills their drug_exposure rows.
 - ctcl_quarantine: resources that could not be loaded, with file, position and reason.
 - ctcl_unmapped: codes that ended as concept 0, with the reason, per run.
 - ctcl_run: run metadata (software, CDM and vocabulary versions, times, inputs, report) (f2o-102).
@@ -53,6 +55,10 @@ CTCL_TABLES: dict[str, str] = {
         seen_run INTEGER NOT NULL,
         content_hash VARCHAR(64),
         PRIMARY KEY (source_file, resource_key)""",
+    "ctcl_medication_wait": """
+        resource_key VARCHAR(300) NOT NULL PRIMARY KEY,
+        medication_key VARCHAR(300) NOT NULL,
+        run_id INTEGER NOT NULL""",
     "ctcl_quarantine": """
         run_id INTEGER NOT NULL,
         source_file VARCHAR(1000) NOT NULL,
@@ -114,7 +120,7 @@ POSTGRES_INDEXES = (
 # indexes live in memory and are loaded by the first statement that touches them in a run:
 # without keys these bookkeeping tables cost less to write, to read and to hold. Their rows stay
 # unique because they are only ever replaced by key (Database.upsert_rows).
-DUCKDB_KEYLESS = frozenset({"ctcl_resource_state", "ctcl_resource_file", "ctcl_file_state"})
+DUCKDB_KEYLESS = frozenset({"ctcl_resource_state", "ctcl_resource_file", "ctcl_file_state", "ctcl_medication_wait"})
 
 
 ADDED_COLUMNS = (("ctcl_resource_file", "content_hash VARCHAR(64)"),)
