@@ -96,10 +96,12 @@ def _require_inputs(inputs: list[Path]) -> None:
 
 
 def _open(db: str, cdm_schema: str | None, results_schema: str | None = None, read_only: bool = False):
-    from ctcl_map.writers.db import DatabaseError, connect
+    from ctcl_map.writers.db import DatabaseError, DatabaseUsageError, connect
 
     try:
         return connect(db, cdm_schema=cdm_schema, results_schema=results_schema, read_only=read_only)
+    except DatabaseUsageError as problem:
+        _fail(str(problem), 2)
     except DatabaseError as problem:
         _fail(str(problem), 1)
 
@@ -121,7 +123,8 @@ def fhir2omop(
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", rich_help_panel=OUTPUT, help="No progress bar (it is drawn only on a terminal anyway).")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log-file", metavar="FILE", rich_help_panel=OUTPUT, help="Append JSON lines for a scheduler: run start, progress per file, warnings, the report.")] = None,
-    include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=BEHAVIOUR, help="Count provisional, differential and unconfirmed CTCL diagnoses (and stages linked to them) as CTCL diagnoses in the oncology derivation (default: loaded with their status but left out).")] = False,
+    include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=BEHAVIOUR, help="Treat provisional, differential and unconfirmed CTCL diagnoses as cases in the oncology step (default: loaded, left out).")] = False,
+    key_file: Annotated[Optional[Path], typer.Option("--key-file", metavar="FILE", rich_help_panel=DATABASE, help="Pseudonym key file kept apart from the CDM (else $CTCL_MAP_KEY_FILE or ~/.config/ctcl-map/pseudonym.key; see README, Privacy).")] = None,
 ) -> None:
     """Load FHIR R4 data into an OMOP CDM v5.4 database (DuckDB by default).
 
@@ -160,7 +163,8 @@ def fhir2omop(
         database = _open(db, cdm_schema)
         options = RunOptions(inputs=inputs, mapping_dirs=mappings or (), batch_size=batch_size, validate=validate,
                              workers=workers, incremental=incremental, oncology=oncology, b_rules=b_rules,
-                             delete_vanished=delete_vanished, include_unconfirmed=include_unconfirmed)
+                             delete_vanished=delete_vanished, include_unconfirmed=include_unconfirmed,
+                             key_file=key_file)
         log.start(database.dialect, len(inputs), {
             "batch_size": batch_size, "workers": workers, "incremental": incremental, "delete_vanished": delete_vanished,
             "oncology": oncology, "b_rules": b_rules, "validate": validate, "strict": strict, "site_mappings": len(options.mapping_dirs)})
@@ -179,6 +183,8 @@ def fhir2omop(
         finally:
             database.close()
         log.report(report.to_dict())
+        for notice in report.notices:
+            typer.secho(f"note: {notice}", fg=typer.colors.YELLOW, err=True)
         if as_json:
             typer.echo(json.dumps(report.to_dict(), indent=2))
         else:
@@ -476,12 +482,15 @@ def export(
     """
     from ctcl_map.writers.db import DatabaseError
     from ctcl_map.writers.export import FORMATS, export_cdm
+    from ctcl_map.writers.output_folder import OutputPathError
 
     if file_format not in FORMATS:
         _fail(f"--format must be one of {', '.join(FORMATS)}, not {file_format!r}", 2)
     database = _open(db, cdm_schema, read_only=True)
     try:
         written = export_cdm(database, out_dir, file_format, table or None)
+    except OutputPathError as problem:
+        _fail(str(problem), 2)
     except DatabaseError as problem:
         _fail(str(problem), 1)
     except OSError as problem:

@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import secrets
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from pathlib import Path
 from ctcl_map import CDM_VERSION, __version__
 from ctcl_map.cdm.ctcl_tables import CTCL_TABLES, ctcl_ddl
 from ctcl_map.cdm.derive import cap_drug_ends_at_death, derive_for_persons
-from ctcl_map.cdm.schema import cdm_ddl, cdm_fields, columns
+from ctcl_map.cdm.schema import cdm_ddl, cdm_fields, columns, primary_key
 from ctcl_map.converters import ConvertContext, convert
 from ctcl_map.converters.concepts import ConceptResolver, VocabIndex
 from ctcl_map.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
@@ -52,6 +51,7 @@ class RunOptions:
     # deleted: a re-exported Bundle is the source's current state. False for delta feeds written
     # over the same file names, where absence means "unchanged", not "deleted".
     delete_vanished: bool = True
+    key_file: Path | None = None  # the pseudonym key's file (None: see pseudonym_key.configured_key)
 
 
 @dataclass
@@ -66,6 +66,7 @@ class RunReport:
     dangling_removed: int = 0
     vanished_deleted: int = 0  # resources no longer in any file that held them (see RunOptions.delete_vanished)
     visit_links_cleared: int = 0
+    visit_links_restored: int = 0  # cleared by an earlier run, their Encounter arrived since
     derived: dict[str, int] = field(default_factory=dict)
     oncology: object = None  # staging.derive.OncologyReport when the oncology step ran
     drug_ends_capped: int = 0  # drug exposures whose end date was capped at the death date
@@ -74,6 +75,7 @@ class RunReport:
     started_at: datetime = field(default_factory=datetime.now)
     finished_at: datetime | None = None
     recovered_runs: list[int] = field(default_factory=list)  # killed runs whose derivations this run finished
+    notices: list[str] = field(default_factory=list)  # for the operator, once (e.g. a new pseudonym key file)
     non_fhir_files_skipped: Counter = field(default_factory=Counter)  # 'log.ndjson (bulk export log)' -> files
 
     @property
@@ -126,6 +128,7 @@ class RunReport:
             "truncated_values": o.truncated_values,
             "dangling_subject_removed": self.dangling_removed,
             "visit_links_cleared": self.visit_links_cleared,
+            "visit_links_restored": self.visit_links_restored,
             "drug_ends_capped_at_death": self.drug_ends_capped,
             "drugs_filled_from_a_later_medication": self.medications_filled_late,
             "recovered_runs": self.recovered_runs,
@@ -170,7 +173,7 @@ def prepare_database(db: Database) -> None:
     # The DDL that built this CDM is recorded by its digest: when it matches and every table is
     # there, the ~50 CREATE ... IF NOT EXISTS statements are skipped (a fifth of a small
     # incremental run). The probe runs outside the transaction: a missing table aborts it.
-    digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()
+    digest = hashlib.sha256("\n".join([*statements, *UPGRADES]).encode()).hexdigest()
     complete = db.tables_exist([*cdm_fields(), *CTCL_TABLES])
     # Under the load lock: two loaders starting together on a new PostgreSQL schema would otherwise
     # race in CREATE TABLE IF NOT EXISTS and both load the vocabulary.
@@ -179,9 +182,25 @@ def prepare_database(db: Database) -> None:
             for statement in statements:
                 db.execute(statement)
             _backfill_occurrences(db)
+            _reread_files_with_deletions(db)
             _record_setting(db, "ddl_digest", digest)
         if not db.query(f"SELECT 1 FROM {db.table('concept')} LIMIT 1"):
             load_shipped_vocabulary(db)
+
+
+# Names of the upgrade steps below: part of the DDL digest, so a CDM last loaded by a version
+# without one of them runs them (once) on its first run of this version.
+UPGRADES = ("reread-files-with-deletions-1",)
+
+
+def _reread_files_with_deletions(db: Database) -> None:
+    """Repair for CDMs loaded by concurrent PostgreSQL loaders of earlier versions, which deleted
+    each other's resources as "vanished" from files that still held them, and then recorded those
+    files as loaded (so an incremental run skipped them). Every file a deleted resource was last
+    seen in is read again by the next run: a resource it still holds is loaded again (its content
+    differs from 'deleted'); a resource really gone or deleted by a DELETE entry stays deleted."""
+    db.execute(f"DELETE FROM {db.table('ctcl_file_state')} WHERE source_file IN "
+               f"(SELECT source_file FROM {db.table('ctcl_resource_state')} WHERE status = 'deleted' AND source_file IS NOT NULL)")
 
 
 def _backfill_occurrences(db: Database) -> None:
@@ -235,7 +254,8 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         raise RunFailed(str(problem)) from None
     prepare_database(db)
     resolver = ConceptResolver(code_systems, mappings, VocabIndex(db))
-    ctx = ConvertContext(resolver=resolver, valuesets=valuesets, pseudonym_salt=_pseudonym_salt(db))
+    notices: list[str] = []
+    ctx = ConvertContext(resolver=resolver, valuesets=valuesets, pseudonym_salt=_pseudonym_key(db, options.key_file, notices))
     vocab_version = vocabulary_version(db)
     fingerprint = _config_fingerprint(vocab_version, mappings, code_systems, valuesets)
     with db.exclusive():
@@ -253,13 +273,16 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
                                     "config_fingerprint", "inputs"),
                        [(run_id, started_at, "running", __version__, CDM_VERSION, vocab_version, fingerprint,
                          json.dumps([str(p) for p in options.inputs]))])
-    report = RunReport(run_id=run_id, vocabulary_version=vocab_version, started_at=started_at)
-    report.recovered_runs, recovered_persons = _interrupted_runs(db, run_id)
+        # Under the same lock as the run id: a run that is 'running' now and held by a live
+        # process loads concurrently with this one (see CdmWriter.vanished_resources).
+        recovered_runs, recovered_persons, concurrent_runs = _interrupted_runs(db, run_id)
+    report = RunReport(run_id=run_id, vocabulary_version=vocab_version, started_at=started_at, notices=notices)
+    report.recovered_runs = recovered_runs
     discovered = discover(options.inputs)
     files, missing = discovered.files, discovered.problems
     for path, kind in discovered.skipped:
         report.non_fhir_files_skipped[f"{path.name} ({kind})"] += 1
-    writer = CdmWriter(db, run_id, convert_pending=lambda item: convert(item, ctx))
+    writer = CdmWriter(db, run_id, convert_pending=lambda item: convert(item, ctx), concurrent_runs=concurrent_runs)
     outcome = report.outcome
     if missing:
         writer.write_batch([], missing, outcome)
@@ -345,8 +368,10 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
             report.vanished_deleted = _delete_vanished(writer, file_states.clean_completed(), outcome)
         report.medications_filled_late = _fill_waiting_medications(writer, run_medications, ctx, outcome)
         report.dangling_removed, dangling_files = _remove_dangling_subjects(writer, own_runs, outcome)
+        dangling_files |= _dangling_files_of_concurrent_runs(db, run_id, concurrent_runs)
         # What this process wrote and deleted is known; a killed run's, or the sweep's, is not.
         visit_candidates = None if report.recovered_runs or report.dangling_removed else writer.visit_ids
+        report.visit_links_restored = _restore_visit_links(db)
         report.visit_links_cleared = clear_missing_visits(db, own_runs, visit_candidates)
         persons = sorted(outcome.person_ids | recovered_persons)
 
@@ -399,18 +424,21 @@ def _delete_vanished(writer: CdmWriter, files: list[str], outcome: BatchOutcome)
     return len(deletes)
 
 
-def _interrupted_runs(db: Database, run_id: int) -> tuple[list[int], set[int]]:
-    """Runs still marked 'running' that no live process holds, and the persons they touched.
+def _interrupted_runs(db: Database, run_id: int) -> tuple[list[int], set[int], set[int]]:
+    """Runs still marked 'running' that no live process holds, the persons they touched, and the
+    runs still marked 'running' that a live process holds (concurrent loaders, PostgreSQL only).
 
-    Their committed batches are skipped as unchanged by this run, so without this their persons
-    would never get observation periods, eras and oncology rows.
+    The dead runs' committed batches are skipped as unchanged by this run, so without this their
+    persons would never get observation periods, eras and oncology rows.
     """
     candidates = db.query(f"SELECT run_id FROM {db.table('ctcl_run')} WHERE status = 'running' AND run_id <> ? ORDER BY run_id", [run_id])
-    dead = [int(r) for (r,) in candidates if db.claim_run(int(r))]
+    dead, live = [], set()
+    for (candidate,) in candidates:
+        (dead.append if db.claim_run(int(candidate)) else live.add)(int(candidate))
     if not dead:
-        return [], set()
+        return [], set(), live
     rows = db.query(f"SELECT DISTINCT person_id FROM {db.table('ctcl_run_person')} WHERE run_id IN ({', '.join(map(str, dead))})")
-    return dead, {int(p) for (p,) in rows}
+    return dead, {int(p) for (p,) in rows}, live
 
 
 def _config_fingerprint(vocab_version: str, mappings, code_systems, valuesets) -> str:
@@ -421,16 +449,45 @@ def _config_fingerprint(vocab_version: str, mappings, code_systems, valuesets) -
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def _pseudonym_salt(db: Database) -> bytes:
-    """The CDM's secret salt for person_source_value pseudonyms, made by its first run; under the
-    load lock, so two loaders starting on a new CDM cannot each make (and use) their own."""
-    with db.exclusive():
-        recorded = _recorded_setting(db, "pseudonym_salt")
-        if recorded:
-            return bytes.fromhex(recorded)
-        salt = secrets.token_hex(32)
-        _record_setting(db, "pseudonym_salt", salt)
-    return bytes.fromhex(salt)
+def _pseudonym_key(db: Database, key_file: Path | None, notices: list[str]) -> bytes:
+    """The site's pseudonym key (see pseudonym_key), checked against the one this CDM was made
+    with. A CDM of an earlier version keeps its key in ctcl_settings: it is moved out, to the key
+    file, on the first run of this version, so its person_source_values stay the same. Under the
+    load lock, so two loaders starting on a new CDM agree on one key."""
+    from ctcl_map.pseudonym_key import KeyProblem, configured_key, key_check, new_key, write_key_file
+
+    try:
+        with db.exclusive():
+            legacy = _recorded_setting(db, "pseudonym_salt")
+            recorded_check = _recorded_setting(db, "pseudonym_key_check")
+            key, new_file = configured_key(key_file)
+            if legacy is not None:
+                legacy_key = bytes.fromhex(legacy)
+                if key is None:
+                    key = write_key_file(new_file, legacy_key)
+                    notices.append(f"the pseudonym key was moved out of the CDM into {key.origin}: keep that file "
+                                   "(and a copy in a safe place); without it new loads cannot reproduce this CDM's person_source_value")
+                elif key.key != legacy_key:
+                    raise KeyProblem(f"this CDM keeps its own pseudonym key (written by an earlier version) and it differs from the "
+                                     f"key in {key.origin}: give a --key-file that does not exist yet, and the CDM's key is moved there")
+                else:
+                    notices.append(f"the pseudonym key was removed from the CDM: it is the one in {key.origin}")
+                db.execute(f"DELETE FROM {db.table('ctcl_settings')} WHERE name = 'pseudonym_salt'")
+            elif key is None:
+                if recorded_check is not None:
+                    raise KeyProblem(f"this CDM's pseudonyms were made with a key that is not configured here ({new_file} does not exist): "
+                                     "give it with --key-file or $CTCL_MAP_PSEUDONYM_KEY")
+                key = write_key_file(new_file, new_key())
+                notices.append(f"a new pseudonym key was written to {key.origin}: keep it (and a copy in a safe place); "
+                               "person_source_value cannot be reproduced without it")
+            if recorded_check is None:
+                _record_setting(db, "pseudonym_key_check", key_check(key.key))
+            elif recorded_check != key_check(key.key):
+                raise KeyProblem(f"the pseudonym key in {key.origin} is not the one this CDM was made with: "
+                                 "give the right one with --key-file or $CTCL_MAP_PSEUDONYM_KEY")
+    except KeyProblem as problem:
+        raise RunFailed(str(problem)) from None
+    return key.key
 
 
 class FileStates:
@@ -650,6 +707,48 @@ def _missing_person_verdicts(db: Database, person_ids: set[int]) -> dict[int, tu
     return verdicts
 
 
+PERSON_MISSING_REASONS = ("dangling_subject", "patient_quarantined", "patient_excluded")  # see _missing_person_verdicts
+
+
+def _dangling_files_of_concurrent_runs(db: Database, run_id: int, concurrent_runs: set[int]) -> set[str]:
+    """Files in which a concurrent loader (one loading when this run started, or started since)
+    quarantined a resource whose person is missing (dangling_subject, patient_quarantined ...). This run may have skipped that resource as
+    unchanged (the other loader had written it), so its own sweep did not see it; the file must
+    be read again next time all the same, as after a sweep of its own. (DuckDB: one writer.)
+    Run-level step: call inside db.exclusive()."""
+    if db.dialect != "postgresql":
+        return set()
+    others = "".join(f" OR run_id = {int(run)}" for run in sorted(concurrent_runs))
+    rows = db.query(f"SELECT DISTINCT source_file FROM {db.table('ctcl_quarantine')} "
+                    f"WHERE reason IN ({', '.join(repr(r) for r in PERSON_MISSING_REASONS)}) AND (run_id > ?{others})", [run_id])
+    return {name for (name,) in rows}
+
+
+VISIT_LINKED_TABLES = ("condition_occurrence", "drug_exposure", "procedure_occurrence", "device_exposure", "measurement", "observation")
+
+
+def _restore_visit_links(db: Database) -> int:
+    """Put back visit links an earlier run cleared, whose Encounter has arrived since: the visit
+    id is the one its key always gets, so the link is what the resource said. Only while the
+    resource is still the version that made the row (a newer version wrote its own link, or none);
+    remembered links that can never be restored that way are forgotten.
+    Run-level step: call inside db.exclusive()."""
+    t = db.table
+    current = (f"EXISTS (SELECT 1 FROM {t('ctcl_resource_state')} s JOIN {t('ctcl_lineage')} l ON l.resource_key = s.resource_key "
+               f"WHERE s.resource_key = c.resource_key AND s.content_hash = c.content_hash "
+               f"AND l.omop_table = c.omop_table AND l.omop_id = c.omop_id)")
+    arrived = f"EXISTS (SELECT 1 FROM {t('visit_occurrence')} v WHERE v.visit_occurrence_id = c.visit_occurrence_id)"
+    tables = [table for (table,) in db.query(f"SELECT DISTINCT c.omop_table FROM {t('ctcl_cleared_link')} c WHERE {arrived}")]
+    restored = 0
+    for table in tables:
+        pk = primary_key(table)
+        link = (f"FROM {t('ctcl_cleared_link')} c WHERE c.omop_table = '{table}' AND c.omop_id = {t(table)}.{pk} "
+                f"AND {arrived} AND {current}")
+        restored += db.execute_count(f"UPDATE {t(table)} SET visit_occurrence_id = (SELECT MAX(c.visit_occurrence_id) {link}) "
+                                     f"WHERE {t(table)}.visit_occurrence_id IS NULL AND EXISTS (SELECT 1 {link})")
+    if tables:
+        db.execute(f"DELETE FROM {t('ctcl_cleared_link')} AS c WHERE {arrived} OR NOT {current}")
+    return restored
 
 
 def _write_cdm_source(db: Database, name: str, vocab_version: str) -> None:

@@ -5,7 +5,9 @@
 - ctcl_resource_state: the last loaded version of each resource (skip unchanged, honour newer).
 - ctcl_resource_file: which input files hold which resources, and the last run that saw each
   there, so a resource that vanished from every file it was in is deleted (a re-exported Bundle
-  without it is the source saying it is gone).
+  without it is the source saying it is gone); with the content hash of the entry last applied
+  there ('deleted' for a DELETE entry, which holds nothing), so reading an unchanged entry again
+  is a no-op: --full and incremental runs agree.
 - ctcl_medication_wait: drug resources whose medicationReference names a Medication not read yet;
   the run that reads it fills their drug_exposure rows.
 - ctcl_quarantine: resources that could not be loaded, with file, position and reason.
@@ -14,6 +16,9 @@
 - ctcl_run_person: persons whose rows a run changed, written inside each batch transaction, so the
   derivations (observation_period, eras, oncology) of a run killed after some batches committed are
   finished by the next run (their resources are unchanged then, so nothing else would touch them).
+- ctcl_cleared_link: visit links cleared because the visit was not there (an Encounter not yet
+  arrived, or deleted), with the resource version whose row held them, so the link is restored when
+  the Encounter arrives in a later run (while that version of the resource is still current).
 - ctcl_file_state: content hash, size and modification time of every input file a run completed,
   so an incremental run skips unchanged files before parsing them.
 """
@@ -48,6 +53,7 @@ CTCL_TABLES: dict[str, str] = {
         source_file VARCHAR(1000) NOT NULL,
         resource_key VARCHAR(300) NOT NULL,
         seen_run INTEGER NOT NULL,
+        content_hash VARCHAR(64),
         PRIMARY KEY (source_file, resource_key)""",
     "ctcl_medication_wait": """
         resource_key VARCHAR(300) NOT NULL PRIMARY KEY,
@@ -91,6 +97,12 @@ CTCL_TABLES: dict[str, str] = {
         modified_ns BIGINT NOT NULL,
         medications INTEGER NOT NULL,
         run_id INTEGER NOT NULL""",
+    "ctcl_cleared_link": """
+        omop_table VARCHAR(40) NOT NULL,
+        omop_id INTEGER NOT NULL,
+        visit_occurrence_id INTEGER NOT NULL,
+        resource_key VARCHAR(300) NOT NULL,
+        content_hash VARCHAR(64) NOT NULL""",
     "ctcl_settings": """
         name VARCHAR(60) NOT NULL PRIMARY KEY,
         value VARCHAR(400) NOT NULL""",
@@ -111,11 +123,16 @@ POSTGRES_INDEXES = (
 DUCKDB_KEYLESS = frozenset({"ctcl_resource_state", "ctcl_resource_file", "ctcl_file_state", "ctcl_medication_wait"})
 
 
+ADDED_COLUMNS = (("ctcl_resource_file", "content_hash VARCHAR(64)"),)
+
+
 def ctcl_ddl(qualify, dialect: str = "duckdb") -> list[str]:
     """CREATE statements; `qualify` maps a table name to its schema-qualified name."""
     statements = [f"CREATE TABLE IF NOT EXISTS {qualify(name)} ({_body(name, body, dialect)}\n)" for name, body in CTCL_TABLES.items()]
     indexes = POSTGRES_INDEXES if dialect == "postgresql" else ()
     statements += [sql.format(ctcl_lineage=qualify("ctcl_lineage"), ctcl_id_map=qualify("ctcl_id_map")) for sql in indexes]
+    # Columns added since the table was first shipped (CREATE ... IF NOT EXISTS leaves old tables as they are).
+    statements += [f"ALTER TABLE {qualify(table)} ADD COLUMN IF NOT EXISTS {column}" for table, column in ADDED_COLUMNS]
     return statements
 
 

@@ -92,14 +92,19 @@ def discover(paths: Iterable[str | Path]) -> Discovered:
 
     Paths become absolute (symbolic links kept), so a file is the same file to the incremental
     state, the lineage and the quarantine however the user spelled it ('in/' or '/data/in/').
+    Symbolic links to folders are followed; a folder reached a second time (a link loop, or a
+    second link to it) is read once and reported, a link to nothing is reported.
     """
     found = Discovered([], [], [])
     for raw in paths:
         path = Path(os.path.abspath(raw))
         if path.is_dir():
-            candidates = sorted((p for p in path.rglob("*") if p.is_file() and _is_fhir_file(p)), key=_input_order)
+            candidates = sorted(_files_under(path, found.problems), key=_input_order)
         elif path.is_file():
             candidates = [path]
+        elif path.is_symlink():
+            found.problems.append(InputProblem(str(path), "-", "broken_link", "symbolic link to something that does not exist"))
+            continue
         else:
             found.problems.append(InputProblem(str(path), "-", "file_not_found", "no such file or directory"))
             continue
@@ -109,6 +114,33 @@ def discover(paths: Iterable[str | Path]) -> Discovered:
                 found.files.append(candidate)
             else:
                 found.skipped.append((candidate, kind))
+    return found
+
+
+def _files_under(root: Path, problems: list[InputProblem]) -> list[Path]:
+    """The FHIR files in a folder tree, following symbolic links to folders (Path.rglob does not)."""
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        try:
+            status = os.stat(folder)
+        except OSError:
+            continue
+        if (status.st_dev, status.st_ino) in seen:
+            problems.append(InputProblem(folder, "-", "folder_read_twice",
+                                         f"a symbolic link leads to {os.path.realpath(folder)}, a folder already read: not read again"))
+            subfolders[:] = []
+            continue
+        seen.add((status.st_dev, status.st_ino))
+        subfolders.sort()
+        for name in names:
+            path = Path(folder) / name
+            if not _is_fhir_file(path):
+                continue
+            if path.is_file():
+                found.append(path)
+            elif path.is_symlink():
+                problems.append(InputProblem(str(path), "-", "broken_link", "symbolic link to something that does not exist"))
     return found
 
 

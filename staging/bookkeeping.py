@@ -1,6 +1,7 @@
 """Our own tables for the derivation step, id allocation, and the undo that makes re-runs idempotent.
 
-ctcl_derived lists every CDM row the step wrote (table_name, row_id, person_id, kind, note), so a
+ctcl_derived lists every CDM row the step wrote (table_name, row_id, person_id, kind, note), and
+every staging link it set (table_name measurement_link, the condition id as note), so a
 re-run for the same persons deletes exactly those rows and nothing the converter loaded.
 ctcl_first_advanced is a table (not a view) so DuckDB and PostgreSQL behave alike and the
 survival step can index on it.
@@ -84,6 +85,14 @@ def undo_previous(db: Database, person_ids: Sequence[int]) -> None:
     present = {name for (name,) in db.query(
         f"SELECT DISTINCT table_name FROM {derived} WHERE person_id IN {persons} UNION ALL "
         f"SELECT 'ctcl_first_advanced' FROM {db.table('ctcl_first_advanced')} WHERE person_id IN {persons}")}
+    if "measurement_link" in present:
+        # A staging link this step made (not one the converter wrote since: the note holds the id).
+        measurement = db.table("measurement")
+        db.execute(
+            f"UPDATE {measurement} SET measurement_event_id = NULL, meas_event_field_concept_id = NULL WHERE EXISTS "
+            f"(SELECT 1 FROM {derived} d WHERE d.table_name = 'measurement_link' AND d.person_id IN {persons} "
+            f"AND d.row_id = {measurement}.measurement_id AND d.note = CAST({measurement}.measurement_event_id AS VARCHAR))"
+        )
     if "episode" in present:
         db.execute(
             f"DELETE FROM {db.table('episode_event')} WHERE episode_id IN "

@@ -62,8 +62,9 @@ class StagingRow:
     day: date
     axis: str
     category: str | None
-    linked_to: int | None  # measurement_event_id when already linked to a condition
+    linked_to: int | None  # measurement_event_id when already linked to a condition that exists
     derived: bool = False
+    dangling: bool = False  # linked to a condition that is gone (deleted, or never arrived)
 
 
 @dataclass
@@ -177,20 +178,19 @@ def _staging_rows(run: Run, persons: list[int]) -> list[StagingRow]:
     rows = db.query(
         f"SELECT m.measurement_id, m.person_id, m.measurement_date, m.measurement_concept_id, "
         f"m.value_as_concept_id, m.value_source_value, c.concept_code, c.concept_name, "
-        f"m.measurement_event_id, m.meas_event_field_concept_id "
+        f"m.measurement_event_id, m.meas_event_field_concept_id, co.condition_occurrence_id "
         f"FROM {db.table('measurement')} m LEFT JOIN {db.table('concept')} c ON c.concept_id = m.value_as_concept_id "
+        f"LEFT JOIN {db.table('condition_occurrence')} co ON co.condition_occurrence_id = m.measurement_event_id "
+        f"AND m.meas_event_field_concept_id = {FIELD_CONDITION} "
         f"WHERE m.person_id IN {int_list(persons)} AND m.measurement_concept_id IN {int_list(axis_of)} "
         "ORDER BY m.person_id, m.measurement_date, m.measurement_id"
     )
-    # A link (focus, derivedFrom) to a Condition not loaded (yet) is treated as no link here.
-    conditions = {int(r[0]) for r in db.query(
-        f"SELECT condition_occurrence_id FROM {db.table('condition_occurrence')} WHERE person_id IN {int_list(persons)}")}
     result = []
-    for mid, pid, day, question, value_id, value_text, code, name, event_id, field_id in rows:
+    for mid, pid, day, question, value_id, value_text, code, name, event_id, field_id, condition_id in rows:
         axis = axis_of[int(question)]
-        linked = int(event_id) if event_id is not None and field_id == FIELD_CONDITION else None
-        if linked is not None and linked not in conditions:
-            linked = None
+        # A link (focus, derivedFrom, or ours) to a Condition not loaded (yet), or deleted, is no link.
+        to_condition = event_id is not None and field_id == FIELD_CONDITION
+        linked = int(event_id) if to_condition and condition_id is not None else None
         if linked in run.unconfirmed:
             run.report.staging_of_unconfirmed_excluded += 1
             continue
@@ -199,7 +199,7 @@ def _staging_rows(run: Run, persons: list[int]) -> list[StagingRow]:
             run.report.unparseable_values.append(
                 {"measurement_id": int(mid), "axis": axis, "value_source_value": value_text}
             )
-        result.append(StagingRow(int(mid), int(pid), day, axis, category, linked))
+        result.append(StagingRow(int(mid), int(pid), day, axis, category, linked, dangling=to_condition and linked is None))
     run.report.staging_rows += len(result)
     return result
 
@@ -217,16 +217,26 @@ def staging_category(concepts: OncologyConcepts, axis: str, value_id, texts) -> 
 
 
 def _link_given(run: Run, staging: list[StagingRow], diagnoses: dict[int, list[Diagnosis]]) -> None:
-    """Fill measurement_event_id / 1147127 on staging rows the converter left unlinked."""
+    """Fill measurement_event_id / 1147127 on staging rows the converter left unlinked, or linked
+    to a condition that no longer exists (a deleted diagnosis): such a link is never kept.
+
+    Each link made here is recorded in ctcl_derived ('measurement_link', with the condition id
+    as note), so the next derivation for the person undoes it and links to the diagnosis current
+    then: a link depends on the diagnoses, not on the order they were loaded in."""
     to_link: dict[int, list[int]] = defaultdict(list)
+    unlink: list[int] = []
     for row in staging:
         diagnosis = diagnosis_for(diagnoses.get(row.person_id, []), row.day)
         if diagnosis is None:
             run.report.staging_without_diagnosis += 1
+            if row.dangling:
+                unlink.append(row.measurement_id)
             continue
         if row.linked_to is None:
             row.linked_to = diagnosis.condition_occurrence_id
             to_link[diagnosis.condition_occurrence_id].append(row.measurement_id)
+            run.derived.append(("measurement_link", row.measurement_id, row.person_id, "staging_link",
+                                str(diagnosis.condition_occurrence_id)))
     for occurrence_id, measurement_ids in to_link.items():
         run.db.execute(
             f"UPDATE {run.db.table('measurement')} SET measurement_event_id = ?, meas_event_field_concept_id = ? "
@@ -234,6 +244,9 @@ def _link_given(run: Run, staging: list[StagingRow], diagnoses: dict[int, list[D
             [occurrence_id, FIELD_CONDITION],
         )
         run.report.staging_linked += len(measurement_ids)
+    if unlink:
+        run.db.execute(f"UPDATE {run.db.table('measurement')} SET measurement_event_id = NULL, meas_event_field_concept_id = NULL "
+                       f"WHERE measurement_id IN {int_list(unlink)}")
 
 
 def insert_measurement(run: Run, person_id: int, day: date, concept: int, kind: str, *, value_number=None,

@@ -15,6 +15,7 @@ import orjson
 from ctcl_map.synthetic.model import Cohort
 from ctcl_map.synthetic.runtime import garbage_collector_paused
 from ctcl_map.synthetic.truth import TRUTH_COLUMNS, truth_row, truth_summary
+from ctcl_map.writers.output_folder import inside, prepare_output_folder
 
 # Every reference the builders write is 'Type/<uuid>'; in a transaction bundle it becomes
 # 'urn:uuid:<uuid>' (contained '#med1' references have no slash and stay as they are).
@@ -28,7 +29,7 @@ def _write_bytes(path: Path, payload: bytes, compress: bool) -> Path:
         with gzip_module.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=6) as handle:
             handle.write(payload)
         payload = buffer.getvalue()
-    path.write_bytes(payload)
+    inside(path.parent, path).write_bytes(payload)
     return path
 
 
@@ -74,7 +75,7 @@ def write_truth(cohort: Cohort, out_dir: Path) -> list[Path]:
     writer.writeheader()
     for record in cohort.records:
         writer.writerow(truth_row(record.course))
-    csv_path, json_path = out_dir / "truth.csv", out_dir / "truth.json"
+    csv_path, json_path = inside(out_dir, out_dir / "truth.csv"), inside(out_dir, out_dir / "truth.json")
     csv_path.write_bytes(text.getvalue().encode("utf-8"))
     json_path.write_bytes(orjson.dumps(truth_summary(cohort), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
     return [csv_path, json_path]
@@ -92,9 +93,8 @@ def write_cohort(cohort: Cohort, out_dir: Path, fmt: str = "bundle", gzip: bool 
     so that ``ctcl-map fhir2omop out_dir/fhir`` reads FHIR only."""
     if fmt not in ("bundle", "ndjson"):
         raise ValueError(f"unknown format {fmt!r}: use 'bundle' or 'ndjson'")
-    out_dir = Path(out_dir)
-    fhir_dir = out_dir / FHIR_FOLDER
-    fhir_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_output_folder(Path(out_dir))
+    fhir_dir = prepare_output_folder(inside(out_dir, out_dir / FHIR_FOLDER))
     writer = _write_bundles if fmt == "bundle" else _write_ndjson
     with garbage_collector_paused():
         return writer(cohort, fhir_dir, gzip) + write_truth(cohort, out_dir)

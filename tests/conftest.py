@@ -18,7 +18,7 @@ from ctcl_map.writers.db import Database, connect
 TESTS = Path(__file__).parent
 FIXTURES = TESTS / "fixtures"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-TEST_SALT = "00" * 32
+TEST_SALT = "00" * 32  # the pseudonym key of every test load ($CTCL_MAP_PSEUDONYM_KEY)
 CLINICAL_TABLES = (
     "person", "death", "visit_occurrence", "condition_occurrence", "drug_exposure", "procedure_occurrence",
     "device_exposure", "measurement", "observation", "observation_period", "condition_era", "drug_era",
@@ -28,15 +28,16 @@ PG_URL = os.environ.get("CTCL_MAP_TEST_PG", "postgresql+psycopg://postgres@127.0
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache_dir(tmp_path_factory):
-    """Tests never read or write the user's ~/.cache/ctcl-map (validated mapping files)."""
+    """Tests never read or write the user's ~/.cache/ctcl-map (validated mapping files), nor
+    their pseudonym key: every load uses the fixed test key (subprocesses inherit it)."""
     os.environ["CTCL_MAP_CACHE_DIR"] = str(tmp_path_factory.mktemp("ctcl-map-cache"))
+    os.environ["CTCL_MAP_PSEUDONYM_KEY"] = TEST_SALT
+    os.environ["CTCL_MAP_KEY_FILE"] = str(tmp_path_factory.mktemp("ctcl-map-key") / "pseudonym.key")
 
 
 def fresh_db(target: str = ":memory:", cdm_schema: str | None = None) -> Database:
     db = connect(target, cdm_schema=cdm_schema)
     prepare_database(db)
-    db.execute(f"DELETE FROM {db.table('ctcl_settings')} WHERE name = 'pseudonym_salt'")
-    db.insert_rows("ctcl_settings", ("name", "value"), [("pseudonym_salt", TEST_SALT)])
     return db
 
 

@@ -104,8 +104,30 @@ def test_validate_option_quarantines_structural_errors_with_their_path(db, tmp_p
                                                  "entry": [{"resource": PATIENT}, {"resource": condition}]}))
     plain = run_fhir2omop(db, RunOptions(inputs=[tmp_path / "b.json"], oncology=False))
     assert plain.quarantined == 0  # the converter itself does not read clinicalStatus
-    db.execute(f"DELETE FROM {db.table('ctcl_resource_state')}")  # forget, so the second run reads it again
+    for table in ("ctcl_resource_state", "ctcl_resource_file"):  # forget, so the second run applies it again
+        db.execute(f"DELETE FROM {db.table(table)}")
     checked = run_fhir2omop(db, RunOptions(inputs=[tmp_path / "b.json"], oncology=False, validate=True))
     assert checked.outcome.quarantined == {"fhir_structure": 1}
     assert db.query(f"SELECT message FROM {db.table('ctcl_quarantine')} WHERE reason = 'fhir_structure'") == [
         ("clinicalStatus: should be a JSON object (a FHIR complex type), not a string",)]
+
+
+def test_symlinked_input_folders_are_followed_and_loops_and_broken_links_reported(db, tmp_path):
+    """Sites mount exports into an input folder by symbolic links: their files load; a link that
+    leads back into the tree is read once and reported; a link to nothing is reported."""
+    export = tmp_path / "export-2024"
+    export.mkdir()
+    (export / "Patient.ndjson").write_text(json.dumps(PATIENT) + "\n")
+    (export / "Condition.ndjson").write_text(json.dumps(CONDITION) + "\n")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "latest").symlink_to(export)
+    (inputs / "latest-again").symlink_to(export)  # a second way to the same folder
+    (export / "loop").symlink_to(inputs)  # leads back to the top
+    (inputs / "gone.json").symlink_to(tmp_path / "deleted.json")
+    report = load(db, inputs)
+    assert db.query(f"SELECT COUNT(*) FROM {db.table('person')}") == [(1,)]
+    assert db.query(f"SELECT COUNT(*) FROM {db.table('condition_occurrence')}") == [(1,)]
+    assert report.files == 2  # each file once, though reachable by two paths
+    reasons = sorted(reason for _, _, reason in _quarantine(db))
+    assert reasons == ["broken_link", "folder_read_twice", "folder_read_twice"]

@@ -117,3 +117,31 @@ def test_derived_ids_are_registered_so_a_later_load_does_not_reuse_them(db, tmp_
     again = db.query(f"SELECT measurement_id, measurement_source_value, value_source_value FROM {db.table('measurement')} "
                      "WHERE measurement_source_value LIKE 'derived:%' ORDER BY measurement_id")
     assert again == first  # same keys, same ids, same rows
+
+
+def test_staging_measurements_never_keep_a_link_to_a_deleted_diagnosis(db, tmp_path):
+    """The staging rows of observation_staging_text_value are linked to Condition/stv-c1; a transaction
+    DELETE of it leaves them unlinked (no other diagnosis), and a diagnosis arriving later links them
+    again, though the staging Observations themselves never change."""
+    import json
+
+    from conftest import FIXTURES
+
+    fixture = FIXTURES / "golden" / "observation_staging_text_value.json"
+    links = (f"SELECT m.measurement_source_value, m.measurement_event_id, m.meas_event_field_concept_id, "
+             f"m.measurement_event_id IN (SELECT condition_occurrence_id FROM {db.table('condition_occurrence')}) "
+             f"FROM {db.table('measurement')} m WHERE m.measurement_source_value IN ('21905-5', 'ISCL-B') ORDER BY 1")
+    load(db, fixture, oncology=True)
+    first = db.query(links)
+    assert [(source, field, exists) for source, _, field, exists in first] == [("21905-5", 1147127, True), ("ISCL-B", 1147127, True)]
+    delete = tmp_path / "delete.json"
+    delete.write_text(json.dumps({"resourceType": "Bundle", "type": "transaction",
+                                  "entry": [{"request": {"method": "DELETE", "url": "Condition/stv-c1"}}]}))
+    load(db, fixture, delete, oncology=True)
+    assert [row[:3] for row in db.query(links)] == [("21905-5", None, None), ("ISCL-B", None, None)]
+    again = tmp_path / "again.json"
+    condition = next(e["resource"] for e in json.loads(fixture.read_text())["entry"] if e["resource"]["resourceType"] == "Condition")
+    again.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
+                                 "entry": [{"resource": {**condition, "id": "c9", "subject": {"reference": "Patient/p1"}}}]}))
+    load(db, fixture, delete, again, oncology=True)
+    assert [(source, field, exists) for source, _, field, exists in db.query(links)] == [("21905-5", 1147127, True), ("ISCL-B", 1147127, True)]

@@ -64,3 +64,28 @@ def test_encounter_gone_from_a_reexported_bundle_clears_the_link(tmp_path):
     report = _load(db, _write(bundle, _put(PATIENT), _put(CONDITION)))
     assert report.vanished_deleted == 1 and report.visit_links_cleared == 1
     assert _condition_visit(db) == [(None,)]
+
+
+def test_a_link_cleared_because_the_encounter_had_not_arrived_is_restored_when_it_arrives(tmp_path):
+    """Bulk exports come in pieces: the Condition first, its Encounter in a later run. The
+    Condition's file is unchanged (not even read again), yet its row gets its visit back."""
+    db = fresh_db()
+    first = _load(db, _write(tmp_path / "day1.json", _put(PATIENT), _put(CONDITION)))
+    assert first.visit_links_cleared == 1 and _condition_visit(db) == [(None,)]
+    report = run_fhir2omop(db, RunOptions(inputs=[tmp_path / "day1.json", _write(tmp_path / "day2.json", _put(ENCOUNTER))],
+                                          workers=1, oncology=False, incremental=True))
+    assert report.files_skipped == 1 and report.visit_links_restored == 1
+    visit_ids = db.query(f"SELECT visit_occurrence_id FROM {db.table('visit_occurrence')}")
+    assert _condition_visit(db) == visit_ids and visit_ids[0][0] is not None
+    assert db.query(f"SELECT COUNT(*) FROM {db.table('ctcl_cleared_link')}") == [(0,)]
+
+
+def test_a_cleared_link_is_not_restored_over_a_newer_version_of_the_resource(tmp_path):
+    db = fresh_db()
+    _load(db, _write(tmp_path / "day1.json", _put(PATIENT), _put(CONDITION)))
+    without_encounter = {key: value for key, value in CONDITION.items() if key != "encounter"}
+    _load(db, _write(tmp_path / "day1.json", _put(PATIENT), _put(without_encounter)))  # the source dropped the link
+    report = _load(db, _write(tmp_path / "day2.json", _put(ENCOUNTER)))
+    assert report.visit_links_restored == 0
+    assert _condition_visit(db) == [(None,)]
+    assert db.query(f"SELECT COUNT(*) FROM {db.table('ctcl_cleared_link')}") == [(0,)]

@@ -61,9 +61,12 @@ class BatchOutcome:
     persons_by_table: defaultdict = field(default_factory=lambda: defaultdict(set))  # table -> persons whose rows there changed
 
 
+DELETED = "deleted"  # the content hash of a DELETE entry
+
+
 def content_hash(resource: dict | None) -> str:
     if resource is None:
-        return "deleted"
+        return DELETED
     return hashlib.blake2b(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
 
 
@@ -164,9 +167,12 @@ class IdRegistry:
 
 
 class CdmWriter:
-    def __init__(self, db: Database, run_id: int, convert_pending: Callable[[SourceItem], Conversion] | None = None):
+    def __init__(self, db: Database, run_id: int, convert_pending: Callable[[SourceItem], Conversion] | None = None,
+                 concurrent_runs: Iterable[int] = ()):
         self.db = db
         self.run_id = run_id
+        # Runs that were loading (held by a live process) when this one started: see vanished_resources.
+        self.concurrent_runs = frozenset(concurrent_runs)
         self._convert_pending = convert_pending  # for entries read with their conversion left to the writer
         self.ids = IdRegistry(db)
         self._batch_persons: defaultdict[str, set[int]] = defaultdict(set)  # table -> persons whose rows the batch changes
@@ -229,19 +235,30 @@ class CdmWriter:
 
     def _write(self, converted: list[ConvertedItem], problems: list[InputProblem], outcome: BatchOutcome) -> None:
         db = self.db
-        # Within one batch the last occurrence of a resource wins (a later entry is a later version).
-        latest: dict[str, ConvertedItem] = {}
+        # Within one batch the last occurrence of a resource wins (a later entry is a later
+        # version); an older version after a newer one is counted and dropped, repeats are counted.
+        counted: dict[str, ConvertedItem] = {}
+        kept: list[ConvertedItem] = []
         for entry in converted:
-            previous = latest.get(entry.item.key)
+            previous = counted.get(entry.item.key)
             if previous is not None and entry.item.method != "DELETE" and previous.item.method != "DELETE":
                 if _is_older(entry.item, previous.item):
                     outcome.superseded += 1  # an older version after a newer one: counted, not loaded
                     continue
                 outcome.duplicates += 1
-            latest[entry.item.key] = entry
+            counted[entry.item.key] = entry
+            kept.append(entry)
         # Read in an earlier batch of this run: a repeat, whatever its version.
-        outcome.duplicates += len(self._seen_this_run([k for k, e in latest.items() if e.item.method != "DELETE"]))
-        state = self._state_of(list(latest))
+        outcome.duplicates += len(self._seen_this_run([k for k, e in counted.items() if e.item.method != "DELETE"]))
+        state, applied = self._state_of(converted)
+        # An entry applied from its file as it is now is not applied again: reading an unchanged
+        # file again (--full) changes nothing, even if a later entry elsewhere (a DELETE, another
+        # file's version) changed the resource since. So --full and incremental runs agree.
+        latest: dict[str, ConvertedItem] = {}
+        for entry in kept:
+            if applied.get((entry.item.key, entry.item.file)) != entry.content_hash:
+                latest[entry.item.key] = entry
+        outcome.skipped_unchanged += len(counted.keys() - latest.keys())
         to_replace: list[ConvertedItem] = []
         for key, entry in latest.items():
             known = state.get(key)
@@ -336,28 +353,42 @@ class CdmWriter:
 
     def _record_occurrences(self, converted: list[ConvertedItem]) -> None:
         """Each resource this batch read, in the file it stands in, as seen by this run (unchanged
-        ones too: what counts is that the file still holds them; a DELETE entry holds nothing)."""
-        occurrences = sorted({(entry.item.file, entry.item.key) for entry in converted if entry.item.method != "DELETE"})
-        self.db.upsert_rows("ctcl_resource_file", ("source_file", "resource_key", "seen_run"),
-                            [(f, k, self.run_id) for f, k in occurrences], key=("source_file", "resource_key"))
+        ones too: what counts is that the file still holds them), with the hash of its last entry
+        there (a DELETE entry is recorded too, as 'deleted': it holds nothing, but was applied)."""
+        last = {(entry.item.file, entry.item.key): entry.content_hash for entry in converted}
+        self.db.upsert_rows("ctcl_resource_file", ("source_file", "resource_key", "seen_run", "content_hash"),
+                            [(f, k, self.run_id, h) for (f, k), h in sorted(last.items())], key=("source_file", "resource_key"))
 
     def vanished_resources(self, files: list[str]) -> list[tuple[str, str]]:
         """(resource key, file) of resources no longer in any file that held them, judged by
-        `files`: files this run read completely and cleanly. Their stale occurrences are removed."""
+        `files`: files this run read completely and cleanly. Their stale occurrences are removed.
+
+        An occurrence is stale when neither this run nor any run that may have read the file
+        after this run started saw it there: its seen_run is an earlier run that was not loading
+        any more when this one started. A later run (higher id) or one loading concurrently
+        re-stamps what it reads in the same file, whatever the order the batches commit in; taking
+        its stamp for absence was how two loaders of the same files deleted each other's rows.
+        """
         if not files:
             return []
         db = self.db
         table = db.table("ctcl_resource_file")
+        concurrent = "".join(f" AND o.seen_run <> {int(run)}" for run in sorted(self.concurrent_runs))
         with db.key_relation(files) as relation:
-            stale = db.query(f"SELECT o.resource_key, o.source_file FROM {table} o JOIN {relation} f ON f.k = o.source_file "
-                             f"WHERE o.seen_run <> ?", [self.run_id])
+            stale = db.query(f"SELECT o.resource_key, o.source_file, o.content_hash FROM {table} o JOIN {relation} f ON f.k = o.source_file "
+                             f"WHERE o.seen_run < ?{concurrent}", [self.run_id])
         if not stale:
             return []
-        db.delete_keys("ctcl_resource_file", ("source_file", "resource_key"), sorted({(f, k) for k, f in stale}))
-        keys = sorted({key for key, _ in stale})
+        db.delete_keys("ctcl_resource_file", ("source_file", "resource_key"), sorted({(f, k) for k, f, _ in stale}))
+        # A DELETE entry gone from its file deletes nothing (the resource may be loaded again since).
+        keys = sorted({key for key, _, applied in stale if applied != DELETED})
+        if not keys:
+            return []
         still_held = {key for (key,) in self._with_keys(
-            keys, f"SELECT DISTINCT o.resource_key FROM {table} o JOIN {{keys}} k ON k.k = o.resource_key", fetch=True)}
-        return sorted(dict((key, file) for key, file in sorted(stale) if key not in still_held).items())
+            keys, f"SELECT DISTINCT o.resource_key FROM {table} o JOIN {{keys}} k ON k.k = o.resource_key "
+                  f"WHERE o.content_hash IS NULL OR o.content_hash <> '{DELETED}'", fetch=True)}
+        return sorted(dict((key, file) for key, file, applied in sorted(stale, key=repr)
+                           if applied != DELETED and key not in still_held).items())
 
     def record_quarantine(self, rows: list[tuple]) -> None:
         """rows: (run_id, file, position, resource type, resource id, reason, message).
@@ -429,16 +460,22 @@ class CdmWriter:
                                      f"JOIN {{keys}} k ON k.k = o.resource_key WHERE o.seen_run = {int(self.run_id)}", fetch=True)
         return {key for (key,) in rows}
 
-    def _state_of(self, keys: list[str]) -> dict[str, tuple]:
-        if not keys:
-            return {}
-        rows = self._with_keys(
-            keys,
-            f"SELECT s.resource_key, s.content_hash, s.version_id, s.last_updated FROM {self.db.table('ctcl_resource_state')} s "
-            f"JOIN {{keys}} k ON k.k = s.resource_key",
-            fetch=True,
-        )
-        return {key: (digest, version, updated) for key, digest, version, updated in rows}
+    def _state_of(self, converted: list[ConvertedItem]) -> tuple[dict[str, tuple], dict[tuple[str, str], str]]:
+        """The recorded state of these resources, and the hash of the entry last applied from each
+        (resource, file) pair read now (one query)."""
+        if not converted:
+            return {}, {}
+        db = self.db
+        pairs = sorted({(entry.item.key, entry.item.file or "") for entry in converted})
+        with db.temp_relation("ctcl_batch_keys", ("k", "f"), pairs) as relation:
+            rows = db.query(
+                f"SELECT b.k, b.f, s.content_hash, s.version_id, s.last_updated, o.content_hash FROM {relation} b "
+                f"LEFT JOIN {db.table('ctcl_resource_state')} s ON s.resource_key = b.k "
+                f"LEFT JOIN {db.table('ctcl_resource_file')} o ON o.resource_key = b.k AND o.source_file = b.f"
+            )
+        state = {key: (digest, version, updated) for key, _, digest, version, updated, _ in rows if digest is not None}
+        applied = {(key, file): occurrence for key, file, *_, occurrence in rows if occurrence is not None}
+        return state, applied
 
     def _delete_owned_rows(self, resource_keys: list[str], outcome: BatchOutcome) -> None:
         if not resource_keys:
@@ -562,5 +599,11 @@ def clear_missing_visits(db: Database, own_runs: Sequence[int], candidates: set[
                                          for table, condition in where.items()))
     for table, count in counts:
         if count:
+            # Remembered with the version of the resource that made the row (see pipeline._restore_visit_links).
+            pk = primary_key(table)
+            db.execute(f"INSERT INTO {t('ctcl_cleared_link')} (omop_table, omop_id, visit_occurrence_id, resource_key, content_hash) "
+                       f"SELECT '{table}', {t(table)}.{pk}, {t(table)}.visit_occurrence_id, l.resource_key, s.content_hash "
+                       f"FROM {t(table)} JOIN {t('ctcl_lineage')} l ON l.omop_table = '{table}' AND l.omop_id = {t(table)}.{pk} "
+                       f"JOIN {t('ctcl_resource_state')} s ON s.resource_key = l.resource_key WHERE {where[table]}")
             db.execute(f"UPDATE {t(table)} SET visit_occurrence_id = NULL WHERE {where[table]}")
     return sum(count for _, count in counts)

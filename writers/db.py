@@ -30,10 +30,28 @@ class DatabaseLocked(DatabaseError):
     """Another process holds the DuckDB file open for writing."""
 
 
+class DatabaseUsageError(DatabaseError):
+    """The --db value or a schema name cannot be used as given (a usage error: exit code 2)."""
+
+
+DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
+URL_FORM = "postgresql+psycopg://user[:password]@host[:port]/database"
+
+
 def check_identifier(name: str) -> str:
     if not _IDENTIFIER.match(name):
-        raise DatabaseError(f"invalid SQL identifier {name!r}: use letters, digits and underscores")
+        raise DatabaseUsageError(f"invalid SQL identifier {name!r}: use letters, digits and underscores")
     return name
+
+
+def check_schema(name: str | None) -> None:
+    """A schema we may create tables in: a plain identifier, not a system schema."""
+    if not name:
+        return
+    check_identifier(name)
+    lowered = name.lower()
+    if lowered.startswith("pg_") or lowered == "information_schema":
+        raise DatabaseUsageError(f"schema {name!r} is reserved for the database system: choose another --cdm-schema / --results-schema")
 
 
 class Database:
@@ -379,11 +397,11 @@ def connect(
 ) -> Database:
     """Open `target`: a SQLAlchemy-style URL (postgresql+psycopg://...) or a DuckDB file path."""
     text = str(target)
+    for name in (cdm_schema, results_schema):
+        check_schema(name)
     if "://" not in text:
         return _connect_duckdb(Path(text), cdm_schema, results_schema, read_only)
-    from sqlalchemy.engine import make_url  # only for URLs: importing it costs ~0.2 s per run
-
-    url = make_url(text)
+    url = _parse_url(text)
     backend = url.get_backend_name()
     if backend == "duckdb":
         return _connect_duckdb(Path(url.database or ":memory:"), cdm_schema, results_schema, read_only)
@@ -400,9 +418,45 @@ def _duckdb_at_least(duckdb, major: int, minor: int) -> bool:
     return tuple(int(n) for n in numbers) >= (major, minor)
 
 
+def _parse_url(text: str):
+    """The URL, or a usage error that never repeats the text (it may hold a password)."""
+    from sqlalchemy.engine import make_url  # only for URLs: importing it costs ~0.2 s per run
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(text)
+    except ValueError:
+        raise DatabaseUsageError("the port in the database URL must be a number from 1 to 65535") from None
+    except ArgumentError:
+        raise DatabaseUsageError(f"cannot parse the database URL: expected {URL_FORM}") from None
+    if url.port is not None and not 1 <= url.port <= 65535:
+        raise DatabaseUsageError(f"the port in the database URL must be a number from 1 to 65535, not {url.port}")
+    return url
+
+
+def _check_duckdb_file(path: Path) -> None:
+    """Refuse a path that exists but is not a DuckDB database: DuckDB would otherwise treat, say,
+    a JSON file as something it cannot write, or worse open it in memory and keep nothing."""
+    if str(path) == ":memory:":
+        return
+    if path.is_dir():
+        raise DatabaseUsageError(f"--db {path} is a folder, not a DuckDB database file")
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(12)
+    except FileNotFoundError:
+        return  # a new database
+    except OSError as problem:
+        raise DatabaseError(f"cannot open DuckDB file {path}: {problem.strerror or problem}") from None
+    if header and header[8:12] != DUCKDB_MAGIC:
+        raise DatabaseUsageError(f"--db {path} exists and is not a DuckDB database (a JSON, CSV or other file?): "
+                                 "give a new file name or an existing DuckDB file")
+
+
 def _connect_duckdb(path: Path, cdm_schema: str | None, results_schema: str | None, read_only: bool) -> Database:
     import duckdb
 
+    _check_duckdb_file(path)
     for name in (cdm_schema, results_schema):
         if name:
             check_identifier(name)
@@ -427,9 +481,6 @@ def _connect_duckdb(path: Path, cdm_schema: str | None, results_schema: str | No
 def _connect_postgres(url, cdm_schema: str | None, results_schema: str | None) -> Database:
     import psycopg
 
-    for name in (cdm_schema, results_schema):
-        if name:
-            check_identifier(name)
     conninfo = {
         "host": url.host or "127.0.0.1",
         "port": url.port or 5432,
@@ -441,6 +492,8 @@ def _connect_postgres(url, cdm_schema: str | None, results_schema: str | None) -
         raw = psycopg.connect(**{k: v for k, v in conninfo.items() if v is not None}, autocommit=True)
     except psycopg.OperationalError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
+        if url.password:
+            first_line = first_line.replace(url.password, "***")
         raise DatabaseError(f"cannot connect to PostgreSQL at {url.host}:{url.port or 5432}: {first_line}") from None
     db = Database(raw, "postgresql", cdm_schema, results_schema, label=url.render_as_string(hide_password=True))
     db.ensure_schema(cdm_schema)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ctcl_map.cdm.schema import cdm_fields
 from ctcl_map.writers.db import Database, DatabaseError
+from ctcl_map.writers.output_folder import inside, prepare_output_folder
 
 FORMATS = ("parquet", "csv")
 CHUNK_ROWS = 50_000
@@ -40,10 +41,11 @@ def export_cdm(db: Database, out_dir: Path, file_format: str, tables: list[str] 
     missing = [name for name in names if not db.table_exists(name)]
     if missing:
         raise DatabaseError(f"{db.label} has no CDM table {missing[0]} (load data with fhir2omop first)")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_output_folder(out_dir)
+    paths = {table: inside(out_dir, out_dir / f"{table}.{file_format}") for table in names}  # all checked before any is written
     written = []
     for table in names:
-        path = out_dir / f"{table}.{file_format}"
+        path = paths[table]
         columns = [f.name for f in fields[table]]
         select = f"SELECT {', '.join(_quoted(c) for c in columns)} FROM {db.table(table)}"
         if file_format == "parquet":
