@@ -229,6 +229,15 @@ def _csv_list(value: str | None) -> tuple[str, ...] | None:
     return tuple(part.strip() for part in value.split(",") if part.strip()) if value else None
 
 
+def _covariates(text: str | None) -> tuple[str, ...]:
+    from ctcl_map.survival.adjust import parse_covariates
+
+    try:
+        return parse_covariates(text)
+    except ValueError as problem:
+        _fail(str(problem), 2)
+
+
 @app.command()
 def survival(
     db: DbOption = "omop.duckdb",
@@ -255,6 +264,9 @@ def survival(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     csv_out: Annotated[Optional[Path], typer.Option("--csv", help="Write the result table as CSV here.")] = None,
     plot_stem: Annotated[Optional[Path], typer.Option("--plot", help="Write a Kaplan-Meier plot as STEM.png and STEM.svg.")] = None,
+    adjust: Annotated[Optional[str], typer.Option("--adjust", help="Adjust for baseline covariates: 'default' (age, sex, MF/SS, stage, CLIPI, LDH, LCT) or a list, e.g. default,prior_lines,index_year.")] = None,
+    method: Annotated[str, typer.Option("--method", help="With --adjust: cox (default, multivariable), ps-match, ps-stratify or iptw.")] = "cox",
+    missing: Annotated[str, typer.Option("--missing", help="Missing covariates: indicator (default) or complete-case.")] = "indicator",
 ) -> None:
     """Overall survival the OHDSI way: cohorts in the cohort table, Kaplan-Meier, log-rank, Cox.
 
@@ -267,6 +279,8 @@ def survival(
       ctcl-map survival --cohort advanced --strata stage_group --plot km
 
       ctcl-map survival --cohort advanced --compare mogamulizumab --design new-user --json
+
+      ctcl-map survival --cohort advanced --compare mogamulizumab --adjust default --method ps-match
     """
     from ctcl_map.survival import Restrictions, SurvivalSpec, SurvivalSpecError, plot, render, run_survival
     from ctcl_map.writers.db import DatabaseError
@@ -287,6 +301,9 @@ def survival(
         admin_end=admin_end.date() if admin_end else None,
         survival_years=tuple(float(y) for y in _csv_list(years) or ()),
         time_unit=unit,
+        adjust=_covariates(adjust),
+        method=method,
+        missing=missing,
     )
     database = _open(db, cdm_schema, results_schema)
     try:
