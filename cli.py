@@ -321,6 +321,49 @@ def survival(
 
 
 @app.command()
+def study(
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.html, study.json, CSVs and figures (created).")],
+    db: DbOption = "omop.duckdb",
+    cdm_schema: SchemaOption = None,
+    results_schema: ResultsSchemaOption = None,
+    compare: Annotated[Optional[str], typer.Option("--compare", help="Exposure to compare by every design and method, e.g. mogamulizumab.")] = None,
+    cohort: Annotated[str, typer.Option("--cohort", help="Target cohort of the exposure comparison.")] = "advanced",
+    adjust: Annotated[str, typer.Option("--adjust", help="Adjustment covariates: 'default' or a list (see survival --adjust).")] = "default",
+    missing: Annotated[str, typer.Option("--missing", help="Missing covariates: indicator or complete-case.")] = "indicator",
+    landmark_months: Annotated[float, typer.Option("--landmark-months", help="Landmark time of the landmark design.")] = 6.0,
+    admin_end: Annotated[Optional[datetime], typer.Option("--admin-end", formats=["%Y-%m-%d"], help="Administrative censoring date.")] = None,
+) -> None:
+    """A survival study in one command: one self-contained HTML report plus its JSON and CSV.
+
+    Attrition, Table 1, OS by CTCL type, stage and CLIPI group (Kaplan-Meier with risk tables), and
+    with --compare the exposure comparison by every design, unadjusted and adjusted, with balance.
+
+    Example:
+
+      ctcl-map study --db omop.duckdb --compare mogamulizumab --out study/
+    """
+    from ctcl_map.survival import SurvivalSpecError
+    from ctcl_map.survival.study import StudyOptions, render_text, run_study, write_study
+    from ctcl_map.writers.db import DatabaseError
+
+    options = StudyOptions(compare=compare, cohort=cohort, covariates=_covariates(adjust), missing=missing,
+                           landmark_months=landmark_months, admin_end=admin_end.date() if admin_end else None)
+    database = _open(db, cdm_schema, results_schema)
+    try:
+        result = run_study(database, options)
+    except (SurvivalSpecError, DatabaseError) as problem:
+        _fail(str(problem), 2)
+    finally:
+        database.close()
+    written = write_study(result, out)
+    if result.comparison:
+        typer.echo(render_text(result), nl=False)
+    for warning in result.warnings:
+        typer.echo(f"WARNING: {warning}", err=True)
+    typer.echo(f"report written: {out / 'report.html'} ({len(written)} files in {out})")
+
+
+@app.command()
 def export(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write one file per CDM table into (created if absent).")],
     db: DbOption = "omop.duckdb",

@@ -20,13 +20,11 @@ from datetime import date
 from pathlib import Path
 
 from ctcl_map.pipeline import RunOptions, prepare_database, run_fhir2omop
-from ctcl_map.survival import SurvivalSpec, run_survival
-from ctcl_map.survival.adjust import DEFAULT_COVARIATES, METHODS
+from ctcl_map.survival.study import StudyOptions, run_study, write_study
 from ctcl_map.synthetic import GeneratorConfig, generate_cohort, write_cohort
 from ctcl_map.writers.db import connect
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-DESIGNS = ("new-user", "time-varying", "landmark", "naive")
 
 
 def confounded_cdm(patients: int, seed: int, hr: float, folder: Path):
@@ -39,24 +37,12 @@ def confounded_cdm(patients: int, seed: int, hr: float, folder: Path):
     return db
 
 
-def estimates(db, admin_end: date) -> list[dict]:
-    rows = []
-    for design in DESIGNS:
-        for method in (None, *METHODS):
-            if design == "time-varying" and method not in (None, "cox"):
-                continue
-            spec = SurvivalSpec(cohort="advanced", compare="mogamulizumab", design=design, admin_end=admin_end,
-                                adjust=DEFAULT_COVARIATES if method else (), method=method or "cox")
-            result = run_survival(db, spec)
-            est = result.adjusted["estimate"] if method else result.cox
-            balance = result.adjusted["balance"] if method else None
-            rows.append({"design": design, "method": method or "unadjusted",
-                         "hazard_ratio": est and est["hazard_ratio"], "lower": est and est["lower"],
-                         "upper": est and est["upper"], "persons": est and est["persons"],
-                         "events": est and est["events"],
-                         "max_abs_smd_after": balance and balance["max_abs_smd_after"],
-                         "max_abs_smd_before": balance and balance["max_abs_smd_before"]})
-    return rows
+def estimates(db, admin_end: date, report_dir: Path | None = None) -> list[dict]:
+    """Every design unadjusted and adjusted by every method: the rows of the study report."""
+    study = run_study(db, StudyOptions(compare="mogamulizumab", admin_end=admin_end))
+    if report_dir:
+        write_study(study, report_dir)
+    return study.comparison
 
 
 def main() -> None:
@@ -64,14 +50,16 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=6000)
     parser.add_argument("--seeds", default="1")
     parser.add_argument("--hr", type=float, default=0.7)
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    parser.add_argument("--report", type=Path, help="write the study report of the first seed into this folder")
+    parser.add_argument("--db", type=Path, help="reuse this CDM (built by an earlier run) instead of generating")
     args = parser.parse_args()
     everything = []
     for seed in (int(s) for s in args.seeds.split(",")):
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            db = confounded_cdm(args.patients, seed, args.hr, Path(tmp))
-            rows = estimates(db, date(2024, 12, 31))
+            db = connect(str(args.db)) if args.db else confounded_cdm(args.patients, seed, args.hr, Path(tmp))
+            rows = estimates(db, date(2024, 12, 31), args.report if not everything else None)
             db.close()
         print(f"\nseed {seed}, {args.patients} patients, true conditional HR {args.hr} "
               f"({time.perf_counter() - started:.0f} s)\n")

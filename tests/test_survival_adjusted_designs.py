@@ -172,3 +172,36 @@ def test_cli_rejects_an_unknown_covariate_with_exit_2(tmp_path):
                                        "--adjust", "default,shoe_size"])
     assert outcome.exit_code == 2
     assert "unknown covariate 'shoe_size'" in outcome.output
+
+
+def test_study_writes_one_self_contained_report_with_its_data(tmp_path):
+    from ctcl_map.survival.study import StudyOptions, run_study, write_study
+
+    cdm = duckdb_cdm()
+    for person_id in range(1, 17):
+        ss = person_id % 4 == 0
+        death = _day(200 + 97 * person_id) if person_id % 3 else None
+        cdm.person(person_id, year_of_birth=1940 + person_id, death=death, obs=(date(2010, 1, 1), _day(2500)))
+        cdm.condition(person_id, SS if ss else MF, DX)
+        cdm.stage(person_id, DX, "IVA1" if ss else ("IIB" if person_id % 2 else "IA"))
+        if ss or person_id % 2:
+            cdm.first_advanced(person_id, DX, "IVA1" if ss else "IIB")
+            cdm.clipi(person_id, DX, ("CLIPI-LOW", "CLIPI-INT", "CLIPI-HIGH")[person_id % 3])
+            cdm.line(person_id, 1, _day(20), BEXAROTENE)
+            if person_id % 5 in (0, 1, 3):
+                cdm.line(person_id, 2, _day(90 + person_id), MOGAMULIZUMAB)
+    out = tmp_path / "study"
+    study = run_study(cdm.db, StudyOptions(compare="mogamulizumab", covariates=("age", "ctcl_type"), landmark_months=2))
+    written = write_study(study, out)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") >= 8 and "<script" not in page and 'src="http' not in page
+    for heading in ("Cohorts and attrition", "Table 1", "by CTCL type", "by stage group", "by CLIPI group",
+                    "exposure comparison", "Balance", "Propensity-score overlap", "Warnings"):
+        assert heading in page, heading
+    data = json.loads((out / "study.json").read_text())
+    assert set(data["overall_survival"]) == {"os_by_type", "os_by_stage", "os_by_clipi"}
+    pairs = {(r["design"], r["method"]) for r in data["comparison"]}
+    assert ("new-user", "unadjusted") in pairs and ("time-varying", "cox") in pairs and ("naive", "iptw") in pairs
+    assert ("time-varying", "iptw") not in pairs
+    assert {"comparison.csv", "balance.csv", "table_one.csv", "os_by_type.csv", "report.html"} <= {p.name for p in written}
+    assert pd.read_csv(out / "comparison.csv").shape[0] == len(data["comparison"])
