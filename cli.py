@@ -411,17 +411,22 @@ def samples_generate(
     gzip: Annotated[bool, typer.Option("--gzip", help="Write .gz files.")] = False,
     messy: Annotated[bool, typer.Option("--messy", help="Inject realistic mess: partial dates, duplicates, unknown local codes, entered-in-error records ...")] = False,
     mogamulizumab_hr: Annotated[float, typer.Option("--mogamulizumab-hr", min=0.01, help="True hazard ratio of death from mogamulizumab start.")] = 0.7,
+    confounding: Annotated[bool, typer.Option("--confounding", help="Confounding by indication: mogamulizumab goes to the sicker (SS, stage IV, raised LDH, high CLIPI).")] = False,
+    background_mortality: Annotated[bool, typer.Option("--background-mortality/--no-background-mortality", help="Off: no non-CTCL deaths, so the all-cause conditional HR is exactly --mogamulizumab-hr.")] = True,
 ) -> None:
     """Generate a synthetic MF/SS cohort as FHIR R4 with its ground truth.
 
     Example (the committed samples/cohort-500):
 
       ctcl-map samples generate --patients 500 --seed 500 --out samples/cohort-500 --format ndjson --gzip
+
+      ctcl-map samples generate --patients 4000 --seed 1 --confounding --no-background-mortality --out confounded
     """
     from ctcl_map.synthetic import GeneratorConfig, generate_cohort, write_cohort
 
     try:
-        cohort = generate_cohort(GeneratorConfig(patients=patients, seed=seed, messy=messy, mogamulizumab_hr=mogamulizumab_hr))
+        cohort = generate_cohort(GeneratorConfig(patients=patients, seed=seed, messy=messy, mogamulizumab_hr=mogamulizumab_hr,
+                                                 confounding=confounding, background_mortality=background_mortality))
         written = write_cohort(cohort, out, fmt, gzip)
     except ValueError as problem:
         _fail(str(problem), 2)

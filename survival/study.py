@@ -214,6 +214,10 @@ def _forest_plot(study: Study, stem: Path) -> Path:
         ax.plot(r["hazard_ratio"], y, "s", color=colour, markersize=5)
     ax.axvline(1.0, color="grey", linewidth=0.8, linestyle="--")
     ax.set_xscale("log")
+    ticks = [t for t in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+             if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
     ax.set_xlabel(f"Hazard ratio of death, {study.options.compare} vs comparator (95 % CI, log scale)")
     ax.grid(axis="x", alpha=0.25)
@@ -242,7 +246,7 @@ def _love_plot(study: Study, design: str, stem: Path) -> Path:
     ax.set_yticks(range(len(terms)), [r["label"] for r in reversed(terms)], fontsize=8)
     ax.set_xlabel("|standardised mean difference| (dashed: 0.1)")
     ax.set_title(f"Covariate balance, {design} design", fontsize=10)
-    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="x", alpha=0.25)
     return _save(fig, stem)
 
@@ -267,6 +271,10 @@ def _overlap_plot(study: Study, stem: Path) -> Path:
                      fontsize=9)
         ax.set_xlabel("preference score")
         ax.legend(fontsize=7, frameon=False)
+    from matplotlib.ticker import FuncFormatter
+
+    for ax in axes[0]:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{abs(value):.2f}"))
     axes[0][0].set_ylabel("share of arm (comparator below)")
     return _save(fig, stem)
 
