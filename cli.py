@@ -229,6 +229,20 @@ def _csv_list(value: str | None) -> tuple[str, ...] | None:
     return tuple(part.strip() for part in value.split(",") if part.strip()) if value else None
 
 
+def _survival_run(db: str, cdm_schema: str | None, results_schema: str | None, run):
+    """run(database) on the opened CDM; a request or database problem exits 2 with its message."""
+    from ctcl_map.survival import SurvivalSpecError
+    from ctcl_map.writers.db import DatabaseError
+
+    database = _open(db, cdm_schema, results_schema)
+    try:
+        return run(database)
+    except (SurvivalSpecError, DatabaseError) as problem:
+        _fail(str(problem), 2)
+    finally:
+        database.close()
+
+
 def _covariates(text: str | None) -> tuple[str, ...]:
     from ctcl_map.survival.adjust import parse_covariates
 
@@ -282,8 +296,7 @@ def survival(
 
       ctcl-map survival --cohort advanced --compare mogamulizumab --adjust default --method ps-match
     """
-    from ctcl_map.survival import Restrictions, SurvivalSpec, SurvivalSpecError, plot, render, run_survival
-    from ctcl_map.writers.db import DatabaseError
+    from ctcl_map.survival import Restrictions, SurvivalSpec, plot, render, run_survival
 
     spec = SurvivalSpec(
         cohort=cohort,
@@ -305,13 +318,7 @@ def survival(
         method=method,
         missing=missing,
     )
-    database = _open(db, cdm_schema, results_schema)
-    try:
-        result = run_survival(database, spec)
-    except (SurvivalSpecError, DatabaseError) as problem:
-        _fail(str(problem), 2)
-    finally:
-        database.close()
+    result = _survival_run(db, cdm_schema, results_schema, lambda database: run_survival(database, spec))
     typer.echo(render(result, "json")) if as_json else render(result, "table")
     if csv_out:
         render(result, "csv", csv_out)
@@ -342,19 +349,11 @@ def study(
 
       ctcl-map study --db omop.duckdb --compare mogamulizumab --out study/
     """
-    from ctcl_map.survival import SurvivalSpecError
     from ctcl_map.survival.study import StudyOptions, render_text, run_study, write_study
-    from ctcl_map.writers.db import DatabaseError
 
     options = StudyOptions(compare=compare, cohort=cohort, covariates=_covariates(adjust), missing=missing,
                            landmark_months=landmark_months, admin_end=admin_end.date() if admin_end else None)
-    database = _open(db, cdm_schema, results_schema)
-    try:
-        result = run_study(database, options)
-    except (SurvivalSpecError, DatabaseError) as problem:
-        _fail(str(problem), 2)
-    finally:
-        database.close()
+    result = _survival_run(db, cdm_schema, results_schema, lambda database: run_study(database, options))
     written = write_study(result, out)
     if result.comparison:
         typer.echo(render_text(result), nl=False)

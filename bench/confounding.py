@@ -5,7 +5,7 @@ Generates synthetic cohorts where mogamulizumab goes preferentially to the sicke
 mortality (so the all-cause conditional HR equals the CTCL one exactly), loads them through
 fhir2omop into DuckDB, and runs every design unadjusted and adjusted by every method.
 
-    python -m ctcl_map.bench.confounding --patients 6000 --seeds 1,2,3 --out confounding.json
+    python bench/confounding.py --patients 6000 --seeds 1,2,3 --out confounding.json
 
 Prints a Markdown table (the figures in survival/README.md); compute-heavy, not part of the tests.
 """

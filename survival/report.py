@@ -173,7 +173,7 @@ def _print_adjusted(adjusted: dict, console) -> None:
         table.add_column(column)
     after = {r["term"]: r for r in balance["after"] or []}
     for r in balance["before"]:
-        table.add_row(r["label"], _describe(r, "exposed"), _describe(r, "unexposed"), _fmt(r["smd"], 3),
+        table.add_row(r["label"], describe_arm(r, "exposed"), describe_arm(r, "unexposed"), _fmt(r["smd"], 3),
                       _fmt(after[r["term"]]["smd"], 3) if r["term"] in after else "-")
     console.print(table)
     ps = adjusted.get("propensity")
@@ -182,10 +182,11 @@ def _print_adjusted(adjusted: dict, console) -> None:
                       f"{100 * ps['equipoise_share']:.0f} % in empirical equipoise (preference score 0.3-0.7)")
 
 
-def _describe(row: dict, arm: str) -> str:
+def describe_arm(row: dict, arm: str, dash: str = "-") -> str:
+    """One Table 1 cell: mean (SD) for numbers, % for proportions."""
     mean = row[f"{arm}_mean"]
     if mean is None:
-        return "-"
+        return dash
     if row["statistic"] == "mean":
         return f"{mean:.1f} ({row[f'{arm}_sd']:.1f})"
     return f"{100 * mean:.1f} %"

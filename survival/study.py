@@ -24,7 +24,7 @@ from ctcl_map.survival.adjust import DEFAULT_COVARIATES, METHODS, adjusted_compa
 from ctcl_map.survival.analysis import run_survival
 from ctcl_map.survival.baseline import add_baseline_covariates
 from ctcl_map.survival.plot import plot
-from ctcl_map.survival.report import render, result_dict
+from ctcl_map.survival.report import describe_arm, render, result_dict
 from ctcl_map.survival.spec import DAYS_PER_MONTH, SurvivalResult, SurvivalSpec
 from ctcl_map.writers.db import Database
 
@@ -348,12 +348,7 @@ def _smd_cell(value: float | None) -> str:
 
 
 def _describe(row: dict, arm: str) -> str:
-    mean = row[f"{arm}_mean"]
-    if mean is None:
-        return "–"
-    if row["statistic"] == "mean":
-        return f"{mean:.1f} ({row[f'{arm}_sd']:.1f})"
-    return f"{100 * mean:.1f} %"
+    return describe_arm(row, arm, "–")
 
 
 def _html(study: Study, data: dict, figures: dict[str, Path]) -> str:
