@@ -325,6 +325,12 @@ def survival(
     if plot_stem:
         for path in plot(result, plot_stem):
             typer.echo(f"plot written: {path}", err=True)
+        if result.adjusted and result.adjusted.get("propensity"):
+            from ctcl_map.survival.study import overlap_plot
+
+            stem = plot_stem.with_name(plot_stem.name + "_ps_overlap")
+            png = overlap_plot([(result.design, result.adjusted["propensity"])], spec.compare or "exposed", stem)
+            typer.echo(f"plot written: {png} and {png.with_suffix('.svg')}", err=True)
 
 
 @app.command()

@@ -252,9 +252,14 @@ def _love_plot(study: Study, design: str, stem: Path) -> Path:
 
 
 def _overlap_plot(study: Study, stem: Path) -> Path:
-    plt = _figure()
     shown = [(d, m["ps-match"]["propensity"]) for d, m in study.adjusted.items()
              if m.get("ps-match") and m["ps-match"].get("propensity")]
+    return overlap_plot(shown, study.options.compare or "exposed", stem)
+
+
+def overlap_plot(shown: list[tuple[str, dict]], exposure: str, stem: Path) -> Path:
+    """Preference-score histograms, exposed up and comparator down, one panel per (title, propensity)."""
+    plt = _figure()
     fig, axes = plt.subplots(1, max(len(shown), 1), figsize=(4.2 * max(len(shown), 1), 3.2), squeeze=False)
     for ax, (design, ps) in zip(axes[0], shown):
         edges = np.array(ps["bin_edges"])
@@ -262,7 +267,7 @@ def _overlap_plot(study: Study, stem: Path) -> Path:
         exposed = np.array(ps["exposed"], dtype=float)
         unexposed = np.array(ps["unexposed"], dtype=float)
         ax.bar(edges[:-1], exposed / max(exposed.sum(), 1), width, align="edge", color="#1f5f8b", alpha=0.6,
-               label=study.options.compare)
+               label=exposure)
         ax.bar(edges[:-1], -unexposed / max(unexposed.sum(), 1), width, align="edge", color="#b03a2e", alpha=0.6,
                label="comparator")
         ax.axvspan(0.3, 0.7, color="grey", alpha=0.08)

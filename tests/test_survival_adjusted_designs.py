@@ -14,12 +14,13 @@ from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "survival"))
-from survival_cdm import BEXAROTENE, EHR, FEMALE, MF, MOGAMULIZUMAB, SS, duckdb_cdm  # noqa: E402
+from survival_cdm import BEXAROTENE, EHR, FEMALE, MF, MOGAMULIZUMAB, SS, SmallCDM, duckdb_cdm  # noqa: E402
 
 from ctcl_map.cli import app  # noqa: E402
 from ctcl_map.survival import SurvivalSpec, SurvivalSpecError, render, result_dict, run_survival  # noqa: E402
 from ctcl_map.survival.analysis import time_varying_rows  # noqa: E402
 from ctcl_map.survival.baseline import add_baseline_covariates  # noqa: E402
+from ctcl_map.writers.db import connect  # noqa: E402
 
 DX = date(2015, 1, 1)
 LCT = 2000000950  # test-local CTCL-map concept; the code under test finds it by concept_code
@@ -75,8 +76,11 @@ def test_baseline_covariates_are_read_as_of_the_index_date():
 
 @pytest.fixture
 def strata_cdm():
+    return _twelve_persons(duckdb_cdm())
+
+
+def _twelve_persons(cdm):
     """Twelve persons, MF and SS, six with mogamulizumab at various days, deaths in both types."""
-    cdm = duckdb_cdm()
     plan = [  # person, type, moga day, death day (None = alive to the end of observation)
         (1, MF, 30, 400), (2, MF, None, 300), (3, MF, 200, None), (4, MF, None, 900), (5, MF, 100, 1500),
         (6, MF, None, None), (7, SS, 60, 250), (8, SS, None, 150), (9, SS, 90, 700), (10, SS, None, 500),
@@ -205,3 +209,17 @@ def test_study_writes_one_self_contained_report_with_its_data(tmp_path):
     assert ("time-varying", "iptw") not in pairs
     assert {"comparison.csv", "balance.csv", "table_one.csv", "os_by_type.csv", "report.html"} <= {p.name for p in written}
     assert pd.read_csv(out / "comparison.csv").shape[0] == len(data["comparison"])
+
+
+def test_cli_adjusted_survival_prints_json_and_writes_the_overlap_plot(tmp_path):
+    path = tmp_path / "registry.duckdb"  # not cdm.duckdb: the catalog would clash with schema cdm
+    cdm = _twelve_persons(SmallCDM(connect(str(path), cdm_schema="cdm", results_schema="results")))
+    cdm.db.close()
+    outcome = CliRunner().invoke(app, [
+        "survival", "--db", str(path), "--cdm-schema", "cdm", "--results-schema", "results", "--cohort", "ctcl",
+        "--compare", "mogamulizumab", "--design", "naive", "--adjust", "ctcl_type,sex", "--method", "ps-stratify",
+        "--json", "--plot", str(tmp_path / "km")])
+    assert outcome.exit_code == 0, outcome.output
+    data = json.loads(outcome.stdout)
+    assert data["adjusted"]["method"] == "ps-stratify" and data["adjusted"]["balance"]["after"]
+    assert (tmp_path / "km_ps_overlap.png").read_bytes()[:4] == b"\x89PNG"
