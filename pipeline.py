@@ -210,6 +210,8 @@ class LoadProgress:
     completed_bytes: int = 0  # of whole files
     resources: int = 0
     files_skipped: int = 0  # unchanged since the last run (incremental)
+    batches_committed: int = 0
+    quarantined: int = 0  # records quarantined so far
 
 
 def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadProgress], None] | None = None) -> RunReport:
@@ -303,7 +305,9 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
             if len(batch) >= options.batch_size:
                 writer.write_batch(batch, problems, outcome)
                 batch, problems = [], []
+                load_progress.batches_committed += 1
         load_progress.resources += result.resources_read
+        load_progress.quarantined = sum(outcome.quarantined.values())
         if result.unit.closes_file:
             report.files += 1
             load_progress.files_done += 1
@@ -315,6 +319,10 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
             progress(load_progress)
     if batch or problems:
         writer.write_batch(batch, problems, outcome)
+        load_progress.batches_committed += 1
+        load_progress.quarantined = sum(outcome.quarantined.values())
+        if progress:
+            progress(load_progress)
 
     # Run-level steps, in one transaction: a run killed anywhere in here leaves them undone as a
     # whole, and the next run completes them (this run's persons stay in ctcl_run_person until
