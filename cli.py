@@ -361,9 +361,9 @@ def survival(
     as_json: Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT, help="Print the result as JSON.")] = False,
     csv_out: Annotated[Optional[Path], typer.Option("--csv", metavar="FILE", rich_help_panel=OUTPUT, help="Write the result table as CSV here.")] = None,
     plot_stem: Annotated[Optional[Path], typer.Option("--plot", metavar="STEM", rich_help_panel=OUTPUT, help="Write a Kaplan-Meier plot as STEM.png and STEM.svg.")] = None,
-    adjust: Annotated[Optional[str], typer.Option("--adjust", metavar="LIST", rich_help_panel=BEHAVIOUR, help="Adjust for baseline covariates: 'default' (age, sex, MF/SS, stage, CLIPI, LDH, LCT) or a list, e.g. default,prior_lines,index_year.")] = None,
-    method: Annotated[str, typer.Option("--method", metavar="METHOD", rich_help_panel=BEHAVIOUR, help="With --adjust: cox (default, multivariable), ps-match, ps-stratify or iptw.")] = "cox",
-    missing: Annotated[str, typer.Option("--missing", metavar="HOW", rich_help_panel=BEHAVIOUR, help="Missing covariates: indicator (default) or complete-case.")] = "indicator",
+    adjust: Annotated[Optional[str], typer.Option("--adjust", metavar="LIST", rich_help_panel=BEHAVIOUR, help="Baseline covariates: default (age, sex, MF/SS, stage, CLIPI, LDH, LCT) or a list.")] = None,
+    method: Annotated[str, typer.Option("--method", metavar="METHOD", rich_help_panel=BEHAVIOUR, help="cox, ps-match, ps-stratify or iptw.")] = "cox",
+    missing: Annotated[str, typer.Option("--missing", metavar="HOW", rich_help_panel=BEHAVIOUR, help="Missing covariates: indicator or complete-case.")] = "indicator",
 ) -> None:
     """Overall survival the OHDSI way: cohorts in the cohort table, Kaplan-Meier, log-rank, Cox.
 
@@ -506,8 +506,8 @@ def samples_generate(
     gzip: Annotated[bool, typer.Option("--gzip", metavar="", rich_help_panel=OUTPUT, help="Write .gz files.")] = False,
     messy: Annotated[bool, typer.Option("--messy", metavar="", rich_help_panel=BEHAVIOUR, help="Add realistic mess: partial dates, duplicates, unknown codes ...")] = False,
     mogamulizumab_hr: Annotated[float, typer.Option("--mogamulizumab-hr", metavar="HR", rich_help_panel=BEHAVIOUR, min=0.01, help="True hazard ratio of death from mogamulizumab start.")] = 0.7,
-    confounding: Annotated[bool, typer.Option("--confounding", metavar="", rich_help_panel=BEHAVIOUR, help="Confounding by indication: mogamulizumab goes to the sicker (SS, stage IV, raised LDH, high CLIPI).")] = False,
-    background_mortality: Annotated[bool, typer.Option("--background-mortality/--no-background-mortality", rich_help_panel=BEHAVIOUR, help="Off: no non-CTCL deaths, so the conditional HR of death is exactly --mogamulizumab-hr.")] = True,
+    confounding: Annotated[bool, typer.Option("--confounding", metavar="", rich_help_panel=BEHAVIOUR, help="Mogamulizumab goes to the sicker patients.")] = False,
+    no_background: Annotated[bool, typer.Option("--no-background-mortality", metavar="", rich_help_panel=BEHAVIOUR, help="No non-CTCL deaths (the HR holds exactly).")] = False,
 ) -> None:
     """Generate a synthetic MF/SS cohort as FHIR R4 with its ground truth.
 
@@ -529,7 +529,7 @@ def samples_generate(
 
     try:
         cohort = generate_cohort(GeneratorConfig(patients=patients, seed=seed, messy=messy, mogamulizumab_hr=mogamulizumab_hr,
-                                                 confounding=confounding, background_mortality=background_mortality))
+                                                 confounding=confounding, background_mortality=not no_background))
         written = write_cohort(cohort, out, fmt, gzip)
     except ValueError as problem:
         _fail(str(problem), 2)
