@@ -86,6 +86,15 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+def _require_inputs(inputs: list[Path]) -> None:
+    """A mistyped input path is a usage error, found before any database is opened or created."""
+    from ctcl_map.readers.fhir_input import missing_paths
+
+    missing = missing_paths(inputs)
+    if missing:
+        _fail(f"no such file or directory: {', '.join(missing)}", 2)
+
+
 def _open(db: str, cdm_schema: str | None, results_schema: str | None = None, read_only: bool = False):
     from ctcl_map.writers.db import DatabaseError, connect
 
@@ -141,6 +150,7 @@ def fhir2omop(
 
     if b_rules not in ("2007", "2022"):
         _fail(f"--b-rules must be 2007 or 2022, not {b_rules!r}", 2)
+    _require_inputs(inputs)
     try:
         log = RunLog.open(log_file)
     except OSError as problem:
@@ -564,6 +574,7 @@ def validate(
     from ctcl_map.quality.validate import ValidationFailed, validate_inputs
     from ctcl_map.terminal import show
 
+    _require_inputs(inputs)
     database = _open(db, cdm_schema, read_only=True) if db else None
     try:
         report = validate_inputs(inputs, mapping_dirs=mappings or (), db=database, json_schema=schema)

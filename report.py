@@ -53,6 +53,54 @@ def print_run_report(report, db_label: str, console: Console | None = None) -> N
             blocks.append(whole_line((f"{title}:", "bold")))
             blocks.append(items_line(*(f"{name} {count:,}" for name, count in counts.items()), indent=2, continuation=0,
                                      sep="; "))
+    blocks.extend(whole_line(line) for line in counter_lines(data))
     if data["quarantined"]:
         blocks.append(whole_line("details: SELECT * FROM ctcl_quarantine WHERE run_id = " + str(data["run_id"])))
     show(Group(*blocks), console)
+
+
+# What the table, the summary and the lines above already show, and values that are not counts.
+_SHOWN = frozenset({
+    "run_id", "workers", "seconds", "files", "files_skipped_unchanged", "resources_read", "resources_loaded",
+    "rows_written", "derived_rows", "rows_by_resource_type", "unchanged_skipped", "superseded_skipped", "deleted",
+    "deleted_as_vanished", "excluded", "quarantined", "unmapped_rows_by_vocabulary", "not_mapped_resource_types",
+    "top_unmapped_codes", "oncology",
+})
+_ONCOLOGY_SHOWN = frozenset({"persons", "diagnoses", "staging_linked", "stage_derived", "b_derived", "disease_episodes",
+                             "treatment_lines", "clipi_persons", "stage_disagreements"})
+
+
+def counter_lines(data: dict) -> list[str]:
+    """One line per non-zero counter of the report that the table and summary do not show, found
+    generically (a counter added to the report later is printed without touching this module):
+    an int is 'name: n', a dict of counts is 'name: key n, key n' (the notes one line each), a
+    list counts its items; in the oncology summary, the same for its counters (not concept ids)."""
+    lines: list[str] = []
+    for name, value in data.items():
+        if name in _SHOWN:
+            continue
+        if name == "notes":
+            lines.extend(f"{_label(note)}: {count:,}" for note, count in value.items() if count)
+        else:
+            lines.extend(_line(_label(name), value))
+    for name, value in (data.get("oncology") or {}).items():
+        if name not in _ONCOLOGY_SHOWN and not name.endswith("_concept_id"):
+            lines.extend(_line(f"oncology {_label(name)}", value))
+    return lines
+
+
+def _line(label: str, value) -> list[str]:
+    if isinstance(value, bool) or isinstance(value, str) or value is None:
+        return []
+    if isinstance(value, (int, float)):
+        return [f"{label}: {value:,}"] if value else []
+    if isinstance(value, dict):
+        counts = {k: v for k, v in value.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and v}
+        return [f"{label}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())] if counts else []
+    if isinstance(value, list):
+        return [f"{label}: {len(value):,}"] if value else []
+    return []
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")

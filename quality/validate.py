@@ -21,12 +21,14 @@ from time import perf_counter
 
 from ctcl_map.converters import CONVERTERS, ConvertContext, convert
 from ctcl_map.converters.concepts import ConceptResolver, VocabIndex
+from ctcl_map.converters.context import subject_key
 from ctcl_map.quality.validate_coverage import CoverageCounter
 from ctcl_map.quality.validate_ctcl import CtclChecker, load_ctcl_concepts
 from ctcl_map.quality.validate_references import ReferenceChecker
 from ctcl_map.quality.validate_report import Finding, ValidationReport
 from ctcl_map.quality.validate_structure import MAX_ERRORS_PER_RESOURCE, resource_path, structure_checkers
 from ctcl_map.readers.fhir_input import InputProblem, SourceItem, discover, read_file
+from ctcl_map.writers.cdm_writer import content_hash
 from ctcl_map.writers.db import Database
 
 # Converter quarantine reasons another rule already reports with a precise path.
@@ -76,7 +78,12 @@ def _run(paths: Sequence[Path], report: ValidationReport, ctx: ConvertContext, c
     references = ReferenceChecker(frozenset(CONVERTERS))
     coverage = CoverageCounter(ctx.resolver)
 
-    files, missing = discover(paths)
+    discovered = discover(paths)
+    files, missing = discovered.files, discovered.problems
+    seen: dict[str, str] = {}  # key -> content hash of what was read so far: repeats are reported as fhir2omop counts them
+    cascade = PatientCascade()
+    for path, kind in discovered.skipped:
+        report.non_fhir_files_skipped[f"{path.name} ({kind})"] += 1
     for problem in missing:
         report.findings.append(_input_finding(problem))
     for number, path in enumerate(files, start=1):
@@ -92,9 +99,17 @@ def _run(paths: Sequence[Path], report: ValidationReport, ctx: ConvertContext, c
             if item.method == "DELETE" or item.resource is None:
                 references.keys.add(item.key)
                 continue
-            _check_item(item, report, checkers, references, coverage, ctcl, ctx)
+            digest = content_hash(item.resource)
+            if item.key in seen:
+                report.findings.append(Finding("warning", "input.duplicate_resource", item.file, resource_path(item.position),
+                                               "the same resource was read earlier in this run: loaded once", item.key))
+                if seen[item.key] == digest:
+                    continue  # an identical copy: its findings are those of the first
+            seen[item.key] = digest
+            _check_item(item, report, checkers, references, coverage, ctcl, ctx, cascade)
 
     report.findings.extend(references.finish())
+    report.findings.extend(cascade.finish())
     report.findings.extend(ctcl.finish())
     report.references = references.outcomes
     report.patients = report.resources_by_type.get("Patient", 0)
@@ -102,8 +117,39 @@ def _run(paths: Sequence[Path], report: ValidationReport, ctx: ConvertContext, c
     report.coverage = coverage.summary()
 
 
+class PatientCascade:
+    """Records lost with their Patient: fhir2omop loads them, then removes them at the end of the
+    run because their person is not there ('patient_quarantined' / 'patient_excluded')."""
+
+    def __init__(self) -> None:
+        self.lost_patients: dict[str, tuple[str, str]] = {}  # Patient key -> (rule, message)
+        self.events: list[tuple[str, str, str, str]] = []  # (file, position, resource key, Patient key)
+
+    def add(self, item: SourceItem, conversion) -> None:
+        if item.resource_type == "Patient":
+            if conversion.quarantined is not None:
+                self.lost_patients[item.key] = ("patient_quarantined", f"its Patient was quarantined: {conversion.quarantined[0]}")
+            elif conversion.excluded is not None:
+                self.lost_patients[item.key] = ("patient_excluded", "its Patient was excluded: it is not loaded as a person")
+            else:
+                self.lost_patients.pop(item.key, None)  # a later version of it loads
+            return
+        if conversion.quarantined is None and conversion.excluded is None and conversion.rows:
+            person_key, _ = subject_key(item)
+            if person_key is not None:
+                self.events.append((item.file, item.position, item.key, person_key))
+
+    def finish(self) -> list[Finding]:
+        found = []
+        for file, position, key, person_key in self.events:
+            lost = self.lost_patients.get(person_key)
+            if lost is not None:
+                found.append(Finding("error", f"conversion.{lost[0]}", file, resource_path(position), f"would be quarantined: {lost[1]}", key))
+        return found
+
+
 def _check_item(item: SourceItem, report: ValidationReport, checkers, references: ReferenceChecker,
-                coverage: CoverageCounter, ctcl: CtclChecker, ctx: ConvertContext) -> None:
+                coverage: CoverageCounter, ctcl: CtclChecker, ctx: ConvertContext, cascade: PatientCascade) -> None:
     for rule, checker in checkers:
         errors = checker(item.resource)
         for location, message in errors[:MAX_ERRORS_PER_RESOURCE]:
@@ -128,6 +174,7 @@ def _check_item(item: SourceItem, report: ValidationReport, checkers, references
         return
     if conversion is None:
         return
+    cascade.add(item, conversion)
     if conversion.quarantined is not None:
         reason, message = conversion.quarantined
         if reason not in REPORTED_ELSEWHERE:

@@ -41,6 +41,7 @@ class ValidationReport:
     seconds: float = 0.0
     json_schema: bool = False
     vocabulary: str = ""  # 'shipped subset' or the database label
+    non_fhir_files_skipped: Counter = field(default_factory=Counter)  # 'package.json (FHIR package manifest)' -> files
 
     @property
     def errors(self) -> list[Finding]:
@@ -68,6 +69,7 @@ class ValidationReport:
         return {
             "fit": self.exit_code() == 0,
             "files": self.files,
+            "non_fhir_files_skipped": dict(sorted(self.non_fhir_files_skipped.items())),
             "resources": self.resources,
             "resources_by_type": dict(sorted(self.resources_by_type.items())),
             "patients": self.patients,
@@ -105,6 +107,8 @@ class ValidationReport:
 
         parts: list[Any] = [prose(self.summary_line(), indent=0,
                                   style="bold green" if self.exit_code() == 0 else "bold red")]
+        if self.non_fhir_files_skipped:
+            parts.append(prose(skipped_files_note(self.non_fhir_files_skipped), indent=0))
         if self.findings:
             parts += [whole_line(""), whole_line(("Findings per rule", "bold"))]
             width = max(len(str(count)) for _, _, count in self.rule_counts())
@@ -161,6 +165,11 @@ class ValidationReport:
 
 
 _STYLE = {"error": "bold red", "warning": "yellow"}
+
+
+def skipped_files_note(skipped: dict[str, int]) -> str:
+    """One line naming the standard non-FHIR files skipped (their names are standard, never a patient's)."""
+    return "skipped, not FHIR resources: " + ", ".join(f"{name} x{count}" if count > 1 else name for name, count in skipped.items())
 
 
 def _html_table(header: tuple[str, ...], rows, title: str) -> str:
