@@ -343,6 +343,29 @@ def _csv_list(value: str | None) -> tuple[str, ...] | None:
     return tuple(part.strip() for part in value.split(",") if part.strip()) if value else None
 
 
+def _survival_run(db: str, cdm_schema: str | None, results_schema: str | None, run):
+    """run(database) on the opened CDM; a request or database problem exits 2 with its message."""
+    from ctcl_map.survival import SurvivalSpecError
+    from ctcl_map.writers.db import DatabaseError
+
+    database = _open(db, cdm_schema, results_schema)
+    try:
+        return run(database)
+    except (SurvivalSpecError, DatabaseError) as problem:
+        _fail(str(problem), 2)
+    finally:
+        database.close()
+
+
+def _covariates(text: str | None) -> tuple[str, ...]:
+    from ctcl_map.survival.adjust import parse_covariates
+
+    try:
+        return parse_covariates(text)
+    except ValueError as problem:
+        _fail(str(problem), 2)
+
+
 @app.command()
 def survival(
     db: DbOption = "omop.duckdb",
@@ -350,13 +373,13 @@ def survival(
     results_schema: ResultsSchemaOption = None,
     cohort: Annotated[str, typer.Option("--cohort", metavar="NAME", rich_help_panel=INPUT, help="Built-in target cohort: ctcl, mf, ss, advanced, early, first-line.")] = "ctcl",
     circe: Annotated[Optional[Path], typer.Option("--circe", metavar="FILE", rich_help_panel=INPUT, help="An ATLAS/Circe cohort definition JSON to use instead of --cohort.")] = None,
-    cohort_id: Annotated[Optional[int], typer.Option("--cohort-id", metavar="N", rich_help_panel=OUTPUT, help="cohort_definition_id of the target cohort (default: a Circe file's published id, else a free id). An id holding another definition's rows is refused.")] = None,
-    cohort_table: Annotated[str, typer.Option("--cohort-table", metavar="TABLE", rich_help_panel=OUTPUT, help="Write cohorts to this table in the results schema instead of COHORT (e.g. to stay clear of CohortGenerator's tables).")] = "cohort",
-    compare: Annotated[Optional[str], typer.Option("--compare", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="Exposure to compare, an ingredient name or concept_id (e.g. mogamulizumab).")] = None,
-    comparator: Annotated[Optional[str], typer.Option("--comparator", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="new-user design: a specific comparator ingredient (default: any other systemic line).")] = None,
-    design: Annotated[Optional[str], typer.Option("--design", metavar="DESIGN", rich_help_panel=BEHAVIOUR, help="new-user (default with --compare), landmark, time-varying, or naive (immortal-time biased; warns).")] = None,
+    cohort_id: Annotated[Optional[int], typer.Option("--cohort-id", metavar="N", rich_help_panel=OUTPUT, help="Cohort id (default: a Circe file's own, else a free one); another definition's id is refused.")] = None,
+    cohort_table: Annotated[str, typer.Option("--cohort-table", metavar="TABLE", rich_help_panel=OUTPUT, help="Cohort table in the results schema (e.g. apart from CohortGenerator's).")] = "cohort",
+    compare: Annotated[Optional[str], typer.Option("--compare", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="Drug: ingredient name or concept_id.")] = None,
+    comparator: Annotated[Optional[str], typer.Option("--comparator", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="new-user: one comparator drug.")] = None,
+    design: Annotated[Optional[str], typer.Option("--design", metavar="DESIGN", rich_help_panel=BEHAVIOUR, help="new-user (default); naive warns.")] = None,
     landmark_months: Annotated[float, typer.Option("--landmark-months", metavar="MONTHS", rich_help_panel=BEHAVIOUR, help="Landmark time for --design landmark.")] = 6.0,
-    strata: Annotated[Optional[str], typer.Option("--strata", metavar="LIST", rich_help_panel=BEHAVIOUR, help="Comma-separated: stage_group, ctcl_type, clipi_group, sex.")] = None,
+    strata: Annotated[Optional[str], typer.Option("--strata", metavar="LIST", rich_help_panel=BEHAVIOUR, help="stage_group,ctcl_type,clipi_group,sex")] = None,
     stage: Annotated[Optional[str], typer.Option("--stage", metavar="LIST", rich_help_panel=INPUT, help="Restrict to stage groups at index, e.g. IIB,IIIA or advanced / early.")] = None,
     clipi: Annotated[Optional[str], typer.Option("--clipi", metavar="LIST", rich_help_panel=INPUT, help="Restrict to CLIPI risk groups: low, intermediate, high.")] = None,
     ctcl_type: Annotated[Optional[str], typer.Option("--type", metavar="MF|SS", rich_help_panel=INPUT, help="Restrict to MF or SS.")] = None,
@@ -371,7 +394,10 @@ def survival(
     as_json: Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT, help="Print the result as JSON.")] = False,
     csv_out: Annotated[Optional[Path], typer.Option("--csv", metavar="FILE", rich_help_panel=OUTPUT, help="Write the result table as CSV here.")] = None,
     plot_stem: Annotated[Optional[Path], typer.Option("--plot", metavar="STEM", rich_help_panel=OUTPUT, help="Write a Kaplan-Meier plot as STEM.png and STEM.svg.")] = None,
-    include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=INPUT, help="Let provisional, differential and unconfirmed diagnoses (and stages linked to them) enter the cohorts (default: left out).")] = False,
+    include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=INPUT, help="Let unconfirmed diagnoses (and their stages) enter the cohorts.")] = False,
+    adjust: Annotated[Optional[str], typer.Option("--adjust", metavar="LIST", rich_help_panel=BEHAVIOUR, help="Covariates: default (age, sex, MF/SS, stage, CLIPI, LDH, LCT) or a list.")] = None,
+    method: Annotated[str, typer.Option("--method", metavar="METHOD", rich_help_panel=BEHAVIOUR, help="cox, ps-match, ps-stratify or iptw.")] = "cox",
+    missing: Annotated[str, typer.Option("--missing", metavar="HOW", rich_help_panel=BEHAVIOUR, help="indicator or complete-case.")] = "indicator",
 ) -> None:
     """Overall survival the OHDSI way: cohorts in the cohort table, Kaplan-Meier, log-rank, Cox.
 
@@ -387,9 +413,12 @@ def survival(
 
         ctcl-map survival --cohort advanced --compare mogamulizumab \\
             --design new-user --json
+
+        ctcl-map survival --cohort advanced --compare mogamulizumab \\
+            --adjust default --method ps-match
     """
-    from ctcl_map.survival import Restrictions, SurvivalSpec, SurvivalSpecError, plot, render, run_survival
-    from ctcl_map.writers.db import DatabaseError, check_identifier
+    from ctcl_map.survival import Restrictions, SurvivalSpec, plot, render, run_survival
+    from ctcl_map.writers.db import check_identifier
 
     spec = SurvivalSpec(
         cohort=cohort,
@@ -409,15 +438,16 @@ def survival(
         survival_years=tuple(float(y) for y in _csv_list(years) or ()),
         time_unit=unit,
         include_unconfirmed=include_unconfirmed,
+        adjust=_covariates(adjust),
+        method=method,
+        missing=missing,
     )
-    database = _open(db, cdm_schema, results_schema)
-    try:
+
+    def run(database):
         database.cohort_table = check_identifier(cohort_table)
-        result = run_survival(database, spec)
-    except (SurvivalSpecError, DatabaseError) as problem:
-        _fail(str(problem), 2)
-    finally:
-        database.close()
+        return run_survival(database, spec)
+
+    result = _survival_run(db, cdm_schema, results_schema, run)
     for line in result.written:
         typer.echo(line, err=True)
     typer.echo(render(result, "json")) if as_json else render(result, "table")
@@ -426,6 +456,47 @@ def survival(
     if plot_stem:
         for path in plot(result, plot_stem):
             typer.echo(f"plot written: {path}", err=True)
+        if result.adjusted and result.adjusted.get("propensity"):
+            from ctcl_map.survival.study import overlap_plot
+
+            stem = plot_stem.with_name(plot_stem.name + "_ps_overlap")
+            png = overlap_plot([(result.design, result.adjusted["propensity"])], spec.compare or "exposed", stem)
+            typer.echo(f"plot written: {png} and {png.with_suffix('.svg')}", err=True)
+
+
+@app.command(short_help="A survival study in one command: one self-contained HTML report with its data.")
+def study(
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", rich_help_panel=OUTPUT, help="Folder for report.html, study.json, CSVs and figures (created).")],
+    db: DbOption = "omop.duckdb",
+    cdm_schema: SchemaOption = None,
+    results_schema: ResultsSchemaOption = None,
+    compare: Annotated[Optional[str], typer.Option("--compare", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="Exposure to compare by every design and method, e.g. mogamulizumab.")] = None,
+    cohort: Annotated[str, typer.Option("--cohort", metavar="NAME", rich_help_panel=INPUT, help="Target cohort of the exposure comparison.")] = "advanced",
+    adjust: Annotated[str, typer.Option("--adjust", metavar="LIST", rich_help_panel=BEHAVIOUR, help="Adjustment covariates: 'default' or a list (see survival --adjust).")] = "default",
+    missing: Annotated[str, typer.Option("--missing", metavar="HOW", rich_help_panel=BEHAVIOUR, help="Missing covariates: indicator or complete-case.")] = "indicator",
+    landmark_months: Annotated[float, typer.Option("--landmark-months", metavar="MONTHS", rich_help_panel=BEHAVIOUR, help="Landmark time of the landmark design.")] = 6.0,
+    admin_end: Annotated[Optional[datetime], typer.Option("--admin-end", metavar="YYYY-MM-DD", rich_help_panel=BEHAVIOUR, formats=["%Y-%m-%d"], help="Administrative censoring date.")] = None,
+) -> None:
+    """A survival study in one command: one self-contained HTML report plus its JSON and CSV.
+
+    Attrition, Table 1, OS by CTCL type, stage and CLIPI group (Kaplan-Meier with risk tables), and
+    with --compare the exposure comparison by every design, unadjusted and adjusted, with balance.
+
+    Example:
+
+        ctcl-map study --db omop.duckdb --compare mogamulizumab --out study/
+    """
+    from ctcl_map.survival.study import StudyOptions, render_text, run_study, write_study
+
+    options = StudyOptions(compare=compare, cohort=cohort, covariates=_covariates(adjust), missing=missing,
+                           landmark_months=landmark_months, admin_end=admin_end.date() if admin_end else None)
+    result = _survival_run(db, cdm_schema, results_schema, lambda database: run_study(database, options))
+    written = write_study(result, out)
+    if result.comparison:
+        typer.echo(render_text(result), nl=False)
+    for warning in result.warnings:
+        typer.echo(f"WARNING: {warning}", err=True)
+    typer.echo(f"report written: {out / 'report.html'} ({len(written)} files in {out})")
 
 
 @app.command(short_help="Apply the official CDM v5.4 indices and foreign keys to a loaded CDM.")
@@ -515,6 +586,8 @@ def samples_generate(
     gzip: Annotated[bool, typer.Option("--gzip", metavar="", rich_help_panel=OUTPUT, help="Write .gz files.")] = False,
     messy: Annotated[bool, typer.Option("--messy", metavar="", rich_help_panel=BEHAVIOUR, help="Add realistic mess: partial dates, duplicates, unknown codes ...")] = False,
     mogamulizumab_hr: Annotated[float, typer.Option("--mogamulizumab-hr", metavar="HR", rich_help_panel=BEHAVIOUR, min=0.01, help="True hazard ratio of death from mogamulizumab start.")] = 0.7,
+    confounding: Annotated[bool, typer.Option("--confounding", metavar="", rich_help_panel=BEHAVIOUR, help="Mogamulizumab goes to the sicker patients.")] = False,
+    no_background: Annotated[bool, typer.Option("--no-background-mortality", metavar="", rich_help_panel=BEHAVIOUR, help="No non-CTCL deaths (the HR holds exactly).")] = False,
 ) -> None:
     """Generate a synthetic MF/SS cohort as FHIR R4 with its ground truth.
 
@@ -528,11 +601,15 @@ def samples_generate(
 
         ctcl-map samples generate --patients 500 --seed 500 --format ndjson \\
             --gzip --out cohort-500
+
+        ctcl-map samples generate --patients 4000 --seed 1 --confounding \\
+            --no-background-mortality --out confounded
     """
     from ctcl_map.synthetic import GeneratorConfig, generate_cohort, write_cohort
 
     try:
-        cohort = generate_cohort(GeneratorConfig(patients=patients, seed=seed, messy=messy, mogamulizumab_hr=mogamulizumab_hr))
+        cohort = generate_cohort(GeneratorConfig(patients=patients, seed=seed, messy=messy, mogamulizumab_hr=mogamulizumab_hr,
+                                                 confounding=confounding, background_mortality=not no_background))
         written = write_cohort(cohort, out, fmt, gzip)
     except ValueError as problem:
         _fail(str(problem), 2)

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from ctcl_map.survival import cohorts
+from ctcl_map.survival.adjust import adjusted_comparison, adjusted_time_varying, convergence_notes
+from ctcl_map.survival.baseline import add_baseline_covariates
 from ctcl_map.survival.circe import run_circe_cohort
 from ctcl_map.survival.concept_sets import sql_ids
 from ctcl_map.survival.covariates import STAGE_ORDER, covariates_at_index
@@ -104,8 +106,7 @@ def cox_hazard_ratio(frame: pd.DataFrame, covariate: str = "exposed", strata: li
 
 def _cox_dict(row, covariate: str, caught: list) -> dict:
     """The estimate, plus lifelines' convergence warnings (first line each) so they reach the user."""
-    notes = sorted({str(w.message).strip().splitlines()[0] for w in caught
-                    if "Convergence" in type(w.message).__name__ or "converge" in str(w.message).lower()})
+    notes = convergence_notes(caught)
     return {
         "covariate": covariate,
         "hazard_ratio": float(row["exp(coef)"]),
@@ -116,38 +117,44 @@ def _cox_dict(row, covariate: str, caught: list) -> dict:
     }
 
 
-def cox_time_varying(long: pd.DataFrame) -> dict | None:
-    """HR of `exposed` as a time-varying covariate; long = person_id, start, stop, exposed, event."""
+def cox_time_varying(long: pd.DataFrame, strata: list[str] | None = None) -> dict | None:
+    """HR of `exposed` as a time-varying covariate; long = person_id, start, stop, exposed, event
+    (+ the strata columns: rows with an unknown stratum are left out, as in the other designs)."""
     from lifelines import CoxTimeVaryingFitter
 
+    long = long[["person_id", "start", "stop", "exposed", "event", *(strata or [])]].dropna()
     if long["exposed"].nunique() < 2 or long["event"].sum() == 0:
         return None
     fitter = CoxTimeVaryingFitter()
     with py_warnings.catch_warnings(record=True) as caught:
         py_warnings.simplefilter("always")
-        fitter.fit(long[["person_id", "start", "stop", "exposed", "event"]], id_col="person_id",
-                   event_col="event", start_col="start", stop_col="stop")
+        fitter.fit(long, id_col="person_id", event_col="event", start_col="start", stop_col="stop",
+                   strata=strata or None)
     row = fitter.summary.loc["exposed"]
     return _cox_dict(row, "exposed (time-varying)", caught) | {
         "persons": int(long["person_id"].nunique()),
         "events": int(long["event"].sum()),
-        "model": "Cox with time-varying exposure (lifelines CoxTimeVaryingFitter)",
+        "model": "Cox with time-varying exposure (lifelines CoxTimeVaryingFitter)"
+                 + (f", stratified by {', '.join(strata)}" if strata else ""),
     }
 
 
-def time_varying_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """Split each person's follow-up at first exposure: [0, x) unexposed, [x, end] exposed."""
+def time_varying_rows(frame: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
+    """Split each person's follow-up at first exposure: [0, x) unexposed, [x, end] exposed.
+    `extra` columns (strata, baseline covariates) are copied onto both pieces."""
+    extra = list(extra or [])
     rows = []
-    for r in frame.itertuples():
+    carried_rows = frame[extra].to_numpy(dtype=object).tolist() if extra else [[]] * len(frame)
+    for r, carried in zip(frame.itertuples(), carried_rows):
         x = r.exposure_day
         if pd.isna(x) or x >= r.time_days:
-            rows.append((r.person_id, 0, r.time_days, 0, r.event))
+            rows.append((r.person_id, 0, r.time_days, 0, r.event, *carried))
         elif x <= 0:
-            rows.append((r.person_id, 0, r.time_days, 1, r.event))
+            rows.append((r.person_id, 0, r.time_days, 1, r.event, *carried))
         else:
-            rows.append((r.person_id, 0, int(x), 0, 0))
-            rows.append((r.person_id, int(x), r.time_days, 1, r.event))
-    return pd.DataFrame(rows, columns=["person_id", "start", "stop", "exposed", "event"])
+            rows.append((r.person_id, 0, int(x), 0, 0, *carried))
+            rows.append((r.person_id, int(x), r.time_days, 1, r.event, *carried))
+    return pd.DataFrame(rows, columns=["person_id", "start", "stop", "exposed", "event", *extra])
 
 
 # -- cohorts and exposure ------------------------------------------------------------------------
@@ -215,6 +222,8 @@ def run_survival(db: Database, spec: SurvivalSpec) -> SurvivalResult:
             attrition.append(step)
         elif spec.design == "time-varying":
             frame["exposed"] = 0  # KM is of the whole cohort; the exposure enters the Cox model only
+    if spec.adjust:
+        frame = add_baseline_covariates(db, frame, spec.covariate_grace_days)
     if spec.design in ("naive", "landmark", "new-user"):
         frame["group"] = np.where(frame["exposed"] == 1, x, _unexposed_label(spec))
     else:
@@ -301,8 +310,52 @@ def _estimate(result: SurvivalResult, frame: pd.DataFrame, spec: SurvivalSpec) -
         if result.cox is None:
             result.warnings.append("hazard ratio not estimable (one arm empty or no deaths)")
     elif spec.design == "time-varying":
-        result.cox = cox_time_varying(time_varying_rows(frame))
+        result.cox = cox_time_varying(time_varying_rows(frame, strata), strata or None)
         if result.cox is None:
             result.warnings.append("hazard ratio not estimable (nobody exposed during follow-up, or no deaths)")
+    elif strata:
+        result.strata_cox = strata_hazard_ratios(frame, [g.label for g in result.groups])
     if result.cox:
         result.warnings.extend(f"Cox model: {note}" for note in result.cox["fit_warnings"])
+    if spec.adjust:
+        if spec.design == "time-varying":
+            result.adjusted = adjusted_time_varying(frame, spec.adjust, spec.missing, strata or None)
+        else:
+            result.adjusted = adjusted_comparison(frame, spec.adjust, spec.method, spec.missing, strata or None)
+        result.warnings.extend(result.adjusted["warnings"])
+
+
+def strata_hazard_ratios(frame: pd.DataFrame, order: list[str]) -> dict | None:
+    """Without an exposure: Cox HR of each curve (stratum) against the first, as R's
+    coxph(Surv(time, event) ~ group) with the first curve as the reference level."""
+    from lifelines import CoxPHFitter
+
+    levels = [label for label in order if (frame["curve"] == label).any()]
+    if len(levels) < 2 or frame["event"].sum() == 0:
+        return None
+    reference = levels[0]
+    names = {level: f"g{i}" for i, level in enumerate(levels[1:])}
+    data = frame[["time_days", "event"]].copy()
+    for level, name in names.items():
+        data[name] = (frame["curve"] == level).astype(float)
+    fitter = CoxPHFitter()
+    with py_warnings.catch_warnings(record=True) as caught:
+        py_warnings.simplefilter("always")
+        fitter.fit(data, duration_col="time_days", event_col="event")
+    rows = []
+    for level, name in names.items():
+        row = fitter.summary.loc[name]
+        deaths = int(frame.loc[frame["curve"] == level, "event"].sum())
+        finite = all(math.isfinite(float(row[c])) for c in ("exp(coef) lower 95%", "exp(coef) upper 95%"))
+        rows.append({"group": level, "hazard_ratio": float(row["exp(coef)"]) if deaths else None,
+                     "lower": float(row["exp(coef) lower 95%"]) if deaths and finite else None,
+                     "upper": float(row["exp(coef) upper 95%"]) if deaths and finite else None,
+                     "p_value": float(row["p"]) if deaths else None, "events": deaths})
+    return {
+        "reference": reference, "rows": rows,
+        "likelihood_ratio": {"statistic": float(fitter.log_likelihood_ratio_test().test_statistic),
+                             "df": len(names), "p_value": float(fitter.log_likelihood_ratio_test().p_value)},
+        "model": "Cox PH (Efron ties), one indicator per stratum, reference = the first stratum "
+                 "(as R coxph(Surv(time, event) ~ group))",
+        "fit_warnings": convergence_notes(caught),
+    }

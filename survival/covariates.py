@@ -10,8 +10,6 @@ recent such value wins.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
-
 import pandas as pd
 
 from ctcl_map.staging.concept_sets import confirmed_condition_sql, not_of_unconfirmed_sql
@@ -172,11 +170,11 @@ def covariates_at_index(db: Database, members: pd.DataFrame, grace_days: int,
     out["age"] = [_age(row) for row in out.itertuples()]
     out["sex"] = out["gender_concept_id"].map(lambda v: _SEX.get(int(v)) if pd.notna(v) else None)
     out = out.drop(columns=["gender_concept_id", "year_of_birth", "month_of_birth", "day_of_birth"])
-    out["stage_group"] = _latest_at_index(out, stage_records(db, include_unconfirmed), "stage_group", grace_days, prefer="max_stage")
-    out["clipi_group"] = _latest_at_index(out, clipi_records(db), "clipi_group", grace_days)
+    out["stage_group"] = latest_at_index(out, stage_records(db, include_unconfirmed), "stage_group", grace_days, prefer="max_stage")
+    out["clipi_group"] = latest_at_index(out, clipi_records(db), "clipi_group", grace_days)
     types = ctcl_type_records(db, include_unconfirmed)
     # SS outranks MF: a person with an SS diagnosis by the index date is analysed as SS
-    out["ctcl_type"] = _latest_at_index(out, types, "ctcl_type", grace_days, prefer="ss_first")
+    out["ctcl_type"] = latest_at_index(out, types, "ctcl_type", grace_days, winner="SS")
     return out
 
 
@@ -191,35 +189,32 @@ def _age(row) -> float | None:
     return float(years)
 
 
-def _latest_at_index(
-    members: pd.DataFrame, records: pd.DataFrame, column: str, grace_days: int, prefer: str | None = None
+def latest_at_index(
+    members: pd.DataFrame, records: pd.DataFrame, column: str, grace_days: int, prefer: str | None = None,
+    winner: object = None,
 ) -> pd.Series:
-    """For each member row: the most recent non-null record dated <= index_date + grace_days."""
+    """For each member row: the most recent non-null record dated <= index_date + grace_days.
+    Ties on that date: the last record in `records` order, or the most advanced stage (max_stage).
+    `winner`: this value is chosen whenever any eligible record has it (SS over MF, LCT yes over no)."""
     records = records.dropna(subset=[column])
-    if records.empty:
+    if records.empty or members.empty:
         return pd.Series([None] * len(members), index=members.index, dtype=object)
-    records = records.assign(record_date=pd.to_datetime(records["record_date"]))
-    by_person = {pid: grp for pid, grp in records.groupby("person_id")}
-    values = []
-    for row in members.itertuples():
-        grp = by_person.get(row.person_id)
-        if grp is None:
-            values.append(None)
-            continue
-        limit = pd.Timestamp(row.index_date) + timedelta(days=grace_days)
-        eligible = grp[grp["record_date"] <= limit]
-        if eligible.empty:
-            values.append(None)
-            continue
-        if prefer == "ss_first":
-            values.append("SS" if (eligible[column] == "SS").any() else eligible[column].iloc[-1])
-            continue
-        latest = eligible[eligible["record_date"] == eligible["record_date"].max()]
-        if prefer == "max_stage":
-            values.append(max(latest[column], key=STAGE_ORDER.index))
-        else:
-            values.append(latest[column].iloc[-1])
-    return pd.Series(values, index=members.index, dtype=object)
+    records = records.assign(record_date=pd.to_datetime(records["record_date"]), order=range(len(records)))
+    rows = pd.DataFrame({"row": range(len(members)), "person_id": members["person_id"].to_numpy(),
+                         "limit": pd.to_datetime(members["index_date"]).to_numpy() + pd.Timedelta(days=grace_days)})
+    eligible = rows.merge(records[["person_id", "record_date", column, "order"]], on="person_id")
+    eligible = eligible[eligible["record_date"] <= eligible["limit"]]
+    if winner is not None:
+        eligible = eligible.assign(rank=(eligible[column] == winner).astype(int), record_date=0)
+    elif prefer == "max_stage":
+        eligible = eligible.assign(rank=eligible[column].map(STAGE_ORDER.index))
+    else:
+        eligible = eligible.assign(rank=eligible["order"])
+    chosen = eligible.sort_values(["row", "record_date", "rank", "order"]).groupby("row").tail(1)
+    values = pd.Series([None] * len(members), dtype=object)
+    values.iloc[chosen["row"].to_numpy()] = chosen[column].to_numpy()
+    values.index = members.index
+    return values
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:

@@ -63,6 +63,8 @@ def result_dict(result: SurvivalResult) -> dict[str, Any]:
         "cox": result.cox,
         "warnings": list(result.warnings),
         "cohorts_written": list(result.written),
+        "strata_cox": result.strata_cox,
+        "adjusted": result.adjusted,
     }
 
 
@@ -72,7 +74,9 @@ def csv_text(result: SurvivalResult) -> str:
     columns = list(CSV_COLUMNS)
     for y in years:
         columns += [f"survival_{y:g}y", f"survival_{y:g}y_lower", f"survival_{y:g}y_upper", f"at_risk_{y:g}y"]
-    columns += ["logrank_p", "hazard_ratio", "hr_lower", "hr_upper", "hr_p"]
+    columns += ["logrank_p", "hazard_ratio", "hr_lower", "hr_upper", "hr_p",
+                "adjusted_method", "adjusted_hr", "adjusted_hr_lower", "adjusted_hr_upper", "adjusted_hr_p",
+                "strata_hr", "strata_hr_lower", "strata_hr_upper", "strata_hr_p"]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -86,6 +90,18 @@ def csv_text(result: SurvivalResult) -> str:
         if data["cox"]:
             row.update({"hazard_ratio": data["cox"]["hazard_ratio"], "hr_lower": data["cox"]["lower"],
                         "hr_upper": data["cox"]["upper"], "hr_p": data["cox"]["p_value"]})
+        adjusted = data["adjusted"]
+        if adjusted and adjusted.get("estimate"):
+            est = adjusted["estimate"]
+            row.update({"adjusted_method": adjusted["method"], "adjusted_hr": est["hazard_ratio"],
+                        "adjusted_hr_lower": est["lower"], "adjusted_hr_upper": est["upper"],
+                        "adjusted_hr_p": est["p_value"]})
+        versus = {r["group"]: r for r in (data["strata_cox"] or {}).get("rows", [])}.get(g["group"])
+        if versus:  # HR of this stratum vs the reference (first) stratum
+            row.update({"strata_hr": versus["hazard_ratio"], "strata_hr_lower": versus["lower"],
+                        "strata_hr_upper": versus["upper"], "strata_hr_p": versus["p_value"]})
+        elif data["strata_cox"] and g["group"] == data["strata_cox"]["reference"]:
+            row["strata_hr"] = 1.0
         writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
     return out.getvalue()
 
@@ -137,8 +153,54 @@ def print_table(result: SurvivalResult, console=None) -> None:
         c = result.cox
         blocks.append(prose(f"Hazard ratio ({c['covariate']}): {c['hazard_ratio']:.3f} "
                             f"(95 % CI {c['lower']:.3f}-{c['upper']:.3f}), p = {c['p_value']:.4g}; {c['model']}", indent=0))
+    if result.strata_cox:
+        sc = result.strata_cox
+        blocks += [prose(f"Hazard ratio {r['group']} vs {sc['reference']}: {_fmt(r['hazard_ratio'], 3)} "
+                         f"(95 % CI {_fmt(r['lower'], 3)}-{_fmt(r['upper'], 3)}), p = {_fmt(r['p_value'], 4)}", indent=0)
+                   for r in sc["rows"]]
+    if result.adjusted:
+        blocks += _adjusted_blocks(result.adjusted)
     blocks += [prose(f"WARNING: {warning}", indent=0, style="bold yellow") for warning in result.warnings]
     show(Group(*blocks), out)
+
+
+def _adjusted_blocks(adjusted: dict) -> list:
+    """The adjusted estimate, then Table 1 by arm (one block per covariate level) and the PS overlap."""
+    from ctcl_map.terminal import prose, whole_line
+
+    est = adjusted.get("estimate")
+    missing = ", ".join(f"{k} {v}" for k, v in adjusted["missing"].items() if v) or "none"
+    blocks: list = [whole_line(""), whole_line((f"Adjusted ({adjusted['method']})", "bold")),
+                    prose(f"covariates: {', '.join(adjusted['covariates'])}; missing covariates: "
+                          f"{adjusted['missing_handling']}, rows missing: {missing}", indent=2)]
+    if est:
+        blocks.append(prose(f"Adjusted hazard ratio: {est['hazard_ratio']:.3f} (95 % CI {est['lower']:.3f}-"
+                            f"{est['upper']:.3f}), p = {est['p_value']:.4g}; {est['model']}", indent=2))
+    balance = adjusted["balance"]
+    after = {r["term"]: r for r in balance["after"] or []}
+    blocks += [whole_line(""), whole_line(("Baseline characteristics by arm (SMD = standardised mean difference)",
+                                           "bold"))]
+    for r in balance["before"]:
+        smd_after = f", after {_fmt(after[r['term']]['smd'], 3)}" if r["term"] in after else ""
+        blocks.append(whole_line(r["label"], indent=2))
+        blocks.append(whole_line(f"exposed {describe_arm(r, 'exposed')}; unexposed {describe_arm(r, 'unexposed')}; "
+                                 f"SMD before {_fmt(r['smd'], 3)}{smd_after}", indent=6))
+    ps = adjusted.get("propensity")
+    if ps:
+        blocks.append(prose(f"Propensity score: c-statistic {_fmt(ps['c_statistic'], 3)}; "
+                            f"{100 * ps['equipoise_share']:.0f} % in empirical equipoise (preference score 0.3-0.7)",
+                            indent=0))
+    return blocks
+
+
+def describe_arm(row: dict, arm: str, dash: str = "-") -> str:
+    """One Table 1 cell: mean (SD) for numbers, % for proportions."""
+    mean = row[f"{arm}_mean"]
+    if mean is None:
+        return dash
+    if row["statistic"] == "mean":
+        return f"{mean:.1f} ({row[f'{arm}_sd']:.1f})"
+    return f"{100 * mean:.1f} %"
 
 
 def render(result: SurvivalResult, fmt: str = "table", out: Path | None = None) -> str:

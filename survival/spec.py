@@ -58,6 +58,9 @@ class SurvivalSpec:
     time_unit: str = "months"  # display unit: days | months | years
     # provisional / differential / unconfirmed diagnoses, and stages linked to them, enter cohorts
     include_unconfirmed: bool = False
+    adjust: tuple[str, ...] = ()  # baseline covariates at index (adjust.COVARIATES; adjust.DEFAULT_COVARIATES)
+    method: str = "cox"  # cox | ps-match | ps-stratify | iptw (adjust.METHODS)
+    missing: str = "indicator"  # missing covariates: indicator | complete-case
 
     def check(self) -> None:
         if self.design not in DESIGNS:
@@ -81,6 +84,24 @@ class SurvivalSpec:
             raise SurvivalSpecError("conf_type must be 'log-log' or 'log'")
         if self.time_unit not in ("days", "months", "years"):
             raise SurvivalSpecError("time_unit must be days, months or years")
+        self._check_adjustment()
+
+    def _check_adjustment(self) -> None:
+        from ctcl_map.survival.adjust import COVARIATES, METHODS, MISSING
+
+        if self.method not in METHODS:
+            raise SurvivalSpecError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if self.missing not in MISSING:
+            raise SurvivalSpecError(f"unknown missing-covariate handling {self.missing!r}: {' or '.join(MISSING)}")
+        unknown = [name for name in self.adjust if name not in COVARIATES]
+        if unknown:
+            raise SurvivalSpecError(f"unknown covariate(s) {', '.join(unknown)}: use 'default' or some of "
+                                    f"{', '.join(COVARIATES)}")
+        if self.adjust and not self.compare:
+            raise SurvivalSpecError("--adjust needs an exposure to compare (--compare INGREDIENT --design ...)")
+        if self.adjust and self.design == "time-varying" and self.method != "cox":
+            raise SurvivalSpecError("--design time-varying has no baseline treatment decision to model a propensity "
+                                    "score for: use --method cox")
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -126,6 +147,8 @@ class SurvivalResult:
     cox: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)  # cohorts written: id, name, table, rows
+    strata_cox: dict[str, Any] | None = None  # no exposure, with strata: HR of each stratum vs the first
+    adjusted: dict[str, Any] | None = None  # --adjust: adjusted HR, balance, propensity score (adjust.py)
     persons: Any = None  # pandas DataFrame, one row per person-arm: the analysed time-to-event table
 
 

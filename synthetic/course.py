@@ -17,6 +17,12 @@ MOGAMULIZUMAB_UPTAKE = {"ss": 0.55, "mf": 0.30}  # of advanced patients still al
 MOGAMULIZUMAB_AVAILABLE = date(2018, 8, 8)  # FDA approval; earlier use is not simulated
 FURTHER_PROGRESSION_RATE = 0.12  # per year, advanced -> IVA2/IVB
 DAYS_PER_YEAR = 365.25
+# Confounding by indication (GeneratorConfig.confounding): logit of the uptake probability at the
+# first advanced stage. From 8 % (MF, stage II-III, normal LDH, CLIPI low) to 96 % (SS, stage IV,
+# raised LDH, CLIPI high); every term is also prognostic (stage and CLIPI drive the hazard; SS is
+# stage IV; LDH is a CLIPI point), so an unadjusted comparison is confounded.
+CONFOUNDED_UPTAKE_LOGIT = {"intercept": -2.5, "ss": 0.8, "stage_iv": 1.2, "ldh_raised": 0.8,
+                           "clipi_intermediate": 1.2, "clipi_high": 2.8}
 
 
 def new_uuid(rng: random.Random) -> str:
@@ -50,6 +56,15 @@ def clipi(staging: StagingSet, age_years: float) -> tuple[dict[str, bool], int, 
     score = sum(components.values())
     group = "low" if score <= 1 else ("intermediate" if score == 2 else "high")
     return components, score, group
+
+
+def confounded_uptake(subtype: str, staging: StagingSet, clipi_group: str) -> float:
+    """Probability of mogamulizumab given the prognosis at the first advanced stage."""
+    w = CONFOUNDED_UPTAKE_LOGIT
+    logit = (w["intercept"] + w["ss"] * (subtype == "ss") + w["stage_iv"] * staging.stage_group.startswith("IV")
+             + w["ldh_raised"] * (staging.ldh_u_per_l > staging.ldh_upper_limit)
+             + w["clipi_intermediate"] * (clipi_group == "intermediate") + w["clipi_high"] * (clipi_group == "high"))
+    return 1.0 / (1.0 + math.exp(-logit))
 
 
 def _demographics(rng: random.Random, config: GeneratorConfig, subtype: str, stage: str) -> tuple[str, date, date, float, float]:
@@ -113,13 +128,17 @@ def simulate_course(config: GeneratorConfig, index: int) -> PatientCourse:
         components, score, group = clipi(advanced_staging, years_between(birth_date, first_advanced))
         hazard_segments = [(0.0, survival.EARLY_HAZARD[stage])] if t_advanced > 0 else []
         hazard_segments.append((t_advanced, survival.advanced_hazard(group, advanced_staging.stage_group)))
-        if rng.random() < MOGAMULIZUMAB_UPTAKE[subtype]:
+        uptake = (confounded_uptake(subtype, advanced_staging, group) if config.confounding
+                  else MOGAMULIZUMAB_UPTAKE[subtype])
+        if rng.random() < uptake:
             planned = add_years(first_advanced, rng.uniform(0.25, 3.0))
             if planned < MOGAMULIZUMAB_AVAILABLE:
                 planned = MOGAMULIZUMAB_AVAILABLE + timedelta(days=rng.randrange(365))
             moga_years = years_between(diagnosis_date, planned)
     draw = rng.expovariate(1.0)
     background = survival.background_death_time(rng.expovariate(1.0), years_between(birth_date, diagnosis_date))
+    if not config.background_mortality:
+        background = math.inf
     treated_years = survival.death_time(draw, hazard_segments, moga_years, config.mogamulizumab_hr)
     untreated_years = survival.death_time(draw, hazard_segments, None, 1.0)
     latent_death = add_years(diagnosis_date, min(treated_years, background))

@@ -14,6 +14,12 @@ class GeneratorConfig:
     seed: int
     messy: bool = False
     mogamulizumab_hr: float = 0.7  # hazard ratio of death from the start of mogamulizumab on
+    # Confounding by indication: mogamulizumab goes preferentially to the sicker patients (SS, stage
+    # IV, raised LDH, CLIPI intermediate/high at first advanced stage); see course.confounded_uptake.
+    confounding: bool = False
+    # False: no background (non-CTCL) deaths, so the conditional hazard ratio of all-cause death is
+    # exactly mogamulizumab_hr (with background deaths it is diluted towards 1).
+    background_mortality: bool = True
     start_year: int = 2005  # earliest diagnosis year
     end_date: date = date(2024, 12, 31)  # administrative censoring
 

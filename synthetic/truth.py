@@ -7,7 +7,12 @@ import statistics
 from dataclasses import asdict
 
 from ctcl_map.synthetic import survival
-from ctcl_map.synthetic.course import DAYS_PER_YEAR, MOGAMULIZUMAB_UPTAKE, MOGAMULIZUMAB_AVAILABLE
+from ctcl_map.synthetic.course import (
+    CONFOUNDED_UPTAKE_LOGIT,
+    DAYS_PER_YEAR,
+    MOGAMULIZUMAB_AVAILABLE,
+    MOGAMULIZUMAB_UPTAKE,
+)
 from ctcl_map.synthetic.model import Cohort, PatientCourse
 
 TRUTH_COLUMNS = (
@@ -85,11 +90,17 @@ def truth_summary(cohort: Cohort) -> dict:
     treated = [c for c in courses if ever_moga(c)]
     config = asdict(cohort.config)
     config["end_date"] = cohort.config.end_date.isoformat()
+    # options added later are written only when used, so older cohorts keep their exact bytes
+    for option, default in (("confounding", False), ("background_mortality", True)):
+        if config[option] == default:
+            del config[option]
     return {
         "generator": "ctcl_map.synthetic",
         "parameters": config,
         "model": {**survival.model_parameters(),
                   "mogamulizumab_uptake_if_alive": MOGAMULIZUMAB_UPTAKE,
+                  **({"mogamulizumab_uptake_logit_by_indication": CONFOUNDED_UPTAKE_LOGIT}
+                     if cohort.config.confounding else {}),
                   "mogamulizumab_available_from": MOGAMULIZUMAB_AVAILABLE.isoformat()},
         "method": ("Medians and 5-year OS are computed on the simulation's exact latent death times "
                    "(no censoring, so Kaplan-Meier equals the empirical distribution). OS is measured "

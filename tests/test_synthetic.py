@@ -563,3 +563,47 @@ def test_local_codes_sent_alone_are_those_the_example_site_override_maps():
     with open(site / "procedures.csv", newline="", encoding="utf-8") as handle:
         mapped_procedures = {row["source_code"] for row in csv.DictReader(handle)}
     assert {code for code, _ in codes.LOCAL_PROCEDURE_CODES.values()} <= mapped_procedures
+
+
+def test_confounding_by_indication_gives_mogamulizumab_to_the_sicker_and_changes_nothing_else():
+    from ctcl_map.synthetic.course import confounded_uptake, simulate_course
+
+    plain = GeneratorConfig(patients=1200, seed=15)
+    confounded = GeneratorConfig(patients=1200, seed=15, confounding=True)
+
+    def uptake_by_clipi(config):
+        counts: dict[str, list[int]] = {}
+        for index in range(config.patients):
+            course = simulate_course(config, index)
+            if course.latent_clipi_group and course.latent_first_advanced_date < date(2016, 1, 1):
+                counts.setdefault(course.latent_clipi_group, []).append(course.latent_mogamulizumab_start is not None)
+        return {group: sum(flags) / len(flags) for group, flags in counts.items()}
+
+    neutral, by_indication = uptake_by_clipi(plain), uptake_by_clipi(confounded)
+    assert abs(neutral["high"] - neutral["low"]) < 0.15
+    assert by_indication["high"] > by_indication["low"] + 0.4
+    # the same patients up to the treatment decision (later draws shift once a decision differs)
+    for index in range(40):
+        a, b = simulate_course(plain, index), simulate_course(confounded, index)
+        assert (a.subtype, a.diagnosis_date, a.stagings[0], a.latent_clipi_group) == \
+               (b.subtype, b.diagnosis_date, b.stagings[0], b.latent_clipi_group)
+    assert 0.05 < confounded_uptake("mf", simulate_course(plain, 0).stagings[0], "low") < 0.97
+
+
+def test_without_background_mortality_every_death_comes_later_or_never():
+    from ctcl_map.synthetic.course import simulate_course
+
+    with_background = GeneratorConfig(patients=300, seed=4)
+    without = GeneratorConfig(patients=300, seed=4, background_mortality=False)
+    pairs = [(simulate_course(with_background, i).latent_death_date, simulate_course(without, i).latent_death_date)
+             for i in range(300)]
+    assert all(later >= earlier for earlier, later in pairs)
+    assert sum(later > earlier for earlier, later in pairs) > 10
+
+
+def test_new_options_appear_in_truth_json_only_when_used(tmp_path):
+    write_cohort(generate_cohort(GeneratorConfig(patients=3, seed=2, confounding=True, background_mortality=False)),
+                 tmp_path, "ndjson", False)
+    summary = json.loads((tmp_path / "truth.json").read_text())
+    assert summary["parameters"]["confounding"] is True and summary["parameters"]["background_mortality"] is False
+    assert summary["model"]["mogamulizumab_uptake_logit_by_indication"]["clipi_high"] > 0
