@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+import orjson
+
 from ctcl_map.converters import CONVERTERS, ConvertContext, convert
 from ctcl_map.converters.base import quarantined
 from ctcl_map.readers.fhir_input import (
@@ -161,23 +163,36 @@ def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[st
 
 def convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_types: frozenset[str],
                  validator, outcome: BatchOutcome, defer: bool = False) -> ConvertedItem | None:
+    """The one place a resource is converted (in this process or a worker); nothing a resource
+    holds can make it raise: converters are guarded by `convert`, the rest here."""
     if item.method == "DELETE":
         return ConvertedItem(item, None, content_hash(None))
+    try:
+        digest = salted_hash(fingerprint, item.resource)
+    except (TypeError, orjson.JSONEncodeError) as error:  # orjson serialises 255 levels of nesting, no more
+        return ConvertedItem(item, quarantined("too_deeply_nested", f"the resource cannot be serialised: {error}"),
+                             salted_hash(fingerprint, {"unserialisable": item.key}))
     if item.resource_type == "Medication":
         ctx.medications[item.key] = item.resource
     if item.resource_type not in CONVERTERS:
         if item.resource_type not in known_types:
             return ConvertedItem(item, quarantined("unknown_resource_type", f"{item.resource_type[:60]!r} is not a FHIR R4 resource type"),
-                                 salted_hash(fingerprint, item.resource))
+                                 digest)
         outcome.not_mapped_types[item.resource_type] += 1
         return None
     if validator is not None:
-        problem = validator(item.resource)
+        try:
+            problem = validator(item.resource)
+        except Exception as error:  # noqa: BLE001 - the model library tripping over a hostile resource
+            problem = f"the FHIR model cannot read this resource: {error.__class__.__name__}"
         if problem:
-            return ConvertedItem(item, quarantined("fhir_structure", problem), salted_hash(fingerprint, item.resource))
+            return ConvertedItem(item, quarantined("fhir_structure", problem), digest)
     if defer and item.resource_type not in NEEDS_MEDICATION_INDEX:
-        return ConvertedItem(item, None, salted_hash(fingerprint, item.resource), pending=True)
-    return ConvertedItem(item, convert(item, ctx), salted_hash(fingerprint, item.resource))
+        return ConvertedItem(item, None, digest, pending=True)
+    conversion = convert(item, ctx)
+    if conversion is not None and item.repaired:
+        conversion.notes.append("invalid_text_replaced")
+    return ConvertedItem(item, conversion, digest)
 
 
 def salted_hash(fingerprint: str, resource: dict | None) -> str:

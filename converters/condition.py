@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from ctcl_map.converters.base import EHR, Conversion, code_of, excluded, first_time, parse_time, quarantined
+from ctcl_map.converters.base import EHR, Conversion, as_list, code_of, excluded, first_time, parse_time, quarantined
 from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
 from ctcl_map.converters.events import event_row, route, unmapped_of
 from ctcl_map.converters.staging_values import resolve_staging_value
@@ -54,7 +54,7 @@ def convert_condition(item: SourceItem, ctx: ConvertContext) -> Conversion:
 
 
 def _stage_rows(item: SourceItem, ctx: ConvertContext, person_key: str, visit_key, onset, conversion: Conversion) -> None:
-    for number, stage in enumerate((item.resource or {}).get("stage") or ()):
+    for number, stage in enumerate(as_list((item.resource or {}).get("stage"))):
         if not isinstance(stage, dict) or not isinstance(stage.get("summary"), dict):
             continue
         question = ctx.resolver.resolve_code(*STAGE_GROUP_QUESTION)

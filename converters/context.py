@@ -37,6 +37,8 @@ class ConvertContext:
             code = coding_or_code
         if not isinstance(code, str):
             return 0, None
+        if not isinstance(system, str):
+            system = None
         return self.valuesets.get((omop_field, system or "", code), 0), code
 
 

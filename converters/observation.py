@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from ctcl_map.converters.base import (
-    EHR, LAB, Conversion, Unmapped, excluded, first_time, number, parse_time, quarantined,
+    EHR, LAB, Conversion, Unmapped, as_list, excluded, first_time, number, parse_time, quarantined, text_of,
 )
 from ctcl_map.converters.concepts import Resolved
 from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
@@ -32,7 +32,7 @@ STAGING_AXES = {"T": "T", "N": "N", "M": "M", "B": "B", "stage_group": "stage"}
 
 def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
     observation = item.resource or {}
-    status = observation.get("status")
+    status = text_of(observation.get("status"))
     if status in NOT_REALIZED:
         return excluded(f"observation_status_{status}")
     person_key, problem = subject_key(item)
@@ -52,7 +52,7 @@ def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
     visit_key = encounter_key(item)
 
     parts: list[tuple[str, dict]] = []
-    components = [c for c in observation.get("component") or () if isinstance(c, dict)]
+    components = [c for c in as_list(observation.get("component")) if isinstance(c, dict)]
     if _has_value(observation) or not components:
         parts.append((item.key, observation))
     parts.extend((f"{item.key}#component{n}", component) for n, component in enumerate(components))
@@ -79,7 +79,7 @@ def value_columns(table: str, part: dict, ctx: ConvertContext, axis: str | None)
     quantity = part.get("valueQuantity")
     if isinstance(quantity, dict):
         values["value_as_number"] = number(quantity.get("value"), "valueQuantity.value")
-        comparator = quantity.get("comparator")
+        comparator = text_of(quantity.get("comparator"))
         unit_code = quantity.get("code") if isinstance(quantity.get("code"), str) else None
         unit_text = unit_code or (quantity.get("unit") if isinstance(quantity.get("unit"), str) else None)
         if unit_text:
@@ -138,9 +138,9 @@ def _has_value(part: dict) -> bool:
 
 def _category_codes(observation: dict) -> set[str]:
     codes = set()
-    for category in observation.get("category") or ():
+    for category in as_list(observation.get("category")):
         if isinstance(category, dict):
-            for coding in category.get("coding") or ():
+            for coding in as_list(category.get("coding")):
                 if isinstance(coding, dict) and isinstance(coding.get("code"), str):
                     codes.add(coding["code"])
     return codes

@@ -5,14 +5,14 @@ Policies (README, 'Conversion rules'):
 - person_source_value is a keyed hash of the Patient key, never a name, MRN or the raw id.
 - deceasedDateTime -> a death row. deceasedBoolean=true without a date -> no death row (an invented
   date would bias every survival curve); counted in the run report as 'deceased_without_date'.
-- Death before birth -> quarantined as impossible dates.
+- Death before birth -> quarantined as impossible dates; a birthDate after today -> quarantined.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from ctcl_map.converters.base import EHR, Conversion, OmopRow, Unmapped, parse_time, quarantined
+from ctcl_map.converters.base import TODAY, EHR, Conversion, OmopRow, Unmapped, as_list, parse_time, quarantined, text_of
 from ctcl_map.converters.context import ConvertContext
 from ctcl_map.readers.fhir_input import SourceItem
 
@@ -27,10 +27,12 @@ def convert_patient(item: SourceItem, ctx: ConvertContext) -> Conversion:
     birth = parse_time(patient.get("birthDate"), "birthDate")
     if birth is None:
         return quarantined("missing_birth_date", "Patient has no birthDate; OMOP requires year_of_birth")
+    if birth.day > TODAY:
+        return quarantined("birth_in_future", f"birthDate {birth.day.isoformat()} is after today")
     partial = patient.get("birthDate", "")
     conversion = Conversion()
 
-    gender_code = patient.get("gender")
+    gender_code = text_of(patient.get("gender"))
     gender_id, _ = ctx.valueset("gender_concept_id", gender_code, GENDER_SYSTEM)
     if not gender_id:
         conversion.unmapped.append(Unmapped("person", "gender_concept_id", GENDER_SYSTEM, str(gender_code), "gender_not_male_or_female"))
@@ -79,10 +81,10 @@ def convert_patient(item: SourceItem, ctx: ConvertContext) -> Conversion:
 
 def _us_core_category(patient: dict, url: str, omop_field: str, ctx: ConvertContext, conversion: Conversion) -> tuple[int, str | None]:
     """The ombCategory coding of a US Core race/ethnicity extension; absent -> 0 (no reason needed)."""
-    for extension in patient.get("extension") or ():
+    for extension in as_list(patient.get("extension")):
         if not isinstance(extension, dict) or extension.get("url") != url:
             continue
-        for part in extension.get("extension") or ():
+        for part in as_list(extension.get("extension")):
             if isinstance(part, dict) and part.get("url") == "ombCategory" and isinstance(part.get("valueCoding"), dict):
                 concept_id, code = ctx.valueset(omop_field, part["valueCoding"])
                 if not concept_id:

@@ -43,6 +43,7 @@ class SourceItem:
     position: str  # "entry[3]", "line 17", "resource"
     method: str | None = None  # request.method of a transaction/batch entry (POST, PUT, DELETE ...)
     bundle: BundleIndex | None = None
+    repaired: bool = False  # invalid UTF-8, a lone surrogate or a NUL in its text was replaced (U+FFFD)
 
     @property
     def key(self) -> str:
