@@ -34,7 +34,8 @@ import orjson
 from ctcl_map.converters import CONVERTERS, ConvertContext, convert
 from ctcl_map.converters.base import quarantined
 from ctcl_map.readers.fhir_input import (
-    InputProblem, SourceItem, file_digest, file_size, is_ndjson, items_from_ndjson_lines, ndjson_chunks, read_file,
+    DEFAULT_LIMITS, READ_ERRORS, InputProblem, ReadLimits, SourceItem, display_name, file_digest, file_size, is_ndjson,
+    items_from_ndjson_lines, ndjson_chunks, read_file, read_problem,
 )
 from ctcl_map.writers.cdm_writer import BatchOutcome, ConvertedItem, content_hash
 
@@ -49,13 +50,14 @@ class ConverterSetup:
     fingerprint: str
     known_types: frozenset[str]
     validate: bool
+    limits: ReadLimits = DEFAULT_LIMITS
 
 
 @dataclass
 class Unit:
     number: int
     path: Path
-    lines: list[tuple[int, bytes]] | None = None  # an NDJSON chunk; None: the whole (JSON) file
+    lines: list[tuple[int, bytes | int]] | None = None  # an NDJSON chunk (an int: a line over the size limit); None: the whole (JSON) file
     problem: InputProblem | None = None  # the file broke off while being read
     closes_file: bool = True
     size: int = 0  # input bytes this unit covers, for progress
@@ -90,7 +92,7 @@ class MedicationIndex(dict):
 
 
 # -- units -------------------------------------------------------------------------------------
-def units_of(files: list[Path]) -> Iterator[Unit]:
+def units_of(files: list[Path], limits: ReadLimits = DEFAULT_LIMITS) -> Iterator[Unit]:
     """The input split into units, in input order."""
     number = 0
     for path in files:
@@ -101,18 +103,17 @@ def units_of(files: list[Path]) -> Iterator[Unit]:
         compressed = path.name.lower().endswith(".gz")
         previous: Unit | None = None
         try:
-            for chunk in ndjson_chunks(path, NDJSON_LINES_PER_UNIT):
+            for chunk in ndjson_chunks(path, NDJSON_LINES_PER_UNIT, limits):
                 if previous is not None:
                     yield previous
                 number += 1
                 previous = Unit(number, path, lines=chunk, closes_file=False,
-                                size=0 if compressed else sum(len(line) for _, line in chunk))
-        except (OSError, EOFError) as exc:
+                                size=0 if compressed else sum(len(line) if isinstance(line, bytes) else line for _, line in chunk))
+        except READ_ERRORS as exc:
             if previous is not None:
                 yield previous
             number += 1
-            problem = InputProblem(str(path), "-", "unreadable_file", f"cannot read file: {exc.__class__.__name__}: {exc}")
-            yield Unit(number, path, problem=problem)
+            yield Unit(number, path, problem=read_problem(display_name(path), exc))
             continue
         if previous is None:  # an empty file
             number += 1
@@ -142,9 +143,9 @@ def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[st
             result.file_digest = file_digest(unit.path, setup.fingerprint)
         except OSError:
             pass  # read_file reports it
-        items = read_file(unit.path)
+        items = read_file(unit.path, limits=setup.limits)
     else:
-        items = items_from_ndjson_lines(unit.lines, str(unit.path))
+        items = items_from_ndjson_lines(unit.lines, display_name(unit.path), setup.limits)
     for item in items:
         if isinstance(item, InputProblem):
             result.entries.append(item)

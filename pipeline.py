@@ -25,7 +25,9 @@ from ctcl_map.cdm.schema import cdm_ddl, cdm_fields, columns
 from ctcl_map.converters import ConvertContext, convert
 from ctcl_map.converters.concepts import ConceptResolver, VocabIndex
 from ctcl_map.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
-from ctcl_map.readers.fhir_input import InputProblem, SourceItem, discover, file_digest, file_size, is_ndjson
+from ctcl_map.readers.fhir_input import (
+    DEFAULT_LIMITS, InputProblem, ReadLimits, SourceItem, discover, display_name, file_digest, file_size, is_ndjson,
+)
 from ctcl_map.writers.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, content_hash
 from ctcl_map.writers.db import Database
 
@@ -50,6 +52,12 @@ class RunOptions:
     # deleted: a re-exported Bundle is the source's current state. False for delta feeds written
     # over the same file names, where absence means "unchanged", not "deleted".
     delete_vanished: bool = True
+    # One resource (Bundle entry, NDJSON line, single-resource file) over this many bytes is
+    # quarantined unread ('resource_too_large'); a .gz expanding past max_decompressed_bytes
+    # (None: no limit) stops there ('decompressed_too_large'). Memory follows the first, not the
+    # file size (README, 'Bounded resources').
+    max_resource_bytes: int = DEFAULT_LIMITS.max_resource_bytes
+    max_decompressed_bytes: int | None = DEFAULT_LIMITS.max_decompressed_bytes
 
 
 @dataclass
@@ -280,7 +288,8 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         workers = 1
         outcome.notes["workers_reduced_to_1_for_lazy_vocabulary"] += 1
     report.workers = workers
-    setup = ConverterSetup(_portable(ctx) if workers > 1 else ctx, fingerprint, fhir_resource_types(), options.validate)
+    limits = ReadLimits(max_resource_bytes=options.max_resource_bytes, max_decompressed_bytes=options.max_decompressed_bytes)
+    setup = ConverterSetup(_portable(ctx) if workers > 1 else ctx, fingerprint, fhir_resource_types(), options.validate, limits)
 
     if progress:
         progress(load_progress)
@@ -289,7 +298,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     # DuckDB has one writer, so conversion may wait for it: resources are converted only if
     # written. On PostgreSQL they are converted before the batch takes the shared load lock, so
     # concurrent loaders convert in parallel.
-    for result in converted_units(setup, units_of(files_to_read), workers, defer=db.dialect == "duckdb"):
+    for result in converted_units(setup, units_of(files_to_read, limits), workers, defer=db.dialect == "duckdb"):
         file_states.saw(result)
         report.resources_read += result.resources_read
         report.unreadable_files += result.unreadable_files
@@ -422,7 +431,7 @@ class FileStates:
     def __init__(self, db: Database, fingerprint: str, files: list[Path]):
         self.db = db
         self.fingerprint = fingerprint
-        with db.temp_relation("ctcl_input_files", ("source_file",), [(str(p),) for p in files] or [("",)]) as relation:
+        with db.temp_relation("ctcl_input_files", ("source_file",), [(display_name(p),) for p in files] or [("",)]) as relation:
             rows = db.query(f"SELECT s.source_file, s.content_hash, s.size_bytes, s.modified_ns, s.medications "
                             f"FROM {db.table('ctcl_file_state')} s JOIN {relation} f ON f.source_file = s.source_file")
         self.known = {name: (digest, size, modified, medications) for name, digest, size, modified, medications in rows}
@@ -432,7 +441,7 @@ class FileStates:
         self.unclean: set[str] = set()  # files with entries that could not be read as resources
 
     def digest(self, path: Path) -> tuple[str, int, int]:
-        name = str(path)
+        name = display_name(path)
         if name not in self.hashes:
             self.hashes[name] = file_digest(path, self.fingerprint)
         return self.hashes[name]
@@ -442,7 +451,7 @@ class FileStates:
         as recorded: unchanged without reading it (as make and rsync decide); otherwise the content
         hash decides (a copied file has a new mtime). New files are not hashed here: whoever reads
         a file hashes it just before (see will_read)."""
-        known = self.known.get(str(path))
+        known = self.known.get(display_name(path))
         if known is None or known[3]:  # new, or holds Medications (always read)
             return False
         try:
@@ -465,7 +474,7 @@ class FileStates:
                 pass  # the reader reports it
 
     def saw(self, result) -> None:
-        name = str(result.unit.path)
+        name = display_name(result.unit.path)
         self.medications[name] += len(result.medications)
         if result.file_digest is not None:
             self.hashes.setdefault(name, result.file_digest)
