@@ -29,15 +29,13 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-import orjson
-
 from ctcl_map.converters import CONVERTERS, ConvertContext, convert
 from ctcl_map.converters.base import quarantined
 from ctcl_map.readers.fhir_input import (
     DEFAULT_LIMITS, READ_ERRORS, InputProblem, ReadLimits, SourceItem, display_name, file_digest, file_size, is_ndjson,
     items_from_ndjson_lines, ndjson_chunks, read_file, read_problem,
 )
-from ctcl_map.writers.cdm_writer import BatchOutcome, ConvertedItem, content_hash
+from ctcl_map.writers.cdm_writer import UNSERIALISABLE, BatchOutcome, ConvertedItem, content_hash, unserialisable
 
 NDJSON_LINES_PER_UNIT = 2000
 
@@ -170,8 +168,8 @@ def convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_
         return ConvertedItem(item, None, content_hash(None))
     try:
         digest = salted_hash(fingerprint, item.resource)
-    except (TypeError, orjson.JSONEncodeError) as error:  # orjson serialises 255 levels of nesting, no more
-        return ConvertedItem(item, quarantined("too_deeply_nested", f"the resource cannot be serialised: {error}"),
+    except UNSERIALISABLE as error:
+        return ConvertedItem(item, quarantined(*unserialisable(error)),
                              salted_hash(fingerprint, {"unserialisable": item.key}))
     if item.resource_type == "Medication":
         ctx.medications[item.key] = item.resource
@@ -190,10 +188,7 @@ def convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_
             return ConvertedItem(item, quarantined("fhir_structure", problem), digest)
     if defer and item.resource_type not in NEEDS_MEDICATION_INDEX:
         return ConvertedItem(item, None, digest, pending=True)
-    conversion = convert(item, ctx)
-    if conversion is not None and item.repaired:
-        conversion.notes.append("invalid_text_replaced")
-    return ConvertedItem(item, conversion, digest)
+    return ConvertedItem(item, convert(item, ctx), digest)
 
 
 def salted_hash(fingerprint: str, resource: dict | None) -> str:

@@ -40,8 +40,11 @@ def convert(item: SourceItem, ctx: ConvertContext) -> Conversion | None:
     if converter is None:
         return None
     try:
-        return converter(item, ctx)
+        conversion = converter(item, ctx)
     except InvalidValue as problem:
         return quarantined(problem.reason, str(problem))
     except Exception as error:  # noqa: BLE001 - the guard that keeps one resource from ending the run
         return quarantined("conversion_error", f"the converter cannot read this resource: {error.__class__.__name__}: {str(error)[:300]}")
+    if item.repaired:
+        conversion.notes.append("invalid_text_replaced")
+    return conversion

@@ -185,8 +185,10 @@ def read_file(path: Path, display: str | None = None, limits: ReadLimits = DEFAU
         return
     try:
         with open_bytes(path, limits) as handle:
-            head = handle.read(limits.whole_file_bytes + 1)
-            whole = len(head) <= limits.whole_file_bytes
+            # Parsed at once only if that cannot hold more than the resource limit allows.
+            whole_limit = min(limits.whole_file_bytes, limits.max_resource_bytes)
+            head = handle.read(whole_limit + 1)
+            whole = len(head) <= whole_limit
             problem = encoding_problem(head[:4])
             if problem is not None:
                 yield InputProblem(name, "-", "not_utf8", problem)
@@ -210,6 +212,11 @@ def _whole_document(payload: bytes, name: str, limits: ReadLimits) -> Iterator[I
             yield from _scanned_bundle(lambda: io.BytesIO(payload), name, limits, first_error=exc)
         else:
             yield InputProblem(name, "-", "not_json", f"not valid JSON: {exc}")
+        return
+    if repaired and isinstance(document, dict) and document.get("resourceType") == "Bundle":
+        # Text was replaced somewhere: entry by entry, so only the entries that held it say so.
+        del document
+        yield from _scanned_bundle(lambda: io.BytesIO(payload), name, limits)
         return
     yield from _items_from_document(document, name, "resource", repaired)
 
@@ -268,8 +275,8 @@ def _scanned_bundle(open_stream, name: str, limits: ReadLimits, first_error: Exc
             yield InputProblem(name, "-", "not_fhir", "object has no resourceType")
         else:
             yield InputProblem(name, "-", "resource_too_large",
-                               f"a single {str(resource_type)[:60]} resource larger than {limits.whole_file_bytes:,} bytes "
-                               "(only Bundles are read entry by entry)")
+                               f"a single {str(resource_type)[:60]} resource larger than "
+                               f"{min(limits.whole_file_bytes, limits.max_resource_bytes):,} bytes (only Bundles are read entry by entry)")
         return
     stream = open_stream()
     try:

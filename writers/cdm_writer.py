@@ -61,9 +61,18 @@ class BatchOutcome:
 
 
 def content_hash(resource: dict | None) -> str:
+    """Raises one of UNSERIALISABLE for a resource nested deeper than orjson writes (255 levels)."""
     if resource is None:
         return "deleted"
     return hashlib.blake2b(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+
+
+UNSERIALISABLE = (TypeError, orjson.JSONEncodeError)
+
+
+def unserialisable(error: Exception) -> tuple[str, str]:
+    """The quarantine verdict for a resource content_hash refused."""
+    return "too_deeply_nested", f"the resource cannot be serialised (nested over 255 levels?): {error}"
 
 
 class IdRegistry:
