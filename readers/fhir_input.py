@@ -274,9 +274,7 @@ def _scanned_bundle(open_stream, name: str, limits: ReadLimits, first_error: Exc
         elif resource_type is None:
             yield InputProblem(name, "-", "not_fhir", "object has no resourceType")
         else:
-            yield InputProblem(name, "-", "resource_too_large",
-                               f"a single {str(resource_type)[:60]} resource larger than "
-                               f"{min(limits.whole_file_bytes, limits.max_resource_bytes):,} bytes (only Bundles are read entry by entry)")
+            yield from _single_resource(open_stream, name, limits)
         return
     stream = open_stream()
     try:
@@ -303,6 +301,27 @@ def _scanned_bundle(open_stream, name: str, limits: ReadLimits, first_error: Exc
         yield read_problem(name, exc)
     finally:
         stream.close()
+
+
+def _single_resource(open_stream, name: str, limits: ReadLimits) -> Iterator[Item]:
+    """A file over the whole-file size that holds one resource, not a Bundle: parsed whole when
+    within the resource limit."""
+    stream = open_stream()
+    try:
+        parts, size = [], 0
+        while size <= limits.max_resource_bytes and (block := stream.read(1 << 20)):
+            parts.append(block)
+            size += len(block)
+    except READ_ERRORS as exc:
+        yield read_problem(name, exc)
+        return
+    finally:
+        stream.close()
+    if size > limits.max_resource_bytes:
+        yield InputProblem(name, "-", "resource_too_large", f"the file holds one resource of more than "
+                           f"{limits.max_resource_bytes:,} bytes, the limit (--max-resource-mb)")
+        return
+    yield from _whole_document(b"".join(parts), name, limits)
 
 
 def _read_ndjson(path: Path, name: str, limits: ReadLimits) -> Iterator[Item]:

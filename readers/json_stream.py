@@ -48,13 +48,19 @@ class LimitedReader:
         self.raw = raw
         self.limit = limit
         self.count = 0
+        self.exceeded = False
 
     def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.count += len(data)
-        if self.limit is not None and self.count > self.limit:
+        """Up to the limit, the bytes; then InputLimitExceeded (what came before it is read)."""
+        if self.exceeded:
             raise InputLimitExceeded("decompressed_too_large", f"the file expands to more than {self.limit:,} bytes "
                                      "(the limit for decompressed input: --max-decompressed-mb)")
+        data = self.raw.read(size)
+        if self.limit is not None and self.count + len(data) > self.limit:
+            data, self.exceeded = data[: self.limit - self.count], True
+            if not data:
+                return self.read(size)
+        self.count += len(data)
         return data
 
     def close(self) -> None:
