@@ -251,9 +251,13 @@ def _scanned_bundle(open_stream, name: str, limits: ReadLimits, first_error: Exc
     entries resolve in any order), then the entries themselves. Only the entry being read is held."""
     index = BundleIndex()
     resource_type = None
+    entries = 0  # read before the first pass stopped
+    failure: Exception | None = None  # why it stopped early
+    entry_not_list = False
     stream = open_stream()
     try:
         for piece in BundleScanner(stream.read, limits.max_resource_bytes).pieces():
+            entries += piece.key is None
             if piece.raw is None:
                 continue
             try:
@@ -262,13 +266,15 @@ def _scanned_bundle(open_stream, name: str, limits: ReadLimits, first_error: Exc
                 continue
             if piece.key == "resourceType":
                 resource_type = value
+            elif piece.key == "entry":
+                entry_not_list = True
             elif piece.key is None and isinstance(value, dict):
                 _index_entry(index, value)
-    except (JsonShapeError, *READ_ERRORS):
-        pass  # reported by the second pass, after the entries before it
+    except (JsonShapeError, *READ_ERRORS) as exc:
+        failure = exc
     finally:
         stream.close()
-    if resource_type != "Bundle":
+    if resource_type != "Bundle" and (failure is None or first_error is not None):
         if first_error is not None:
             yield InputProblem(name, "-", "not_json", f"not valid JSON: {first_error}")
         elif resource_type is None:
@@ -276,11 +282,20 @@ def _scanned_bundle(open_stream, name: str, limits: ReadLimits, first_error: Exc
         else:
             yield from _single_resource(open_stream, name, limits)
         return
+    if entry_not_list:
+        yield InputProblem(name, "resource", "invalid_bundle", "Bundle.entry is not a list")
+    if entries:
+        yield from _scanned_entries(open_stream, name, limits, index, entries if failure is not None else None)
+    if failure is not None:
+        yield InputProblem(name, "-", "not_json", f"not valid JSON: {failure}") if isinstance(failure, JsonShapeError) \
+            else read_problem(name, failure)
+
+
+def _scanned_entries(open_stream, name: str, limits: ReadLimits, index: BundleIndex, stop_after: int | None) -> Iterator[Item]:
+    """The second pass: the entries as items, up to `stop_after` (where the first pass stopped)."""
     stream = open_stream()
     try:
         for piece in BundleScanner(stream.read, limits.max_resource_bytes).pieces():
-            if piece.key == "entry":
-                yield InputProblem(name, "resource", "invalid_bundle", "Bundle.entry is not a list")
             if piece.key is not None:
                 continue
             position = f"entry[{piece.index}]"
@@ -288,17 +303,15 @@ def _scanned_bundle(open_stream, name: str, limits: ReadLimits, first_error: Exc
                 yield InputProblem(name, position, "resource_too_large",
                                    f"the entry is {piece.size:,} bytes, over the limit of {limits.max_resource_bytes:,} "
                                    "(--max-resource-mb)")
-                continue
-            try:
-                entry, repaired = parse_json(piece.raw)
-            except orjson.JSONDecodeError as exc:
-                yield InputProblem(name, position, "not_json", f"not valid JSON: {exc}")
-                continue
-            yield from _entry_items(entry, name, position, index, repaired)
-    except JsonShapeError as exc:
-        yield InputProblem(name, "-", "not_json", f"not valid JSON: {exc}")
-    except READ_ERRORS as exc:
-        yield read_problem(name, exc)
+            else:
+                try:
+                    entry, repaired = parse_json(piece.raw)
+                except orjson.JSONDecodeError as exc:
+                    yield InputProblem(name, position, "not_json", f"not valid JSON: {exc}")
+                else:
+                    yield from _entry_items(entry, name, position, index, repaired)
+            if stop_after is not None and piece.index + 1 >= stop_after:
+                return
     finally:
         stream.close()
 
