@@ -235,7 +235,7 @@ class BundleScanner:
             end = self._fast_end() if self._fast else None
             if end is not None:
                 start, self.pos = self.pos, end
-                return Piece(None, 0, self.buf[start:end], end - start)
+                return Piece(None, 0, self.buf[start:end] if end - start <= self.max_piece else None, end - start)
             start, dropped, kept = self._skip_container()
         elif first == b'"':
             self.pos += 1
