@@ -81,6 +81,8 @@ def fhir2omop(
     oncology: Annotated[bool, typer.Option("--oncology/--no-oncology", help="Derive staging links, stage groups, B categories, CLIPI, episodes and lines of therapy after the load.")] = True,
     b_rules: Annotated[str, typer.Option("--b-rules", help="ISCL/EORTC criteria for deriving the B category from blood counts: 2007 or 2022.")] = "2007",
     incremental: Annotated[bool, typer.Option("--incremental/--full", help="Skip files unchanged since an earlier completed run without parsing them (default), or read every file (--full; unchanged resources are still skipped).")] = True,
+    max_resource_mb: Annotated[int, typer.Option("--max-resource-mb", min=1, help="A resource (Bundle entry, NDJSON line, single-resource file) larger than this is quarantined unread as resource_too_large; memory follows this, not the file size.")] = 64,
+    max_decompressed_mb: Annotated[int, typer.Option("--max-decompressed-mb", min=0, help="A .gz file that expands past this stops there (decompressed_too_large; what came before loads). 0: no limit.")] = 4096,
     delete_vanished: Annotated[bool, typer.Option("--delete-vanished/--keep-vanished", help="A resource gone from every file that held it, when such a file is read again cleanly, is deleted (default: a re-exported Bundle is the current state). --keep-vanished for delta feeds written over the same file names, where absence means unchanged.")] = True,
 ) -> None:
     """Load FHIR R4 data into an OMOP CDM v5.4 database (DuckDB by default).
@@ -109,7 +111,8 @@ def fhir2omop(
     database = _open(db, cdm_schema)
     options = RunOptions(inputs=inputs, mapping_dirs=mappings or (), batch_size=batch_size, validate=validate,
                          workers=workers, incremental=incremental, oncology=oncology, b_rules=b_rules,
-                         delete_vanished=delete_vanished)
+                         delete_vanished=delete_vanished, max_resource_bytes=max_resource_mb << 20,
+                         max_decompressed_bytes=(max_decompressed_mb << 20) or None)
     try:
         with load_progress_bar(enabled=not quiet and not as_json) as progress:
             report = run_fhir2omop(database, options, progress)

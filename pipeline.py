@@ -72,6 +72,7 @@ class RunReport:
     dangling_removed: int = 0
     vanished_deleted: int = 0  # resources no longer in any file that held them (see RunOptions.delete_vanished)
     visit_links_cleared: int = 0
+    events_before_birth: int = 0  # rows of the persons this run changed dated before their birth (flagged, kept)
     derived: dict[str, int] = field(default_factory=dict)
     oncology: object = None  # staging.derive.OncologyReport when the oncology step ran
     drug_ends_capped: int = 0  # drug exposures whose end date was capped at the death date
@@ -128,6 +129,7 @@ class RunReport:
             "truncated_values": o.truncated_values,
             "dangling_subject_removed": self.dangling_removed,
             "visit_links_cleared": self.visit_links_cleared,
+            "events_before_birth": self.events_before_birth,
             "drug_ends_capped_at_death": self.drug_ends_capped,
             "recovered_runs": self.recovered_runs,
         }
@@ -336,6 +338,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         # What this process wrote and deleted is known; a killed run's, or the sweep's, is not.
         visit_candidates = None if report.recovered_runs or report.dangling_removed else writer.visit_ids
         report.visit_links_cleared = _clear_missing_visits(db, own_runs, visit_candidates)
+        report.events_before_birth = _events_before_birth(db, own_runs) if outcome.person_ids | recovered_persons else 0
         persons = sorted(outcome.person_ids | recovered_persons)
 
         def changed_in(*tables: str) -> set[int]:
@@ -585,6 +588,27 @@ def _clear_missing_visits(db: Database, own_runs: Sequence[int], candidates: set
         if count:
             db.execute(f"UPDATE {t(table)} SET visit_occurrence_id = NULL WHERE {where[table]}")
     return sum(count for _, count in counts)
+
+
+EVENT_START_DATES = {"visit_occurrence": "visit_start_date", "condition_occurrence": "condition_start_date",
+                     "drug_exposure": "drug_exposure_start_date", "procedure_occurrence": "procedure_date",
+                     "device_exposure": "device_exposure_start_date", "measurement": "measurement_date",
+                     "observation": "observation_date"}
+
+
+def _events_before_birth(db: Database, own_runs: Sequence[int]) -> int:
+    """Rows of the persons these runs changed that start before the person's birth (a partial
+    birth date counts from its first day). Each resource is converted alone, so this is found
+    here, after the load; the rows stay (the birth date may be the wrong one) and are counted.
+    Run-level step: call inside db.exclusive()."""
+    t = db.table
+    runs = ", ".join(str(r) for r in own_runs)
+    birth = "make_date(p.year_of_birth, COALESCE(p.month_of_birth, 1), COALESCE(p.day_of_birth, 1))"
+    counts = " UNION ALL ".join(
+        f"SELECT COUNT(*) AS n FROM {t(table)} e JOIN {t('person')} p ON p.person_id = e.person_id "
+        f"WHERE e.{column} < {birth} AND e.person_id IN (SELECT person_id FROM {t('ctcl_run_person')} WHERE run_id IN ({runs}))"
+        for table, column in EVENT_START_DATES.items())
+    return int(db.query(f"SELECT SUM(n) FROM ({counts}) c")[0][0] or 0)
 
 
 def _write_cdm_source(db: Database, name: str, vocab_version: str) -> None:

@@ -83,6 +83,7 @@ def write_corpus(folder: Path) -> Path:
         {"resourceType": "Patient", "id": "p-2999", "birthDate": "2999-01-01"},
         {"resourceType": "Patient", "id": "p-meta", "birthDate": "1960-01-01", "meta": ["v1"]},
         {"resourceType": "x" * 100, "id": "long-type"},
+        _condition("c-before-birth", onsetDateTime="1949-01-01"),  # loaded, counted
     ]
     (folder / "bad_shapes.json").write_bytes(_entries(*bad_shapes))
     (folder / "nested.json").write_text(json.dumps(_nested_bundle(30, _condition("c-nested"))))
@@ -142,11 +143,13 @@ def _check_run(db, report) -> None:
                                          "WHERE status = 'loaded' AND resource_key NOT LIKE 'Patient/%'")}
     assert loaded == {"Condition/c-ok", "Condition/c-coding-object", "Condition/c-stage-number", "Observation/o-components",
                       "Encounter/e-class-list", "Condition/c-nul", "Condition/c-nested", "Condition/c-latin1",
-                      "Condition/c-surrogate", "Condition/c-after", "Condition/c-bom-nd", "Condition/c-cr"}
+                      "Condition/c-surrogate", "Condition/c-after", "Condition/c-bom-nd", "Condition/c-cr",
+                      "Condition/c-before-birth"}
+    assert report.events_before_birth == 1
     assert report.outcome.notes["invalid_text_replaced"] == 3  # the NUL, the byte, the surrogate
     # derivations ran (persons with events: p1, p-bom-nd, p-cr)
     assert db.query(f"SELECT COUNT(*) FROM {db.table('observation_period')}") == [(3,)]
-    assert db.query(f"SELECT COUNT(*) FROM {db.table('condition_era')}") == [(3,)]
+    assert db.query(f"SELECT COUNT(*) FROM {db.table('condition_era')}") == [(4,)]
     sources = {s for (s,) in db.query(f"SELECT condition_source_value FROM {db.table('condition_occurrence')}")}
     assert "1186\ufffd18005" in sources
     files = {f for (f,) in db.query(f"SELECT DISTINCT source_file FROM {db.table('ctcl_resource_state')}")}
