@@ -141,7 +141,7 @@ def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[st
             result.file_digest = file_digest(unit.path, setup.fingerprint)
         except OSError:
             pass  # read_file reports it
-        items = read_file(unit.path, limits=setup.limits)
+        items = read_file(unit.path, None, setup.limits)
     else:
         items = items_from_ndjson_lines(unit.lines, display_name(unit.path), setup.limits)
     for item in items:
