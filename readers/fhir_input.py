@@ -473,7 +473,7 @@ def _entry_items(entry: object, name: str, entry_position: str, index: BundleInd
 
 
 MAX_ID_LENGTH = 64  # FHIR: "Ids can be up to 64 characters long"
-_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{0,63}")
+_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{0,59}")  # within ctcl_quarantine.resource_type (60)
 
 
 def _type_name(value: object) -> bool:
