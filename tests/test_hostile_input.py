@@ -166,6 +166,15 @@ def test_hostile_corpus_loads_everything_else_on_duckdb_and_a_rerun_changes_noth
         _load(db, folder)
         assert cdm_snapshot(db) == before
         assert _quarantine(db) == EXPECTED_QUARANTINE
+        # converted in worker processes: the same
+        parallel = fresh_db()
+        try:
+            report = run_fhir2omop(parallel, RunOptions(inputs=[folder], oncology=True, workers=2))
+            assert report.workers == 2
+            _check_run(parallel, report)
+            assert cdm_snapshot(parallel) == before
+        finally:
+            parallel.close()
     finally:
         db.close()
 
