@@ -64,7 +64,8 @@ class Unit:
 @dataclass
 class UnitResult:
     unit: Unit
-    entries: list[ConvertedItem | InputProblem] = field(default_factory=list)
+    entries: list[ConvertedItem | InputProblem] | Iterator[ConvertedItem | InputProblem] = field(default_factory=list)
+    problems: int = 0  # entries that are InputProblems
     resources_read: int = 0
     unreadable_files: int = 0
     not_mapped_types: Counter = field(default_factory=Counter)
@@ -125,11 +126,21 @@ def units_of(files: list[Path], limits: ReadLimits = DEFAULT_LIMITS) -> Iterator
 NEEDS_MEDICATION_INDEX = frozenset({"MedicationRequest", "MedicationAdministration", "MedicationDispense", "MedicationStatement"})
 
 
-def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[str, dict], defer: bool = False) -> UnitResult:
+def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[str, dict], defer: bool = False,
+                 lazy: bool = False) -> UnitResult:
     """Read and convert one unit. `defer`: leave the conversion of resources that do not depend on
     the run's Medication index to the writer (in this process), which converts only those it
-    writes: an unchanged resource of a changed file is then hashed, never converted."""
+    writes: an unchanged resource of a changed file is then hashed, never converted. `lazy`: the
+    entries are converted as the caller iterates them (a 200 MB Bundle is never held whole); the
+    result's counters, Medications and digest are complete only once they have been."""
     result = UnitResult(unit)
+    entries = _unit_entries(setup, unit, earlier_medications, defer, result)
+    result.entries = entries if lazy else list(entries)
+    return result
+
+
+def _unit_entries(setup: ConverterSetup, unit: Unit, earlier_medications: dict[str, dict], defer: bool,
+                  result: UnitResult) -> Iterator[ConvertedItem | InputProblem]:
     index = MedicationIndex(earlier_medications)
     ctx = dataclasses.replace(setup.ctx, medications=index)
     validator = _validator() if setup.validate else None
@@ -146,14 +157,15 @@ def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[st
         items = items_from_ndjson_lines(unit.lines, display_name(unit.path), setup.limits)
     for item in items:
         if isinstance(item, InputProblem):
-            result.entries.append(item)
+            result.problems += 1
             if item.position == "-":
                 result.unreadable_files += 1
+            yield item
             continue
         result.resources_read += 1
         entry = convert_item(item, ctx, setup.fingerprint, setup.known_types, validator, outcome, defer)
         if entry is not None:
-            result.entries.append(entry)
+            yield entry
     result.not_mapped_types = outcome.not_mapped_types
     result.medications = dict(index)
     result.outside_answers = index.outside_answers
@@ -240,9 +252,9 @@ def converted_units(setup: ConverterSetup, units: Iterable[Unit], workers: int, 
     medications: dict[str, dict] = {}
     if workers <= 1:
         for unit in units:
-            result = convert_unit(setup, unit, medications, defer=defer)
+            result = convert_unit(setup, unit, medications, defer=defer, lazy=True)
+            yield result  # the caller consumes its entries before asking for the next one
             medications.update(result.medications)
-            yield result
         return
     window = 2 * workers  # units in flight: enough to keep workers busy, bounded for memory
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,

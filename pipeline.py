@@ -301,11 +301,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     # written. On PostgreSQL they are converted before the batch takes the shared load lock, so
     # concurrent loaders convert in parallel.
     for result in converted_units(setup, units_of(files_to_read, limits), workers, defer=db.dialect == "duckdb"):
-        file_states.saw(result)
-        report.resources_read += result.resources_read
-        report.unreadable_files += result.unreadable_files
-        outcome.not_mapped_types.update(result.not_mapped_types)
-        for entry in result.entries:
+        for entry in result.entries:  # converted as they are read (one process): a large Bundle is never held whole
             if isinstance(entry, InputProblem):
                 problems.append(entry)
                 continue
@@ -314,6 +310,10 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
             if len(batch) >= options.batch_size:
                 writer.write_batch(batch, problems, outcome)
                 batch, problems = [], []
+        file_states.saw(result)
+        report.resources_read += result.resources_read
+        report.unreadable_files += result.unreadable_files
+        outcome.not_mapped_types.update(result.not_mapped_types)
         load_progress.resources += result.resources_read
         if result.unit.closes_file:
             report.files += 1
@@ -481,7 +481,7 @@ class FileStates:
         self.medications[name] += len(result.medications)
         if result.file_digest is not None:
             self.hashes.setdefault(name, result.file_digest)
-        if any(isinstance(entry, InputProblem) for entry in result.entries):
+        if result.problems:
             self.unclean.add(name)
         if result.unit.problem is not None:
             self.hashes[name] = ("", -1, 0)  # unreadable: never recorded, read again next time
