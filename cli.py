@@ -20,23 +20,50 @@ app = typer.Typer(
     name="ctcl-map",
     help=(
         "FHIR R4 -> OMOP CDM v5.4 for cutaneous T-cell lymphoma research.\n\n"
-        "Start here:  ctcl-map fhir2omop samples/ss_mogamulizumab_died.json  (writes ./omop.duckdb)."
+        "Start here (works in any folder after `pip install`):\n\n"
+        "    ctcl-map samples generate --patients 20 --out demo\n"
+        "    ctcl-map validate demo/fhir\n"
+        "    ctcl-map fhir2omop demo/fhir\n"
+        "    ctcl-map dq\n"
+        "    ctcl-map survival --strata ctcl_type\n\n"
+        "`ctcl-map COMMAND --help` explains each command, with examples."
     ),
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    # Markdown: help paragraphs re-flow to the terminal width; indented examples stay as written.
+    rich_markup_mode="markdown",
 )
+
+# Help panels: every option is shown under one of these, by name.
+INPUT = "Input"
+DATABASE = "Database"
+BEHAVIOUR = "Behaviour"
+OUTPUT = "Output"
+PERFORMANCE = "Performance"
 
 DbOption = Annotated[
     str,
-    typer.Option("--db", help="DuckDB file path, or a URL such as postgresql+psycopg://user@127.0.0.1:5432/test."),
+    typer.Option("--db", metavar="PATH|URL", rich_help_panel=DATABASE,
+                 help="A DuckDB file, or a PostgreSQL URL: postgresql+psycopg://USER@HOST:5432/DB."),
 ]
 SchemaOption = Annotated[
-    Optional[str], typer.Option("--cdm-schema", help="Schema for the CDM tables (default: the database's default schema).")
+    Optional[str], typer.Option("--cdm-schema", metavar="NAME", rich_help_panel=DATABASE,
+                                help="Schema of the CDM tables (default: the database's default).")
 ]
 ResultsSchemaOption = Annotated[
-    Optional[str], typer.Option("--results-schema", help="Schema for cohort tables (default: the CDM schema).")
+    Optional[str], typer.Option("--results-schema", metavar="NAME", rich_help_panel=DATABASE,
+                                help="Schema of the cohort tables (default: the CDM schema).")
 ]
+MappingsOption = Annotated[
+    Optional[list[Path]], typer.Option("--mappings", metavar="DIR", rich_help_panel=INPUT,
+                                       help="Folder of site mapping CSVs, merged over the shipped tables (repeatable).")
+]
+InputsArgument = Annotated[
+    list[Path], typer.Argument(metavar="INPUT", show_default=False,
+                               help="FHIR files or folders: Bundles (.json), bulk NDJSON (.ndjson), either gzipped (.gz).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT,
+                                          help="Print the result as JSON (stable keys) instead of text.")]
 
 
 def _version(value: bool) -> None:
@@ -47,14 +74,25 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", metavar="", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     """FHIR R4 -> OMOP CDM v5.4 with CTCL (mycosis fungoides / Sézary syndrome) knowledge."""
 
 
 def _fail(message: str, code: int) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    from ctcl_map.terminal import clean
+
+    typer.secho(f"error: {clean(message)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def _require_inputs(inputs: list[Path]) -> None:
+    """A mistyped input path is a usage error, found before any database is opened or created."""
+    from ctcl_map.readers.fhir_input import missing_paths
+
+    missing = missing_paths(inputs)
+    if missing:
+        _fail(f"no such file or directory: {', '.join(missing)}", 2)
 
 
 def _open(db: str, cdm_schema: str | None, results_schema: str | None = None, read_only: bool = False):
@@ -68,71 +106,100 @@ def _open(db: str, cdm_schema: str | None, results_schema: str | None = None, re
 
 @app.command()
 def fhir2omop(
-    inputs: Annotated[list[Path], typer.Argument(help="FHIR files or folders: Bundles (.json), bulk NDJSON (.ndjson), either gzipped (.gz).")],
+    inputs: InputsArgument,
+    mappings: MappingsOption = None,
+    validate: Annotated[bool, typer.Option("--validate", metavar="", rich_help_panel=INPUT, help="Also check every mapped resource against the fhir.resources R4B models (slow: about 1-2 k resources/s).")] = False,
     db: DbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
-    mappings: Annotated[Optional[list[Path]], typer.Option("--mappings", help="Folder of site mapping CSVs merged over the shipped tables (repeatable).")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any record was quarantined.")] = False,
-    validate: Annotated[bool, typer.Option("--validate", help="Also validate every mapped resource with the fhir.resources R4B models (about 1-2 k resources/s).")] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Resources per transaction.")] = 5000,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON instead of a table.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Processes converting in parallel (default: one per available core; 1 when under 16 MB is left to read, and never more than the JSON files to read). The output is the same for any number.")] = None,
-    oncology: Annotated[bool, typer.Option("--oncology/--no-oncology", help="Derive staging links, stage groups, B categories, CLIPI, episodes and lines of therapy after the load.")] = True,
-    b_rules: Annotated[str, typer.Option("--b-rules", help="ISCL/EORTC criteria for deriving the B category from blood counts: 2007 or 2022.")] = "2007",
-    incremental: Annotated[bool, typer.Option("--incremental/--full", help="Skip files unchanged since an earlier completed run without parsing them (default), or read every file (--full; unchanged resources are still skipped).")] = True,
-    max_resource_mb: Annotated[int, typer.Option("--max-resource-mb", min=1, help="A resource (Bundle entry, NDJSON line, single-resource file) larger than this is quarantined unread as resource_too_large; memory follows this, not the file size.")] = 64,
-    max_decompressed_mb: Annotated[int, typer.Option("--max-decompressed-mb", min=0, help="A .gz file that expands past this stops there (decompressed_too_large; what came before loads). 0: no limit.")] = 4096,
-    delete_vanished: Annotated[bool, typer.Option("--delete-vanished/--keep-vanished", help="A resource gone from every file that held it, when such a file is read again cleanly, is deleted (default: a re-exported Bundle is the current state). --keep-vanished for delta feeds written over the same file names, where absence means unchanged.")] = True,
+    incremental: Annotated[bool, typer.Option("--incremental/--full", metavar="", show_default=False, rich_help_panel=BEHAVIOUR, help="Skip files unchanged since a completed run (default), or read every file.")] = True,
+    delete_vanished: Annotated[bool, typer.Option("--delete-vanished/--keep-vanished", metavar="", show_default=False, rich_help_panel=BEHAVIOUR, help="Delete resources gone from their re-read file (default), or keep them (delta feeds).")] = True,
+    oncology: Annotated[bool, typer.Option("--oncology/--no-oncology", metavar="", show_default=False, rich_help_panel=BEHAVIOUR, help="Derive staging, CLIPI, episodes and lines of therapy after the load (default), or not.")] = True,
+    b_rules: Annotated[str, typer.Option("--b-rules", metavar="2007|2022", rich_help_panel=INPUT, help="ISCL/EORTC criteria for reading blood counts as a B category.")] = "2007",
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, metavar="N", rich_help_panel=PERFORMANCE, help="Converting processes (default: one per core, fewer for small inputs). Same output for any N.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, metavar="N", rich_help_panel=PERFORMANCE, help="Resources per transaction.")] = 5000,
+    strict: Annotated[bool, typer.Option("--strict", metavar="", rich_help_panel=BEHAVIOUR, help="Exit 1 when any record was quarantined.")] = False,
+    as_json: JsonOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", rich_help_panel=OUTPUT, help="No progress bar (it is drawn only on a terminal anyway).")] = False,
+    max_resource_mb: Annotated[int, typer.Option("--max-resource-mb", min=1, metavar="MB", rich_help_panel=PERFORMANCE, help="A resource (Bundle entry, NDJSON line, single-resource file) over this is quarantined unread (resource_too_large); memory follows it, not the file size.")] = 64,
+    max_decompressed_mb: Annotated[int, typer.Option("--max-decompressed-mb", min=0, metavar="MB", rich_help_panel=PERFORMANCE, help="A .gz expanding past this stops there (decompressed_too_large; what came before loads). 0: no limit.")] = 4096,
+    log_file: Annotated[Optional[Path], typer.Option("--log-file", metavar="FILE", rich_help_panel=OUTPUT, help="Append JSON lines for a scheduler: run start, progress per file, warnings, the report.")] = None,
 ) -> None:
     """Load FHIR R4 data into an OMOP CDM v5.4 database (DuckDB by default).
 
-    Loading the same input again changes nothing; a newer version of a resource replaces its rows;
-    a transaction DELETE removes them, and so does a re-exported file that no longer holds the
-    resource (--keep-vanished for delta feeds). Invalid records go to the ctcl_quarantine table with file,
-    position and reason, and the rest of the file still loads. Files unchanged since an earlier
-    completed run are skipped without being parsed (--full reads every file). A run killed at any
-    moment is completed by running it again; PostgreSQL loaders may run concurrently.
+    Loading the same input again changes nothing; a newer version of a resource replaces its
+    rows; a transaction DELETE removes them, and so does a re-exported file that no longer holds
+    the resource (--keep-vanished for delta feeds). Invalid records go to the ctcl_quarantine
+    table with file, position and reason, and the rest of the file still loads. Files unchanged
+    since a completed run are skipped without being parsed (--full reads every file). A run
+    killed at any moment is completed by running it again; PostgreSQL loaders may run
+    concurrently.
 
     Examples:
 
-      ctcl-map fhir2omop samples/mf_early_stage.json
+        ctcl-map samples generate --patients 20 --out demo
+        ctcl-map fhir2omop demo/fhir
 
-      ctcl-map fhir2omop exports/ --db omop.duckdb --mappings site-mappings/
+        ctcl-map fhir2omop exports/ --mappings site-mappings/ --log-file load.jsonl
 
-      ctcl-map fhir2omop bulk/ --db postgresql+psycopg://postgres@127.0.0.1:5432/test --cdm-schema cdm
+        ctcl-map fhir2omop bulk/ --cdm-schema cdm \\
+            --db postgresql+psycopg://postgres@127.0.0.1:5432/test
     """
     from ctcl_map.pipeline import RunFailed, RunOptions, run_fhir2omop
     from ctcl_map.progress_display import load_progress_bar
     from ctcl_map.report import print_run_report
+    from ctcl_map.run_log import RunLog
+    from ctcl_map.terminal import is_terminal
 
     if b_rules not in ("2007", "2022"):
         _fail(f"--b-rules must be 2007 or 2022, not {b_rules!r}", 2)
-    database = _open(db, cdm_schema)
-    options = RunOptions(inputs=inputs, mapping_dirs=mappings or (), batch_size=batch_size, validate=validate,
-                         workers=workers, incremental=incremental, oncology=oncology, b_rules=b_rules,
-                         delete_vanished=delete_vanished, max_resource_bytes=max_resource_mb << 20,
-                         max_decompressed_bytes=(max_decompressed_mb << 20) or None)
+    _require_inputs(inputs)
     try:
-        with load_progress_bar(enabled=not quiet and not as_json) as progress:
-            report = run_fhir2omop(database, options, progress)
-    except RunFailed as problem:
-        _fail(str(problem), 2)
-    except Exception as problem:  # database failures: report, never a traceback
-        _fail(f"the load failed and was rolled back to the last committed batch: {problem.__class__.__name__}: {problem}", 1)
+        log = RunLog.open(log_file)
+    except OSError as problem:
+        _fail(f"cannot write the log file {log_file}: {problem.strerror or problem}", 2)
+    try:
+        database = _open(db, cdm_schema)
+        options = RunOptions(inputs=inputs, mapping_dirs=mappings or (), batch_size=batch_size, validate=validate,
+                             workers=workers, incremental=incremental, oncology=oncology, b_rules=b_rules,
+                             delete_vanished=delete_vanished, max_resource_bytes=max_resource_mb << 20,
+                             max_decompressed_bytes=(max_decompressed_mb << 20) or None)
+        log.start(database.dialect, len(inputs), {
+            "batch_size": batch_size, "workers": workers, "incremental": incremental, "delete_vanished": delete_vanished,
+            "oncology": oncology, "b_rules": b_rules, "validate": validate, "strict": strict, "site_mappings": len(options.mapping_dirs)})
+        # The bar is for a person at a terminal; a pipe or a scheduler's log gets none (see --log-file).
+        bar_enabled = not quiet and not as_json and is_terminal(sys.stderr)
+        try:
+            with load_progress_bar(enabled=bar_enabled) as bar:
+                progress = [show for show in (bar, log.progress if log.stream else None) if show]
+                report = run_fhir2omop(database, options, (lambda state: [show(state) for show in progress]) if progress else None)
+        except RunFailed as problem:
+            log.end(2, "configuration")
+            _fail(str(problem), 2)
+        except Exception as problem:  # database failures: report, never a traceback
+            log.end(1, problem.__class__.__name__)
+            _fail(f"the load failed and was rolled back to the last committed batch: {problem.__class__.__name__}: {problem}", 1)
+        finally:
+            database.close()
+        log.report(report.to_dict())
+        if as_json:
+            typer.echo(json.dumps(report.to_dict(), indent=2))
+        else:
+            print_run_report(report, database.label)
+        # Up to date is not a failure: a re-run (or the run completing a killed one) may load nothing new.
+        outcome = report.outcome
+        up_to_date = report.files_skipped + outcome.skipped_unchanged + outcome.superseded + outcome.deleted
+        if (report.resources_read == 0 or report.loaded_resources == 0) and up_to_date == 0:
+            log.end(1, "nothing_loaded")
+            _fail("nothing could be loaded from the input", 1)
+        if strict and report.quarantined:
+            log.end(1, "quarantined_with_strict")
+            _fail(f"{report.quarantined} record(s) quarantined and --strict is set", 1)
+        log.end(0)
+    except typer.Exit as stop:
+        log.end(stop.exit_code)
+        raise
     finally:
-        database.close()
-    if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        print_run_report(report, db)
-    # Up to date is not a failure: a re-run (or the run completing a killed one) may load nothing new.
-    outcome = report.outcome
-    up_to_date = report.files_skipped + outcome.skipped_unchanged + outcome.superseded + outcome.deleted
-    if (report.resources_read == 0 or report.loaded_resources == 0) and up_to_date == 0:
-        _fail("nothing could be loaded from the input", 1)
-    if strict and report.quarantined:
-        _fail(f"{report.quarantined} record(s) quarantined and --strict is set", 1)
+        log.close()
 
 
 vocab_app = typer.Typer(help="The OMOP vocabulary: load a full Athena download over the shipped CTCL subset.", no_args_is_help=True)
@@ -143,7 +210,7 @@ app.add_typer(mappings_app, name="mappings")
 
 @vocab_app.command("load")
 def vocab_load(
-    athena_dir: Annotated[Path, typer.Argument(help="Folder of an Athena download: tab-separated CONCEPT.csv, CONCEPT_RELATIONSHIP.csv, VOCABULARY.csv ...")],
+    athena_dir: Annotated[Path, typer.Argument(metavar="ATHENA_DIR", help="Folder of an Athena download: tab-separated CONCEPT.csv, CONCEPT_RELATIONSHIP.csv, VOCABULARY.csv ...")],
     db: DbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
 ) -> None:
@@ -152,6 +219,10 @@ def vocab_load(
     The CTCL mapping tables keep precedence where they are more specific. The vocabulary version is
     recorded and every later load re-converts resources under it. A malformed folder is refused
     before anything changes, with the file and line named.
+
+    Example (an unzipped download from athena.ohdsi.org):
+
+        ctcl-map vocab load athena-download/ --db omop.duckdb
     """
     from ctcl_map.cdm.schema import cdm_ddl
     from ctcl_map.vocab.loader import AthenaError, load_athena
@@ -170,14 +241,25 @@ def vocab_load(
 
 @mappings_app.command("check")
 def mappings_check(
-    override_dirs: Annotated[Optional[list[Path]], typer.Argument(help="Site override folders to check with the shipped tables.")] = None,
-    db: Annotated[Optional[str], typer.Option("--db", help="Check targets against this database's CONCEPT table instead of the shipped subset.")] = None,
+    override_dirs: Annotated[Optional[list[Path]], typer.Argument(metavar="DIR", help="Site override folders to check with the shipped tables.")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", metavar="PATH|URL", rich_help_panel=DATABASE, help="Check targets against this database's CONCEPT table instead of the shipped subset.")] = None,
     cdm_schema: SchemaOption = None,
 ) -> None:
     """Validate the mapping tables: every row against its JSON Schema, every target concept present,
-    standard and of the expected domain. Exit 1 when a problem is found."""
+    standard and of the expected domain. Exit 1 when a problem is found.
+
+    Without a folder the shipped tables are checked; with one, the site's rows merged over them
+    (a site row overriding a shipped one is noted).
+
+    Examples:
+
+        ctcl-map mappings check
+
+        ctcl-map mappings check site-mappings/ --db omop.duckdb
+    """
     from ctcl_map.mappings.check import check_mappings
     from ctcl_map.mappings.tables import MappingError, load_mappings
+    from ctcl_map.terminal import clean
 
     dirs = override_dirs or []
     database = _open(db, cdm_schema, read_only=True) if db else None
@@ -185,34 +267,45 @@ def mappings_check(
         problems = check_mappings(dirs, db=database)
         try:
             for conflict in load_mappings(dirs).conflicts:
-                typer.echo(f"note: {conflict}")
+                typer.echo(f"note: {clean(conflict)}")
         except MappingError:
             pass  # already reported as a problem by check_mappings
     finally:
         if database is not None:
             database.close()
     for problem in problems:
-        typer.echo(f"problem: {problem}")
+        typer.echo(f"problem: {clean(problem)}")
     if problems:
         _fail(f"{len(problems)} problem(s) in the mapping tables", 1)
     typer.echo("mapping tables OK")
 
 
-@app.command()
+@app.command(short_help="Data-quality checks over the CDM (OHDSI DataQualityDashboard v5.4).")
 def dq(
     db: DbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
     results_schema: ResultsSchemaOption = None,
-    check: Annotated[Optional[list[str]], typer.Option("--check", help="Run only this DQD check (repeatable), e.g. isRequired.")] = None,
-    table: Annotated[Optional[list[str]], typer.Option("--table", help="Only checks on this CDM table (repeatable).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print every check result as JSON.")] = False,
-    show_passed: Annotated[bool, typer.Option("--show-passed", help="List passing checks in the table too.")] = False,
+    check: Annotated[Optional[list[str]], typer.Option("--check", metavar="NAME", rich_help_panel=BEHAVIOUR, help="Run only this DQD check (repeatable), e.g. isRequired.")] = None,
+    table: Annotated[Optional[list[str]], typer.Option("--table", metavar="TABLE", rich_help_panel=BEHAVIOUR, help="Only checks on this CDM table (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT, help="Print every check result as JSON.")] = False,
+    show_passed: Annotated[bool, typer.Option("--show-passed", metavar="", rich_help_panel=OUTPUT, help="List passing checks in the table too.")] = False,
 ) -> None:
     """Data-quality checks over the CDM, after the OHDSI DataQualityDashboard v5.4 definitions and
-    thresholds. Exit 1 when a check fails (or cannot run)."""
-    from rich.console import Console
+    thresholds. Exit 1 when a check fails (or cannot run).
 
+    Each failed check is one block: status, check name and where (TABLE.FIELD), the rows violated
+    against DQD's threshold, and DQD's description.
+
+    Examples (after `ctcl-map fhir2omop demo/fhir`, see `ctcl-map --help`):
+
+        ctcl-map dq
+
+        ctcl-map dq --check isRequired --table person --show-passed
+
+        ctcl-map dq --json > dq.json
+    """
     from ctcl_map.quality import run_dq
+    from ctcl_map.terminal import show
 
     database = _open(db, cdm_schema, results_schema, read_only=True)
     try:
@@ -224,7 +317,7 @@ def dq(
     if as_json:
         typer.echo(report.to_json())
     else:
-        Console().print(report.render_table(include_passed=show_passed))
+        show(report.render_table(include_passed=show_passed))
     raise typer.Exit(report.exit_code)
 
 
@@ -237,27 +330,27 @@ def survival(
     db: DbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
     results_schema: ResultsSchemaOption = None,
-    cohort: Annotated[str, typer.Option("--cohort", help="Built-in target cohort: ctcl, mf, ss, advanced, early, first-line.")] = "ctcl",
-    circe: Annotated[Optional[Path], typer.Option("--circe", help="An ATLAS/Circe cohort definition JSON to use instead of --cohort.")] = None,
-    compare: Annotated[Optional[str], typer.Option("--compare", help="Exposure to compare, an ingredient name or concept_id (e.g. mogamulizumab).")] = None,
-    comparator: Annotated[Optional[str], typer.Option("--comparator", help="new-user design: a specific comparator ingredient (default: any other systemic line).")] = None,
-    design: Annotated[Optional[str], typer.Option("--design", help="new-user (default with --compare), landmark, time-varying, or naive (immortal-time biased; warns).")] = None,
-    landmark_months: Annotated[float, typer.Option("--landmark-months", help="Landmark time for --design landmark.")] = 6.0,
-    strata: Annotated[Optional[str], typer.Option("--strata", help="Comma-separated: stage_group, ctcl_type, clipi_group, sex.")] = None,
-    stage: Annotated[Optional[str], typer.Option("--stage", help="Restrict to stage groups at index, e.g. IIB,IIIA or advanced / early.")] = None,
-    clipi: Annotated[Optional[str], typer.Option("--clipi", help="Restrict to CLIPI risk groups: low, intermediate, high.")] = None,
-    ctcl_type: Annotated[Optional[str], typer.Option("--type", help="Restrict to MF or SS.")] = None,
-    age_min: Annotated[Optional[float], typer.Option("--age-min", help="Minimum age at index (years).")] = None,
-    age_max: Annotated[Optional[float], typer.Option("--age-max", help="Maximum age at index (years).")] = None,
-    sex: Annotated[Optional[str], typer.Option("--sex", help="male or female.")] = None,
-    index_from: Annotated[Optional[datetime], typer.Option("--index-from", formats=["%Y-%m-%d"], help="Earliest index date.")] = None,
-    index_to: Annotated[Optional[datetime], typer.Option("--index-to", formats=["%Y-%m-%d"], help="Latest index date.")] = None,
-    admin_end: Annotated[Optional[datetime], typer.Option("--admin-end", formats=["%Y-%m-%d"], help="Administrative censoring date.")] = None,
-    years: Annotated[str, typer.Option("--years", help="Survival reported at these years.")] = "1,2,5",
-    unit: Annotated[str, typer.Option("--unit", help="Time unit shown: days, months or years.")] = "months",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    csv_out: Annotated[Optional[Path], typer.Option("--csv", help="Write the result table as CSV here.")] = None,
-    plot_stem: Annotated[Optional[Path], typer.Option("--plot", help="Write a Kaplan-Meier plot as STEM.png and STEM.svg.")] = None,
+    cohort: Annotated[str, typer.Option("--cohort", metavar="NAME", rich_help_panel=INPUT, help="Built-in target cohort: ctcl, mf, ss, advanced, early, first-line.")] = "ctcl",
+    circe: Annotated[Optional[Path], typer.Option("--circe", metavar="FILE", rich_help_panel=INPUT, help="An ATLAS/Circe cohort definition JSON to use instead of --cohort.")] = None,
+    compare: Annotated[Optional[str], typer.Option("--compare", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="Exposure to compare, an ingredient name or concept_id (e.g. mogamulizumab).")] = None,
+    comparator: Annotated[Optional[str], typer.Option("--comparator", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="new-user design: a specific comparator ingredient (default: any other systemic line).")] = None,
+    design: Annotated[Optional[str], typer.Option("--design", metavar="DESIGN", rich_help_panel=BEHAVIOUR, help="new-user (default with --compare), landmark, time-varying, or naive (immortal-time biased; warns).")] = None,
+    landmark_months: Annotated[float, typer.Option("--landmark-months", metavar="MONTHS", rich_help_panel=BEHAVIOUR, help="Landmark time for --design landmark.")] = 6.0,
+    strata: Annotated[Optional[str], typer.Option("--strata", metavar="LIST", rich_help_panel=BEHAVIOUR, help="Comma-separated: stage_group, ctcl_type, clipi_group, sex.")] = None,
+    stage: Annotated[Optional[str], typer.Option("--stage", metavar="LIST", rich_help_panel=INPUT, help="Restrict to stage groups at index, e.g. IIB,IIIA or advanced / early.")] = None,
+    clipi: Annotated[Optional[str], typer.Option("--clipi", metavar="LIST", rich_help_panel=INPUT, help="Restrict to CLIPI risk groups: low, intermediate, high.")] = None,
+    ctcl_type: Annotated[Optional[str], typer.Option("--type", metavar="MF|SS", rich_help_panel=INPUT, help="Restrict to MF or SS.")] = None,
+    age_min: Annotated[Optional[float], typer.Option("--age-min", metavar="YEARS", rich_help_panel=INPUT, help="Minimum age at index (years).")] = None,
+    age_max: Annotated[Optional[float], typer.Option("--age-max", metavar="YEARS", rich_help_panel=INPUT, help="Maximum age at index (years).")] = None,
+    sex: Annotated[Optional[str], typer.Option("--sex", metavar="male|female", rich_help_panel=INPUT, help="male or female.")] = None,
+    index_from: Annotated[Optional[datetime], typer.Option("--index-from", metavar="YYYY-MM-DD", rich_help_panel=INPUT, formats=["%Y-%m-%d"], help="Earliest index date.")] = None,
+    index_to: Annotated[Optional[datetime], typer.Option("--index-to", metavar="YYYY-MM-DD", rich_help_panel=INPUT, formats=["%Y-%m-%d"], help="Latest index date.")] = None,
+    admin_end: Annotated[Optional[datetime], typer.Option("--admin-end", metavar="YYYY-MM-DD", rich_help_panel=BEHAVIOUR, formats=["%Y-%m-%d"], help="Administrative censoring date.")] = None,
+    years: Annotated[str, typer.Option("--years", metavar="LIST", rich_help_panel=OUTPUT, help="Survival reported at these years.")] = "1,2,5",
+    unit: Annotated[str, typer.Option("--unit", metavar="UNIT", rich_help_panel=OUTPUT, help="Time unit shown: days, months or years.")] = "months",
+    as_json: Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT, help="Print the result as JSON.")] = False,
+    csv_out: Annotated[Optional[Path], typer.Option("--csv", metavar="FILE", rich_help_panel=OUTPUT, help="Write the result table as CSV here.")] = None,
+    plot_stem: Annotated[Optional[Path], typer.Option("--plot", metavar="STEM", rich_help_panel=OUTPUT, help="Write a Kaplan-Meier plot as STEM.png and STEM.svg.")] = None,
 ) -> None:
     """Overall survival the OHDSI way: cohorts in the cohort table, Kaplan-Meier, log-rank, Cox.
 
@@ -265,11 +358,14 @@ def survival(
     --admin-end. Exposure comparisons avoid immortal-time bias (new-user, landmark, time-varying);
     'naive' ever/never is offered only with a warning.
 
-    Examples:
+    Examples (on a CDM loaded from `ctcl-map samples generate --patients 200 --out demo`):
 
-      ctcl-map survival --cohort advanced --strata stage_group --plot km
+        ctcl-map survival --strata ctcl_type
 
-      ctcl-map survival --cohort advanced --compare mogamulizumab --design new-user --json
+        ctcl-map survival --cohort advanced --strata stage_group --plot km
+
+        ctcl-map survival --cohort advanced --compare mogamulizumab \\
+            --design new-user --json
     """
     from ctcl_map.survival import Restrictions, SurvivalSpec, SurvivalSpecError, plot, render, run_survival
     from ctcl_map.writers.db import DatabaseError
@@ -306,21 +402,24 @@ def survival(
             typer.echo(f"plot written: {path}", err=True)
 
 
-@app.command()
+@app.command(short_help="Write every CDM table as Parquet or CSV, one file per table.")
 def export(
-    out_dir: Annotated[Path, typer.Argument(help="Folder to write one file per CDM table into (created if absent).")],
+    out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to write one file per CDM table into (created if absent).")],
     db: DbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
-    file_format: Annotated[str, typer.Option("--format", help="parquet or csv (with a header row).")] = "parquet",
-    table: Annotated[Optional[list[str]], typer.Option("--table", help="Only this CDM table (repeatable); default: all 39.")] = None,
+    file_format: Annotated[str, typer.Option("--format", metavar="parquet|csv", rich_help_panel=OUTPUT, help="parquet or csv (with a header row).")] = "parquet",
+    table: Annotated[Optional[list[str]], typer.Option("--table", metavar="TABLE", rich_help_panel=OUTPUT, help="Only this CDM table (repeatable); default: all 39.")] = None,
 ) -> None:
     """Write every CDM table to OUT_DIR as Parquet or CSV, one file per table (empty tables too).
 
+    Files are named after the tables (person.parquet, ...); CSV files have a header row.
+
     Examples:
 
-      ctcl-map export cdm-parquet/ --db omop.duckdb
+        ctcl-map export cdm-parquet/ --db omop.duckdb
 
-      ctcl-map export cdm-csv/ --format csv --db postgresql+psycopg://postgres@127.0.0.1:5432/test --cdm-schema cdm
+        ctcl-map export cdm-csv/ --format csv --cdm-schema cdm \\
+            --db postgresql+psycopg://postgres@127.0.0.1:5432/test
     """
     from ctcl_map.writers.db import DatabaseError
     from ctcl_map.writers.export import FORMATS, export_cdm
@@ -347,19 +446,26 @@ app.add_typer(samples_app, name="samples")
 
 @samples_app.command("generate")
 def samples_generate(
-    out: Annotated[Path, typer.Option("--out", help="Folder to write: FHIR into OUT/fhir/, truth.csv and truth.json into OUT/.")],
-    patients: Annotated[int, typer.Option("--patients", min=1, help="Number of patients.")] = 100,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same bytes.")] = 1,
-    fmt: Annotated[str, typer.Option("--format", help="bundle (one transaction Bundle per patient) or ndjson (bulk export, one file per type).")] = "bundle",
-    gzip: Annotated[bool, typer.Option("--gzip", help="Write .gz files.")] = False,
-    messy: Annotated[bool, typer.Option("--messy", help="Inject realistic mess: partial dates, duplicates, unknown local codes, entered-in-error records ...")] = False,
-    mogamulizumab_hr: Annotated[float, typer.Option("--mogamulizumab-hr", min=0.01, help="True hazard ratio of death from mogamulizumab start.")] = 0.7,
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", rich_help_panel=OUTPUT, help="Folder to write: the FHIR in OUT/fhir/, the truth in OUT/.")],
+    patients: Annotated[int, typer.Option("--patients", metavar="N", rich_help_panel=BEHAVIOUR, min=1, help="Number of patients.")] = 100,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", rich_help_panel=BEHAVIOUR, help="Random seed (same seed, same bytes).")] = 1,
+    fmt: Annotated[str, typer.Option("--format", metavar="bundle|ndjson", rich_help_panel=OUTPUT, help="bundle: a Bundle per patient; ndjson: bulk export.")] = "bundle",
+    gzip: Annotated[bool, typer.Option("--gzip", metavar="", rich_help_panel=OUTPUT, help="Write .gz files.")] = False,
+    messy: Annotated[bool, typer.Option("--messy", metavar="", rich_help_panel=BEHAVIOUR, help="Add realistic mess: partial dates, duplicates, unknown codes ...")] = False,
+    mogamulizumab_hr: Annotated[float, typer.Option("--mogamulizumab-hr", metavar="HR", rich_help_panel=BEHAVIOUR, min=0.01, help="True hazard ratio of death from mogamulizumab start.")] = 0.7,
 ) -> None:
     """Generate a synthetic MF/SS cohort as FHIR R4 with its ground truth.
 
-    Example (the committed samples/cohort-500):
+    The same seed gives the same bytes. The FHIR goes into OUT/fhir/ (one transaction Bundle per
+    patient, or bulk NDJSON), the truth each patient was drawn from into OUT/truth.csv and
+    OUT/truth.json, to check what a load and an analysis recover.
 
-      ctcl-map samples generate --patients 500 --seed 500 --out samples/cohort-500 --format ndjson --gzip
+    Examples:
+
+        ctcl-map samples generate --patients 20 --out demo
+
+        ctcl-map samples generate --patients 500 --seed 500 --format ndjson \\
+            --gzip --out cohort-500
     """
     from ctcl_map.synthetic import GeneratorConfig, generate_cohort, write_cohort
 
@@ -371,28 +477,35 @@ def samples_generate(
     typer.echo(f"{patients} patients, {len(written)} files written under {out} (FHIR in {out / 'fhir'})")
 
 
-@app.command()
+@app.command(short_help="Check a FHIR export before loading: structure, references, CTCL plausibility, mapping coverage.")
 def validate(
-    inputs: Annotated[list[Path], typer.Argument(help="FHIR files or folders: Bundles (.json), bulk NDJSON (.ndjson), either gzipped (.gz).")],
-    mappings: Annotated[Optional[list[Path]], typer.Option("--mappings", help="Folder of site mapping CSVs merged over the shipped tables (repeatable).")] = None,
-    db: Annotated[Optional[str], typer.Option("--db", help="Read the vocabulary from this CDM (e.g. a loaded Athena download); default: the shipped subset. Nothing is written.")] = None,
+    inputs: InputsArgument,
+    mappings: MappingsOption = None,
+    db: Annotated[Optional[str], typer.Option("--db", metavar="PATH|URL", rich_help_panel=DATABASE, help="Read the vocabulary from this CDM (e.g. a loaded Athena download); default: the shipped subset. Nothing is written.")] = None,
     cdm_schema: SchemaOption = None,
-    schema: Annotated[bool, typer.Option("--schema", help="Also validate against HL7's FHIR R4 JSON schema (about 250 resources/s).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print every finding, the counts and the mapping coverage as JSON.")] = False,
-    html: Annotated[Optional[Path], typer.Option("--html", help="Also write a self-contained HTML report to this file.")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
-    top: Annotated[int, typer.Option("--top", min=1, help="Problems and unmapped codes shown in the table.")] = 20,
+    schema: Annotated[bool, typer.Option("--schema", metavar="", rich_help_panel=BEHAVIOUR, help="Also validate against HL7's FHIR R4 JSON schema (about 250 resources/s).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT, help="Print every finding, the counts and the mapping coverage as JSON.")] = False,
+    html: Annotated[Optional[Path], typer.Option("--html", metavar="FILE", rich_help_panel=OUTPUT, help="Also write a self-contained HTML report to this file.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", metavar="", rich_help_panel=BEHAVIOUR, help="Exit 1 on warnings too.")] = False,
+    top: Annotated[int, typer.Option("--top", metavar="N", rich_help_panel=OUTPUT, min=1, help="Problems and unmapped codes shown in the table.")] = 20,
 ) -> None:
     """Check a FHIR export before loading it: structure (fhir.resources R4B), references, CTCL
     plausibility (diagnosis before treatment, death after events, stage vs TNMB, B vs blood counts,
     mogamulizumab dosing) and mapping coverage with the unmapped codes a site must add.
 
     Exit 0 when fit, 1 on errors (and on warnings with --strict), 2 on a configuration error.
+    Values from the export (codes, systems, paths) are printed with control characters escaped.
+
+    Examples:
+
+        ctcl-map validate demo/fhir
+
+        ctcl-map validate exports/ --mappings site-mappings/ --html report.html
     """
-    from rich.console import Console
-
     from ctcl_map.quality.validate import ValidationFailed, validate_inputs
+    from ctcl_map.terminal import show
 
+    _require_inputs(inputs)
     database = _open(db, cdm_schema, read_only=True) if db else None
     try:
         report = validate_inputs(inputs, mapping_dirs=mappings or (), db=database, json_schema=schema)
@@ -406,7 +519,7 @@ def validate(
     if as_json:
         typer.echo(report.to_json())
     else:
-        Console().print(report.render_table(top=top))
+        show(report.render_table(top=top))
     raise typer.Exit(report.exit_code(strict))
 
 

@@ -76,10 +76,12 @@ class RunReport:
     derived: dict[str, int] = field(default_factory=dict)
     oncology: object = None  # staging.derive.OncologyReport when the oncology step ran
     drug_ends_capped: int = 0  # drug exposures whose end date was capped at the death date
+    medications_filled_late: int = 0  # drug resources whose Medication was read after them (this run or later)
     vocabulary_version: str = ""
     started_at: datetime = field(default_factory=datetime.now)
     finished_at: datetime | None = None
     recovered_runs: list[int] = field(default_factory=list)  # killed runs whose derivations this run finished
+    non_fhir_files_skipped: Counter = field(default_factory=Counter)  # 'log.ndjson (bulk export log)' -> files
 
     @property
     def loaded_resources(self) -> int:
@@ -110,6 +112,7 @@ class RunReport:
             "files_skipped_unchanged": self.files_skipped,
             "workers": self.workers,
             "unreadable_files": self.unreadable_files,
+            "non_fhir_files_skipped": dict(sorted(self.non_fhir_files_skipped.items())),
             "resources_read": self.resources_read,
             "resources_loaded": dict(sorted(o.resources_loaded.items())),
             "rows_written": dict(sorted(o.rows_by_table.items())),
@@ -118,6 +121,7 @@ class RunReport:
             "derived_rows": self.derived,
             "unchanged_skipped": o.skipped_unchanged,
             "superseded_skipped": o.superseded,
+            "duplicates_in_run": o.duplicates,
             "deleted": o.deleted,
             "deleted_as_vanished": self.vanished_deleted,
             "excluded": dict(sorted(o.excluded.items())),
@@ -131,6 +135,7 @@ class RunReport:
             "visit_links_cleared": self.visit_links_cleared,
             "events_before_birth": self.events_before_birth,
             "drug_ends_capped_at_death": self.drug_ends_capped,
+            "drugs_filled_from_a_later_medication": self.medications_filled_late,
             "recovered_runs": self.recovered_runs,
         }
 
@@ -220,6 +225,8 @@ class LoadProgress:
     completed_bytes: int = 0  # of whole files
     resources: int = 0
     files_skipped: int = 0  # unchanged since the last run (incremental)
+    batches_committed: int = 0
+    quarantined: int = 0  # records quarantined so far
 
 
 def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadProgress], None] | None = None) -> RunReport:
@@ -256,7 +263,10 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
                          json.dumps([str(p) for p in options.inputs]))])
     report = RunReport(run_id=run_id, vocabulary_version=vocab_version, started_at=started_at)
     report.recovered_runs, recovered_persons = _interrupted_runs(db, run_id)
-    files, missing = discover(options.inputs)
+    discovered = discover(options.inputs)
+    files, missing = discovered.files, discovered.problems
+    for path, kind in discovered.skipped:
+        report.non_fhir_files_skipped[f"{path.name} ({kind})"] += 1
     writer = CdmWriter(db, run_id, convert_pending=lambda item: convert(item, ctx))
     outcome = report.outcome
     if missing:
@@ -297,6 +307,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         progress(load_progress)
     batch: list[ConvertedItem] = []
     problems: list[InputProblem] = []
+    run_medications: dict[str, dict] = {}  # every Medication this run read (files holding them are always read)
     # DuckDB has one writer, so conversion may wait for it: resources are converted only if
     # written. On PostgreSQL they are converted before the batch takes the shared load lock, so
     # concurrent loaders convert in parallel.
@@ -310,11 +321,15 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
             if len(batch) >= options.batch_size:
                 writer.write_batch(batch, problems, outcome)
                 batch, problems = [], []
+                load_progress.batches_committed += 1
+        # Only now, its entries consumed, is a unit's result complete (counters, Medications).
         file_states.saw(result)
+        run_medications.update(result.medications)
         report.resources_read += result.resources_read
         report.unreadable_files += result.unreadable_files
         outcome.not_mapped_types.update(result.not_mapped_types)
         load_progress.resources += result.resources_read
+        load_progress.quarantined = sum(outcome.quarantined.values())
         if result.unit.closes_file:
             report.files += 1
             load_progress.files_done += 1
@@ -326,6 +341,10 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
             progress(load_progress)
     if batch or problems:
         writer.write_batch(batch, problems, outcome)
+        load_progress.batches_committed += 1
+        load_progress.quarantined = sum(outcome.quarantined.values())
+        if progress:
+            progress(load_progress)
 
     # Run-level steps, in one transaction: a run killed anywhere in here leaves them undone as a
     # whole, and the next run completes them (this run's persons stay in ctcl_run_person until
@@ -334,7 +353,8 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     with db.exclusive():
         if options.delete_vanished:
             report.vanished_deleted = _delete_vanished(writer, file_states.clean_completed(), outcome)
-        report.dangling_removed, dangling_files = _remove_dangling_subjects(db, run_id, own_runs, outcome)
+        report.medications_filled_late = _fill_waiting_medications(writer, run_medications, ctx, outcome)
+        report.dangling_removed, dangling_files = _remove_dangling_subjects(writer, own_runs, outcome)
         # What this process wrote and deleted is known; a killed run's, or the sweep's, is not.
         visit_candidates = None if report.recovered_runs or report.dangling_removed else writer.visit_ids
         report.visit_links_cleared = _clear_missing_visits(db, own_runs, visit_candidates)
@@ -518,14 +538,21 @@ def _portable(ctx: ConvertContext) -> ConvertContext:
     return dataclasses.replace(ctx, resolver=resolver, medications={})
 
 
-def _remove_dangling_subjects(db: Database, run_id: int, own_runs: Sequence[int], outcome: BatchOutcome) -> tuple[int, set[str]]:
+def _remove_dangling_subjects(writer: CdmWriter, own_runs: Sequence[int], outcome: BatchOutcome) -> tuple[int, set[str]]:
     """Rows whose person never arrived: remove them, quarantine their resource, forget its state
     (so a later run that brings the Patient loads them).
+
+    The quarantine says why: the Patient is absent ('dangling_subject'), or it was read but
+    quarantined or excluded itself ('patient_quarantined: missing_birth_date'). The rows this run
+    wrote for them leave the report's counts, so the report equals the CDM; a resource still
+    waiting for the Patient an earlier run already quarantined it for is counted as a note, not as
+    a new quarantine.
 
     Only rows this run (or a killed run it completes) wrote, or of persons it changed (a deleted
     Patient), are checked: a concurrent loader's events whose Patient it has not committed yet
     are not dangling. Run-level step: call inside db.exclusive().
     """
+    db, run_id = writer.db, writer.run_id
     t = db.table
     runs = ", ".join(str(r) for r in own_runs)
     # Every row these runs wrote or removed has its person in ctcl_run_person: when all of those
@@ -534,10 +561,10 @@ def _remove_dangling_subjects(db: Database, run_id: int, own_runs: Sequence[int]
                        f"AND person_id NOT IN (SELECT person_id FROM {t('person')})")[0][0]
     if not missing:
         return 0, set()
-    dangling: set[str] = set()
+    dangling: set[tuple[str, str, str, int]] = set()
     for table in EVENT_TABLES:
         rows = db.query(
-            f"SELECT DISTINCT l.resource_key, l.source_file, l.source_position FROM {t(table)} e "
+            f"SELECT DISTINCT l.resource_key, l.source_file, l.source_position, e.person_id FROM {t(table)} e "
             f"JOIN {t('ctcl_lineage')} l ON l.omop_table = '{table}' AND l.omop_id = "
             f"{'e.person_id' if table == 'death' else 'e.' + table + '_id'} "
             f"WHERE e.person_id NOT IN (SELECT person_id FROM {t('person')}) AND (l.run_id IN ({runs}) OR e.person_id IN "
@@ -546,15 +573,91 @@ def _remove_dangling_subjects(db: Database, run_id: int, own_runs: Sequence[int]
         dangling.update(rows)
     if not dangling:
         return 0, set()
-    keys = sorted({key for key, _, _ in dangling})
-    writer = CdmWriter(db, run_id)
-    writer.forget_resources(keys)
-    writer.record_quarantine([(run_id, f, p, key.split("/", 1)[0], key.split("/", 1)[1], "dangling_subject",
-                               "subject references a Patient that is not in the input or the database") for key, f, p in sorted(dangling)])
-    outcome.quarantined["dangling_subject"] += len(keys)
-    for key in keys:
+    keys = sorted({key for key, _, _, _ in dangling})
+    verdicts = _missing_person_verdicts(db, {person for _, _, _, person in dangling})
+    written = writer.rows_written_by(keys)
+    for table, key, count in written:
+        outcome.rows_by_table[table] -= count
+        outcome.rows_by_source[(key.split("/", 1)[0], table)] -= count
+    for key in {key for _, key, _ in written}:
         outcome.resources_loaded[key.split("/", 1)[0]] -= 1
-    return len(keys), {source_file for _, source_file, _ in dangling}
+        outcome.unmapped.subtract(writer.awaiting_person.get(key, Counter()))
+    for counter in (outcome.rows_by_table, outcome.rows_by_source, outcome.resources_loaded, outcome.unmapped):
+        for name in [name for name, count in counter.items() if count <= 0]:
+            del counter[name]
+    writer.forget_resources(keys)
+    entries = sorted({(run_id, f, p, key.split("/", 1)[0], key.split("/", 1)[1], *verdicts[person])
+                      for key, f, p, person in dangling})
+    with db.temp_relation("ctcl_quarantine_keys", ("source_file", "source_position", "reason"),
+                          [entry[1:3] + entry[5:6] for entry in entries]) as relation:
+        known = set(db.query(f"SELECT q.source_file, q.source_position, q.reason FROM {t('ctcl_quarantine')} q JOIN {relation} k "
+                             f"ON k.source_file = q.source_file AND k.source_position = q.source_position AND k.reason = q.reason "
+                             f"WHERE q.run_id <> ?", [run_id]))
+    for entry in entries:
+        if (entry[1], entry[2], entry[5]) in known:
+            outcome.notes["still_waiting_for_their_patient"] += 1
+        else:
+            outcome.quarantined[entry[5]] += 1
+    writer.record_quarantine(entries)
+    return len(keys), {source_file for _, source_file, _, _ in dangling}
+
+
+def _fill_waiting_medications(writer: CdmWriter, medications: dict[str, dict], ctx: ConvertContext, outcome: BatchOutcome) -> int:
+    """Drug rows written before their Medication was read (later in this run, or in an earlier run)
+    get the drug now, as the converter would have given it; their report entries move with them.
+    Run-level step: call inside db.exclusive()."""
+    db = writer.db
+    t = db.table
+    if not medications:
+        return 0
+    with db.key_relation(sorted(medications)) as relation:
+        waiting = db.query(
+            f"SELECT w.resource_key, w.medication_key, w.run_id, d.drug_exposure_id, d.person_id FROM {t('ctcl_medication_wait')} w "
+            f"JOIN {relation} k ON k.k = w.medication_key "
+            f"JOIN {t('ctcl_lineage')} l ON l.resource_key = w.resource_key AND l.omop_table = 'drug_exposure' "
+            f"JOIN {t('drug_exposure')} d ON d.drug_exposure_id = l.omop_id")
+    if not waiting:
+        return 0
+    updates = []
+    for resource_key, medication_key, run_id, drug_id, person_id in waiting:
+        resolved = ctx.resolver.resolve(medications[medication_key].get("code"), "drug")
+        updates.append((resolved.concept_id, resolved.source_value, resolved.source_concept_id, drug_id))
+        if run_id == writer.run_id:  # this run's report counted it as unresolved
+            outcome.notes["medication_reference_unresolved"] -= 1
+            outcome.unmapped[("drug_exposure", "concept_id", "", "", "medication_reference_unresolved")] -= 1
+        if not resolved.concept_id and resolved.reason:
+            outcome.unmapped[("drug_exposure", "concept_id", resolved.vocabulary_id or "", resolved.code or "", resolved.reason)] += 1
+        outcome.person_ids.add(person_id)
+        outcome.persons_by_table["drug_exposure"].add(person_id)
+    for counter in (outcome.notes, outcome.unmapped):
+        for name in [name for name, count in counter.items() if count <= 0]:
+            del counter[name]
+    for concept_id, source_value, source_concept_id, drug_id in updates:
+        db.execute(f"UPDATE {t('drug_exposure')} SET drug_concept_id = ?, drug_source_value = ?, drug_source_concept_id = ? "
+                   f"WHERE drug_exposure_id = ?", [concept_id, (source_value or "")[:50] or None, source_concept_id, drug_id])
+    db.delete_keys("ctcl_medication_wait", ("resource_key",), sorted({(key,) for key, *_ in waiting}))
+    return len({key for key, *_ in waiting})
+
+
+def _missing_person_verdicts(db: Database, person_ids: set[int]) -> dict[int, tuple[str, str]]:
+    """person_id -> (reason, message) of why it is not in the CDM: its Patient was quarantined
+    (with the Patient's own reason), excluded, or never arrived."""
+    t = db.table
+    with db.temp_relation("ctcl_person_ids", ("person_id",), [(p,) for p in sorted(person_ids)]) as relation:
+        rows = db.query(
+            f"SELECT c.person_id, s.status, (SELECT MIN(q.reason) FROM {t('ctcl_quarantine')} q WHERE q.resource_type = 'Patient' "
+            f"AND 'Patient/' || q.resource_id = m.row_key) FROM {relation} c "
+            f"LEFT JOIN {t('ctcl_id_map')} m ON m.id_space = 'person' AND m.omop_id = c.person_id "
+            f"LEFT JOIN {t('ctcl_resource_state')} s ON s.resource_key = m.row_key")
+    verdicts = {}
+    for person_id, status, reason in rows:
+        if status == "quarantined":
+            verdicts[person_id] = ("patient_quarantined", f"its Patient was quarantined: {reason or 'see its entry'}")
+        elif status == "excluded":
+            verdicts[person_id] = ("patient_excluded", "its Patient was excluded: it is not loaded as a person")
+        else:
+            verdicts[person_id] = ("dangling_subject", "subject references a Patient that is not in the input or the database")
+    return verdicts
 
 
 def _clear_missing_visits(db: Database, own_runs: Sequence[int], candidates: set[int] | None) -> int:

@@ -1,4 +1,5 @@
-"""The progress bar of `fhir2omop`: files, resources, rate and ETA, on stderr (stdout stays the report)."""
+"""The progress bar of `fhir2omop`: ETA, files, resources and rate, on stderr (stdout stays the report).
+Drawn only when stderr is a terminal (the CLI decides); a scheduler follows --log-file instead."""
 
 from __future__ import annotations
 
@@ -20,15 +21,16 @@ def load_progress_bar(enabled: bool = True) -> Iterator[Callable[[LoadProgress],
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     started = time.perf_counter()
+    # Most useful first, so an 80-column terminal shows the bar, the ETA and the counts whole and
+    # only a very long line loses the elapsed time at its end.
     with Progress(
-        TextColumn("[bold]loading"),
-        BarColumn(),
+        BarColumn(bar_width=16),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         TextColumn("{task.fields[files]} files"),
         TextColumn("{task.fields[resources]:,} resources"),
         TextColumn("{task.fields[rate]:,.0f}/s"),
         TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=False,
     ) as bar:
@@ -36,9 +38,9 @@ def load_progress_bar(enabled: bool = True) -> Iterator[Callable[[LoadProgress],
 
         def show(state: LoadProgress) -> None:
             elapsed = max(time.perf_counter() - started, 1e-6)
-            skipped = f" ({state.files_skipped} unchanged)" if state.files_skipped else ""
+            skipped = f" ({state.files_skipped:,} unchanged)" if state.files_skipped else ""
             bar.update(task, total=max(state.bytes_total, 1), completed=min(state.bytes_done, state.bytes_total),
-                       files=f"{state.files_done}/{state.files_total}{skipped}", resources=state.resources,
+                       files=f"{state.files_done:,}/{state.files_total:,}{skipped}", resources=state.resources,
                        rate=state.resources / elapsed)
 
         yield show

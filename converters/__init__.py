@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from ctcl_map.converters.base import Conversion, InvalidValue, quarantined
 from ctcl_map.converters.condition import convert_condition
-from ctcl_map.converters.context import ConvertContext
+from ctcl_map.converters.context import ConvertContext, contained_patient
 from ctcl_map.converters.encounter import convert_encounter
 from ctcl_map.converters.medication import KINDS as MEDICATION_KINDS
 from ctcl_map.converters.medication import convert_medication
@@ -41,10 +41,31 @@ def convert(item: SourceItem, ctx: ConvertContext) -> Conversion | None:
         return None
     try:
         conversion = converter(item, ctx)
+        if item.resource_type != "Patient" and conversion.rows:
+            conversion = _with_contained_patient(item, ctx, conversion)
     except InvalidValue as problem:
         return quarantined(problem.reason, str(problem))
     except Exception as error:  # noqa: BLE001 - the guard that keeps one resource from ending the run
         return quarantined("conversion_error", f"the converter cannot read this resource: {error.__class__.__name__}: {str(error)[:300]}")
     if item.repaired:
         conversion.notes.append("invalid_text_replaced")
+    return conversion
+
+
+def _with_contained_patient(item: SourceItem, ctx: ConvertContext, conversion: Conversion) -> Conversion:
+    """A subject that is a contained Patient ('#p'): its person (and death) rows come with the
+    resource; when that Patient cannot be a person, the resource is lost with the reason why."""
+    contained = contained_patient(item)
+    if contained is None:
+        return conversion
+    person_key, patient = contained
+    person = convert_patient(SourceItem(patient, "Patient", person_key.split("/", 1)[1], item.file, item.position,
+                                        None, item.bundle), ctx)
+    if person.quarantined:
+        return quarantined("patient_quarantined", f"its Patient was quarantined: {person.quarantined[0]}")
+    if person.excluded:
+        return quarantined("patient_excluded", f"its Patient was excluded: {person.excluded}")
+    conversion.rows[:0] = person.rows
+    conversion.unmapped.extend(person.unmapped)
+    conversion.notes.extend(person.notes)
     return conversion

@@ -55,6 +55,9 @@ class Conversion:
     quarantined: tuple[str, str] | None = None  # (reason code, message) when the resource is invalid
     unmapped: list[Unmapped] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # counted in the run report, e.g. 'date_imputed'
+    # 'Medication/x' a drug row names but that was not read yet: the writer records it and the end of
+    # a run that reads it (this run, or a later one) fills the drug, as a Patient arriving later does.
+    unresolved_medication: str | None = None
 
 
 def excluded(reason: str) -> Conversion:
@@ -189,4 +192,12 @@ def code_of(concept: Any) -> str | None:
         for coding in as_list(concept.get("coding")):
             if isinstance(coding, dict) and isinstance(coding.get("code"), str):
                 return coding["code"]
+    return None
+
+
+def extension_value(resource: dict, url: str, value_name: str) -> Any:
+    """The `value_name` (e.g. valueDateTime) of the first extension with this url, else None."""
+    for extension in as_list(resource.get("extension")):
+        if isinstance(extension, dict) and extension.get("url") == url and value_name in extension:
+            return extension[value_name]
     return None

@@ -2,7 +2,8 @@
 
 - verificationStatus refuted / entered-in-error -> no row (f2o-060). Provisional, differential,
   unconfirmed and confirmed are loaded: the CDM keeps what the record asserts.
-- Start: onset[x]; without onset, recordedDate (counted as 'start_from_recorded_date').
+- Start: onset[x]; without onset, recordedDate (counted as 'start_from_recorded_date'); without
+  both, the core condition-assertedDate extension ('start_from_asserted_date').
 - End: abatement[x] when it is a date or period.
 - Condition.stage.summary (a stage group, coded or as text) -> a stage-group measurement linked to
   this condition (measurement_event_id, meas_event_field_concept_id 1147127).
@@ -10,7 +11,7 @@
 
 from __future__ import annotations
 
-from ctcl_map.converters.base import EHR, Conversion, as_list, code_of, excluded, first_time, parse_time, quarantined
+from ctcl_map.converters.base import EHR, Conversion, as_list, code_of, excluded, extension_value, first_time, parse_time, quarantined
 from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
 from ctcl_map.converters.events import event_row, route, unmapped_of
 from ctcl_map.converters.staging_values import resolve_staging_value
@@ -18,6 +19,7 @@ from ctcl_map.readers.fhir_input import SourceItem
 
 NOT_ASSERTED = {"refuted", "entered-in-error"}
 CONDITION_FIELD_CONCEPT = 1147127  # condition_occurrence.condition_occurrence_id (vocab-concepts.md section 6)
+ASSERTED_DATE = "http://hl7.org/fhir/StructureDefinition/condition-assertedDate"
 STAGE_GROUP_QUESTION = ("LOINC", "21908-9")  # Stage group.clinical Cancer
 
 
@@ -33,9 +35,14 @@ def convert_condition(item: SourceItem, ctx: ConvertContext) -> Conversion:
     notes = []
     if start is None:
         start = parse_time(condition.get("recordedDate"), "recordedDate")
-        notes.append("start_from_recorded_date")
+        if start is not None:
+            notes.append("start_from_recorded_date")
     if start is None:
-        return quarantined("missing_date", "Condition has neither onset[x] nor recordedDate")
+        start = parse_time(extension_value(condition, ASSERTED_DATE, "valueDateTime"), "condition-assertedDate")
+        if start is not None:
+            notes.append("start_from_asserted_date")
+    if start is None:
+        return quarantined("missing_date", "Condition has no onset[x], recordedDate or assertedDate extension")
     end, _ = first_time(condition, ("abatementDateTime", "abatementPeriod"))
     if end is not None and end.day < start.day:
         return quarantined("end_before_start", "Condition abatement is before its onset")

@@ -7,7 +7,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ctcl_map.converters.base import Conversion, quarantined
+from ctcl_map.converters.base import Conversion, as_list, quarantined
 from ctcl_map.converters.concepts import ConceptResolver
 from ctcl_map.readers.fhir_input import SourceItem, reference_key
 
@@ -66,12 +66,32 @@ def subject_key(item: SourceItem, field_name: str = "subject") -> tuple[str | No
     value = resource.get(field_name)
     if value is None:
         return None, "missing_subject"
+    contained = contained_patient(item, field_name)
+    if contained is not None:
+        return contained[0], None
     key = reference(item, value)
     if key is None:
         return None, "unresolvable_subject"
     if not key.startswith("Patient/"):
         return None, "subject_not_patient"
     return key, None
+
+
+def contained_patient(item: SourceItem, field_name: str = "subject") -> tuple[str, dict] | None:
+    """(person key, Patient) when the subject is '#id' naming a Patient contained in the resource.
+
+    A contained resource has no identity outside its container, so its person is keyed by the
+    container ('Patient/Observation-o1#p'): the container's rows, its person included, are replaced
+    together when a new version of the container arrives."""
+    resource = item.resource or {}
+    value = resource.get(field_name)
+    ref = value.get("reference") if isinstance(value, dict) else None
+    if not isinstance(ref, str) or not ref.startswith("#") or len(ref) > 65:  # a FHIR id: 64 characters at most
+        return None
+    for contained in as_list(resource.get("contained")):
+        if isinstance(contained, dict) and contained.get("resourceType") == "Patient" and contained.get("id") == ref[1:]:
+            return f"Patient/{item.resource_type}-{item.resource_id}{ref}", contained
+    return None
 
 
 def encounter_key(item: SourceItem, field_name: str = "encounter") -> str | None:

@@ -1,7 +1,10 @@
 """Observation -> measurement or observation, by the concept's domain.
 
 - status cancelled / entered-in-error / registered (no result yet) -> no row.
-- Date: effective[x]; without it, `issued` (counted as 'date_from_issued').
+- Date: effective[x]; without it, `issued` (counted as 'date_from_issued'); without both, the date
+  of the DiagnosticReport of the same Bundle that lists it in `result` (effective[x], else issued;
+  'date_from_diagnostic_report'), else the start of its Encounter's period ('date_from_encounter').
+- Subject: without its own, the subject of that DiagnosticReport ('subject_from_diagnostic_report').
 - valueQuantity -> value_as_number + unit (UCUM code -> unit concept); valueCodeableConcept ->
   value_as_concept_id; valueString -> value_as_string (observation) / value_source_value.
 - Each component is a row of its own (blood pressure: systolic and diastolic rows).
@@ -17,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from ctcl_map.converters.base import (
-    EHR, LAB, Conversion, Unmapped, as_list, excluded, first_time, number, parse_time, quarantined, text_of,
+    EHR, LAB, Conversion, Unmapped, as_list, excluded, first_time, number, parse_time, period_times, quarantined, text_of,
 )
 from ctcl_map.converters.concepts import Resolved
 from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
@@ -27,6 +30,7 @@ from ctcl_map.readers.fhir_input import SourceItem
 
 NOT_REALIZED = {"cancelled", "entered-in-error", "registered"}
 MEASUREMENT_CATEGORIES = {"laboratory", "vital-signs"}
+EFFECTIVE = ("effectiveDateTime", "effectivePeriod", "effectiveInstant")
 STAGING_AXES = {"T": "T", "N": "N", "M": "M", "B": "B", "stage_group": "stage"}
 
 
@@ -35,16 +39,19 @@ def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
     status = text_of(observation.get("status"))
     if status in NOT_REALIZED:
         return excluded(f"observation_status_{status}")
+    conversion = Conversion()
+    report = item.bundle.reports.get(item.key) if item.bundle is not None else None
+    if observation.get("subject") is None and report is not None and report.get("subject") is not None:
+        # The report's subject, resolved as if it were the result's own (same Bundle, same rules).
+        item = SourceItem({**observation, "subject": report["subject"]}, item.resource_type, item.resource_id,
+                          item.file, item.position, item.method, item.bundle)
+        conversion.notes.append("subject_from_diagnostic_report")
     person_key, problem = subject_key(item)
     if person_key is None:
         return subject_problem(item, problem)
-    start, _ = first_time(observation, ("effectiveDateTime", "effectivePeriod", "effectiveInstant"))
-    conversion = Conversion()
+    start = _result_date(item, observation, report, conversion.notes)
     if start is None:
-        start = parse_time(observation.get("issued"), "issued")
-        conversion.notes.append("date_from_issued")
-    if start is None:
-        return quarantined("missing_date", "Observation has neither effective[x] nor issued")
+        return quarantined("missing_date", "Observation has no effective[x] or issued, and no DiagnosticReport or Encounter gives a date")
     if start.imputed:
         conversion.notes.append("date_imputed")
     categories = _category_codes(observation)
@@ -69,6 +76,31 @@ def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
         conversion.unmapped.extend(unmapped_of(table, "concept_id", resolved))
         conversion.unmapped.extend(value_unmapped)
     return conversion
+
+
+def _result_date(item: SourceItem, observation: dict, report: dict | None, notes: list[str]):
+    """The first date FHIR gives a result: its own effective[x] or issued, the DiagnosticReport that
+    lists it (effective[x], else issued), the start of its Encounter's period; each fallback noted."""
+    start, _ = first_time(observation, EFFECTIVE)
+    if start is not None:
+        return start
+    start = parse_time(observation.get("issued"), "issued")
+    if start is not None:
+        notes.append("date_from_issued")
+        return start
+    if report is not None:
+        start, _ = first_time(report, EFFECTIVE)
+        start = start or parse_time(report.get("issued"), "DiagnosticReport.issued")
+        if start is not None:
+            notes.append("date_from_diagnostic_report")
+            return start
+    visit = encounter_key(item)
+    if visit is not None and item.bundle is not None and visit in item.bundle.encounter_periods:
+        start, _ = period_times(item.bundle.encounter_periods[visit], "Encounter.period")
+        if start is not None:
+            notes.append("date_from_encounter")
+            return start
+    return None
 
 
 def value_columns(table: str, part: dict, ctx: ConvertContext, axis: str | None) -> tuple[dict[str, Any], list]:

@@ -6,24 +6,36 @@ Policies (README, 'Conversion rules'):
 - deceasedDateTime -> a death row. deceasedBoolean=true without a date -> no death row (an invented
   date would bias every survival curve); counted in the run report as 'deceased_without_date'.
 - Death before birth -> quarantined as impossible dates; a birthDate after today -> quarantined.
+- No `gender`: the sex from the US Core individual-sex extension, else us-core-birthsex (counted
+  as 'gender_from_extension'), through the same value-set table.
+- A Patient with the core patient-animal extension is not a person: excluded ('patient_not_human').
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from ctcl_map.converters.base import TODAY, EHR, Conversion, OmopRow, Unmapped, as_list, parse_time, quarantined, text_of
+from ctcl_map.converters.base import TODAY, EHR, Conversion, OmopRow, Unmapped, as_list, excluded, extension_value, parse_time, quarantined, text_of
 from ctcl_map.converters.context import ConvertContext
 from ctcl_map.readers.fhir_input import SourceItem
 
 US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
 US_CORE_ETHNICITY = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"
 GENDER_SYSTEM = "http://hl7.org/fhir/administrative-gender"
+ANIMAL = "http://hl7.org/fhir/StructureDefinition/patient-animal"
+# Where FHIR profiles put a sex when `gender` is absent, in order of preference: (url, value, system of a valueCode).
+SEX_EXTENSIONS = (
+    ("http://hl7.org/fhir/us/core/StructureDefinition/us-core-individual-sex", "valueCoding", None),
+    ("http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex", "valueCode",
+     "http://terminology.hl7.org/CodeSystem/v3-AdministrativeGender"),
+)
 
 
 def convert_patient(item: SourceItem, ctx: ConvertContext) -> Conversion:
     patient = item.resource or {}
     key = item.key
+    if any(isinstance(e, dict) and e.get("url") == ANIMAL for e in as_list(patient.get("extension"))):
+        return excluded("patient_not_human")
     birth = parse_time(patient.get("birthDate"), "birthDate")
     if birth is None:
         return quarantined("missing_birth_date", "Patient has no birthDate; OMOP requires year_of_birth")
@@ -32,10 +44,12 @@ def convert_patient(item: SourceItem, ctx: ConvertContext) -> Conversion:
     partial = patient.get("birthDate", "")
     conversion = Conversion()
 
-    gender_code = text_of(patient.get("gender"))
-    gender_id, _ = ctx.valueset("gender_concept_id", gender_code, GENDER_SYSTEM)
+    gender_code, gender_system = text_of(patient.get("gender")), GENDER_SYSTEM
+    if gender_code is None:
+        gender_code, gender_system = _sex_from_extensions(patient, conversion)
+    gender_id, _ = ctx.valueset("gender_concept_id", gender_code, gender_system)
     if not gender_id:
-        conversion.unmapped.append(Unmapped("person", "gender_concept_id", GENDER_SYSTEM, str(gender_code), "gender_not_male_or_female"))
+        conversion.unmapped.append(Unmapped("person", "gender_concept_id", gender_system, str(gender_code), "gender_not_male_or_female"))
     race_id, race_code = _us_core_category(patient, US_CORE_RACE, "race_concept_id", ctx, conversion)
     ethnicity_id, ethnicity_code = _us_core_category(patient, US_CORE_ETHNICITY, "ethnicity_concept_id", ctx, conversion)
 
@@ -77,6 +91,19 @@ def convert_patient(item: SourceItem, ctx: ConvertContext) -> Conversion:
     elif patient.get("deceasedBoolean") is True:
         conversion.notes.append("deceased_without_date")
     return conversion
+
+
+def _sex_from_extensions(patient: dict, conversion: Conversion) -> tuple[str | None, str]:
+    """(code, system) of the first sex extension present; (None, the gender system) without one."""
+    for url, value_name, system in SEX_EXTENSIONS:
+        value = extension_value(patient, url, value_name)
+        if isinstance(value, dict) and isinstance(value.get("code"), str):
+            conversion.notes.append("gender_from_extension")
+            return value["code"], str(value.get("system") or "")
+        if isinstance(value, str):
+            conversion.notes.append("gender_from_extension")
+            return value, system
+    return None, GENDER_SYSTEM
 
 
 def _us_core_category(patient: dict, url: str, omop_field: str, ctx: ConvertContext, conversion: Conversion) -> tuple[int, str | None]:

@@ -7,7 +7,7 @@ from ctcl_map.quality.definitions import CheckInstance
 from ctcl_map.quality.sqlparts import CheckSetupError, CountSql, SqlContext, ident, integer_list
 
 # The two gender concepts DQD's plausibleGender templates compare with (Gender vocabulary, verified
-# in /work/shared/reference/vocab-concepts.csv: 8507 MALE, 8532 FEMALE).
+# in ../shared/reference/vocab-concepts.csv: 8507 MALE, 8532 FEMALE).
 _GENDER_CONCEPT = {"Male": 8507, "Female": 8532}
 
 

@@ -96,45 +96,42 @@ class DqReport:
         return orjson.dumps(self.to_dict(include_sql), option=orjson.OPT_INDENT_2).decode()
 
     def render_table(self, include_passed: bool = False):
-        """A rich renderable: a summary line plus one row per failed / errored check (all checks
-        with include_passed). Print it with rich.console.Console().print(report.render_table())."""
+        """A rich renderable: a summary line, then one block per failed / errored check (every check
+        with include_passed): status, check name and where on one unbroken line, the counts, and the
+        description or error wrapped on its own lines. Legible at 80 columns and when piped; print
+        it with ctcl_map.terminal.show (which keeps long names whole)."""
         from rich.console import Group
-        from rich.table import Table
-        from rich.text import Text
+
+        from ctcl_map.terminal import items_line, prose, whole_line
 
         counts = self.counts()
-        summary = Text(
+        summary = prose(
             f"{len(self.results)} checks on {self.database} in {self.seconds:.1f}s: "
             f"{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors, "
-            f"{counts['not_applicable']} not applicable"
-        )
+            f"{counts['not_applicable']} not applicable", indent=0)
         shown = self.results if include_passed else [r for r in self.results if r.status in ("fail", "error")]
-        table = Table(show_lines=False)
-        for column, justify in (
-            ("status", "left"),
-            ("check", "left"),
-            ("where", "left"),
-            ("violated", "right"),
-            ("denominator", "right"),
-            ("%", "right"),
-            ("threshold %", "right"),
-            ("description / error", "left"),
-        ):
-            table.add_column(column, justify=justify, overflow="fold")
         styles = {"fail": "bold red", "error": "magenta", "pass": "green", "not_applicable": "dim"}
+        blocks: list = [summary]
         for result in shown:
-            table.add_row(
-                Text(result.status, style=styles[result.status]),
-                result.check_name,
-                result.where,
-                _number(result.num_violated),
-                _number(result.num_denominator),
-                "" if result.pct_violated is None else f"{result.pct_violated:.2f}",
-                "" if result.threshold is None else f"{result.threshold:g}",
-                result.error or result.not_applicable_reason or result.description,
-            )
-        return Group(summary, table) if shown else summary
+            blocks.append(whole_line(""))
+            blocks.append(items_line((result.status, styles[result.status]), (result.check_name, "bold"),
+                                     result.where))
+            measured = _measured(result)
+            if measured:
+                blocks.append(whole_line(measured, indent=4))
+            blocks.append(prose(result.error or result.not_applicable_reason or result.description))
+        return Group(*blocks)
 
 
-def _number(value: int | None) -> str:
-    return "" if value is None else str(value)
+def _measured(result: CheckResult) -> str:
+    """'2 of 7 violated (28.57 %), threshold 5 %': the counts of one check, '' when it has none."""
+    parts = []
+    if result.num_violated is not None:
+        parts.append(f"{result.num_violated:,} violated" if result.num_denominator is None
+                     else f"{result.num_violated:,} of {result.num_denominator:,} violated")
+    if result.pct_violated is not None:
+        parts.append(f"({result.pct_violated:.2f} %)")
+    text = " ".join(parts)
+    if result.threshold is not None:
+        text += f"{', ' if text else ''}threshold {result.threshold:g} %"
+    return text

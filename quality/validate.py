@@ -21,6 +21,7 @@ from time import perf_counter
 
 from ctcl_map.converters import CONVERTERS, ConvertContext, convert
 from ctcl_map.converters.concepts import ConceptResolver, VocabIndex
+from ctcl_map.converters.context import subject_key
 from ctcl_map.quality.validate_coverage import CoverageCounter
 from ctcl_map.quality.validate_ctcl import CtclChecker, load_ctcl_concepts
 from ctcl_map.quality.validate_references import ReferenceChecker
@@ -77,7 +78,12 @@ def _run(paths: Sequence[Path], report: ValidationReport, ctx: ConvertContext, c
     references = ReferenceChecker(frozenset(CONVERTERS))
     coverage = CoverageCounter(ctx.resolver)
 
-    files, missing = discover(paths)
+    discovered = discover(paths)
+    files, missing = discovered.files, discovered.problems
+    seen: dict[str, str] = {}  # key -> content hash of what was read so far: repeats are reported as fhir2omop counts them
+    cascade = PatientCascade()
+    for path, kind in discovered.skipped:
+        report.non_fhir_files_skipped[f"{path.name} ({kind})"] += 1
     for problem in missing:
         report.findings.append(_input_finding(problem))
     for number, path in enumerate(files, start=1):
@@ -94,12 +100,26 @@ def _run(paths: Sequence[Path], report: ValidationReport, ctx: ConvertContext, c
                 references.keys.add(item.key)
                 continue
             try:
-                _check_item(item, report, checkers, references, coverage, ctcl, ctx)
+                digest = content_hash(item.resource)
+            except UNSERIALISABLE as error:  # fhir2omop quarantines it before any check
+                reason, message = unserialisable(error)
+                report.findings.append(Finding("error", f"conversion.{reason}", item.file, resource_path(item.position),
+                                               f"would be quarantined: {message}", item.key))
+                continue
+            if item.key in seen:
+                report.findings.append(Finding("warning", "input.duplicate_resource", item.file, resource_path(item.position),
+                                               "the same resource was read earlier in this run: loaded once", item.key))
+                if seen[item.key] == digest:
+                    continue  # an identical copy: its findings are those of the first
+            seen[item.key] = digest
+            try:
+                _check_item(item, report, checkers, references, coverage, ctcl, ctx, cascade)
             except Exception as error:  # noqa: BLE001 - a resource shaped as no rule foresaw costs only itself
                 report.findings.append(Finding("error", "conversion.conversion_error", item.file, resource_path(item.position),
                                                f"the resource cannot be checked: {error.__class__.__name__}", item.key))
 
     report.findings.extend(references.finish())
+    report.findings.extend(cascade.finish())
     report.findings.extend(ctcl.finish())
     report.references = references.outcomes
     report.patients = report.resources_by_type.get("Patient", 0)
@@ -107,15 +127,39 @@ def _run(paths: Sequence[Path], report: ValidationReport, ctx: ConvertContext, c
     report.coverage = coverage.summary()
 
 
+class PatientCascade:
+    """Records lost with their Patient: fhir2omop loads them, then removes them at the end of the
+    run because their person is not there ('patient_quarantined' / 'patient_excluded')."""
+
+    def __init__(self) -> None:
+        self.lost_patients: dict[str, tuple[str, str]] = {}  # Patient key -> (rule, message)
+        self.events: list[tuple[str, str, str, str]] = []  # (file, position, resource key, Patient key)
+
+    def add(self, item: SourceItem, conversion) -> None:
+        if item.resource_type == "Patient":
+            if conversion.quarantined is not None:
+                self.lost_patients[item.key] = ("patient_quarantined", f"its Patient was quarantined: {conversion.quarantined[0]}")
+            elif conversion.excluded is not None:
+                self.lost_patients[item.key] = ("patient_excluded", "its Patient was excluded: it is not loaded as a person")
+            else:
+                self.lost_patients.pop(item.key, None)  # a later version of it loads
+            return
+        if conversion.quarantined is None and conversion.excluded is None and conversion.rows:
+            person_key, _ = subject_key(item)
+            if person_key is not None:
+                self.events.append((item.file, item.position, item.key, person_key))
+
+    def finish(self) -> list[Finding]:
+        found = []
+        for file, position, key, person_key in self.events:
+            lost = self.lost_patients.get(person_key)
+            if lost is not None:
+                found.append(Finding("error", f"conversion.{lost[0]}", file, resource_path(position), f"would be quarantined: {lost[1]}", key))
+        return found
+
+
 def _check_item(item: SourceItem, report: ValidationReport, checkers, references: ReferenceChecker,
-                coverage: CoverageCounter, ctcl: CtclChecker, ctx: ConvertContext) -> None:
-    try:
-        content_hash(item.resource)
-    except UNSERIALISABLE as error:  # fhir2omop quarantines it before any check
-        reason, message = unserialisable(error)
-        report.findings.append(Finding("error", f"conversion.{reason}", item.file, resource_path(item.position),
-                                       f"would be quarantined: {message}", item.key))
-        return
+                coverage: CoverageCounter, ctcl: CtclChecker, ctx: ConvertContext, cascade: PatientCascade) -> None:
     for rule, checker in checkers:
         errors = checker(item.resource)
         for location, message in errors[:MAX_ERRORS_PER_RESOURCE]:
@@ -135,6 +179,7 @@ def _check_item(item: SourceItem, report: ValidationReport, checkers, references
     conversion = convert(item, ctx)
     if conversion is None:
         return
+    cascade.add(item, conversion)
     if conversion.quarantined is not None:
         reason, message = conversion.quarantined
         if reason not in REPORTED_ELSEWHERE:

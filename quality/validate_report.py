@@ -41,6 +41,7 @@ class ValidationReport:
     seconds: float = 0.0
     json_schema: bool = False
     vocabulary: str = ""  # 'shipped subset' or the database label
+    non_fhir_files_skipped: Counter = field(default_factory=Counter)  # 'package.json (FHIR package manifest)' -> files
 
     @property
     def errors(self) -> list[Finding]:
@@ -68,6 +69,7 @@ class ValidationReport:
         return {
             "fit": self.exit_code() == 0,
             "files": self.files,
+            "non_fhir_files_skipped": dict(sorted(self.non_fhir_files_skipped.items())),
             "resources": self.resources,
             "resources_by_type": dict(sorted(self.resources_by_type.items())),
             "patients": self.patients,
@@ -95,29 +97,33 @@ class ValidationReport:
                 f"{len(self.errors)} errors, {len(self.warnings)} warnings")
 
     def render_table(self, top: int = 20):
-        """A rich renderable: summary, findings per rule, the first `top` findings, mapping coverage and
-        the most frequent unmapped codes. Print with rich.console.Console().print(report.render_table())."""
+        """A rich renderable: summary, findings per rule, the first `top` findings (one block each:
+        rule and resource, then file and path on unbroken lines, then the message), mapping coverage
+        and the most frequent unmapped codes. Legible at 80 columns and when piped; print it with
+        ctcl_map.terminal.show (which keeps long paths whole)."""
         from rich.console import Group
-        from rich.table import Table
-        from rich.text import Text
 
-        parts: list[Any] = [Text(self.summary_line(), style="bold green" if self.exit_code() == 0 else "bold red")]
+        from ctcl_map.terminal import items_line, prose, whole_line
+
+        parts: list[Any] = [prose(self.summary_line(), indent=0,
+                                  style="bold green" if self.exit_code() == 0 else "bold red")]
+        if self.non_fhir_files_skipped:
+            parts.append(prose(skipped_files_note(self.non_fhir_files_skipped), indent=0))
         if self.findings:
-            rules = Table(title="Findings per rule")
-            for column in ("severity", "rule", "findings"):
-                rules.add_column(column, justify="right" if column == "findings" else "left")
+            parts += [whole_line(""), whole_line(("Findings per rule", "bold"))]
+            width = max(len(str(count)) for _, _, count in self.rule_counts())
             for severity, rule, count in self.rule_counts():
-                rules.add_row(Text(severity, style=_STYLE[severity]), rule, str(count))
-            parts.append(rules)
+                parts.append(whole_line((f"{severity:<8}", _STYLE[severity]), f"{count:>{width}}  ", rule, indent=2))
             shown = sorted(self.findings, key=lambda f: SEVERITIES.index(f.severity))[:top]
-            problems = Table(title=f"Top problems (first {len(shown)} of {len(self.findings)})")
-            for column in ("severity", "rule", "file", "path", "message"):
-                problems.add_column(column, overflow="fold")
+            parts += [whole_line(""), whole_line((f"Top problems (first {len(shown)} of {len(self.findings)})", "bold"))]
             for finding in shown:
-                problems.add_row(Text(finding.severity, style=_STYLE[finding.severity]), finding.rule,
-                                 finding.file, finding.path, finding.message)
-            parts.append(problems)
-        parts.extend(_coverage_tables(self.coverage, top))
+                parts.append(items_line((finding.severity, _STYLE[finding.severity]), (finding.rule, "bold"),
+                                        finding.resource, indent=2))
+                parts.append(whole_line("file: ", finding.file, indent=6))
+                if finding.path:
+                    parts.append(whole_line("at:   ", finding.path, indent=6))
+                parts.append(prose(finding.message, indent=6))
+        parts.extend(_coverage_blocks(self.coverage, top))
         return Group(*parts)
 
     # -- HTML --------------------------------------------------------------------------------------
@@ -161,6 +167,11 @@ class ValidationReport:
 _STYLE = {"error": "bold red", "warning": "yellow"}
 
 
+def skipped_files_note(skipped: dict[str, int]) -> str:
+    """One line naming the standard non-FHIR files skipped (their names are standard, never a patient's)."""
+    return "skipped, not FHIR resources: " + ", ".join(f"{name} x{count}" if count > 1 else name for name, count in skipped.items())
+
+
 def _html_table(header: tuple[str, ...], rows, title: str) -> str:
     e = html.escape
     if not rows:
@@ -181,25 +192,24 @@ def _html_table(header: tuple[str, ...], rows, title: str) -> str:
     return f"<h2>{e(title)}</h2><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _coverage_tables(coverage: dict[str, Any], top: int) -> list[Any]:
-    from rich.table import Table
+def _coverage_blocks(coverage: dict[str, Any], top: int) -> list[Any]:
+    """Coverage per code system and the most frequent unmapped codes: the system, code and resource
+    type on one unbroken line, the counts (and reason) under it."""
+    from ctcl_map.terminal import items_line, prose, whole_line
 
     if not coverage.get("by_system"):
         return []
-    by_system = Table(title="Mapping coverage (codes resolved by the mapping tables or the vocabulary)")
-    for column in ("code system", "resource type", "distinct", "distinct mapped", "occurrences", "mapped", "%"):
-        by_system.add_column(column, justify="left" if column in ("code system", "resource type") else "right",
-                             overflow="fold")
+    blocks: list[Any] = [whole_line(""), whole_line(("Mapping coverage (codes resolved by the mapping tables or the vocabulary)", "bold"))]
     for row in coverage["by_system"]:
-        by_system.add_row(row["vocabulary"], row["resource_type"], str(row["distinct_codes"]), str(row["distinct_mapped"]),
-                          str(row["occurrences"]), str(row["occurrences_mapped"]), f"{row['percent_mapped']:.1f}")
-    tables = [by_system]
+        blocks.append(items_line(row["vocabulary"], f"({row['resource_type']})", indent=2))
+        blocks.append(whole_line(f"{row['occurrences_mapped']:,} of {row['occurrences']:,} occurrences mapped "
+                                 f"({row['percent_mapped']:.1f} %); {row['distinct_mapped']:,} of "
+                                 f"{row['distinct_codes']:,} distinct codes", indent=6))
     unmapped = coverage.get("unmapped", [])[:top]
     if unmapped:
-        table = Table(title=f"Most frequent unmapped codes (top {len(unmapped)} of {len(coverage['unmapped'])})")
-        for column in ("code system", "code", "resource type", "occurrences", "reason"):
-            table.add_column(column, justify="right" if column == "occurrences" else "left", overflow="fold")
+        blocks += [whole_line(""), whole_line((f"Most frequent unmapped codes (top {len(unmapped)} of "
+                                               f"{len(coverage['unmapped'])})", "bold"))]
         for row in unmapped:
-            table.add_row(row["vocabulary"], row["code"], row["resource_type"], str(row["occurrences"]), row["reason"])
-        tables.append(table)
-    return tables
+            blocks.append(items_line(row["vocabulary"], (row["code"], "bold"), f"({row['resource_type']})", indent=2))
+            blocks.append(prose(f"{row['occurrences']:,} occurrences: {row['reason']}", indent=6))
+    return blocks

@@ -32,6 +32,14 @@ NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
 # would otherwise see every subject as dangling until the end-of-run check).
 _TYPE_ORDER = {"Patient": 0, "Encounter": 1, "Medication": 2}
 
+# Standard files of a FHIR package or a bulk export that hold no resources: skipped with a note,
+# never quarantined (an untouched export passes --strict). File name -> what it is.
+NON_FHIR_FILES = {
+    "package.json": "FHIR package manifest",
+    ".index.json": "FHIR package index",
+    "log.ndjson": "bulk export log",
+}
+
 
 @dataclass(slots=True)
 class BundleIndex:
@@ -39,6 +47,10 @@ class BundleIndex:
 
     full_urls: dict[str, str] = field(default_factory=dict)
     medications: dict[str, dict] = field(default_factory=dict)
+    # Context FHIR puts in other entries: result key -> the DiagnosticReport listing it in `result`
+    # (its date and subject fill a result's missing ones), Encounter key -> its period.
+    reports: dict[str, dict] = field(default_factory=dict)
+    encounter_periods: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -70,24 +82,44 @@ class InputProblem:
 Item = SourceItem | InputProblem
 
 
-def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[InputProblem]]:
+@dataclass(slots=True)
+class Discovered:
+    files: list[Path]  # to read, in reading order
+    problems: list[InputProblem]  # input paths that do not exist
+    skipped: list[tuple[Path, str]]  # (file, what it is): standard non-FHIR files of a package or export
+
+    def __iter__(self):  # files, problems = discover(...)
+        return iter((self.files, self.problems))
+
+
+def discover(paths: Iterable[str | Path]) -> Discovered:
     """Expand files and directories into the ordered list of input files.
 
     Paths become absolute (symbolic links kept), so a file is the same file to the incremental
     state, the lineage and the quarantine however the user spelled it ('in/' or '/data/in/').
     """
-    files: list[Path] = []
-    problems: list[InputProblem] = []
+    found = Discovered([], [], [])
     for raw in paths:
         path = Path(os.path.abspath(raw))
         if path.is_dir():
-            found = [p for p in path.rglob("*") if p.is_file() and _is_fhir_file(p)]
-            files.extend(sorted(found, key=_input_order))
+            candidates = sorted((p for p in path.rglob("*") if p.is_file() and _is_fhir_file(p)), key=_input_order)
         elif path.is_file():
-            files.append(path)
+            candidates = [path]
         else:
-            problems.append(InputProblem(display_name(path), "-", "file_not_found", "no such file or directory"))
-    return files, problems
+            found.problems.append(InputProblem(display_name(path), "-", "file_not_found", "no such file or directory"))
+            continue
+        for candidate in candidates:
+            kind = NON_FHIR_FILES.get(candidate.name.lower())
+            if kind is None:
+                found.files.append(candidate)
+            else:
+                found.skipped.append((candidate, kind))
+    return found
+
+
+def missing_paths(paths: Iterable[str | Path]) -> list[str]:
+    """Input paths that name nothing (a mistyped path is a usage error, not a quarantine entry)."""
+    return [str(raw) for raw in paths if not os.path.exists(raw)]
 
 
 def file_size(path: Path) -> int:
@@ -254,6 +286,7 @@ def _scanned_bundle(open_stream, name: str, limits: ReadLimits, first_error: Exc
     entries = 0  # read before the first pass stopped
     failure: Exception | None = None  # why it stopped early
     entry_not_list = False
+    diagnostic_reports: list[dict] = []
     stream = open_stream()
     try:
         for piece in BundleScanner(stream.read, limits.max_resource_bytes).pieces():
@@ -269,11 +302,12 @@ def _scanned_bundle(open_stream, name: str, limits: ReadLimits, first_error: Exc
             elif piece.key == "entry":
                 entry_not_list = True
             elif piece.key is None and isinstance(value, dict):
-                _index_entry(index, value)
+                _index_entry(index, value, diagnostic_reports)
     except (JsonShapeError, *READ_ERRORS) as exc:
         failure = exc
     finally:
         stream.close()
+    _index_reports(index, diagnostic_reports)
     if resource_type != "Bundle" and (failure is None or first_error is not None):
         if first_error is not None:
             yield InputProblem(name, "-", "not_json", f"not valid JSON: {first_error}")
@@ -425,14 +459,16 @@ def _bundle_items(bundle: dict, name: str, position: str, repaired: bool = False
     prefix = "" if position == "resource" else f"{position}."
     index = BundleIndex()
     # First pass: learn every entry's identity so references between entries resolve in any order.
+    diagnostic_reports: list[dict] = []
     for entry in entries:
         if isinstance(entry, dict):
-            _index_entry(index, entry)
+            _index_entry(index, entry, diagnostic_reports)
+    _index_reports(index, diagnostic_reports)
     for number, entry in enumerate(entries):
         yield from _entry_items(entry, name, fit(f"{prefix}entry[{number}]", 200), index, repaired)
 
 
-def _index_entry(index: BundleIndex, entry: dict) -> None:
+def _index_entry(index: BundleIndex, entry: dict, diagnostic_reports: list[dict]) -> None:
     resource = entry.get("resource")
     if isinstance(resource, dict) and _type_name(resource.get("resourceType")):
         rid = _resource_id(resource, entry.get("fullUrl"))
@@ -444,6 +480,19 @@ def _index_entry(index: BundleIndex, entry: dict) -> None:
             index.full_urls[full_url] = key
         if resource["resourceType"] == "Medication":
             index.medications[key] = resource
+        elif resource["resourceType"] == "DiagnosticReport":
+            diagnostic_reports.append(resource)
+        elif resource["resourceType"] == "Encounter" and isinstance(resource.get("period"), dict):
+            index.encounter_periods[key] = resource["period"]
+
+
+def _index_reports(index: BundleIndex, diagnostic_reports: list[dict]) -> None:
+    """Each DiagnosticReport under the key of each result it lists (once every fullUrl is known)."""
+    for report in diagnostic_reports:
+        for result in report.get("result") if isinstance(report.get("result"), list) else ():
+            target = reference_key(result, index)
+            if target is not None:
+                index.reports.setdefault(target, report)
 
 
 def _entry_items(entry: object, name: str, entry_position: str, index: BundleIndex, repaired: bool) -> Iterator[Item]:
@@ -454,8 +503,12 @@ def _entry_items(entry: object, name: str, entry_position: str, index: BundleInd
     method = request.get("method") if isinstance(request.get("method"), str) else None
     resource = entry.get("resource")
     if method == "DELETE":
-        target = _key_from_url(request.get("url"))
-        if target is None:
+        url = request.get("url")
+        target = _key_from_url(url)
+        if target is None and isinstance(url, str) and "?" in url:
+            yield InputProblem(name, entry_position, "unsupported_conditional_delete",
+                               "conditional DELETE (Type?search) is not supported: the file does not say which resource it deletes")
+        elif target is None:
             yield InputProblem(name, entry_position, "invalid_delete", "DELETE entry without a Type/id request.url")
         else:
             rtype, rid = target.split("/", 1)

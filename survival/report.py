@@ -98,40 +98,46 @@ def _pct(value: float | None) -> str:
 
 
 def print_table(result: SurvivalResult, console=None) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    """Attrition, then one block per Kaplan-Meier group (its full label on its own line; counts,
+    median and survival at each requested year under it), log-rank, hazard ratio and warnings.
+    Legible at 80 columns and when piped; group labels are never cut."""
+    from rich.console import Group
 
-    console = console or Console()
+    from ctcl_map.terminal import console as make_console
+    from ctcl_map.terminal import items_line, prose, show, whole_line
+
+    out = console or make_console()
     unit = result.spec.time_unit
-    console.print(f"[bold]Overall survival[/bold]: cohort {result.cohort_name}, design {result.design}")
-    attrition = Table(title="Attrition")
-    for column in ("cohort / arm", "step", "before", "after", "dropped", "why dropped"):
-        attrition.add_column(column)
+    blocks: list = [prose(f"Overall survival: cohort {result.cohort_name}, design {result.design}", indent=0,
+                          style="bold"), whole_line(""), whole_line(("Attrition", "bold"))]
+    arm = None
     for a in result.attrition:
-        attrition.add_row(a.cohort, a.step, str(a.persons_before), str(a.persons_after), str(a.dropped),
-                          a.reason if a.dropped else "")
-    console.print(attrition)
-    table = Table(title=f"Kaplan-Meier (median in {unit}, 95 % CI; survival in %)")
-    for column in ("group", "persons", "deaths", "censored", "median", "95 % CI"):
-        table.add_column(column)
-    for y in result.spec.survival_years:
-        table.add_column(f"{y:g} y (95 % CI) [at risk]")
+        if a.cohort != arm:
+            arm = a.cohort
+            blocks.append(whole_line((a.cohort, "bold"), indent=2))
+        blocks.append(items_line(f"{a.persons_before:>6,} -> {a.persons_after:<6,}", a.step, indent=4, continuation=16))
+        if a.dropped:
+            blocks.append(prose(f"{a.dropped:,} dropped: {a.reason}" if a.reason else f"{a.dropped:,} dropped", indent=20))
+    blocks += [whole_line(""), whole_line((f"Kaplan-Meier (median in {unit}, 95 % CI; survival in %)", "bold"))]
     for g in result.groups:
-        cells = [g.label, str(g.persons), str(g.events), str(g.censored), _fmt(_in_unit(g.median_days, unit)),
-                 f"{_fmt(_in_unit(g.median_lower_days, unit))}-{_fmt(_in_unit(g.median_upper_days, unit))}"]
-        for at in g.at_times:
-            cells.append(f"{_pct(at['survival'])} ({_pct(at['lower'])}-{_pct(at['upper'])}) [{at['at_risk']}]")
-        table.add_row(*cells)
-    console.print(table)
+        blocks.append(whole_line((g.label, "bold"), indent=2))
+        blocks.append(whole_line(f"{g.persons} persons, {g.events} deaths, {g.censored} censored; median "
+                                 f"{_fmt(_in_unit(g.median_days, unit))} (95 % CI "
+                                 f"{_fmt(_in_unit(g.median_lower_days, unit))}-{_fmt(_in_unit(g.median_upper_days, unit))})",
+                                 indent=6))
+        for y, at in zip(result.spec.survival_years, g.at_times):
+            blocks.append(whole_line(f"{y:g} y: {_pct(at['survival'])} % (95 % CI {_pct(at['lower'])}-{_pct(at['upper'])}), "
+                                     f"{at['at_risk']} at risk", indent=6))
+    blocks.append(whole_line(""))
     if result.logrank:
         lr = result.logrank
-        console.print(f"Log-rank: chi2 = {lr['statistic']:.3f}, df = {lr['df']}, p = {lr['p_value']:.4g}")
+        blocks.append(prose(f"Log-rank: chi2 = {lr['statistic']:.3f}, df = {lr['df']}, p = {lr['p_value']:.4g}", indent=0))
     if result.cox:
         c = result.cox
-        console.print(f"Hazard ratio ({c['covariate']}): {c['hazard_ratio']:.3f} "
-                      f"(95 % CI {c['lower']:.3f}-{c['upper']:.3f}), p = {c['p_value']:.4g}; {c['model']}")
-    for warning in result.warnings:
-        console.print(f"[bold yellow]WARNING[/bold yellow]: {warning}")
+        blocks.append(prose(f"Hazard ratio ({c['covariate']}): {c['hazard_ratio']:.3f} "
+                            f"(95 % CI {c['lower']:.3f}-{c['upper']:.3f}), p = {c['p_value']:.4g}; {c['model']}", indent=0))
+    blocks += [prose(f"WARNING: {warning}", indent=0, style="bold yellow") for warning in result.warnings]
+    show(Group(*blocks), out)
 
 
 def render(result: SurvivalResult, fmt: str = "table", out: Path | None = None) -> str:

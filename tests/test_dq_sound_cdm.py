@@ -1,7 +1,7 @@
 """A small, sound OMOP CDM built by hand, shared by the tests/test_dq_*.py files, and the proof that it
 passes every DQD check on DuckDB and on PostgreSQL.
 
-Concept ids: from /work/shared/reference/vocab-concepts.csv, except those marked DQD, which come from
+Concept ids: from ../shared/reference/vocab-concepts.csv, except those marked DQD, which come from
 OHDSI/DataQualityDashboard inst/csv/OMOP_CDMv5.4_Concept_Level.csv (shipped as
 ctcl_map/quality/dqd/OMOP_CDMv5.4_Concept_Level.csv): 26662 Testicular hypofunction (plausibleGender
 Male), 3013721 AST measurement with approved units 8645, 8923, and 8840 milligram per deciliter.

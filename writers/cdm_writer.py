@@ -49,6 +49,7 @@ class BatchOutcome:
     resources_loaded: Counter = field(default_factory=Counter)  # by resource type
     skipped_unchanged: int = 0
     superseded: int = 0
+    duplicates: int = 0  # further occurrences of a resource already read in this run (same file or another)
     deleted: int = 0
     excluded: Counter = field(default_factory=Counter)  # reason -> count
     quarantined: Counter = field(default_factory=Counter)  # reason -> count
@@ -182,6 +183,13 @@ class CdmWriter:
         # Visit ids this writer's rows reference or whose visit rows it deleted: if all of them
         # exist at the end of the run, no visit link can dangle (see pipeline._clear_missing_visits).
         self.visit_ids: set[int] = set()
+        # Unmapped codes of resources written this run whose person was not in the CDM when their
+        # batch committed: if the end-of-run check removes them, their codes leave the report too.
+        self.awaiting_person: dict[str, Counter] = {}
+        # Whether ctcl_medication_wait may hold rows: when it cannot, replacing resources skips it
+        # (on PostgreSQL another loader may add rows at any time: always checked there).
+        self._medication_waits = db.dialect == "postgresql" or bool(
+            db.query(f"SELECT 1 FROM {db.table('ctcl_medication_wait')} LIMIT 1"))
         self._columns = {table: tuple(f.name for f in fields) for table, fields in cdm_fields().items()}
         self._lengths = {
             table: tuple((f.name, f.max_length) for f in fields if f.max_length) for table, fields in cdm_fields().items()
@@ -226,8 +234,14 @@ class CdmWriter:
         latest: dict[str, ConvertedItem] = {}
         for entry in converted:
             previous = latest.get(entry.item.key)
-            if previous is None or not _is_older(entry.item, previous.item):
-                latest[entry.item.key] = entry
+            if previous is not None and entry.item.method != "DELETE" and previous.item.method != "DELETE":
+                if _is_older(entry.item, previous.item):
+                    outcome.superseded += 1  # an older version after a newer one: counted, not loaded
+                    continue
+                outcome.duplicates += 1
+            latest[entry.item.key] = entry
+        # Read in an earlier batch of this run: a repeat, whatever its version.
+        outcome.duplicates += len(self._seen_this_run([k for k, e in latest.items() if e.item.method != "DELETE"]))
         state = self._state_of(list(latest))
         to_replace: list[ConvertedItem] = []
         for key, entry in latest.items():
@@ -253,6 +267,8 @@ class CdmWriter:
         lineage: list[tuple] = []
         states: list[tuple] = []
         quarantine: list[tuple] = []
+        waiting: list[tuple] = []  # (resource key, Medication key, run) of drugs whose Medication is not read yet
+        persons_of: dict[str, set[int]] = defaultdict(set)  # resource key -> persons its rows name
         for entry in to_replace:
             item, conversion = entry.item, entry.conversion
             meta = _meta(item)
@@ -273,12 +289,16 @@ class CdmWriter:
                 outcome.excluded[conversion.excluded] += 1
             else:
                 outcome.resources_loaded[item.resource_type] += 1
+                if conversion.unresolved_medication is not None:
+                    waiting.append((item.key, conversion.unresolved_medication, self.run_id))
                 for note in conversion.notes:
                     outcome.notes[note] += 1
                 for gap in conversion.unmapped:
                     outcome.unmapped[(gap.table, gap.column, gap.vocabulary, gap.code, gap.reason)] += 1
                 for row in conversion.rows:
                     values, omop_id = self._materialise(row, outcome)
+                    if row.values.get("person_id") is not None and row.table != "person":
+                        persons_of[item.key].add(row.values["person_id"])
                     rows_by_table[row.table].append(values)
                     outcome.rows_by_source[(item.resource_type, row.table)] += 1
                     lineage.append((row.table, omop_id, item.key, item.file, item.position, self.run_id))
@@ -289,6 +309,10 @@ class CdmWriter:
             db.insert_rows(table, self._columns[table], rows)
             outcome.rows_by_table[table] += len(rows)
         db.insert_rows("ctcl_lineage", ("omop_table", "omop_id", "resource_key", "source_file", "source_position", "run_id"), lineage)
+        if waiting:
+            db.insert_rows("ctcl_medication_wait", ("resource_key", "medication_key", "run_id"), waiting)
+            self._medication_waits = True
+        self._note_awaiting_person(persons_of, {entry.item.key: entry.conversion for entry in to_replace})
         db.upsert_rows("ctcl_resource_state", ("resource_key", "content_hash", "version_id", "last_updated", "status", "source_file", "run_id"),
                        states, key=("resource_key",))
         self._record_occurrences(converted)
@@ -296,6 +320,20 @@ class CdmWriter:
             outcome.quarantined[problem.reason] += 1
             quarantine.append((self.run_id, problem.file, problem.position, problem.resource_type, problem.resource_id, problem.reason, problem.message))
         self.record_quarantine(quarantine)
+
+    def _note_awaiting_person(self, persons_of: dict[str, set[int]], conversions: dict[str, Conversion]) -> None:
+        """Remember the unmapped codes of resources whose person is not (yet) in the CDM."""
+        wanted = sorted(set().union(*persons_of.values())) if persons_of else []
+        if not wanted:
+            return
+        with self.db.temp_relation("ctcl_person_ids", ("person_id",), [(p,) for p in wanted]) as relation:
+            absent = {p for (p,) in self.db.query(
+                f"SELECT c.person_id FROM {relation} c WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {self.db.table('person')} p WHERE p.person_id = c.person_id)")}
+        for key, persons in persons_of.items():
+            if persons & absent:
+                gaps = conversions[key].unmapped
+                self.awaiting_person[key] = Counter((g.table, g.column, g.vocabulary, g.code, g.reason) for g in gaps)
 
     def _record_occurrences(self, converted: list[ConvertedItem]) -> None:
         """Each resource this batch read, in the file it stands in, as seen by this run (unchanged
@@ -384,6 +422,14 @@ class CdmWriter:
                     if space:
                         yield space, key
 
+    def _seen_this_run(self, keys: list[str]) -> set[str]:
+        """Keys an earlier batch of this run already read (ctcl_resource_file.seen_run)."""
+        if not keys:
+            return set()
+        rows = self._with_keys(keys, f"SELECT DISTINCT o.resource_key FROM {self.db.table('ctcl_resource_file')} o "
+                                     f"JOIN {{keys}} k ON k.k = o.resource_key WHERE o.seen_run = {int(self.run_id)}", fetch=True)
+        return {key for (key,) in rows}
+
     def _state_of(self, keys: list[str]) -> dict[str, tuple]:
         if not keys:
             return {}
@@ -415,7 +461,17 @@ class CdmWriter:
                 placeholders = ",".join("?" * len(chunk))
                 persons = db.query(f"DELETE FROM {db.table(table)} WHERE {id_column} IN ({placeholders}) RETURNING person_id", chunk)
                 self._batch_persons[table].update(p for (p,) in persons)
-        self._with_keys(resource_keys, f"DELETE FROM {db.table('ctcl_lineage')} WHERE resource_key IN (SELECT k FROM {{keys}})")
+        for table in ("ctcl_lineage", "ctcl_medication_wait") if self._medication_waits else ("ctcl_lineage",):
+            self._with_keys(resource_keys, f"DELETE FROM {db.table(table)} WHERE resource_key IN (SELECT k FROM {{keys}})")
+
+    def rows_written_by(self, resource_keys: list[str]) -> list[tuple[str, str, int]]:
+        """(table, resource key, rows) this run wrote for these resources."""
+        return self._with_keys(
+            resource_keys,
+            f"SELECT l.omop_table, l.resource_key, COUNT(*) FROM {self.db.table('ctcl_lineage')} l JOIN {{keys}} k "
+            f"ON k.k = l.resource_key WHERE l.run_id = {int(self.run_id)} GROUP BY l.omop_table, l.resource_key",
+            fetch=True,
+        )
 
     def forget_resources(self, resource_keys: list[str]) -> None:
         """Remove the rows, the recorded state and the file occurrences of these resources, as if never loaded."""
