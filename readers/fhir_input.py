@@ -470,7 +470,7 @@ def _bundle_items(bundle: dict, name: str, position: str, repaired: bool = False
 
 def _index_entry(index: BundleIndex, entry: dict, diagnostic_reports: list[dict]) -> None:
     resource = entry.get("resource")
-    if isinstance(resource, dict) and _type_name(resource.get("resourceType")):
+    if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str) and len(resource["resourceType"]) <= MAX_TYPE_LENGTH:
         rid = _resource_id(resource, entry.get("fullUrl"))
         if rid is None or len(rid) > MAX_ID_LENGTH:
             return
@@ -526,6 +526,7 @@ def _entry_items(entry: object, name: str, entry_position: str, index: BundleInd
 
 
 MAX_ID_LENGTH = 64  # FHIR: "Ids can be up to 64 characters long"
+MAX_TYPE_LENGTH = 60  # ctcl_quarantine.resource_type; the longest FHIR R4 type name has 33
 _TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{0,59}")  # within ctcl_quarantine.resource_type (60)
 
 
@@ -535,8 +536,8 @@ def _type_name(value: object) -> bool:
 
 def _make_item(resource: dict, name: str, position: str, full_url, method, index, repaired: bool = False) -> Item:
     resource_type = resource["resourceType"]
-    if not _type_name(resource_type):
-        return InputProblem(name, position, "not_fhir", f"resourceType {resource_type[:60]!r} is not a FHIR type name")
+    if len(resource_type) > MAX_TYPE_LENGTH:  # any shorter unknown name is quarantined by type, with its state
+        return InputProblem(name, position, "not_fhir", f"resourceType {resource_type[:60]!r}... is longer than any FHIR type name")
     rid = _resource_id(resource, full_url)
     if rid is None:
         # No id and no fullUrl: derive one from where it stands so a re-run finds the same rows.
