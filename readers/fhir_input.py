@@ -51,6 +51,9 @@ class BundleIndex:
     # (its date and subject fill a result's missing ones), Encounter key -> its period.
     reports: dict[str, dict] = field(default_factory=dict)
     encounter_periods: dict[str, dict] = field(default_factory=dict)
+    # Observation key -> the Condition it stages, where another entry names the link:
+    # Condition.stage.assessment, or the hasMember of a stage-group Observation about a Condition
+    staging_links: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -287,6 +290,7 @@ def _scanned_bundle(open_stream, name: str, limits: ReadLimits, first_error: Exc
     failure: Exception | None = None  # why it stopped early
     entry_not_list = False
     diagnostic_reports: list[dict] = []
+    staging: list[dict] = []
     stream = open_stream()
     try:
         for piece in BundleScanner(stream.read, limits.max_resource_bytes).pieces():
@@ -302,12 +306,12 @@ def _scanned_bundle(open_stream, name: str, limits: ReadLimits, first_error: Exc
             elif piece.key == "entry":
                 entry_not_list = True
             elif piece.key is None and isinstance(value, dict):
-                _index_entry(index, value, diagnostic_reports)
+                _index_entry(index, value, diagnostic_reports, staging)
     except (JsonShapeError, *READ_ERRORS) as exc:
         failure = exc
     finally:
         stream.close()
-    _index_reports(index, diagnostic_reports)
+    _finish_index(index, diagnostic_reports, staging)
     if resource_type != "Bundle" and (failure is None or first_error is not None):
         if first_error is not None:
             yield InputProblem(name, "-", "not_json", f"not valid JSON: {first_error}")
@@ -460,15 +464,16 @@ def _bundle_items(bundle: dict, name: str, position: str, repaired: bool = False
     index = BundleIndex()
     # First pass: learn every entry's identity so references between entries resolve in any order.
     diagnostic_reports: list[dict] = []
+    staging: list[dict] = []
     for entry in entries:
         if isinstance(entry, dict):
-            _index_entry(index, entry, diagnostic_reports)
-    _index_reports(index, diagnostic_reports)
+            _index_entry(index, entry, diagnostic_reports, staging)
+    _finish_index(index, diagnostic_reports, staging)
     for number, entry in enumerate(entries):
         yield from _entry_items(entry, name, fit(f"{prefix}entry[{number}]", 200), index, repaired)
 
 
-def _index_entry(index: BundleIndex, entry: dict, diagnostic_reports: list[dict]) -> None:
+def _index_entry(index: BundleIndex, entry: dict, diagnostic_reports: list[dict], staging: list[dict]) -> None:
     resource = entry.get("resource")
     if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str) and len(resource["resourceType"]) <= MAX_TYPE_LENGTH:
         rid = _resource_id(resource, entry.get("fullUrl"))
@@ -484,6 +489,19 @@ def _index_entry(index: BundleIndex, entry: dict, diagnostic_reports: list[dict]
             diagnostic_reports.append(resource)
         elif resource["resourceType"] == "Encounter" and isinstance(resource.get("period"), dict):
             index.encounter_periods[key] = resource["period"]
+        if resource["resourceType"] in ("Condition", "Observation"):
+            # Only what _index_staging_links reads: a streamed Bundle keeps these, not the resources.
+            staging.append({"fullUrl": full_url, "resource": {name: resource.get(name) for name in STAGING_LINK_FIELDS}})
+
+
+STAGING_LINK_FIELDS = ("resourceType", "id", "stage", "focus", "hasMember")
+
+
+def _finish_index(index: BundleIndex, diagnostic_reports: list[dict], staging: list[dict]) -> None:
+    """The links that need every fullUrl of the Bundle known: results to their reports, staging
+    Observations to their Conditions."""
+    _index_reports(index, diagnostic_reports)
+    _index_staging_links(staging, index)
 
 
 def _index_reports(index: BundleIndex, diagnostic_reports: list[dict]) -> None:
@@ -568,6 +586,35 @@ def _key_from_url(url) -> str | None:
     if len(parts) >= 2 and _type_name(parts[-2]) and len(parts[-1]) <= MAX_ID_LENGTH:
         return f"{parts[-2]}/{parts[-1]}"
     return None
+
+
+def _index_staging_links(entries: list, index: BundleIndex) -> None:
+    """Links a staging Observation cannot see in itself (mCODE: Condition.stage.assessment, and a
+    stage group's hasMember T/N/M when the group has a focus Condition)."""
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or resource.get("resourceType") not in ("Condition", "Observation"):
+            continue
+        rid = _resource_id(resource, entry.get("fullUrl"))
+        if rid is None:
+            continue
+        if resource["resourceType"] == "Condition":
+            condition, members = f"Condition/{rid}", [
+                ref for stage in _list(resource.get("stage")) if isinstance(stage, dict)
+                for ref in _list(stage.get("assessment"))]
+        else:
+            condition = next((k for ref in _list(resource.get("focus"))
+                              if (k := reference_key(ref, index)) and k.startswith("Condition/")), None)
+            members = _list(resource.get("hasMember"))
+        for ref in members if condition else ():
+            member = reference_key(ref, index)
+            if member and member.startswith("Observation/"):
+                index.staging_links.setdefault(member, condition)
+
+
+def _list(value: object) -> list:
+    """A FHIR array, or empty for anything else (converters.base.as_list; not imported: a cycle)."""
+    return value if isinstance(value, list) else []
 
 
 def reference_key(reference: object, bundle: BundleIndex | None) -> str | None:
