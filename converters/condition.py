@@ -69,7 +69,7 @@ def convert_condition(item: SourceItem, ctx: ConvertContext) -> Conversion:
 def _status_columns(condition: dict, ctx: ConvertContext, conversion: Conversion) -> dict | None:
     """A diagnosis not (yet) confirmed keeps its status: analyses must be able to leave it out."""
     status = condition.get("verificationStatus")
-    coding = next((c for c in (status or {}).get("coding") or () if isinstance(c, dict)), None) \
+    coding = next((c for c in as_list((status or {}).get("coding")) if isinstance(c, dict)), None) \
         if isinstance(status, dict) else None
     if coding is None or coding.get("code") not in UNCONFIRMED_STATUSES:
         return None

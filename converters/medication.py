@@ -199,7 +199,7 @@ def _stop_reason(resource: dict, kind: MedicationKind) -> str | None:
     for reason in reasons:
         if not isinstance(reason, dict):
             continue
-        texts = [reason.get("text")] + [t for c in reason.get("coding") or () if isinstance(c, dict)
+        texts = [reason.get("text")] + [t for c in as_list(reason.get("coding")) if isinstance(c, dict)
                                         for t in (c.get("display"), c.get("code"))]
         text = next((t.strip() for t in texts if isinstance(t, str) and t.strip()), None)
         if text:

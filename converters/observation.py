@@ -193,7 +193,7 @@ def _non_ctcl_system(part: dict, ctx: ConvertContext) -> bool:
     fhir_valuesets.csv rows measurement_concept_id -> 0, e.g. Binet, Rai, Ann Arbor)."""
     for field_name in ("method", "code"):
         concept = part.get(field_name)
-        for coding in (concept.get("coding") or ()) if isinstance(concept, dict) else ():
+        for coding in as_list(concept.get("coding")) if isinstance(concept, dict) else ():
             if isinstance(coding, dict) and ("measurement_concept_id", str(coding.get("system") or ""),
                                              str(coding.get("code") or "")) in ctx.valuesets:
                 return True
@@ -205,7 +205,7 @@ def _condition_link(item: SourceItem) -> str | None:
     else a Condition.stage.assessment or a stage group's hasMember of the same Bundle naming it."""
     resource = item.resource or {}
     for field_name in ("focus", "derivedFrom"):
-        for ref in resource.get(field_name) or ():
+        for ref in as_list(resource.get(field_name)):
             key = reference(item, ref)
             if key and key.startswith("Condition/"):
                 return key
@@ -215,7 +215,7 @@ def _condition_link(item: SourceItem) -> str | None:
 def _value_text(part: dict) -> str | None:
     value = part.get("valueCodeableConcept")
     if isinstance(value, dict):
-        texts = [value.get("text")] + [c.get("code") for c in value.get("coding") or () if isinstance(c, dict)]
+        texts = [value.get("text")] + [c.get("code") for c in as_list(value.get("coding")) if isinstance(c, dict)]
         text = next((t for t in texts if isinstance(t, str) and t.strip()), None)
     else:
         text = part.get("valueString")

@@ -60,12 +60,20 @@ BASES: dict[str, dict] = {
     "MedicationAdministration": {"resourceType": "MedicationAdministration", "id": "ma1", "status": "completed",
                                  "subject": SUBJECT, "context": ENCOUNTER, "effectivePeriod": {"start": "2019-05-01", "end": "2019-05-01"},
                                  "medicationReference": {"reference": "#m1"}, "contained": [CONTAINED_MED], "dosage": DOSAGE},
-    "MedicationStatement": {"resourceType": "MedicationStatement", "id": "ms1", "status": "active", "subject": SUBJECT,
+    "MedicationStatement": {"resourceType": "MedicationStatement", "id": "ms1", "status": "stopped", "subject": SUBJECT,
+                            "statusReason": [{"text": "side effects"}],
                             "effectiveDateTime": "2019-05-01", "dateAsserted": "2019-05-02",
                             "medicationReference": {"reference": "Medication/m2"}, "dosage": [DOSAGE]},
     "MedicationDispense": {"resourceType": "MedicationDispense", "id": "md1", "status": "completed", "subject": SUBJECT,
                            "whenHandedOver": "2019-05-01", "medicationCodeableConcept": RXNORM, "quantity": QUANTITY,
                            "daysSupply": {"value": 28, "unit": "days"}, "dosageInstruction": [DOSAGE]},
+    "Immunization": {"resourceType": "Immunization", "id": "i1", "status": "completed", "patient": SUBJECT, "encounter": ENCOUNTER,
+                     "occurrenceDateTime": "2019-06-01", "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140"}]},
+                     "doseQuantity": QUANTITY, "lotNumber": "L1", "route": DOSAGE["route"],
+                     "statusReason": {"coding": [{"code": "x", "display": "patient refused"}]}},
+    "AllergyIntolerance": {"resourceType": "AllergyIntolerance", "id": "a1", "patient": SUBJECT, "encounter": ENCOUNTER,
+                           "verificationStatus": {"coding": [{"code": "confirmed"}]}, "code": RXNORM,
+                           "onsetPeriod": {"start": "2019-01-01"}, "recordedDate": "2019-01-02"},
 }
 assert set(BASES) == set(CONVERTERS), "a converter without a fuzzed base resource"
 
