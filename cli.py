@@ -120,8 +120,8 @@ def fhir2omop(
     strict: Annotated[bool, typer.Option("--strict", metavar="", rich_help_panel=BEHAVIOUR, help="Exit 1 when any record was quarantined.")] = False,
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", rich_help_panel=OUTPUT, help="No progress bar (it is drawn only on a terminal anyway).")] = False,
-    max_resource_mb: Annotated[int, typer.Option("--max-resource-mb", min=1, metavar="MB", rich_help_panel=PERFORMANCE, help="A resource (Bundle entry, NDJSON line, single-resource file) over this is quarantined unread (resource_too_large); memory follows it, not the file size.")] = 64,
-    max_decompressed_mb: Annotated[int, typer.Option("--max-decompressed-mb", min=0, metavar="MB", rich_help_panel=PERFORMANCE, help="A .gz expanding past this stops there (decompressed_too_large; what came before loads). 0: no limit.")] = 4096,
+    max_resource_mb: Annotated[int, typer.Option("--max-resource-mb", min=1, metavar="MB", hidden=True, help="Quarantine a larger resource unread.")] = 64,
+    max_decompressed_mb: Annotated[int, typer.Option("--max-decompressed-mb", min=0, metavar="MB", hidden=True, help="Stop reading a .gz past this (0: no limit).")] = 4096,
     log_file: Annotated[Optional[Path], typer.Option("--log-file", metavar="FILE", rich_help_panel=OUTPUT, help="Append JSON lines for a scheduler: run start, progress per file, warnings, the report.")] = None,
     include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=BEHAVIOUR, help="Count provisional, differential and unconfirmed CTCL diagnoses (and stages linked to them) as CTCL diagnoses in the oncology derivation (default: loaded with their status but left out).")] = False,
 ) -> None:
