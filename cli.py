@@ -122,6 +122,8 @@ def fhir2omop(
     strict: Annotated[bool, typer.Option("--strict", metavar="", rich_help_panel=BEHAVIOUR, help="Exit 1 when any record was quarantined.")] = False,
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", rich_help_panel=OUTPUT, help="No progress bar (it is drawn only on a terminal anyway).")] = False,
+    max_resource_mb: Annotated[int, typer.Option("--max-resource-mb", min=1, metavar="MB", hidden=True, help="Quarantine a larger resource unread.")] = 64,
+    max_decompressed_mb: Annotated[int, typer.Option("--max-decompressed-mb", min=0, metavar="MB", hidden=True, help="Stop reading a .gz past this (0: no limit).")] = 4096,
     log_file: Annotated[Optional[Path], typer.Option("--log-file", metavar="FILE", rich_help_panel=OUTPUT, help="Append JSON lines for a scheduler: run start, progress per file, warnings, the report.")] = None,
     include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=BEHAVIOUR, help="Treat provisional, differential and unconfirmed CTCL diagnoses as cases in the oncology step (default: loaded, left out).")] = False,
     key_file: Annotated[Optional[Path], typer.Option("--key-file", metavar="FILE", rich_help_panel=DATABASE, help="Pseudonym key file kept apart from the CDM (else $CTCL_MAP_KEY_FILE or ~/.config/ctcl-map/pseudonym.key; see README, Privacy).")] = None,
@@ -164,7 +166,8 @@ def fhir2omop(
         options = RunOptions(inputs=inputs, mapping_dirs=mappings or (), batch_size=batch_size, validate=validate,
                              workers=workers, incremental=incremental, oncology=oncology, b_rules=b_rules,
                              delete_vanished=delete_vanished, include_unconfirmed=include_unconfirmed,
-                             key_file=key_file)
+                             key_file=key_file, max_resource_bytes=max_resource_mb << 20,
+                             max_decompressed_bytes=(max_decompressed_mb << 20) or None)
         log.start(database.dialect, len(inputs), {
             "batch_size": batch_size, "workers": workers, "incremental": incremental, "delete_vanished": delete_vanished,
             "oncology": oncology, "b_rules": b_rules, "validate": validate, "strict": strict, "site_mappings": len(options.mapping_dirs)})

@@ -32,9 +32,10 @@ from pathlib import Path
 from ctcl_map.converters import CONVERTERS, ConvertContext, convert
 from ctcl_map.converters.base import quarantined
 from ctcl_map.readers.fhir_input import (
-    InputProblem, SourceItem, file_digest, file_size, is_ndjson, items_from_ndjson_lines, ndjson_chunks, read_file,
+    DEFAULT_LIMITS, READ_ERRORS, InputProblem, ReadLimits, SourceItem, display_name, file_digest, file_size, is_ndjson,
+    items_from_ndjson_lines, ndjson_chunks, read_file, read_problem,
 )
-from ctcl_map.writers.cdm_writer import BatchOutcome, ConvertedItem, content_hash
+from ctcl_map.writers.cdm_writer import UNSERIALISABLE, BatchOutcome, ConvertedItem, content_hash, unserialisable
 
 NDJSON_LINES_PER_UNIT = 2000
 
@@ -47,13 +48,14 @@ class ConverterSetup:
     fingerprint: str
     known_types: frozenset[str]
     validate: bool
+    limits: ReadLimits = DEFAULT_LIMITS
 
 
 @dataclass
 class Unit:
     number: int
     path: Path
-    lines: list[tuple[int, bytes]] | None = None  # an NDJSON chunk; None: the whole (JSON) file
+    lines: list[tuple[int, bytes | int]] | None = None  # an NDJSON chunk (an int: a line over the size limit); None: the whole (JSON) file
     problem: InputProblem | None = None  # the file broke off while being read
     closes_file: bool = True
     size: int = 0  # input bytes this unit covers, for progress
@@ -62,7 +64,8 @@ class Unit:
 @dataclass
 class UnitResult:
     unit: Unit
-    entries: list[ConvertedItem | InputProblem] = field(default_factory=list)
+    entries: list[ConvertedItem | InputProblem] | Iterator[ConvertedItem | InputProblem] = field(default_factory=list)
+    problems: int = 0  # entries that are InputProblems
     resources_read: int = 0
     unreadable_files: int = 0
     not_mapped_types: Counter = field(default_factory=Counter)
@@ -88,7 +91,7 @@ class MedicationIndex(dict):
 
 
 # -- units -------------------------------------------------------------------------------------
-def units_of(files: list[Path]) -> Iterator[Unit]:
+def units_of(files: list[Path], limits: ReadLimits = DEFAULT_LIMITS) -> Iterator[Unit]:
     """The input split into units, in input order."""
     number = 0
     for path in files:
@@ -99,18 +102,17 @@ def units_of(files: list[Path]) -> Iterator[Unit]:
         compressed = path.name.lower().endswith(".gz")
         previous: Unit | None = None
         try:
-            for chunk in ndjson_chunks(path, NDJSON_LINES_PER_UNIT):
+            for chunk in ndjson_chunks(path, NDJSON_LINES_PER_UNIT, limits):
                 if previous is not None:
                     yield previous
                 number += 1
                 previous = Unit(number, path, lines=chunk, closes_file=False,
-                                size=0 if compressed else sum(len(line) for _, line in chunk))
-        except (OSError, EOFError) as exc:
+                                size=0 if compressed else sum(len(line) if isinstance(line, bytes) else line for _, line in chunk))
+        except READ_ERRORS as exc:
             if previous is not None:
                 yield previous
             number += 1
-            problem = InputProblem(str(path), "-", "unreadable_file", f"cannot read file: {exc.__class__.__name__}: {exc}")
-            yield Unit(number, path, problem=problem)
+            yield Unit(number, path, problem=read_problem(display_name(path), exc))
             continue
         if previous is None:  # an empty file
             number += 1
@@ -124,11 +126,21 @@ def units_of(files: list[Path]) -> Iterator[Unit]:
 NEEDS_MEDICATION_INDEX = frozenset({"MedicationRequest", "MedicationAdministration", "MedicationDispense", "MedicationStatement"})
 
 
-def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[str, dict], defer: bool = False) -> UnitResult:
+def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[str, dict], defer: bool = False,
+                 lazy: bool = False) -> UnitResult:
     """Read and convert one unit. `defer`: leave the conversion of resources that do not depend on
     the run's Medication index to the writer (in this process), which converts only those it
-    writes: an unchanged resource of a changed file is then hashed, never converted."""
+    writes: an unchanged resource of a changed file is then hashed, never converted. `lazy`: the
+    entries are converted as the caller iterates them (a 200 MB Bundle is never held whole); the
+    result's counters, Medications and digest are complete only once they have been."""
     result = UnitResult(unit)
+    entries = _unit_entries(setup, unit, earlier_medications, defer, result)
+    result.entries = entries if lazy else list(entries)
+    return result
+
+
+def _unit_entries(setup: ConverterSetup, unit: Unit, earlier_medications: dict[str, dict], defer: bool,
+                  result: UnitResult) -> Iterator[ConvertedItem | InputProblem]:
     index = MedicationIndex(earlier_medications)
     ctx = dataclasses.replace(setup.ctx, medications=index)
     validator = _validator() if setup.validate else None
@@ -140,19 +152,20 @@ def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[st
             result.file_digest = file_digest(unit.path, setup.fingerprint)
         except OSError:
             pass  # read_file reports it
-        items = read_file(unit.path)
+        items = read_file(unit.path, None, setup.limits)
     else:
-        items = items_from_ndjson_lines(unit.lines, str(unit.path))
+        items = items_from_ndjson_lines(unit.lines, display_name(unit.path), setup.limits)
     for item in items:
         if isinstance(item, InputProblem):
-            result.entries.append(item)
+            result.problems += 1
             if item.position == "-":
                 result.unreadable_files += 1
+            yield item
             continue
         result.resources_read += 1
         entry = convert_item(item, ctx, setup.fingerprint, setup.known_types, validator, outcome, defer)
         if entry is not None:
-            result.entries.append(entry)
+            yield entry
     result.not_mapped_types = outcome.not_mapped_types
     result.medications = dict(index)
     result.outside_answers = index.outside_answers
@@ -161,23 +174,33 @@ def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[st
 
 def convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_types: frozenset[str],
                  validator, outcome: BatchOutcome, defer: bool = False) -> ConvertedItem | None:
+    """The one place a resource is converted (in this process or a worker); nothing a resource
+    holds can make it raise: converters are guarded by `convert`, the rest here."""
     if item.method == "DELETE":
         return ConvertedItem(item, None, content_hash(None))
+    try:
+        digest = salted_hash(fingerprint, item.resource)
+    except UNSERIALISABLE as error:
+        return ConvertedItem(item, quarantined(*unserialisable(error)),
+                             salted_hash(fingerprint, {"unserialisable": item.key}))
     if item.resource_type == "Medication":
         ctx.medications[item.key] = item.resource
     if item.resource_type not in CONVERTERS:
         if item.resource_type not in known_types:
             return ConvertedItem(item, quarantined("unknown_resource_type", f"{item.resource_type[:60]!r} is not a FHIR R4 resource type"),
-                                 salted_hash(fingerprint, item.resource))
+                                 digest)
         outcome.not_mapped_types[item.resource_type] += 1
         return None
     if validator is not None:
-        problem = validator(item.resource)
+        try:
+            problem = validator(item.resource)
+        except Exception as error:  # noqa: BLE001 - the model library tripping over a hostile resource
+            problem = f"the FHIR model cannot read this resource: {error.__class__.__name__}"
         if problem:
-            return ConvertedItem(item, quarantined("fhir_structure", problem), salted_hash(fingerprint, item.resource))
+            return ConvertedItem(item, quarantined("fhir_structure", problem), digest)
     if defer and item.resource_type not in NEEDS_MEDICATION_INDEX:
-        return ConvertedItem(item, None, salted_hash(fingerprint, item.resource), pending=True)
-    return ConvertedItem(item, convert(item, ctx), salted_hash(fingerprint, item.resource))
+        return ConvertedItem(item, None, digest, pending=True)
+    return ConvertedItem(item, convert(item, ctx), digest)
 
 
 def salted_hash(fingerprint: str, resource: dict | None) -> str:
@@ -229,9 +252,9 @@ def converted_units(setup: ConverterSetup, units: Iterable[Unit], workers: int, 
     medications: dict[str, dict] = {}
     if workers <= 1:
         for unit in units:
-            result = convert_unit(setup, unit, medications, defer=defer)
+            result = convert_unit(setup, unit, medications, defer=defer, lazy=True)
+            yield result  # the caller consumes its entries before asking for the next one
             medications.update(result.medications)
-            yield result
         return
     window = 2 * workers  # units in flight: enough to keep workers busy, bounded for memory
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,

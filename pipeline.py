@@ -24,7 +24,9 @@ from ctcl_map.cdm.schema import cdm_ddl, cdm_fields, columns, primary_key
 from ctcl_map.converters import ConvertContext, convert
 from ctcl_map.converters.concepts import ConceptResolver, VocabIndex
 from ctcl_map.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
-from ctcl_map.readers.fhir_input import InputProblem, SourceItem, discover, file_digest, file_size, is_ndjson
+from ctcl_map.readers.fhir_input import (
+    DEFAULT_LIMITS, InputProblem, ReadLimits, SourceItem, discover, display_name, file_digest, file_size, is_ndjson,
+)
 from ctcl_map.writers.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, clear_missing_visits, content_hash
 from ctcl_map.writers.db import Database
 
@@ -52,6 +54,12 @@ class RunOptions:
     # over the same file names, where absence means "unchanged", not "deleted".
     delete_vanished: bool = True
     key_file: Path | None = None  # the pseudonym key's file (None: see pseudonym_key.configured_key)
+    # One resource (Bundle entry, NDJSON line, single-resource file) over this many bytes is
+    # quarantined unread ('resource_too_large'); a .gz expanding past max_decompressed_bytes
+    # (None: no limit) stops there ('decompressed_too_large'). Memory follows the first, not the
+    # file size (README, 'Bounded resources').
+    max_resource_bytes: int = DEFAULT_LIMITS.max_resource_bytes
+    max_decompressed_bytes: int | None = DEFAULT_LIMITS.max_decompressed_bytes
 
 
 @dataclass
@@ -67,6 +75,7 @@ class RunReport:
     vanished_deleted: int = 0  # resources no longer in any file that held them (see RunOptions.delete_vanished)
     visit_links_cleared: int = 0
     visit_links_restored: int = 0  # cleared by an earlier run, their Encounter arrived since
+    events_before_birth: int = 0  # rows of the persons this run changed dated before their birth (flagged, kept)
     derived: dict[str, int] = field(default_factory=dict)
     oncology: object = None  # staging.derive.OncologyReport when the oncology step ran
     drug_ends_capped: int = 0  # drug exposures whose end date was capped at the death date
@@ -129,6 +138,7 @@ class RunReport:
             "dangling_subject_removed": self.dangling_removed,
             "visit_links_cleared": self.visit_links_cleared,
             "visit_links_restored": self.visit_links_restored,
+            "events_before_birth": self.events_before_birth,
             "drug_ends_capped_at_death": self.drug_ends_capped,
             "drugs_filled_from_a_later_medication": self.medications_filled_late,
             "recovered_runs": self.recovered_runs,
@@ -315,7 +325,8 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         workers = 1
         outcome.notes["workers_reduced_to_1_for_lazy_vocabulary"] += 1
     report.workers = workers
-    setup = ConverterSetup(_portable(ctx) if workers > 1 else ctx, fingerprint, fhir_resource_types(), options.validate)
+    limits = ReadLimits(max_resource_bytes=options.max_resource_bytes, max_decompressed_bytes=options.max_decompressed_bytes)
+    setup = ConverterSetup(_portable(ctx) if workers > 1 else ctx, fingerprint, fhir_resource_types(), options.validate, limits)
 
     if progress:
         progress(load_progress)
@@ -325,13 +336,8 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     # DuckDB has one writer, so conversion may wait for it: resources are converted only if
     # written. On PostgreSQL they are converted before the batch takes the shared load lock, so
     # concurrent loaders convert in parallel.
-    for result in converted_units(setup, units_of(files_to_read), workers, defer=db.dialect == "duckdb"):
-        file_states.saw(result)
-        run_medications.update(result.medications)
-        report.resources_read += result.resources_read
-        report.unreadable_files += result.unreadable_files
-        outcome.not_mapped_types.update(result.not_mapped_types)
-        for entry in result.entries:
+    for result in converted_units(setup, units_of(files_to_read, limits), workers, defer=db.dialect == "duckdb"):
+        for entry in result.entries:  # converted as they are read (one process): a large Bundle is never held whole
             if isinstance(entry, InputProblem):
                 problems.append(entry)
                 continue
@@ -341,6 +347,12 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
                 writer.write_batch(batch, problems, outcome)
                 batch, problems = [], []
                 load_progress.batches_committed += 1
+        # Only now, its entries consumed, is a unit's result complete (counters, Medications).
+        file_states.saw(result)
+        run_medications.update(result.medications)
+        report.resources_read += result.resources_read
+        report.unreadable_files += result.unreadable_files
+        outcome.not_mapped_types.update(result.not_mapped_types)
         load_progress.resources += result.resources_read
         load_progress.quarantined = sum(outcome.quarantined.values())
         if result.unit.closes_file:
@@ -373,6 +385,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         visit_candidates = None if report.recovered_runs or report.dangling_removed else writer.visit_ids
         report.visit_links_restored = _restore_visit_links(db)
         report.visit_links_cleared = clear_missing_visits(db, own_runs, visit_candidates)
+        report.events_before_birth = _events_before_birth(db, own_runs) if outcome.person_ids | recovered_persons else 0
         persons = sorted(outcome.person_ids | recovered_persons)
 
         def changed_in(*tables: str) -> set[int]:
@@ -501,7 +514,7 @@ class FileStates:
     def __init__(self, db: Database, fingerprint: str, files: list[Path]):
         self.db = db
         self.fingerprint = fingerprint
-        with db.temp_relation("ctcl_input_files", ("source_file",), [(str(p),) for p in files] or [("",)]) as relation:
+        with db.temp_relation("ctcl_input_files", ("source_file",), [(display_name(p),) for p in files] or [("",)]) as relation:
             rows = db.query(f"SELECT s.source_file, s.content_hash, s.size_bytes, s.modified_ns, s.medications "
                             f"FROM {db.table('ctcl_file_state')} s JOIN {relation} f ON f.source_file = s.source_file")
         self.known = {name: (digest, size, modified, medications) for name, digest, size, modified, medications in rows}
@@ -511,7 +524,7 @@ class FileStates:
         self.unclean: set[str] = set()  # files with entries that could not be read as resources
 
     def digest(self, path: Path) -> tuple[str, int, int]:
-        name = str(path)
+        name = display_name(path)
         if name not in self.hashes:
             self.hashes[name] = file_digest(path, self.fingerprint)
         return self.hashes[name]
@@ -521,7 +534,7 @@ class FileStates:
         as recorded: unchanged without reading it (as make and rsync decide); otherwise the content
         hash decides (a copied file has a new mtime). New files are not hashed here: whoever reads
         a file hashes it just before (see will_read)."""
-        known = self.known.get(str(path))
+        known = self.known.get(display_name(path))
         if known is None or known[3]:  # new, or holds Medications (always read)
             return False
         try:
@@ -544,11 +557,11 @@ class FileStates:
                 pass  # the reader reports it
 
     def saw(self, result) -> None:
-        name = str(result.unit.path)
+        name = display_name(result.unit.path)
         self.medications[name] += len(result.medications)
         if result.file_digest is not None:
             self.hashes.setdefault(name, result.file_digest)
-        if any(isinstance(entry, InputProblem) for entry in result.entries):
+        if result.problems:
             self.unclean.add(name)
         if result.unit.problem is not None:
             self.hashes[name] = ("", -1, 0)  # unreadable: never recorded, read again next time
@@ -749,6 +762,27 @@ def _restore_visit_links(db: Database) -> int:
     if tables:
         db.execute(f"DELETE FROM {t('ctcl_cleared_link')} AS c WHERE {arrived} OR NOT {current}")
     return restored
+
+
+EVENT_START_DATES = {"visit_occurrence": "visit_start_date", "condition_occurrence": "condition_start_date",
+                     "drug_exposure": "drug_exposure_start_date", "procedure_occurrence": "procedure_date",
+                     "device_exposure": "device_exposure_start_date", "measurement": "measurement_date",
+                     "observation": "observation_date"}
+
+
+def _events_before_birth(db: Database, own_runs: Sequence[int]) -> int:
+    """Rows of the persons these runs changed that start before the person's birth (a partial
+    birth date counts from its first day). Each resource is converted alone, so this is found
+    here, after the load; the rows stay (the birth date may be the wrong one) and are counted.
+    Run-level step: call inside db.exclusive()."""
+    t = db.table
+    runs = ", ".join(str(r) for r in own_runs)
+    birth = "make_date(p.year_of_birth, COALESCE(p.month_of_birth, 1), COALESCE(p.day_of_birth, 1))"
+    counts = " UNION ALL ".join(
+        f"SELECT COUNT(*) AS n FROM {t(table)} e JOIN {t('person')} p ON p.person_id = e.person_id "
+        f"WHERE e.{column} < {birth} AND e.person_id IN (SELECT person_id FROM {t('ctcl_run_person')} WHERE run_id IN ({runs}))"
+        for table, column in EVENT_START_DATES.items())
+    return int(db.query(f"SELECT SUM(n) FROM ({counts}) c")[0][0] or 0)
 
 
 def _write_cdm_source(db: Database, name: str, vocab_version: str) -> None:

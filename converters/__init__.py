@@ -33,7 +33,10 @@ def convert(item: SourceItem, ctx: ConvertContext) -> Conversion | None:
     """Convert one resource; None when its type is not mapped to OMOP (Claim, CarePlan ...).
 
     A value a converter cannot interpret (an impossible date, a number that is text) raises
-    InvalidValue inside the converter and quarantines the resource here, with its reason.
+    InvalidValue inside the converter and quarantines the resource here, with its reason. Any other
+    exception is a resource shaped in a way no converter rule foresaw: it too costs only that
+    resource (quarantined as 'conversion_error', naming the exception), never the run. Every
+    conversion, in this process, in a worker or deferred to the writer, comes through here.
     """
     converter = CONVERTERS.get(item.resource_type)
     if converter is None:
@@ -42,9 +45,13 @@ def convert(item: SourceItem, ctx: ConvertContext) -> Conversion | None:
         conversion = converter(item, ctx)
         if item.resource_type != "Patient" and conversion.rows:
             conversion = _with_contained_patient(item, ctx, conversion)
-        return conversion
     except InvalidValue as problem:
         return quarantined(problem.reason, str(problem))
+    except Exception as error:  # noqa: BLE001 - the guard that keeps one resource from ending the run
+        return quarantined("conversion_error", f"the converter cannot read this resource: {error.__class__.__name__}: {str(error)[:300]}")
+    if item.repaired:
+        conversion.notes.append("invalid_text_replaced")
+    return conversion
 
 
 def _with_contained_patient(item: SourceItem, ctx: ConvertContext, conversion: Conversion) -> Conversion:

@@ -149,7 +149,7 @@ class ConceptResolver:
         self._systems: dict[str, str | None] = {}  # raw system URI as written -> vocabulary_id
 
     def vocabulary_of(self, system: str | None) -> str | None:
-        if not system:
+        if not system or not isinstance(system, str):
             return None
         found = self._systems.get(system)
         if found is None and system not in self._systems:
@@ -185,7 +185,9 @@ class ConceptResolver:
         if not isinstance(concept, dict):
             return UNCODED
         codings = concept.get("coding")
-        if codings and len(codings) == 1:
+        if not isinstance(codings, list):
+            codings = ()
+        if len(codings) == 1:
             # Fast path for the common single coding: no ranking needed.
             only = codings[0]
             if isinstance(only, dict) and isinstance(only.get("code"), str) and only["code"].strip():
@@ -199,7 +201,7 @@ class ConceptResolver:
                     return by_text if by_text.concept_id else resolved
         candidates: list[tuple[tuple, Resolved]] = []
         preference = PREFERENCE.get(kind, ())
-        for position, coding in enumerate(concept.get("coding") or ()):
+        for position, coding in enumerate(codings):
             if not isinstance(coding, dict):
                 continue
             code = coding.get("code")

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from ctcl_map.converters.base import EHR, Conversion, Unmapped, code_of, excluded, extension_value, first_time, parse_time, quarantined
+from ctcl_map.converters.base import EHR, Conversion, Unmapped, as_list, code_of, excluded, extension_value, first_time, parse_time, quarantined
 from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
 from ctcl_map.converters.events import event_row, route, unmapped_of, with_more_targets
 from ctcl_map.converters.staging_values import resolve_staging_value
@@ -69,7 +69,7 @@ def convert_condition(item: SourceItem, ctx: ConvertContext) -> Conversion:
 def _status_columns(condition: dict, ctx: ConvertContext, conversion: Conversion) -> dict | None:
     """A diagnosis not (yet) confirmed keeps its status: analyses must be able to leave it out."""
     status = condition.get("verificationStatus")
-    coding = next((c for c in (status or {}).get("coding") or () if isinstance(c, dict)), None) \
+    coding = next((c for c in as_list((status or {}).get("coding")) if isinstance(c, dict)), None) \
         if isinstance(status, dict) else None
     if coding is None or coding.get("code") not in UNCONFIRMED_STATUSES:
         return None
@@ -82,7 +82,7 @@ def _status_columns(condition: dict, ctx: ConvertContext, conversion: Conversion
 
 
 def _stage_rows(item: SourceItem, ctx: ConvertContext, person_key: str, visit_key, onset, conversion: Conversion) -> None:
-    for number, stage in enumerate((item.resource or {}).get("stage") or ()):
+    for number, stage in enumerate(as_list((item.resource or {}).get("stage"))):
         if not isinstance(stage, dict) or not isinstance(stage.get("summary"), dict):
             continue
         question = ctx.resolver.resolve_code(*STAGE_GROUP_QUESTION)

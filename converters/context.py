@@ -7,7 +7,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ctcl_map.converters.base import Conversion, quarantined
+from ctcl_map.converters.base import Conversion, as_list, quarantined
 from ctcl_map.converters.concepts import ConceptResolver
 from ctcl_map.readers.fhir_input import SourceItem, reference_key
 
@@ -37,6 +37,8 @@ class ConvertContext:
             code = coding_or_code
         if not isinstance(code, str):
             return 0, None
+        if not isinstance(system, str):
+            system = None
         return self.valuesets.get((omop_field, system or "", code), 0), code
 
 
@@ -84,9 +86,9 @@ def contained_patient(item: SourceItem, field_name: str = "subject") -> tuple[st
     resource = item.resource or {}
     value = resource.get(field_name)
     ref = value.get("reference") if isinstance(value, dict) else None
-    if not isinstance(ref, str) or not ref.startswith("#"):
+    if not isinstance(ref, str) or not ref.startswith("#") or len(ref) > 65:  # a FHIR id: 64 characters at most
         return None
-    for contained in resource.get("contained") or ():
+    for contained in as_list(resource.get("contained")):
         if isinstance(contained, dict) and contained.get("resourceType") == "Patient" and contained.get("id") == ref[1:]:
             return f"Patient/{item.resource_type}-{item.resource_id}{ref}", contained
     return None

@@ -7,7 +7,7 @@ entered-in-error encounters did not happen and give no row.
 
 from __future__ import annotations
 
-from ctcl_map.converters.base import EHR, Conversion, OmopRow, Unmapped, excluded, period_times, quarantined
+from ctcl_map.converters.base import EHR, Conversion, OmopRow, Unmapped, excluded, period_times, quarantined, text_of
 from ctcl_map.converters.context import ConvertContext, subject_problem, subject_key
 from ctcl_map.readers.fhir_input import SourceItem
 
@@ -16,7 +16,7 @@ NOT_REALIZED = {"planned", "cancelled", "entered-in-error"}
 
 def convert_encounter(item: SourceItem, ctx: ConvertContext) -> Conversion:
     encounter = item.resource or {}
-    status = encounter.get("status")
+    status = text_of(encounter.get("status"))
     if status in NOT_REALIZED:
         return excluded(f"encounter_status_{status}")
     person_key, problem = subject_key(item)

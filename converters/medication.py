@@ -14,12 +14,11 @@ kept and stop_reason says why (statusReason, else 'stopped'); counted as 'medica
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from ctcl_map.converters.base import (
-    EHR, EHR_ADMINISTRATION, EHR_DISPENSING, EHR_PRESCRIPTION, Conversion, FhirTime, excluded, first_time,
-    number, quarantined,
+    EHR, EHR_ADMINISTRATION, EHR_DISPENSING, EHR_PRESCRIPTION, Conversion, InvalidValue, add_days, as_list, excluded, first_time,
+    number, quarantined, text_of, whole_number,
 )
 from ctcl_map.converters.concepts import Resolved
 from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, reference, subject_key
@@ -73,13 +72,14 @@ STOPPED = "stopped"
 def convert_medication(item: SourceItem, ctx: ConvertContext) -> Conversion:
     resource = item.resource or {}
     kind = KINDS[item.resource_type]
-    status = resource.get("status")
+    status = text_of(resource.get("status"))
     if status in kind.not_realized:
         return excluded(f"{_snake(item.resource_type)}_status_{status}")
     if resource.get("doNotPerform") is True:
         return excluded(f"{_snake(item.resource_type)}_do_not_perform")
-    if kind.realized_intents is not None and resource.get("intent") not in kind.realized_intents:
-        return excluded(f"{_snake(item.resource_type)}_intent_{resource.get('intent')}")
+    intent = text_of(resource.get("intent"))
+    if kind.realized_intents is not None and intent not in kind.realized_intents:
+        return excluded(f"{_snake(item.resource_type)}_intent_{(intent or 'None')[:40]}")
     person_key, problem = subject_key(item, kind.subject_field)
     if person_key is None:
         return subject_problem(item, problem, kind.subject_field)
@@ -108,7 +108,7 @@ def convert_medication(item: SourceItem, ctx: ConvertContext) -> Conversion:
         if status == STOPPED:
             conversion.notes.append("medication_stopped")
         if end is None and extra.get("days_supply"):
-            end = FhirTime(start.day + timedelta(days=extra["days_supply"] - 1), None, False)
+            end = add_days(start, extra["days_supply"] - 1, "end date from the days supply")
     row = event_row(table, item.key, person_key, encounter_key(item, kind.encounter_field), resolved, start, end,
                     kind.type_concept_id, extra)
     conversion.rows.extend(with_more_targets(row, resolved, start, end, kind.type_concept_id))
@@ -136,7 +136,7 @@ def _referenced_medication(item: SourceItem, ctx: ConvertContext) -> dict | None
     if not isinstance(target, str):
         return None
     if target.startswith("#"):
-        for contained in resource.get("contained") or ():
+        for contained in as_list(resource.get("contained")):
             if isinstance(contained, dict) and contained.get("id") == target[1:] and contained.get("resourceType") == "Medication":
                 return contained
         return None
@@ -177,8 +177,7 @@ def _drug_columns(resource_type: str, resource: dict, kind: MedicationKind, ctx:
         dispense = resource.get("dispenseRequest") if isinstance(resource.get("dispenseRequest"), dict) else {}
         if isinstance(dispense.get("quantity"), dict):
             columns["quantity"] = number(dispense["quantity"].get("value"), "dispenseRequest.quantity.value")
-        if isinstance(dispense.get("numberOfRepeatsAllowed"), int):
-            columns["refills"] = dispense["numberOfRepeatsAllowed"]
+        columns["refills"] = whole_number(dispense.get("numberOfRepeatsAllowed"), "dispenseRequest.numberOfRepeatsAllowed")
         columns["days_supply"] = _days(dispense.get("expectedSupplyDuration"))
     elif resource_type == "MedicationDispense":
         if isinstance(resource.get("quantity"), dict):
@@ -200,12 +199,15 @@ def _stop_reason(resource: dict, kind: MedicationKind) -> str | None:
     for reason in reasons:
         if not isinstance(reason, dict):
             continue
-        texts = [reason.get("text")] + [t for c in reason.get("coding") or () if isinstance(c, dict)
+        texts = [reason.get("text")] + [t for c in as_list(reason.get("coding")) if isinstance(c, dict)
                                         for t in (c.get("display"), c.get("code"))]
         text = next((t.strip() for t in texts if isinstance(t, str) and t.strip()), None)
         if text:
             return text[:20]
     return STOPPED if resource.get("status") == STOPPED else None
+
+
+MAX_DAYS_SUPPLY = 36_500  # a hundred years: more is a typo, not a prescription
 
 
 def _days(duration: Any) -> int | None:
@@ -215,6 +217,8 @@ def _days(duration: Any) -> int | None:
     value = duration.get("value")
     unit = duration.get("code") or duration.get("unit")
     if isinstance(value, (int, float)) and not isinstance(value, bool) and unit in ("d", "day", "days") and value > 0:
+        if value > MAX_DAYS_SUPPLY:
+            raise InvalidValue("invalid_value", f"a supply of {value:.0f} days is over {MAX_DAYS_SUPPLY} days")
         return int(round(value))
     return None
 

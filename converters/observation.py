@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from ctcl_map.converters.base import (
-    EHR, LAB, Conversion, Unmapped, excluded, first_time, number, parse_time, period_times, quarantined,
+    EHR, LAB, Conversion, Unmapped, as_list, excluded, first_time, number, parse_time, period_times, quarantined, text_of,
 )
 from ctcl_map.converters.concepts import Resolved
 from ctcl_map.converters.condition import CONDITION_FIELD_CONCEPT
@@ -49,7 +49,7 @@ BOOLEAN_ANSWERS = {True: ("HL7 v2-0136", "Y"), False: ("HL7 v2-0136", "N")}
 
 def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
     observation = item.resource or {}
-    status = observation.get("status")
+    status = text_of(observation.get("status"))
     if status in NOT_REALIZED:
         return excluded(f"observation_status_{status}")
     conversion = Conversion()
@@ -72,7 +72,7 @@ def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
     visit_key = encounter_key(item)
 
     parts: list[tuple[str, dict]] = []
-    components = [c for c in observation.get("component") or () if isinstance(c, dict)]
+    components = [c for c in as_list(observation.get("component")) if isinstance(c, dict)]
     if _has_value(observation) or not components:
         parts.append((item.key, observation))
     parts.extend((f"{item.key}#component{n}", component) for n, component in enumerate(components))
@@ -138,7 +138,7 @@ def value_columns(table: str, part: dict, ctx: ConvertContext, axis: str | None)
     quantity = part.get("valueQuantity")
     if isinstance(quantity, dict):
         values["value_as_number"] = number(quantity.get("value"), "valueQuantity.value")
-        comparator = quantity.get("comparator")
+        comparator = text_of(quantity.get("comparator"))
         unit_code = quantity.get("code") if isinstance(quantity.get("code"), str) else None
         unit_text = unit_code or (quantity.get("unit") if isinstance(quantity.get("unit"), str) else None)
         if unit_text:
@@ -193,7 +193,7 @@ def _non_ctcl_system(part: dict, ctx: ConvertContext) -> bool:
     fhir_valuesets.csv rows measurement_concept_id -> 0, e.g. Binet, Rai, Ann Arbor)."""
     for field_name in ("method", "code"):
         concept = part.get(field_name)
-        for coding in (concept.get("coding") or ()) if isinstance(concept, dict) else ():
+        for coding in as_list(concept.get("coding")) if isinstance(concept, dict) else ():
             if isinstance(coding, dict) and ("measurement_concept_id", str(coding.get("system") or ""),
                                              str(coding.get("code") or "")) in ctx.valuesets:
                 return True
@@ -205,7 +205,7 @@ def _condition_link(item: SourceItem) -> str | None:
     else a Condition.stage.assessment or a stage group's hasMember of the same Bundle naming it."""
     resource = item.resource or {}
     for field_name in ("focus", "derivedFrom"):
-        for ref in resource.get(field_name) or ():
+        for ref in as_list(resource.get(field_name)):
             key = reference(item, ref)
             if key and key.startswith("Condition/"):
                 return key
@@ -215,7 +215,7 @@ def _condition_link(item: SourceItem) -> str | None:
 def _value_text(part: dict) -> str | None:
     value = part.get("valueCodeableConcept")
     if isinstance(value, dict):
-        texts = [value.get("text")] + [c.get("code") for c in value.get("coding") or () if isinstance(c, dict)]
+        texts = [value.get("text")] + [c.get("code") for c in as_list(value.get("coding")) if isinstance(c, dict)]
         text = next((t for t in texts if isinstance(t, str) and t.strip()), None)
     else:
         text = part.get("valueString")
@@ -240,9 +240,9 @@ def _has_value(part: dict) -> bool:
 
 def _category_codes(observation: dict) -> set[str]:
     codes = set()
-    for category in observation.get("category") or ():
+    for category in as_list(observation.get("category")):
         if isinstance(category, dict):
-            for coding in category.get("coding") or ():
+            for coding in as_list(category.get("coding")):
                 if isinstance(coding, dict) and isinstance(coding.get("code"), str):
                     codes.add(coding["code"])
     return codes

@@ -5,7 +5,7 @@ Policies (README, 'Conversion rules'):
 - person_source_value is a keyed hash of the Patient key, never a name, MRN or the raw id.
 - deceasedDateTime -> a death row. deceasedBoolean=true without a date -> no death row (an invented
   date would bias every survival curve); counted in the run report as 'deceased_without_date'.
-- Death before birth -> quarantined as impossible dates.
+- Death before birth -> quarantined as impossible dates; a birthDate after today -> quarantined.
 - No `gender`: the sex from the US Core individual-sex extension, else us-core-birthsex (counted
   as 'gender_from_extension'), through the same value-set table.
 - A Patient with the core patient-animal extension is not a person: excluded ('patient_not_human').
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from ctcl_map.converters.base import EHR, Conversion, OmopRow, Unmapped, excluded, extension_value, parse_time, quarantined
+from ctcl_map.converters.base import TODAY, EHR, Conversion, OmopRow, Unmapped, as_list, excluded, extension_value, parse_time, quarantined, text_of
 from ctcl_map.converters.context import ConvertContext
 from ctcl_map.readers.fhir_input import SourceItem
 
@@ -34,15 +34,17 @@ SEX_EXTENSIONS = (
 def convert_patient(item: SourceItem, ctx: ConvertContext) -> Conversion:
     patient = item.resource or {}
     key = item.key
-    if any(isinstance(e, dict) and e.get("url") == ANIMAL for e in patient.get("extension") or ()):
+    if any(isinstance(e, dict) and e.get("url") == ANIMAL for e in as_list(patient.get("extension"))):
         return excluded("patient_not_human")
     birth = parse_time(patient.get("birthDate"), "birthDate")
     if birth is None:
         return quarantined("missing_birth_date", "Patient has no birthDate; OMOP requires year_of_birth")
+    if birth.day > TODAY:
+        return quarantined("birth_in_future", f"birthDate {birth.day.isoformat()} is after today")
     partial = patient.get("birthDate", "")
     conversion = Conversion()
 
-    gender_code, gender_system = patient.get("gender"), GENDER_SYSTEM
+    gender_code, gender_system = text_of(patient.get("gender")), GENDER_SYSTEM
     if gender_code is None:
         gender_code, gender_system = _sex_from_extensions(patient, conversion)
     gender_id, _ = ctx.valueset("gender_concept_id", gender_code, gender_system)
@@ -106,10 +108,10 @@ def _sex_from_extensions(patient: dict, conversion: Conversion) -> tuple[str | N
 
 def _us_core_category(patient: dict, url: str, omop_field: str, ctx: ConvertContext, conversion: Conversion) -> tuple[int, str | None]:
     """The ombCategory coding of a US Core race/ethnicity extension; absent -> 0 (no reason needed)."""
-    for extension in patient.get("extension") or ():
+    for extension in as_list(patient.get("extension")):
         if not isinstance(extension, dict) or extension.get("url") != url:
             continue
-        for part in extension.get("extension") or ():
+        for part in as_list(extension.get("extension")):
             if isinstance(part, dict) and part.get("url") == "ombCategory" and isinstance(part.get("valueCoding"), dict):
                 concept_id, code = ctx.valueset(omop_field, part["valueCoding"])
                 if not concept_id:

@@ -6,7 +6,7 @@ stopped, entered-in-error and unknown give no row and are counted by status in t
 
 from __future__ import annotations
 
-from ctcl_map.converters.base import EHR, Conversion, excluded, first_time, quarantined
+from ctcl_map.converters.base import EHR, Conversion, excluded, first_time, quarantined, text_of
 from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
 from ctcl_map.converters.events import event_row, route, unmapped_of, with_more_targets
 from ctcl_map.readers.fhir_input import SourceItem
@@ -14,9 +14,9 @@ from ctcl_map.readers.fhir_input import SourceItem
 
 def convert_procedure(item: SourceItem, ctx: ConvertContext) -> Conversion:
     procedure = item.resource or {}
-    status = procedure.get("status")
+    status = text_of(procedure.get("status"))
     if status != "completed":
-        return excluded(f"procedure_status_{status or 'missing'}")
+        return excluded(f"procedure_status_{(status or 'missing')[:40]}")
     person_key, problem = subject_key(item)
     if person_key is None:
         return subject_problem(item, problem)

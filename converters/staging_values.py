@@ -7,6 +7,7 @@ staging mapping table's ISCL rows give the concept. The source text is kept verb
 
 from __future__ import annotations
 
+from ctcl_map.converters.base import as_list
 from ctcl_map.converters.concepts import Resolved
 from ctcl_map.converters.context import ConvertContext
 
@@ -22,8 +23,8 @@ def resolve_staging_value(ctx: ConvertContext, value: object, axis: str) -> Reso
         resolved = ctx.resolver.resolve(value, "value")
         if resolved.concept_id:
             return resolved
-        texts = [c.get("code") for c in value.get("coding") or () if isinstance(c, dict)]
-        texts += [c.get("display") for c in value.get("coding") or () if isinstance(c, dict)]
+        codings = [c for c in as_list(value.get("coding")) if isinstance(c, dict)]
+        texts = [c.get("code") for c in codings] + [c.get("display") for c in codings]
         texts.append(value.get("text"))
     elif isinstance(value, str):
         resolved = Resolved(0, value.strip()[:50], 0, None, ISCL_VOCABULARY, value.strip(), "unparseable_stage_value")

@@ -28,7 +28,7 @@ from ctcl_map.quality.validate_references import ReferenceChecker
 from ctcl_map.quality.validate_report import Finding, ValidationReport
 from ctcl_map.quality.validate_structure import MAX_ERRORS_PER_RESOURCE, resource_path, structure_checkers
 from ctcl_map.readers.fhir_input import InputProblem, SourceItem, discover, read_file
-from ctcl_map.writers.cdm_writer import content_hash
+from ctcl_map.writers.cdm_writer import UNSERIALISABLE, content_hash, unserialisable
 from ctcl_map.writers.db import Database
 
 # Converter quarantine reasons another rule already reports with a precise path.
@@ -100,14 +100,24 @@ def _run(paths: Sequence[Path], report: ValidationReport, ctx: ConvertContext, c
             if item.method == "DELETE" or item.resource is None:
                 references.keys.add(item.key)
                 continue
-            digest = content_hash(item.resource)
+            try:
+                digest = content_hash(item.resource)
+            except UNSERIALISABLE as error:  # fhir2omop quarantines it before any check
+                reason, message = unserialisable(error)
+                report.findings.append(Finding("error", f"conversion.{reason}", item.file, resource_path(item.position),
+                                               f"would be quarantined: {message}", item.key))
+                continue
             if item.key in seen:
                 report.findings.append(Finding("warning", "input.duplicate_resource", item.file, resource_path(item.position),
                                                "the same resource was read earlier in this run: loaded once", item.key))
                 if seen[item.key] == digest:
                     continue  # an identical copy: its findings are those of the first
             seen[item.key] = digest
-            _check_item(item, report, checkers, references, coverage, ctcl, ctx, cascade)
+            try:
+                _check_item(item, report, checkers, references, coverage, ctcl, ctx, cascade)
+            except Exception as error:  # noqa: BLE001 - a resource shaped as no rule foresaw costs only itself
+                report.findings.append(Finding("error", "conversion.conversion_error", item.file, resource_path(item.position),
+                                               f"the resource cannot be checked: {error.__class__.__name__}", item.key))
 
     report.findings.extend(references.finish())
     report.findings.extend(cascade.finish())
@@ -167,12 +177,7 @@ def _check_item(item: SourceItem, report: ValidationReport, checkers, references
         ctcl.add_patient(item)
     if item.resource_type not in CONVERTERS:
         return
-    try:
-        conversion = convert(item, ctx)
-    except Exception as error:  # a resource so malformed that a converter trips: report it, keep going
-        report.findings.append(Finding("error", "conversion.failed", item.file, resource_path(item.position),
-                                       f"the converter cannot read this resource ({error.__class__.__name__})", item.key))
-        return
+    conversion = convert(item, ctx)
     if conversion is None:
         return
     cascade.add(item, conversion)

@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ctcl_map.converters.base import as_list
 from ctcl_map.converters.concepts import ConceptResolver
 from ctcl_map.readers.fhir_input import SourceItem
 
@@ -53,7 +54,7 @@ class CoverageCounter:
         for name, kind in fields:
             self.add_concept(item.resource_type, resource.get(name), kind)
         if item.resource_type == "Observation":
-            for component in resource.get("component") or ():
+            for component in as_list(resource.get("component")):
                 if isinstance(component, dict):
                     self.add_concept(item.resource_type, component.get("code"), "measurement")
                     self.add_concept(item.resource_type, component.get("valueCodeableConcept"), "value")
@@ -61,7 +62,7 @@ class CoverageCounter:
     def add_concept(self, resource_type: str, concept: Any, kind: str) -> None:
         if not isinstance(concept, dict):
             return
-        codings = [c for c in concept.get("coding") or () if isinstance(c, dict)
+        codings = [c for c in as_list(concept.get("coding")) if isinstance(c, dict)
                    and isinstance(c.get("code"), str) and c["code"].strip()]
         if not codings:
             if isinstance(concept.get("text"), str) and concept["text"].strip():

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from ctcl_map.converters.base import Conversion, InvalidValue, parse_time
+from ctcl_map.converters.base import Conversion, InvalidValue, as_list, parse_time
 from ctcl_map.converters.concepts import ConceptResolver
 from ctcl_map.converters.condition import UNCONFIRMED_STATUSES
 from ctcl_map.quality.validate_report import Finding
@@ -182,7 +182,7 @@ class CtclChecker:
             return False
         if self.resolver.resolve(code, "condition").concept_id in self.concepts.oncology.diagnosis_ids:
             return True
-        for coding in code.get("coding") or ():
+        for coding in as_list(code.get("coding")):
             if (isinstance(coding, dict) and self.resolver.vocabulary_of(coding.get("system")) == "ICDO3"
                     and isinstance(coding.get("code"), str) and CTCL_ICDO3.match(coding["code"].strip())):
                 return True
@@ -192,11 +192,11 @@ class CtclChecker:
         code = (item.resource or {}).get("code")
         if not isinstance(code, dict):
             return
-        texts = [code.get("text")] + [c.get("display") for c in code.get("coding") or () if isinstance(c, dict)]
+        texts = [code.get("text")] + [c.get("display") for c in as_list(code.get("coding")) if isinstance(c, dict)]
         if not any(isinstance(t, str) and CTCL_WORDS.search(_plain(t)) for t in texts):
             return
         codes = [f"{self.resolver.vocabulary_of(c.get('system')) or 'unknown system'} {str(c.get('code'))[:40]}"
-                 for c in code.get("coding") or () if isinstance(c, dict) and c.get("code")]
+                 for c in as_list(code.get("coding")) if isinstance(c, dict) and c.get("code")]
         shown = ", ".join(codes) if codes else "text only"
         self.findings.append(Finding(
             "warning", "ctcl.code_unrecognised", item.file, resource_path(item.position, ("code",)),

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ctcl_map.converters.base import as_list
 from ctcl_map.quality.validate_report import Finding
 from ctcl_map.quality.validate_structure import resource_path
 from ctcl_map.readers.fhir_input import SourceItem, reference_key
@@ -54,7 +55,7 @@ class ReferenceChecker:
         resource = item.resource
         if not isinstance(resource, dict):
             return
-        contained_ids = {c.get("id") for c in resource.get("contained") or () if isinstance(c, dict)}
+        contained_ids = {c.get("id") for c in as_list(resource.get("contained")) if isinstance(c, dict)}
         for location, reference in _references(resource, ()):
             self._check(item, location, reference, contained_ids)
 
@@ -128,7 +129,7 @@ def _references(value: object, location: tuple):
             if name in ("reference", "contained") or not isinstance(child, (dict, list)):
                 continue
             yield from _references(child, location + (name,))
-        for number, contained in enumerate(value.get("contained") or ()):
+        for number, contained in enumerate(as_list(value.get("contained"))):
             if isinstance(contained, dict):
                 yield from _references(contained, location + ("contained", number))
     elif isinstance(value, list):

@@ -43,7 +43,7 @@ def test_incremental_run_parses_only_new_and_changed_files_and_equals_a_full_run
     parsed: list[str] = []
     real_read_file, real_lines = parallel.read_file, parallel.items_from_ndjson_lines
     monkeypatch.setattr(parallel, "read_file", lambda path, *a: parsed.append(Path(path).name) or real_read_file(path, *a))
-    monkeypatch.setattr(parallel, "items_from_ndjson_lines", lambda lines, name: parsed.append(Path(name).name) or real_lines(lines, name))
+    monkeypatch.setattr(parallel, "items_from_ndjson_lines", lambda lines, name, *a: parsed.append(Path(name).name) or real_lines(lines, name, *a))
     report = _run(incremental_db, inputs, incremental=True)
     monkeypatch.undo()
 

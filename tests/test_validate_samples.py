@@ -53,10 +53,12 @@ def test_mcode_fixtures_invalid_resource_is_reported():
     folder = _testdata("mcode-extraction-fixtures")
     invalid = folder / "helpers" / "fixtures" / "invalid-resource.json"
     valid = folder / "helpers" / "fixtures" / "valid-resource.json"
-    # The R4B models do not check code bindings; HL7's JSON schema does (gender enum).
-    assert validate_inputs([invalid, valid]).findings == []
+    # The R4B models do not check code bindings; HL7's JSON schema does (gender enum). The "valid"
+    # patient was born in 1848, before the plausible range (README, 'Conversion rules').
+    born_1848 = ("conversion.implausible_date", "", "Patient/valid-patient")
+    assert [(f.rule, f.path, f.resource) for f in validate_inputs([invalid, valid]).findings] == [born_1848]
     report = validate_inputs([invalid, valid], json_schema=True)
-    assert [(f.rule, f.path, f.resource) for f in report.findings] == [("structure.schema", "gender", "Patient/invalid-patient")]
+    assert [(f.rule, f.path, f.resource) for f in report.findings] == [("structure.schema", "gender", "Patient/invalid-patient"), born_1848]
     # The whole set: STU3-shaped Conditions and Bundles whose urn: references point at no entry.
     report = validate_inputs([folder])
     rules = Counter(f.rule for f in report.findings)

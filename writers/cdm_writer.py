@@ -65,9 +65,18 @@ DELETED = "deleted"  # the content hash of a DELETE entry
 
 
 def content_hash(resource: dict | None) -> str:
+    """Raises one of UNSERIALISABLE for a resource nested deeper than orjson writes (255 levels)."""
     if resource is None:
         return DELETED
     return hashlib.blake2b(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+
+
+UNSERIALISABLE = (TypeError, orjson.JSONEncodeError)
+
+
+def unserialisable(error: Exception) -> tuple[str, str]:
+    """The quarantine verdict for a resource content_hash refused."""
+    return "too_deeply_nested", f"the resource cannot be serialised (nested over 255 levels?): {error}"
 
 
 class IdRegistry:
@@ -287,7 +296,7 @@ class CdmWriter:
         persons_of: dict[str, set[int]] = defaultdict(set)  # resource key -> persons its rows name
         for entry in to_replace:
             item, conversion = entry.item, entry.conversion
-            meta = (item.resource or {}).get("meta") or {}
+            meta = _meta(item)
             status = "loaded"
             if item.method == "DELETE":
                 status = "deleted"
@@ -318,7 +327,7 @@ class CdmWriter:
                     rows_by_table[row.table].append(values)
                     outcome.rows_by_source[(item.resource_type, row.table)] += 1
                     lineage.append((row.table, omop_id, item.key, item.file, item.position, self.run_id))
-            states.append((item.key, entry.content_hash, _str(meta.get("versionId")), _str(meta.get("lastUpdated")),
+            states.append((item.key, entry.content_hash, _str(meta.get("versionId"), 64), _str(meta.get("lastUpdated"), 40),
                            status, item.file, self.run_id))
 
         for table, rows in rows_by_table.items():
@@ -539,26 +548,32 @@ class CdmWriter:
             return self.db.query(statement) if fetch else self.db.execute(statement)
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+def _str(value: Any, limit: int) -> str | None:
+    """A text value cut to its bookkeeping column (PostgreSQL refuses longer ones, DuckDB keeps them)."""
+    return value[:limit] if isinstance(value, str) else None
+
+
+def _meta(item: SourceItem) -> dict:
+    meta = (item.resource or {}).get("meta")
+    return meta if isinstance(meta, dict) else {}
 
 
 def _version_tuple(meta: dict) -> tuple:
     version = meta.get("versionId")
-    numeric = int(version) if isinstance(version, str) and version.isdigit() else None
+    numeric = int(version) if isinstance(version, str) and version.isascii() and version.isdigit() and len(version) <= 18 else None
     return numeric, meta.get("lastUpdated") if isinstance(meta.get("lastUpdated"), str) else None
 
 
 def _is_older(candidate: SourceItem, other: SourceItem) -> bool:
     """True when `candidate` is an older version than `other` by versionId, then lastUpdated."""
-    mine = _version_tuple((candidate.resource or {}).get("meta") or {})
-    theirs = _version_tuple((other.resource or {}).get("meta") or {})
+    mine = _version_tuple(_meta(candidate))
+    theirs = _version_tuple(_meta(other))
     return _compare(mine, theirs) < 0
 
 
 def _is_older_than_state(candidate: SourceItem, version: str | None, updated: str | None) -> bool:
-    mine = _version_tuple((candidate.resource or {}).get("meta") or {})
-    theirs = (int(version) if version and version.isdigit() else None, updated)
+    mine = _version_tuple(_meta(candidate))
+    theirs = (int(version) if version and version.isascii() and version.isdigit() and len(version) <= 18 else None, updated)
     return _compare(mine, theirs) < 0
 
 
