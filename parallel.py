@@ -261,11 +261,29 @@ def converted_units(setup: ConverterSetup, units: Iterable[Unit], workers: int, 
                              initargs=(setup, os.getpid())) as pool:
         pending: deque[tuple[Unit, Future]] = deque()
         for unit in units:
+            if _streamed_here(setup, unit):
+                # A worker would send a large Bundle's rows back whole: convert it here, lazily,
+                # after the units before it, so memory follows one resource as with one process.
+                while pending:
+                    yield _settle(setup, *pending.popleft(), medications)
+                result = convert_unit(setup, unit, medications, lazy=True)
+                yield result  # consumed by the caller before the next unit is asked for
+                medications.update(result.medications)
+                continue
             pending.append((unit, pool.submit(_convert_in_worker, unit, medications or None)))
             while len(pending) >= window:
                 yield _settle(setup, *pending.popleft(), medications)
         while pending:
             yield _settle(setup, *pending.popleft(), medications)
+
+
+def _streamed_here(setup: ConverterSetup, unit: Unit) -> bool:
+    """A JSON file the reader streams (over the whole-file size; a gzipped one judged at an 8x
+    expansion): converted in the loader's process even when workers run."""
+    if unit.lines is not None or unit.problem is not None:
+        return False
+    expansion = 8 if unit.path.name.lower().endswith(".gz") else 1
+    return unit.size * expansion > setup.limits.whole_file_bytes
 
 
 def _settle(setup: ConverterSetup, unit: Unit, future: Future, medications: dict[str, dict]) -> UnitResult:

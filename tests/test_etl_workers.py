@@ -120,3 +120,37 @@ def test_no_more_workers_than_json_files_to_read(tmp_path):
     db.close()
     assert first.workers == 2
     assert again.files == 1 and again.workers == 1
+
+
+def test_with_workers_a_streamed_bundle_is_converted_in_the_loader_lazily_and_writes_what_one_process_writes(tmp_path, monkeypatch):
+    """A Bundle the reader streams (here: over 1 kB) is not sent to a worker, which would hand its
+    rows back whole; the loader converts it lazily, in input order with the units around it."""
+    import functools
+
+    import ctcl_map.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "ReadLimits", functools.partial(pipeline.ReadLimits, whole_file_bytes=1000))
+    in_loader: list[str] = []
+    real_convert_unit = parallel.convert_unit
+
+    def spy(setup, unit, *args, **kwargs):
+        in_loader.append(unit.path.name)
+        return real_convert_unit(setup, unit, *args, **kwargs)
+
+    monkeypatch.setattr(parallel, "convert_unit", spy)
+    inputs = make_inputs(tmp_path / "in", copies=2)
+    (inputs / "small.json").write_text(json.dumps(PATIENT))  # under 1 kB: a worker's
+    snapshots = []
+    for workers in (1, 2):
+        in_loader.clear()
+        db = fresh_db(str(tmp_path / f"streamed-{workers}.duckdb"))
+        run_fhir2omop(db, RunOptions(inputs=[inputs], workers=workers, batch_size=70))
+        snapshots.append(database_snapshot(db))
+        db.close()
+    def streamed(path: Path) -> bool:  # over 1 kB, a gzipped file judged at 8 times its size
+        return path.stat().st_size * (8 if path.suffix == ".gz" else 1) > 1000
+
+    bundles = [p for p in inputs.iterdir() if p.suffix in (".json", ".gz")]
+    assert {p.name for p in bundles if streamed(p)} == set(in_loader)
+    assert "small.json" not in in_loader and any(not streamed(p) for p in bundles)
+    assert snapshots[0]["person"] and snapshots[1] == snapshots[0]
