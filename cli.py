@@ -121,6 +121,7 @@ def fhir2omop(
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", rich_help_panel=OUTPUT, help="No progress bar (it is drawn only on a terminal anyway).")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log-file", metavar="FILE", rich_help_panel=OUTPUT, help="Append JSON lines for a scheduler: run start, progress per file, warnings, the report.")] = None,
+    include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=BEHAVIOUR, help="Count provisional, differential and unconfirmed CTCL diagnoses (and stages linked to them) as CTCL diagnoses in the oncology derivation (default: loaded with their status but left out).")] = False,
 ) -> None:
     """Load FHIR R4 data into an OMOP CDM v5.4 database (DuckDB by default).
 
@@ -159,7 +160,7 @@ def fhir2omop(
         database = _open(db, cdm_schema)
         options = RunOptions(inputs=inputs, mapping_dirs=mappings or (), batch_size=batch_size, validate=validate,
                              workers=workers, incremental=incremental, oncology=oncology, b_rules=b_rules,
-                             delete_vanished=delete_vanished)
+                             delete_vanished=delete_vanished, include_unconfirmed=include_unconfirmed)
         log.start(database.dialect, len(inputs), {
             "batch_size": batch_size, "workers": workers, "incremental": incremental, "delete_vanished": delete_vanished,
             "oncology": oncology, "b_rules": b_rules, "validate": validate, "strict": strict, "site_mappings": len(options.mapping_dirs)})
@@ -286,6 +287,7 @@ def dq(
     table: Annotated[Optional[list[str]], typer.Option("--table", metavar="TABLE", rich_help_panel=BEHAVIOUR, help="Only checks on this CDM table (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT, help="Print every check result as JSON.")] = False,
     show_passed: Annotated[bool, typer.Option("--show-passed", metavar="", rich_help_panel=OUTPUT, help="List passing checks in the table too.")] = False,
+    dqd_json: Annotated[Optional[Path], typer.Option("--dqd-json", metavar="FILE", rich_help_panel=OUTPUT, help="Also write the results in DataQualityDashboard's results JSON format (for DQD's viewer) to this file.")] = None,
 ) -> None:
     """Data-quality checks over the CDM, after the OHDSI DataQualityDashboard v5.4 definitions and
     thresholds. Exit 1 when a check fails (or cannot run).
@@ -303,14 +305,27 @@ def dq(
     """
     from ctcl_map.quality import run_dq
     from ctcl_map.terminal import show
+    from ctcl_map.quality.dqd_results import dqd_json as to_dqd_json
+    from ctcl_map.quality.dqd_results import dqd_results
 
     database = _open(db, cdm_schema, results_schema, read_only=True)
+    started = datetime.now()
     try:
         report = run_dq(database, checks=check or None, tables=table or None)
+        cdm_source = (database.query_df(f"SELECT * FROM {database.table('cdm_source')}").to_dict("records")
+                      if dqd_json and database.table_exists("cdm_source") else [])
     except ValueError as problem:
         _fail(str(problem), 2)
     finally:
         database.close()
+    if dqd_json:
+        if not cdm_source:
+            typer.echo("warning: CDM_SOURCE is empty; DQD's viewer shows no source metadata", err=True)
+        try:
+            dqd_json.write_bytes(to_dqd_json(dqd_results(report, cdm_source, started, datetime.now(), __version__)))
+        except OSError as problem:
+            _fail(f"cannot write {dqd_json}: {problem.strerror}", 1)
+        typer.echo(f"DQD results written: {dqd_json} ({len(report.results)} checks)", err=True)
     if as_json:
         typer.echo(report.to_json())
     else:
@@ -329,6 +344,8 @@ def survival(
     results_schema: ResultsSchemaOption = None,
     cohort: Annotated[str, typer.Option("--cohort", metavar="NAME", rich_help_panel=INPUT, help="Built-in target cohort: ctcl, mf, ss, advanced, early, first-line.")] = "ctcl",
     circe: Annotated[Optional[Path], typer.Option("--circe", metavar="FILE", rich_help_panel=INPUT, help="An ATLAS/Circe cohort definition JSON to use instead of --cohort.")] = None,
+    cohort_id: Annotated[Optional[int], typer.Option("--cohort-id", metavar="N", rich_help_panel=OUTPUT, help="cohort_definition_id of the target cohort (default: a Circe file's published id, else a free id). An id holding another definition's rows is refused.")] = None,
+    cohort_table: Annotated[str, typer.Option("--cohort-table", metavar="TABLE", rich_help_panel=OUTPUT, help="Write cohorts to this table in the results schema instead of COHORT (e.g. to stay clear of CohortGenerator's tables).")] = "cohort",
     compare: Annotated[Optional[str], typer.Option("--compare", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="Exposure to compare, an ingredient name or concept_id (e.g. mogamulizumab).")] = None,
     comparator: Annotated[Optional[str], typer.Option("--comparator", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="new-user design: a specific comparator ingredient (default: any other systemic line).")] = None,
     design: Annotated[Optional[str], typer.Option("--design", metavar="DESIGN", rich_help_panel=BEHAVIOUR, help="new-user (default with --compare), landmark, time-varying, or naive (immortal-time biased; warns).")] = None,
@@ -348,6 +365,7 @@ def survival(
     as_json: Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT, help="Print the result as JSON.")] = False,
     csv_out: Annotated[Optional[Path], typer.Option("--csv", metavar="FILE", rich_help_panel=OUTPUT, help="Write the result table as CSV here.")] = None,
     plot_stem: Annotated[Optional[Path], typer.Option("--plot", metavar="STEM", rich_help_panel=OUTPUT, help="Write a Kaplan-Meier plot as STEM.png and STEM.svg.")] = None,
+    include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=INPUT, help="Let provisional, differential and unconfirmed diagnoses (and stages linked to them) enter the cohorts (default: left out).")] = False,
 ) -> None:
     """Overall survival the OHDSI way: cohorts in the cohort table, Kaplan-Meier, log-rank, Cox.
 
@@ -365,11 +383,12 @@ def survival(
             --design new-user --json
     """
     from ctcl_map.survival import Restrictions, SurvivalSpec, SurvivalSpecError, plot, render, run_survival
-    from ctcl_map.writers.db import DatabaseError
+    from ctcl_map.writers.db import DatabaseError, check_identifier
 
     spec = SurvivalSpec(
         cohort=cohort,
         circe_json=circe,
+        cohort_id=cohort_id,
         restrictions=Restrictions(
             stage_groups=_csv_list(stage), clipi_groups=_csv_list(clipi), ctcl_types=_csv_list(ctcl_type),
             age_min=age_min, age_max=age_max, sex=sex,
@@ -383,20 +402,57 @@ def survival(
         admin_end=admin_end.date() if admin_end else None,
         survival_years=tuple(float(y) for y in _csv_list(years) or ()),
         time_unit=unit,
+        include_unconfirmed=include_unconfirmed,
     )
     database = _open(db, cdm_schema, results_schema)
     try:
+        database.cohort_table = check_identifier(cohort_table)
         result = run_survival(database, spec)
     except (SurvivalSpecError, DatabaseError) as problem:
         _fail(str(problem), 2)
     finally:
         database.close()
+    for line in result.written:
+        typer.echo(line, err=True)
     typer.echo(render(result, "json")) if as_json else render(result, "table")
     if csv_out:
         render(result, "csv", csv_out)
     if plot_stem:
         for path in plot(result, plot_stem):
             typer.echo(f"plot written: {path}", err=True)
+
+
+@app.command(short_help="Apply the official CDM v5.4 indices and foreign keys to a loaded CDM.")
+def constraints(
+    db: DbOption = "omop.duckdb",
+    cdm_schema: SchemaOption = None,
+    indices: Annotated[bool, typer.Option("--indices/--no-indices", metavar="", show_default=False, rich_help_panel=BEHAVIOUR, help="The official CommonDataModel v5.4 indices.")] = True,
+    foreign_keys: Annotated[bool, typer.Option("--foreign-keys/--no-foreign-keys", metavar="", show_default=False, rich_help_panel=BEHAVIOUR, help="The 176 official foreign keys (PostgreSQL; created deferrable).")] = True,
+) -> None:
+    """Apply the official OMOP CDM v5.4 indices and foreign keys to a loaded CDM (idempotent).
+
+    Later loads, updates and deletes keep working: ctcl-map's transactions defer the foreign keys
+    to commit. Exit 1 when a foreign key cannot be added because rows break it.
+
+    Example:
+
+      ctcl-map constraints --db postgresql+psycopg://postgres@127.0.0.1:5432/test --cdm-schema cdm
+    """
+    from ctcl_map.cdm.constraints import apply_foreign_keys, apply_indices
+    from ctcl_map.writers.db import DatabaseError
+
+    database = _open(db, cdm_schema)
+    try:
+        reports = ([("indices", apply_indices(database))] if indices else []) + \
+                  ([("foreign keys", apply_foreign_keys(database))] if foreign_keys else [])
+    except DatabaseError as problem:
+        _fail(str(problem), 1)
+    finally:
+        database.close()
+    for kind, report in reports:
+        typer.echo(f"{kind}: {len(report.created)} created, {len(report.present)} already present")
+        for reason in report.skipped:
+            typer.echo(f"{kind} not applied: {reason}", err=True)
 
 
 @app.command(short_help="Write every CDM table as Parquet or CSV, one file per table.")
@@ -485,6 +541,7 @@ def validate(
     html: Annotated[Optional[Path], typer.Option("--html", metavar="FILE", rich_help_panel=OUTPUT, help="Also write a self-contained HTML report to this file.")] = None,
     strict: Annotated[bool, typer.Option("--strict", metavar="", rich_help_panel=BEHAVIOUR, help="Exit 1 on warnings too.")] = False,
     top: Annotated[int, typer.Option("--top", metavar="N", rich_help_panel=OUTPUT, min=1, help="Problems and unmapped codes shown in the table.")] = 20,
+    include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=BEHAVIOUR, help="Judge provisional, differential and unconfirmed CTCL diagnoses as diagnoses, as fhir2omop --include-unconfirmed does (they are still reported).")] = False,
 ) -> None:
     """Check a FHIR export before loading it: structure (fhir.resources R4B), references, CTCL
     plausibility (diagnosis before treatment, death after events, stage vs TNMB, B vs blood counts,
@@ -505,7 +562,8 @@ def validate(
     _require_inputs(inputs)
     database = _open(db, cdm_schema, read_only=True) if db else None
     try:
-        report = validate_inputs(inputs, mapping_dirs=mappings or (), db=database, json_schema=schema)
+        report = validate_inputs(inputs, mapping_dirs=mappings or (), db=database, json_schema=schema,
+                                 include_unconfirmed=include_unconfirmed)
     except ValidationFailed as problem:
         _fail(str(problem), 2)
     finally:

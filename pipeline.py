@@ -28,7 +28,7 @@ from ctcl_map.converters.context import encounter_key
 from ctcl_map.converters.observation import report_awaited_by
 from ctcl_map.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
 from ctcl_map.readers.fhir_input import BundleIndex, InputProblem, SourceItem, discover, file_digest, file_size, is_ndjson
-from ctcl_map.writers.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, content_hash
+from ctcl_map.writers.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, clear_missing_visits, content_hash
 from ctcl_map.writers.db import Database
 
 PARALLEL_MIN_BYTES = 16_000_000
@@ -44,6 +44,8 @@ class RunOptions:
     validate: bool = False  # full fhir.resources model validation of every mapped resource (slow)
     oncology: bool = True  # derive staging links, stage groups, B categories, CLIPI and episodes
     b_rules: str = "2007"  # ISCL/EORTC B-category criteria for counts: '2007' or '2022'
+    # provisional / differential / unconfirmed CTCL diagnoses enter the oncology derivation too
+    include_unconfirmed: bool = False
     source_name: str = "ctcl-map FHIR load"
     # Processes converting in parallel; the output is the same for any number. None: default_workers.
     workers: int | None = 1
@@ -349,7 +351,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         report.dangling_removed, dangling_files = _remove_dangling_subjects(writer, own_runs, outcome)
         # What this process wrote and deleted is known; a killed run's, or the sweep's, is not.
         visit_candidates = None if report.recovered_runs or report.dangling_removed else writer.visit_ids
-        report.visit_links_cleared = _clear_missing_visits(db, own_runs, visit_candidates)
+        report.visit_links_cleared = clear_missing_visits(db, own_runs, visit_candidates)
         persons = sorted(outcome.person_ids | recovered_persons)
 
         def changed_in(*tables: str) -> set[int]:
@@ -368,7 +370,8 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
             writer.ids.start_batch()
             writer.ids.preload("derived:")
             report.oncology = derive_oncology(db, persons, b_rules=options.b_rules,
-                                              mappings=rows_by_kind(mappings), allocate_id=writer.ids.get)
+                                              mappings=rows_by_kind(mappings), allocate_id=writer.ids.get,
+                                              include_unconfirmed=options.include_unconfirmed)
             writer.ids.flush()
         report.derived = derive_for_persons(db, persons, condition_persons=changed_in("condition_occurrence"),
                                             drug_persons=drug_persons)
@@ -727,37 +730,6 @@ def _missing_person_verdicts(db: Database, person_ids: set[int]) -> dict[int, tu
     return verdicts
 
 
-def _clear_missing_visits(db: Database, own_runs: Sequence[int], candidates: set[int] | None) -> int:
-    """visit_occurrence_id values pointing at an Encounter that never arrived (or was deleted)
-    become NULL, in rows of the persons this run or a killed run it completes changed.
-
-    `candidates`: every visit id this run's rows reference or whose visit it deleted, when known;
-    if all of them exist, no link can dangle and the tables are not scanned.
-    Run-level step: call inside db.exclusive()."""
-    t = db.table
-    if candidates is not None:
-        if not candidates:
-            return 0
-        with db.temp_relation("ctcl_visit_ids", ("visit_id",), [(v,) for v in sorted(candidates)]) as relation:
-            missing = db.query(f"SELECT COUNT(*) FROM {relation} c WHERE NOT EXISTS "
-                               f"(SELECT 1 FROM {t('visit_occurrence')} v WHERE v.visit_occurrence_id = c.visit_id)")[0][0]
-        if not missing:
-            return 0
-    runs = ", ".join(str(r) for r in own_runs)
-    # Rows these runs wrote have their person in ctcl_run_person; so do rows whose Encounter these
-    # runs deleted. Filtering on those persons is cheaper than on the lineage of the runs.
-    where = {
-        table: (f"visit_occurrence_id IS NOT NULL AND person_id IN "
-                f"(SELECT person_id FROM {t('ctcl_run_person')} WHERE run_id IN ({runs})) AND NOT EXISTS "
-                f"(SELECT 1 FROM {t('visit_occurrence')} v WHERE v.visit_occurrence_id = {t(table)}.visit_occurrence_id)")
-        for table in ("condition_occurrence", "drug_exposure", "procedure_occurrence", "device_exposure", "measurement", "observation")
-    }
-    counts = db.query(" UNION ALL ".join(f"SELECT '{table}', COUNT(*) FROM {t(table)} WHERE {condition}"
-                                         for table, condition in where.items()))
-    for table, count in counts:
-        if count:
-            db.execute(f"UPDATE {t(table)} SET visit_occurrence_id = NULL WHERE {where[table]}")
-    return sum(count for _, count in counts)
 
 
 def _write_cdm_source(db: Database, name: str, vocab_version: str) -> None:

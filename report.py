@@ -46,6 +46,14 @@ def print_run_report(report, db_label: str, console: Console | None = None) -> N
             f"{oncology['disease_episodes']:,} disease episodes, {oncology['treatment_lines']:,} lines of therapy, "
             f"CLIPI for {oncology['clipi_persons']:,} persons; {oncology['stage_disagreements']:,} given stage groups "
             "disagree with TNMB", indent=0))
+        if oncology.get("stage_given_conflicts"):
+            blocks.append(prose(f"oncology: {oncology['stage_given_conflicts']:,} dates with a stage group given two "
+                                "ways that disagree", indent=0))
+        if oncology.get("unconfirmed_diagnoses_excluded"):
+            blocks.append(prose(
+                f"oncology: {oncology['unconfirmed_diagnoses_excluded']:,} provisional/differential/unconfirmed CTCL "
+                f"diagnoses and {oncology.get('staging_of_unconfirmed_excluded', 0):,} staging rows linked to them left "
+                "out (--include-unconfirmed counts them)", indent=0))
     for title, counts in (("excluded by reason", data["excluded"]), ("quarantined by reason", data["quarantined"]),
                           ("unmapped rows by vocabulary (concept_id 0)", data["unmapped_rows_by_vocabulary"]),
                           ("resource types not mapped to OMOP", data["not_mapped_resource_types"])):
@@ -67,7 +75,8 @@ _SHOWN = frozenset({
     "top_unmapped_codes", "oncology",
 })
 _ONCOLOGY_SHOWN = frozenset({"persons", "diagnoses", "staging_linked", "stage_derived", "b_derived", "disease_episodes",
-                             "treatment_lines", "clipi_persons", "stage_disagreements"})
+                             "treatment_lines", "clipi_persons", "stage_disagreements", "stage_given_conflicts",
+                             "unconfirmed_diagnoses_excluded", "staging_of_unconfirmed_excluded"})
 
 
 def counter_lines(data: dict) -> list[str]:

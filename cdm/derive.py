@@ -126,12 +126,13 @@ def _rebuild(db: Database, t: dict[str, str], scopes: dict[str, str]) -> dict[st
             db.execute(f"DELETE FROM {t[table]} WHERE person_id IN ({scope})")
         if "observation_period" in scopes:
             scope = scopes["observation_period"]
-            counts["observation_period"] = _insert(db, t["observation_period"],
-                "observation_period_id, person_id, observation_period_start_date, observation_period_end_date, period_type_concept_id",
-                f"SELECT e.person_id, MIN(e.start_date), MAX(e.end_date), {STANDARD_ALGORITHM} "
+            # One period per person, so its id is the person's: stable whichever persons a run re-derives.
+            counts["observation_period"] = db.execute_count(
+                f"INSERT INTO {t['observation_period']} (observation_period_id, person_id, observation_period_start_date, "
+                "observation_period_end_date, period_type_concept_id) "
+                f"SELECT e.person_id, e.person_id, MIN(e.start_date), MAX(e.end_date), {STANDARD_ALGORITHM} "
                 f"FROM ({_EVENT_DATES.format(**t)}) e WHERE e.person_id IN ({scope}) AND e.person_id IN (SELECT person_id FROM {t['person']}) "
-                "GROUP BY e.person_id",
-                "observation_period_id", "person_id")
+                "GROUP BY e.person_id")
         if "condition_era" in scopes:
             condition_targets = (
                 f"SELECT person_id, condition_concept_id AS concept_id, condition_start_date AS start_date, "

@@ -114,7 +114,8 @@ def qualified(table: str, schema: str | None) -> str:
     return f"{schema}.{table}" if schema else table
 
 
-def create_table_sql(table: str, dialect: str, schema: str | None = None) -> str:
+def create_table_sql(table: str, dialect: str, schema: str | None = None, name: str | None = None) -> str:
+    """CREATE TABLE IF NOT EXISTS for spec table `table`, created as `name` (default: the same name)."""
     lines = []
     for f in cdm_fields()[table]:
         null = " NOT NULL" if f.required else ""
@@ -123,7 +124,7 @@ def create_table_sql(table: str, dialect: str, schema: str | None = None) -> str
     if pk:
         lines.append(f"    PRIMARY KEY ({pk})")
     body = ",\n".join(lines)
-    return f"CREATE TABLE IF NOT EXISTS {qualified(table, schema)} (\n{body}\n)"
+    return f"CREATE TABLE IF NOT EXISTS {qualified(name or table, schema)} (\n{body}\n)"
 
 
 def cdm_ddl(dialect: str, schema: str | None = None) -> list[str]:

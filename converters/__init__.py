@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ctcl_map.converters.allergy import convert_allergy
 from ctcl_map.converters.base import Conversion, InvalidValue, quarantined
 from ctcl_map.converters.condition import convert_condition
 from ctcl_map.converters.context import ConvertContext, contained_patient
@@ -23,6 +24,7 @@ CONVERTERS: dict[str, Converter] = {
     "Condition": convert_condition,
     "Observation": convert_observation,
     "Procedure": convert_procedure,
+    "AllergyIntolerance": convert_allergy,
     **{resource_type: convert_medication for resource_type in MEDICATION_KINDS},
 }
 

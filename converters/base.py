@@ -122,6 +122,20 @@ def first_time(resource: dict, names: tuple[str, ...]) -> tuple[FhirTime | None,
     return None, None
 
 
+def start_with_fallback(resource: dict, names: tuple[str, ...], fallback: str, note: str,
+                        conversion: Conversion) -> FhirTime | None:
+    """The first present [x] date of `names`, else the `fallback` field (counted as `note`); a
+    partial date is counted as 'date_imputed'. None when neither is there (the caller quarantines)."""
+    start, _ = first_time(resource, names)
+    if start is None:
+        start = parse_time(resource.get(fallback), fallback)
+        if start is not None:
+            conversion.notes.append(note)
+    if start is not None and start.imputed:
+        conversion.notes.append("date_imputed")
+    return start
+
+
 def number(value: Any, field_name: str) -> float | None:
     if value is None:
         return None

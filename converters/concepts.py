@@ -38,6 +38,9 @@ class Resolved:
     code: str | None
     reason: str | None  # why concept_id is 0; None when mapped
     mapping: Any = None  # the MappingEntry that decided it (CTCL tables), for its attributes
+    # further standard targets when the code has several 'Maps to' (e.g. a combination code):
+    # ((concept_id, domain_id), ...); each becomes a row of its own (events.with_more_targets)
+    more_targets: tuple[tuple[int, str | None], ...] = ()
 
 
 UNCODED = Resolved(0, None, 0, None, None, None, "no_code")
@@ -53,6 +56,7 @@ class VocabHit:
     standard_concept_id: int  # 0 when the source concept has no valid standard mapping
     standard_domain_id: str | None
     source_domain_id: str | None
+    more_targets: tuple[tuple[int, str | None], ...] = ()  # further standard 'Maps to' targets
 
 
 class VocabIndex:
@@ -101,9 +105,15 @@ class VocabIndex:
             else:
                 hit = VocabHit(concept_id, 0, None, domain)
             previous = self._codes.get(key)
-            # Several rows per code (several 'Maps to'): keep the first standard target, lowest id.
+            # Several rows per code (several 'Maps to'): the first standard target (lowest id) is
+            # the concept, the others are kept as more_targets (one OMOP row each).
             if previous is None or (previous.standard_concept_id == 0 and hit.standard_concept_id != 0):
                 self._codes[key] = hit
+            elif (hit.standard_concept_id and hit.standard_concept_id != previous.standard_concept_id
+                  and hit.standard_concept_id not in {t for t, _ in previous.more_targets}):
+                self._codes[key] = VocabHit(previous.source_concept_id, previous.standard_concept_id,
+                                            previous.standard_domain_id, previous.source_domain_id,
+                                            previous.more_targets + ((hit.standard_concept_id, hit.standard_domain_id),))
 
     def lookup(self, vocabulary_id: str, code: str) -> VocabHit | None:
         key = (vocabulary_id, code)
@@ -165,7 +175,8 @@ class ConceptResolver:
         elif hit.standard_concept_id == 0:
             result = Resolved(0, code, source_concept_id, hit.source_domain_id, vocabulary_id, code, "no_standard_mapping")
         else:
-            result = Resolved(hit.standard_concept_id, code, source_concept_id, hit.standard_domain_id, vocabulary_id, code, None)
+            result = Resolved(hit.standard_concept_id, code, source_concept_id, hit.standard_domain_id, vocabulary_id, code,
+                              None, None, hit.more_targets)
         self._cache[cache_key] = result
         return result
 

@@ -1,7 +1,10 @@
 """Condition -> condition_occurrence (or the table of the concept's domain), plus Condition.stage.
 
-- verificationStatus refuted / entered-in-error -> no row (f2o-060). Provisional, differential,
-  unconfirmed and confirmed are loaded: the CDM keeps what the record asserts.
+- verificationStatus refuted / entered-in-error -> no row (f2o-060). Provisional, differential and
+  unconfirmed diagnoses are loaded with their status: condition_status_source_value = the code,
+  condition_status_concept_id from mappings/fhir_valuesets.csv (32899 'Preliminary diagnosis').
+  The oncology derivation and the survival cohorts leave them out unless asked to include them
+  (staging.concept_sets.UNCONFIRMED_STATUSES); counted as 'condition_unconfirmed'.
 - Start: onset[x]; without onset, recordedDate (counted as 'start_from_recorded_date'); without
   both, the core condition-assertedDate extension ('start_from_asserted_date').
 - End: abatement[x] when it is a date or period.
@@ -11,13 +14,14 @@
 
 from __future__ import annotations
 
-from ctcl_map.converters.base import EHR, Conversion, code_of, excluded, extension_value, first_time, parse_time, quarantined
+from ctcl_map.converters.base import EHR, Conversion, Unmapped, code_of, excluded, extension_value, first_time, parse_time, quarantined
 from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
-from ctcl_map.converters.events import event_row, route, unmapped_of
+from ctcl_map.converters.events import event_row, route, unmapped_of, with_more_targets
 from ctcl_map.converters.staging_values import resolve_staging_value
 from ctcl_map.readers.fhir_input import SourceItem
 
 NOT_ASSERTED = {"refuted", "entered-in-error"}
+UNCONFIRMED_STATUSES = ("provisional", "differential", "unconfirmed")  # kept, but not analysed as diagnoses
 CONDITION_FIELD_CONCEPT = 1147127  # condition_occurrence.condition_occurrence_id (vocab-concepts.md section 6)
 ASSERTED_DATE = "http://hl7.org/fhir/StructureDefinition/condition-assertedDate"
 STAGE_GROUP_QUESTION = ("LOINC", "21908-9")  # Stage group.clinical Cancer
@@ -53,11 +57,28 @@ def convert_condition(item: SourceItem, ctx: ConvertContext) -> Conversion:
     conversion = Conversion(notes=notes)
     if start.imputed:
         conversion.notes.append("date_imputed")
-    conversion.rows.append(event_row(table, item.key, person_key, visit_key, resolved, start, end, EHR))
+    extra = _status_columns(condition, ctx, conversion) if table == "condition_occurrence" else None
+    conversion.rows.extend(with_more_targets(event_row(table, item.key, person_key, visit_key, resolved, start, end, EHR, extra),
+                                              resolved, start, end, EHR))
     conversion.unmapped.extend(unmapped_of(table, "concept_id", resolved))
     if table == "condition_occurrence":
         _stage_rows(item, ctx, person_key, visit_key, start, conversion)
     return conversion
+
+
+def _status_columns(condition: dict, ctx: ConvertContext, conversion: Conversion) -> dict | None:
+    """A diagnosis not (yet) confirmed keeps its status: analyses must be able to leave it out."""
+    status = condition.get("verificationStatus")
+    coding = next((c for c in (status or {}).get("coding") or () if isinstance(c, dict)), None) \
+        if isinstance(status, dict) else None
+    if coding is None or coding.get("code") not in UNCONFIRMED_STATUSES:
+        return None
+    concept_id, code = ctx.valueset("condition_status_concept_id", coding)
+    conversion.notes.append("condition_unconfirmed")
+    if not concept_id:
+        conversion.unmapped.append(Unmapped("condition_occurrence", "condition_status_concept_id",
+                                            str(coding.get("system")), str(code), "code_not_in_valueset"))
+    return {"condition_status_concept_id": concept_id, "condition_status_source_value": code}
 
 
 def _stage_rows(item: SourceItem, ctx: ConvertContext, person_key: str, visit_key, onset, conversion: Conversion) -> None:

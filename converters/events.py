@@ -109,6 +109,27 @@ def event_row(
     return OmopRow(table, key, values)
 
 
+def with_more_targets(row: OmopRow, resolved: Resolved, start: FhirTime, end: FhirTime | None,
+                      type_concept_id: int) -> list[OmopRow]:
+    """The event row, plus one row per further 'Maps to' target of its code (OMOP convention: a
+    source code mapped to several standard concepts gives one record per target), each in the
+    table of its target's domain. A target in the same table repeats the row's value columns."""
+    rows = [row]
+    for number, (concept_id, domain_id) in enumerate(resolved.more_targets, start=2):
+        target = Resolved(concept_id, resolved.source_value, resolved.source_concept_id, domain_id,
+                          resolved.vocabulary_id, resolved.code, None)
+        target_table, target = route(target, row.table)
+        key = f"{row.key}#maps{number}"
+        if target_table == row.table:
+            values = dict(row.values)
+            values[EVENT_TABLES[row.table].concept] = concept_id
+            rows.append(OmopRow(row.table, key, values))
+        else:
+            rows.append(event_row(target_table, key, row.values["person_id"], row.values.get("visit_occurrence_id"),
+                                  target, start, end, type_concept_id))
+    return rows
+
+
 def unmapped_of(table: str, column: str, resolved: Resolved) -> list[Unmapped]:
     if resolved.concept_id or resolved.reason is None:
         return []

@@ -1,9 +1,14 @@
-"""MedicationAdministration, MedicationRequest, MedicationStatement, MedicationDispense -> drug_exposure.
+"""MedicationAdministration, MedicationRequest, MedicationStatement, MedicationDispense and
+Immunization -> drug_exposure.
 
-One converter, four configurations: what differs between the resource types is data (type
-concept, statuses that mean "did not happen", where the dates and the dose are), not logic.
-The drug code comes from medicationCodeableConcept or from the referenced Medication: contained
-('#med1'), in the same Bundle, or read earlier in the run (bulk NDJSON Medication files).
+One converter, five configurations: what differs between the resource types is data (type
+concept, statuses that mean "did not happen", where the patient, the dates and the dose are), not
+logic. The drug code comes from medicationCodeableConcept (Immunization: vaccineCode, CVX) or from
+the referenced Medication: contained ('#med1'), in the same Bundle, or read earlier in the run
+(bulk NDJSON Medication files).
+
+`stopped` means the same for all five: the drug was given or taken and then stopped, so the row is
+kept and stop_reason says why (statusReason, else 'stopped'); counted as 'medication_stopped'.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from ctcl_map.converters.base import (
 )
 from ctcl_map.converters.concepts import Resolved
 from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, reference, subject_key
-from ctcl_map.converters.events import event_row, route, unmapped_of
+from ctcl_map.converters.events import event_row, route, unmapped_of, with_more_targets
 from ctcl_map.readers.fhir_input import SourceItem
 
 
@@ -30,6 +35,9 @@ class MedicationKind:
     encounter_field: str
     dosage_field: str | None  # list of Dosage holding route/text
     realized_intents: frozenset[str] | None = None
+    subject_field: str = "subject"
+    code_field: str = "medicationCodeableConcept"
+    status_reason_field: str = "statusReason"  # CodeableConcept or a list of them
 
 
 KINDS: dict[str, MedicationKind] = {
@@ -48,10 +56,18 @@ KINDS: dict[str, MedicationKind] = {
         ("effectiveDateTime", "effectivePeriod", "dateAsserted"), "context", "dosage",
     ),
     "MedicationDispense": MedicationKind(
-        EHR_DISPENSING, frozenset({"preparation", "cancelled", "entered-in-error", "declined", "on-hold", "stopped"}),
+        EHR_DISPENSING, frozenset({"preparation", "cancelled", "entered-in-error", "declined", "on-hold"}),
         ("whenHandedOver", "whenPrepared"), "context", "dosageInstruction",
+        status_reason_field="statusReasonCodeableConcept",
+    ),
+    # A given vaccine (HL7 FHIR-to-OMOP IG, OHDSI FhirToCdm: Immunization -> drug_exposure).
+    "Immunization": MedicationKind(
+        EHR_ADMINISTRATION, frozenset({"not-done", "entered-in-error"}),
+        ("occurrenceDateTime",), "encounter", None,
+        subject_field="patient", code_field="vaccineCode",
     ),
 }
+STOPPED = "stopped"
 
 
 def convert_medication(item: SourceItem, ctx: ConvertContext) -> Conversion:
@@ -64,9 +80,9 @@ def convert_medication(item: SourceItem, ctx: ConvertContext) -> Conversion:
         return excluded(f"{_snake(item.resource_type)}_do_not_perform")
     if kind.realized_intents is not None and resource.get("intent") not in kind.realized_intents:
         return excluded(f"{_snake(item.resource_type)}_intent_{resource.get('intent')}")
-    person_key, problem = subject_key(item)
+    person_key, problem = subject_key(item, kind.subject_field)
     if person_key is None:
-        return subject_problem(item, problem)
+        return subject_problem(item, problem, kind.subject_field)
     start, end = first_time(resource, kind.start_fields)
     if start is None:
         return quarantined("missing_date", f"{item.resource_type} has no {' / '.join(kind.start_fields)}")
@@ -86,18 +102,27 @@ def convert_medication(item: SourceItem, ctx: ConvertContext) -> Conversion:
     extra: dict[str, Any] = {}
     if table == "drug_exposure":
         extra = _drug_columns(item.resource_type, resource, kind, ctx, start, conversion)
+        stop_reason = _stop_reason(resource, kind)
+        if stop_reason:
+            extra["stop_reason"] = stop_reason
+        if status == STOPPED:
+            conversion.notes.append("medication_stopped")
         if end is None and extra.get("days_supply"):
             end = FhirTime(start.day + timedelta(days=extra["days_supply"] - 1), None, False)
-    conversion.rows.append(event_row(table, item.key, person_key, encounter_key(item, kind.encounter_field),
-                                     resolved, start, end, kind.type_concept_id, extra))
+    row = event_row(table, item.key, person_key, encounter_key(item, kind.encounter_field), resolved, start, end,
+                    kind.type_concept_id, extra)
+    conversion.rows.extend(with_more_targets(row, resolved, start, end, kind.type_concept_id))
     conversion.unmapped.extend(unmapped_of(table, "concept_id", resolved))
     return conversion
 
 
 def _drug_code(item: SourceItem, ctx: ConvertContext) -> tuple[Resolved, str | None]:
     resource = item.resource or {}
-    if isinstance(resource.get("medicationCodeableConcept"), dict):
-        return ctx.resolver.resolve(resource["medicationCodeableConcept"], "drug"), None
+    kind = KINDS[item.resource_type]
+    if isinstance(resource.get(kind.code_field), dict):
+        return ctx.resolver.resolve(resource[kind.code_field], "drug"), None
+    if kind.code_field != "medicationCodeableConcept":
+        return Resolved(0, None, 0, None, None, None, "no_code"), None
     medication = _referenced_medication(item, ctx)
     if medication is None:
         return Resolved(0, None, 0, None, None, None, "medication_reference_unresolved"), "medication_reference_unresolved"
@@ -127,7 +152,16 @@ def _drug_columns(resource_type: str, resource: dict, kind: MedicationKind, ctx:
                   start: FhirTime, conversion: Conversion) -> dict[str, Any]:
     columns: dict[str, Any] = {}
     dosage = None
-    if resource_type == "MedicationAdministration":
+    if resource_type == "Immunization":
+        dosage = resource  # route and doseQuantity sit on the Immunization itself
+        dose = resource.get("doseQuantity")
+        if isinstance(dose, dict):
+            columns["quantity"] = number(dose.get("value"), "doseQuantity.value")
+            unit = dose.get("code") or dose.get("unit")
+            columns["dose_unit_source_value"] = unit[:50] if isinstance(unit, str) else None
+        if isinstance(resource.get("lotNumber"), str):
+            columns["lot_number"] = resource["lotNumber"][:50]
+    elif resource_type == "MedicationAdministration":
         dosage = resource.get("dosage") if isinstance(resource.get("dosage"), dict) else None
         dose = dosage.get("dose") if dosage else None
         if isinstance(dose, dict):
@@ -157,6 +191,21 @@ def _drug_columns(resource_type: str, resource: dict, kind: MedicationKind, ctx:
         columns["route_source_value"] = resolved.source_value
         conversion.unmapped.extend(unmapped_of("drug_exposure", "route_concept_id", resolved))
     return {name: value for name, value in columns.items() if value is not None}
+
+
+def _stop_reason(resource: dict, kind: MedicationKind) -> str | None:
+    """statusReason (text, else the first coding's display or code) -> stop_reason (varchar 20)."""
+    reasons = resource.get(kind.status_reason_field)
+    reasons = reasons if isinstance(reasons, list) else [reasons]
+    for reason in reasons:
+        if not isinstance(reason, dict):
+            continue
+        texts = [reason.get("text")] + [t for c in reason.get("coding") or () if isinstance(c, dict)
+                                        for t in (c.get("display"), c.get("code"))]
+        text = next((t.strip() for t in texts if isinstance(t, str) and t.strip()), None)
+        if text:
+            return text[:20]
+    return STOPPED if resource.get("status") == STOPPED else None
 
 
 def _days(duration: Any) -> int | None:

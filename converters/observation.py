@@ -8,11 +8,19 @@
 - When that DiagnosticReport (or the Encounter) is not in the same Bundle, the result is
   quarantined and waits for it (Conversion.awaits; ctcl_reference_wait): the end of the run that
   knows it, in another file or a later run, converts the result again with it (pipeline).
-- valueQuantity -> value_as_number + unit (UCUM code -> unit concept); valueCodeableConcept ->
-  value_as_concept_id; valueString -> value_as_string (observation) / value_source_value.
+- valueQuantity -> value_as_number + unit (UCUM code -> unit concept), its comparator (<, <=, >=, >)
+  -> operator_concept_id (measurement); valueCodeableConcept -> value_as_concept_id; valueBoolean ->
+  value_as_concept_id Yes 4188539 / No 4188540; valueString -> value_as_string (observation) /
+  value_source_value.
 - Each component is a row of its own (blood pressure: systolic and diastolic rows).
 - referenceRange[0] -> range_low / range_high.
-- Staging questions (T, N, M, B, stage group per mappings/staging.csv) parse their written values.
+- Staging questions (T, N, M, B, stage group per mappings/staging.csv: LOINC, the SNOMED / NCIt
+  codes of mCODE's stage-type value set, and text-only questions) parse their written values
+  (AJCC 'cT3', NCIt or LOINC answers, text) and are linked to the Condition named by `focus` or
+  `derivedFrom`, or, within one Bundle, by Condition.stage.assessment or the hasMember of a stage
+  group about that Condition (measurement_event_id, 1147127). A staging system that is not ISCL/EORTC (method
+  or code in fhir_valuesets.csv: Binet, Rai, Ann Arbor ...) is not filed as CTCL staging:
+  concept 0 and value 0 with the reason non_ctcl_staging_system, the written value kept.
 - A concept of another domain (a diagnosis recorded as an Observation) goes to that domain's table.
 - Unmapped codes go to measurement when the result is numeric or the category is laboratory /
   vital-signs, otherwise to observation.
@@ -26,8 +34,9 @@ from ctcl_map.converters.base import (
     EHR, LAB, Conversion, Unmapped, excluded, first_time, number, parse_time, period_times, quarantined,
 )
 from ctcl_map.converters.concepts import Resolved
+from ctcl_map.converters.condition import CONDITION_FIELD_CONCEPT
 from ctcl_map.converters.context import ConvertContext, encounter_key, reference, subject_key, subject_problem
-from ctcl_map.converters.events import event_row, route, unmapped_of
+from ctcl_map.converters.events import event_row, route, unmapped_of, with_more_targets
 from ctcl_map.converters.staging_values import resolve_staging_value
 from ctcl_map.readers.fhir_input import SourceItem
 
@@ -35,6 +44,10 @@ NOT_REALIZED = {"cancelled", "entered-in-error", "registered"}
 MEASUREMENT_CATEGORIES = {"laboratory", "vital-signs"}
 EFFECTIVE = ("effectiveDateTime", "effectivePeriod", "effectiveInstant")
 STAGING_AXES = {"T": "T", "N": "N", "M": "M", "B": "B", "stage_group": "stage"}
+NON_CTCL = "non_ctcl_staging_system"
+QUANTITY_COMPARATOR = "http://hl7.org/fhir/quantity-comparator"  # < <= >= > (mappings/fhir_valuesets.csv)
+# valueBoolean -> the Yes / No answers of mappings/answers.csv (HL7 v2 table 0136)
+BOOLEAN_ANSWERS = {True: ("HL7 v2-0136", "Y"), False: ("HL7 v2-0136", "N")}
 
 
 def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
@@ -67,16 +80,30 @@ def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
     if _has_value(observation) or not components:
         parts.append((item.key, observation))
     parts.extend((f"{item.key}#component{n}", component) for n, component in enumerate(components))
+    non_ctcl = _non_ctcl_system(observation, ctx)
+    condition_key = _condition_link(item)
     for key, part in parts:
         resolved = ctx.resolver.resolve(part.get("code"), "measurement")
+        axis = _staging_axis(resolved)
+        if non_ctcl or _non_ctcl_system(part, ctx):
+            # a Binet / Ann Arbor / Rai stage is not an ISCL/EORTC one: not filed as CTCL staging
+            resolved = Resolved(0, resolved.source_value, resolved.source_concept_id, None, resolved.vocabulary_id,
+                                resolved.code, NON_CTCL)
         numeric = isinstance(part.get("valueQuantity"), dict) or "valueInteger" in part
-        default = "measurement" if numeric or categories & MEASUREMENT_CATEGORIES else "observation"
+        default = "measurement" if numeric or categories & MEASUREMENT_CATEGORIES or resolved.reason == NON_CTCL \
+            else "observation"
         table, resolved = route(resolved, default)
         values, value_unmapped = {}, []
-        if table in ("measurement", "observation"):
-            values, value_unmapped = value_columns(table, part, ctx, _staging_axis(resolved))
+        if resolved.reason == NON_CTCL:
+            values = {"value_as_concept_id": 0, "value_source_value": _value_text(part)}
+            value_unmapped = [Unmapped(table, "value_as_concept_id", resolved.vocabulary_id or "", resolved.code or "", NON_CTCL)]
+        elif table in ("measurement", "observation"):
+            values, value_unmapped = value_columns(table, part, ctx, axis)
+            if axis and table == "measurement" and condition_key:
+                values.update(measurement_event_id=condition_key, meas_event_field_concept_id=CONDITION_FIELD_CONCEPT)
         # else: coded with a condition/procedure/drug concept, the row goes to that domain's table (f2o-037)
-        conversion.rows.append(event_row(table, key, person_key, visit_key, resolved, start, None, type_concept_id, values))
+        row = event_row(table, key, person_key, visit_key, resolved, start, None, type_concept_id, values)
+        conversion.rows.extend(with_more_targets(row, resolved, start, None, type_concept_id))
         conversion.unmapped.extend(unmapped_of(table, "concept_id", resolved))
         conversion.unmapped.extend(value_unmapped)
     return conversion
@@ -155,6 +182,12 @@ def value_columns(table: str, part: dict, ctx: ConvertContext, axis: str | None)
                 unmapped.append(_unit_gap(table, unit_text, quantity.get("system")))
         if comparator:
             values["value_source_value"] = f"{comparator}{quantity.get('value')}"
+            if measurement:  # OBSERVATION has no operator column: the source value keeps it
+                operator, _ = ctx.valueset("operator_concept_id", str(comparator), QUANTITY_COMPARATOR)
+                values["operator_concept_id"] = operator
+                if not operator:
+                    unmapped.append(Unmapped(table, "operator_concept_id", QUANTITY_COMPARATOR, str(comparator)[:20],
+                                             "code_not_in_valueset"))
     elif "valueInteger" in part:
         values["value_as_number"] = number(part.get("valueInteger"), "valueInteger")
     elif isinstance(part.get("valueCodeableConcept"), dict) or (axis and isinstance(part.get("valueString"), str)):
@@ -173,9 +206,12 @@ def value_columns(table: str, part: dict, ctx: ConvertContext, axis: str | None)
             values["value_as_string"] = text[:60]
     elif isinstance(part.get("valueBoolean"), bool):
         text = "true" if part["valueBoolean"] else "false"
+        answer = ctx.resolver.resolve_code(*BOOLEAN_ANSWERS[part["valueBoolean"]])
+        values["value_as_concept_id"] = answer.concept_id
         values["value_source_value"] = text
         if not measurement:
             values["value_as_string"] = text
+        unmapped.extend(unmapped_of(table, "value_as_concept_id", answer))
     if measurement:
         ranges = part.get("referenceRange")
         if isinstance(ranges, list) and ranges and isinstance(ranges[0], dict):
@@ -183,6 +219,40 @@ def value_columns(table: str, part: dict, ctx: ConvertContext, axis: str | None)
             values["range_low"] = number(low.get("value"), "referenceRange.low") if isinstance(low, dict) else None
             values["range_high"] = number(high.get("value"), "referenceRange.high") if isinstance(high, dict) else None
     return values, unmapped
+
+
+def _non_ctcl_system(part: dict, ctx: ConvertContext) -> bool:
+    """Observation.method or .code names a staging system that is not ISCL/EORTC (data:
+    fhir_valuesets.csv rows measurement_concept_id -> 0, e.g. Binet, Rai, Ann Arbor)."""
+    for field_name in ("method", "code"):
+        concept = part.get(field_name)
+        for coding in (concept.get("coding") or ()) if isinstance(concept, dict) else ():
+            if isinstance(coding, dict) and ("measurement_concept_id", str(coding.get("system") or ""),
+                                             str(coding.get("code") or "")) in ctx.valuesets:
+                return True
+    return False
+
+
+def _condition_link(item: SourceItem) -> str | None:
+    """The Condition a staging Observation is about: focus (mCODE), else derivedFrom naming one,
+    else a Condition.stage.assessment or a stage group's hasMember of the same Bundle naming it."""
+    resource = item.resource or {}
+    for field_name in ("focus", "derivedFrom"):
+        for ref in resource.get(field_name) or ():
+            key = reference(item, ref)
+            if key and key.startswith("Condition/"):
+                return key
+    return item.bundle.staging_links.get(item.key) if item.bundle is not None else None
+
+
+def _value_text(part: dict) -> str | None:
+    value = part.get("valueCodeableConcept")
+    if isinstance(value, dict):
+        texts = [value.get("text")] + [c.get("code") for c in value.get("coding") or () if isinstance(c, dict)]
+        text = next((t for t in texts if isinstance(t, str) and t.strip()), None)
+    else:
+        text = part.get("valueString")
+    return text.strip()[:50] if isinstance(text, str) else None
 
 
 def _unit_gap(table: str, unit_text: str, system: Any) -> Unmapped:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ctcl_map.converters.base import EHR, Conversion, excluded, first_time, quarantined
 from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
-from ctcl_map.converters.events import event_row, route, unmapped_of
+from ctcl_map.converters.events import event_row, route, unmapped_of, with_more_targets
 from ctcl_map.readers.fhir_input import SourceItem
 
 
@@ -30,6 +30,7 @@ def convert_procedure(item: SourceItem, ctx: ConvertContext) -> Conversion:
     conversion = Conversion()
     if start.imputed:
         conversion.notes.append("date_imputed")
-    conversion.rows.append(event_row(table, item.key, person_key, encounter_key(item), resolved, start, end, EHR))
+    row = event_row(table, item.key, person_key, encounter_key(item), resolved, start, end, EHR)
+    conversion.rows.extend(with_more_targets(row, resolved, start, end, EHR))
     conversion.unmapped.extend(unmapped_of(table, "concept_id", resolved))
     return conversion

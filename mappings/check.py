@@ -16,6 +16,8 @@ from ctcl_map.writers.db import Database
 
 FIELD_DOMAINS = {
     "gender_concept_id": "Gender", "race_concept_id": "Race", "ethnicity_concept_id": "Ethnicity", "visit_concept_id": "Visit",
+    "condition_status_concept_id": "Condition Status", "operator_concept_id": "Meas Value Operator",
+    "measurement_concept_id": "Measurement",
 }
 
 

@@ -43,10 +43,11 @@ def measure_person_completeness(ctx: SqlContext, inst: CheckInstance) -> CountSq
 
 
 def measure_condition_era_completeness(ctx: SqlContext, inst: CheckInstance) -> CountSql:
-    """table_condition_era_completeness.sql: persons in CONDITION_OCCURRENCE with no CONDITION_ERA."""
+    """table_condition_era_completeness.sql (DQD 2.8): persons with a mapped condition (concept != 0)
+    in CONDITION_OCCURRENCE and no CONDITION_ERA; unmapped conditions build no era, so they do not count."""
     occurrences = ctx.table("condition_occurrence")
     return CountSql(
-        f"SELECT COUNT(DISTINCT co.person_id) FROM {occurrences} co WHERE NOT EXISTS "
+        f"SELECT COUNT(DISTINCT co.person_id) FROM {occurrences} co WHERE co.condition_concept_id <> 0 AND NOT EXISTS "
         f"(SELECT 1 FROM {ctx.table(inst.table)} t WHERE t.person_id = co.person_id)",
-        f"SELECT COUNT(DISTINCT person_id) FROM {occurrences}",
+        f"SELECT COUNT(DISTINCT person_id) FROM {occurrences} WHERE condition_concept_id <> 0",
     )

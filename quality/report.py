@@ -33,6 +33,7 @@ class CheckResult:
     error: str | None = None
     sql: str | None = field(default=None, repr=False)
     seconds: float = 0.0
+    sql_file: str = ""  # the DQD SQL template the check re-implements (Check_Descriptions.csv sqlFile)
 
     @property
     def where(self) -> str:

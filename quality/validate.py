@@ -45,6 +45,7 @@ def validate_inputs(
     db: Database | None = None,
     json_schema: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    include_unconfirmed: bool = False,
 ) -> ValidationReport:
     """Validate FHIR R4 inputs (files or folders); see the module docstring for what is checked."""
     from ctcl_map.mappings.tables import MappingError, load_code_systems, load_fhir_valuesets, load_mappings
@@ -61,7 +62,7 @@ def validate_inputs(
         resolver = ConceptResolver(code_systems, mappings, VocabIndex(vocab_db))
         # The salt only feeds person_source_value, which validate never shows or keeps.
         ctx = ConvertContext(resolver=resolver, valuesets=valuesets, pseudonym_salt=b"ctcl-map validate")
-        ctcl = CtclChecker(load_ctcl_concepts(vocab_db, mapping_dirs), resolver)
+        ctcl = CtclChecker(load_ctcl_concepts(vocab_db, mapping_dirs), resolver, include_unconfirmed)
         report = ValidationReport(json_schema=json_schema,
                                   vocabulary=db.label if db is not None else "shipped vocabulary subset")
         _run(paths, report, ctx, ctcl, structure_checkers(json_schema), progress)

@@ -30,6 +30,8 @@ CODED_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "MedicationRequest": (("medicationCodeableConcept", "drug"),),
     "MedicationStatement": (("medicationCodeableConcept", "drug"),),
     "MedicationDispense": (("medicationCodeableConcept", "drug"),),
+    "Immunization": (("vaccineCode", "drug"),),
+    "AllergyIntolerance": (("code", "observation"),),
 }
 TEXT_ONLY = "TEXT"
 

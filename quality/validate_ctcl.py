@@ -17,9 +17,11 @@ Rules and severities (error = impossible or contradictory; warning = suspicious 
 | ctcl.staging_before_diagnosis | warning | a staging record before the first CTCL diagnosis |
 | ctcl.diagnosis_missing | warning | B staging or mogamulizumab but no CTCL diagnosis in the input |
 | ctcl.stage_group_inconsistent | error | T, N, M, B and a stage group on one date, and the group contradicts Olsen 2007 |
+| ctcl.stage_group_given_twice | error | two stage groups given for one date (Condition.stage, an Observation, ...) that disagree (IIB and IIIA; IV and IVA1 agree) |
 | ctcl.b_category_inconsistent | warning | a given B category that neither the 2007 nor the 2022 rules give from that date's blood values |
 | ctcl.mogamulizumab_short_gap | warning | two doses less than 5 days apart (label: weekly, then every 2 weeks) |
 | ctcl.mogamulizumab_long_weekly | warning | more than 5 consecutive doses at most 10 days apart (label: 4 weekly doses + day 1 of cycle 2) |
+| ctcl.diagnosis_unconfirmed | warning | a CTCL Condition whose verificationStatus is provisional / differential / unconfirmed: loaded with its status, left out of the CTCL diagnoses, episodes, staging links and survival cohorts (`--include-unconfirmed`) |
 | ctcl.code_unrecognised | warning | a Condition whose text mentions mycosis fungoides / Sezary but whose codes do not resolve to a CTCL diagnosis |
 
 Non-CTCL patients are only subject to the birth/death rules (which apply to everyone).
@@ -38,13 +40,14 @@ from pathlib import Path
 
 from ctcl_map.converters.base import Conversion, InvalidValue, parse_time
 from ctcl_map.converters.concepts import ConceptResolver
+from ctcl_map.converters.condition import UNCONFIRMED_STATUSES
 from ctcl_map.quality.validate_report import Finding
 from ctcl_map.quality.validate_structure import resource_path
 from ctcl_map.readers.fhir_input import SourceItem
 from ctcl_map.staging.blood import derive_b_category
 from ctcl_map.staging.blood_inputs import PER_UL_FACTORS, clone_status
 from ctcl_map.staging.concept_sets import OncologyConcepts, resolve_concepts
-from ctcl_map.staging.derive import one_category, staging_category
+from ctcl_map.staging.derive import given_group_conflict, one_category, staging_category
 from ctcl_map.staging.mapping_rows import concept_id, is_true, load_mapping_rows
 from ctcl_map.staging.olsen import derive_stage_group, groups_compatible
 from ctcl_map.staging.tnmb import base_category
@@ -116,9 +119,10 @@ def _plain(text: str) -> str:
 
 
 class CtclChecker:
-    def __init__(self, concepts: CtclConcepts, resolver: ConceptResolver):
+    def __init__(self, concepts: CtclConcepts, resolver: ConceptResolver, include_unconfirmed: bool = False):
         self.concepts = concepts
         self.resolver = resolver
+        self.include_unconfirmed = include_unconfirmed  # as fhir2omop --include-unconfirmed
         self.persons: dict[str, Person] = defaultdict(Person)
         self.findings: list[Finding] = []
 
@@ -139,8 +143,13 @@ class CtclChecker:
     def add_conversion(self, item: SourceItem, conversion: Conversion) -> None:
         ctcl_condition = item.resource_type == "Condition" and self._is_ctcl_condition(item)
         path = resource_path(item.position)
+        # as derive_oncology: the stage of an unconfirmed diagnosis is not judged either
+        unconfirmed = not self.include_unconfirmed and any(
+            r.values.get("condition_status_source_value") in UNCONFIRMED_STATUSES for r in conversion.rows)
         for row in conversion.rows:
             if row.table in NOT_EVENTS or not isinstance(row.values.get("person_id"), str):
+                continue
+            if unconfirmed and row.table == "measurement":
                 continue
             day = _row_day(row.table, row.values)
             if day is None:
@@ -151,9 +160,21 @@ class CtclChecker:
                 if row.table == "measurement" else {}
             person.events.append(Event(day, row.table, concept, item.key, item.resource_type, item.file, path, values))
             if ctcl_condition and row.table == "condition_occurrence":
-                person.diagnoses.append(day)
+                status = row.values.get("condition_status_source_value")
+                if status in UNCONFIRMED_STATUSES:
+                    self._unconfirmed(item, status)
+                if status not in UNCONFIRMED_STATUSES or self.include_unconfirmed:
+                    person.diagnoses.append(day)
         if item.resource_type == "Condition" and not ctcl_condition:
             self._check_condition_text(item)
+
+    def _unconfirmed(self, item: SourceItem, status: str) -> None:
+        self.findings.append(Finding(
+            "warning", "ctcl.diagnosis_unconfirmed", item.file, resource_path(item.position, ("verificationStatus",)),
+            f"a {status} CTCL diagnosis: loaded with condition_status_source_value '{status}'; "
+            + ("counted as a CTCL diagnosis (--include-unconfirmed)" if self.include_unconfirmed else
+               "left out of the CTCL diagnoses, episodes, staging links and survival cohorts (--include-unconfirmed counts it)"),
+            item.key))
 
     def _is_ctcl_condition(self, item: SourceItem) -> bool:
         code = (item.resource or {}).get("code")
@@ -262,6 +283,12 @@ class CtclChecker:
 
     def _stage_groups(self, key: str, staging: dict[date, list[tuple[str, str | None, Event]]]) -> None:
         for day, rows in sorted(staging.items()):
+            groups = given_group_conflict([c for a, c, _ in rows if a == "stage" and c])
+            if groups:
+                event = next(e for a, c, e in rows if a == "stage" and c == groups[-1])
+                self.findings.append(Finding(
+                    "error", "ctcl.stage_group_given_twice", event.file, event.path,
+                    f"{key}: stage groups {' and '.join(groups)} are given for the same date and disagree", event.resource))
             chosen = {}
             for axis in ("T", "N", "M", "B"):
                 chosen[axis], conflict = one_category([c for a, c, _ in rows if a == axis and c])

@@ -44,6 +44,9 @@ class BundleIndex:
     # (its date and subject fill a result's missing ones), Encounter key -> its period.
     reports: dict[str, dict] = field(default_factory=dict)
     encounter_periods: dict[str, dict] = field(default_factory=dict)
+    # Observation key -> the Condition it stages, where another entry names the link:
+    # Condition.stage.assessment, or the hasMember of a stage-group Observation about a Condition
+    staging_links: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -257,6 +260,7 @@ def _bundle_items(bundle: dict, name: str, position: str) -> Iterator[Item]:
             target = reference_key(result, index)
             if target is not None:
                 index.reports.setdefault(target, report)
+    _index_staging_links(entries, index)
     for number, entry in enumerate(entries):
         entry_position = f"{prefix}entry[{number}]"
         if not isinstance(entry, dict):
@@ -316,6 +320,30 @@ def _key_from_url(url) -> str | None:
     if len(parts) >= 2 and parts[-2][:1].isupper():
         return f"{parts[-2]}/{parts[-1]}"
     return None
+
+
+def _index_staging_links(entries: list, index: BundleIndex) -> None:
+    """Links a staging Observation cannot see in itself (mCODE: Condition.stage.assessment, and a
+    stage group's hasMember T/N/M when the group has a focus Condition)."""
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or resource.get("resourceType") not in ("Condition", "Observation"):
+            continue
+        rid = _resource_id(resource, entry.get("fullUrl"))
+        if rid is None:
+            continue
+        if resource["resourceType"] == "Condition":
+            condition, members = f"Condition/{rid}", [
+                ref for stage in resource.get("stage") or () if isinstance(stage, dict)
+                for ref in stage.get("assessment") or ()]
+        else:
+            condition = next((k for ref in resource.get("focus") or ()
+                              if (k := reference_key(ref, index)) and k.startswith("Condition/")), None)
+            members = resource.get("hasMember") or ()
+        for ref in members if condition else ():
+            member = reference_key(ref, index)
+            if member and member.startswith("Observation/"):
+                index.staging_links.setdefault(member, condition)
 
 
 def reference_key(reference: object, bundle: BundleIndex | None) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ctcl_map.converters.condition import UNCONFIRMED_STATUSES
 from ctcl_map.staging.mapping_rows import MappingRows, concept_id, is_true
 from ctcl_map.writers.db import Database
 
@@ -21,6 +22,23 @@ TYPE_EHR = 32817
 TYPE_STANDARD_ALGORITHM = 32880  # measurement_type of derived rows, when present in CONCEPT
 TYPE_EPISODE_ALGORITHM = 32545  # "Episode algorithmically derived from EHR", when present in CONCEPT
 STAGE_GROUP_QUESTION = ("LOINC", "21908-9")  # the question of derived stage-group rows
+
+
+
+def confirmed_condition_sql(alias: str = "") -> str:
+    """SQL condition: a condition_occurrence row that is not a provisional / differential /
+    unconfirmed diagnosis (converters.condition records those in condition_status_source_value)."""
+    column = f"{alias}.condition_status_source_value" if alias else "condition_status_source_value"
+    statuses = ", ".join(f"'{s}'" for s in UNCONFIRMED_STATUSES)
+    return f"({column} IS NULL OR {column} NOT IN ({statuses}))"
+
+
+def not_of_unconfirmed_sql(db: Database, alias: str) -> str:
+    """SQL condition: measurement `alias` is not linked (1147127) to an unconfirmed diagnosis."""
+    return (f"NOT EXISTS (SELECT 1 FROM {db.table('condition_occurrence')} uc "
+            f"WHERE {alias}.meas_event_field_concept_id = {FIELD_CONDITION} "
+            f"AND uc.condition_occurrence_id = {alias}.measurement_event_id AND NOT {confirmed_condition_sql('uc')})")
+
 
 # ICD-O-3 morphologies of CTCL (ctcl-domain.md §4.2, vocab-concepts.md App. A): MF, SS, CTCL NOS, pcALCL.
 CTCL_ICDO3_MORPHOLOGIES = ("9700/3", "9701/3", "9709/3", "9718/3")

@@ -8,11 +8,13 @@ It is idempotent: everything it derived earlier for these persons (listed in ctc
 deleted first and written again, in one transaction per chunk of persons. Steps (README.md):
  1. CTCL diagnoses: condition_concept_id in the diagnosis targets of mappings/diagnoses.csv plus
     the ICDO3 9700/3, 9701/3, 9709/3, 9718/3 concepts, with their concept_ancestor descendants;
+    provisional / differential / unconfirmed ones (condition_status_source_value) and the staging
+    rows linked to them are left out unless include_unconfirmed;
  2. staging rows (T, N, M, B, stage group) linked to the diagnosis (measurement_event_id,
     meas_event_field_concept_id 1147127) where the converter has not linked them already;
  3. B category from raw blood values on a date without a given B (rule set recorded);
- 4. stage group from T/N/M/B on a date without a given group; given groups that disagree are
-    kept and reported;
+ 4. stage group from T/N/M/B on a date without a given group; given groups that disagree (with
+    the derived one, or with each other: a group given two ways) are kept and reported;
  5. ctcl_first_advanced(person_id, first_advanced_date, stage_group, measurement_id);
  6. disease and treatment-line episodes with their EPISODE_EVENT links (staging.episodes);
  7. CLIPI at the first advanced date (staging.clipi_step); 8. death ends the disease episode.
@@ -22,13 +24,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from ctcl_map.staging import bookkeeping
 from ctcl_map.staging.blood import derive_b_category
-from ctcl_map.staging.concept_sets import FIELD_CONDITION, OncologyConcepts, int_list, resolve_concepts
+from ctcl_map.staging.concept_sets import (
+    FIELD_CONDITION, UNCONFIRMED_STATUSES, OncologyConcepts, int_list, resolve_concepts,
+)
 from ctcl_map.staging.mapping_rows import MappingRows, load_mapping_rows
 from ctcl_map.staging.olsen import derive_stage_group, groups_compatible, is_advanced, more_advanced
 from ctcl_map.staging.report import OncologyReport
@@ -73,6 +77,7 @@ class Run:
     b_rules: str
     options: dict
     derived: list  # ctcl_derived rows to record
+    unconfirmed: set[int] = field(default_factory=set)  # CTCL condition_occurrence_ids left out
 
 
 def derive_oncology(
@@ -87,6 +92,7 @@ def derive_oncology(
     gap_days: int = 90,
     regimen_window_days: int = 28,
     allocate_id: Callable[[str, str], int] | None = None,
+    include_unconfirmed: bool = False,
 ) -> OncologyReport:
     """Derive staging links, B, stage groups, first advanced stage, episodes and CLIPI for persons."""
     if b_rules not in ("2007", "2022"):
@@ -106,7 +112,7 @@ def derive_oncology(
     report.persons = len(persons)
     ids = bookkeeping.IdAllocator(db, allocate_id)
     options = {"assume_m0": assume_m0, "nx_as_n1": nx_as_n1, "gap_days": gap_days,
-               "regimen_window_days": regimen_window_days}
+               "regimen_window_days": regimen_window_days, "include_unconfirmed": include_unconfirmed}
     for start in range(0, len(persons), CHUNK):
         chunk = persons[start:start + CHUNK]
         with db.transaction():
@@ -140,12 +146,17 @@ def _diagnoses(run: Run, persons: list[int]) -> dict[int, list[Diagnosis]]:
     # them as an SQL IN-list costs more than the few conditions of a chunk of persons.
     diagnosis_ids = run.concepts.diagnosis_ids
     rows = [row for row in db.query(
-        f"SELECT condition_occurrence_id, person_id, condition_concept_id, condition_start_date "
-        f"FROM {db.table('condition_occurrence')} WHERE person_id IN {int_list(persons)} "
+        f"SELECT condition_occurrence_id, person_id, condition_concept_id, condition_start_date, "
+        f"condition_status_source_value FROM {db.table('condition_occurrence')} WHERE person_id IN {int_list(persons)} "
         "ORDER BY person_id, condition_start_date, condition_occurrence_id"
     ) if row[2] in diagnosis_ids]
+    if not run.options["include_unconfirmed"]:
+        # MF as a differential diagnosis is routine in dermatology: it is not an MF case.
+        run.unconfirmed = {int(row[0]) for row in rows if row[4] in UNCONFIRMED_STATUSES}
+        rows = [row for row in rows if int(row[0]) not in run.unconfirmed]
+        run.report.unconfirmed_diagnoses_excluded += len(run.unconfirmed)
     by_person: dict[int, list[Diagnosis]] = defaultdict(list)
-    for occurrence_id, person_id, concept, start in rows:
+    for occurrence_id, person_id, concept, start, _ in rows:
         by_person[int(person_id)].append(Diagnosis(int(occurrence_id), int(person_id), int(concept), start))
     run.report.diagnoses += len(rows)
     return by_person
@@ -171,15 +182,23 @@ def _staging_rows(run: Run, persons: list[int]) -> list[StagingRow]:
         f"WHERE m.person_id IN {int_list(persons)} AND m.measurement_concept_id IN {int_list(axis_of)} "
         "ORDER BY m.person_id, m.measurement_date, m.measurement_id"
     )
+    # A link (focus, derivedFrom) to a Condition not loaded (yet) is treated as no link here.
+    conditions = {int(r[0]) for r in db.query(
+        f"SELECT condition_occurrence_id FROM {db.table('condition_occurrence')} WHERE person_id IN {int_list(persons)}")}
     result = []
     for mid, pid, day, question, value_id, value_text, code, name, event_id, field_id in rows:
         axis = axis_of[int(question)]
+        linked = int(event_id) if event_id is not None and field_id == FIELD_CONDITION else None
+        if linked is not None and linked not in conditions:
+            linked = None
+        if linked in run.unconfirmed:
+            run.report.staging_of_unconfirmed_excluded += 1
+            continue
         category = staging_category(concepts, axis, value_id, (code, name, value_text))
         if category is None:
             run.report.unparseable_values.append(
                 {"measurement_id": int(mid), "axis": axis, "value_source_value": value_text}
             )
-        linked = int(event_id) if event_id is not None and field_id == FIELD_CONDITION else None
         result.append(StagingRow(int(mid), int(pid), day, axis, category, linked))
     run.report.staging_rows += len(result)
     return result
@@ -278,11 +297,23 @@ def one_category(categories: list[str]) -> tuple[str | None, bool]:
     return distinct[0], False
 
 
+def given_group_conflict(groups: list[str]) -> list[str]:
+    """Stage groups given for one date in several ways (Condition.stage, an Observation, another
+    coding) that contradict each other, sorted; [] when they agree ('IV' and 'IVA1' do)."""
+    distinct = sorted(set(groups))
+    if all(groups_compatible(a, b) for a in distinct for b in distinct):
+        return []
+    return distinct
+
+
 def _derive_stage(run: Run, staging: list[StagingRow], diagnoses) -> None:
     by_date: dict[tuple[int, date], list[StagingRow]] = defaultdict(list)
     for row in staging:
         by_date[(row.person_id, row.day)].append(row)
     for (person_id, day), rows in sorted(by_date.items()):
+        given_groups = given_group_conflict([r.category for r in rows if r.axis == "stage" and r.category])
+        if given_groups:
+            run.report.stage_given_conflicts.append({"person_id": person_id, "date": day, "given": given_groups})
         if not any(r.axis in ("T", "N", "M") for r in rows):
             continue  # a blood draw or a bare stage group is not a TNM assessment
         chosen: dict[str, str | None] = {}

@@ -11,6 +11,10 @@ class OncologyReport:
     b_rules: str
     persons: int = 0
     diagnoses: int = 0
+    # CTCL diagnoses recorded as provisional / differential / unconfirmed: left out of the
+    # diagnosis set (episodes, staging links, first advanced stage) unless include_unconfirmed
+    unconfirmed_diagnoses_excluded: int = 0
+    staging_of_unconfirmed_excluded: int = 0  # staging rows linked to such a diagnosis, left out too
     staging_rows: int = 0
     staging_linked: int = 0  # given staging rows newly linked to a CTCL diagnosis (1147127)
     staging_without_diagnosis: int = 0
@@ -29,6 +33,7 @@ class OncologyReport:
     stage_not_derivable: list[dict[str, Any]] = field(default_factory=list)
     stage_disagreements: list[dict[str, Any]] = field(default_factory=list)
     stage_conflicts: list[dict[str, Any]] = field(default_factory=list)
+    stage_given_conflicts: list[dict[str, Any]] = field(default_factory=list)  # one date, two given groups that disagree
     clipi_incomplete: list[dict[str, Any]] = field(default_factory=list)
     therapy_without_diagnosis: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

@@ -162,13 +162,18 @@ def first_exposure_dates(db: Database, ingredient: str) -> pd.DataFrame:
     return frame
 
 
-def _base_cohort(db: Database, spec: SurvivalSpec) -> tuple[int, str, list[AttritionStep], Restrictions]:
+def _base_cohort(db: Database, spec: SurvivalSpec, written: list[str], vocabulary_warnings: list[str]
+                 ) -> tuple[int, str, list[AttritionStep], Restrictions]:
     """Build the target cohort; returns id, name, attrition and restrictions still to apply."""
     if spec.circe_json:
-        cohort_id, name = run_circe_cohort(db, spec.circe_json)
-        count = len(read_cohort_followup(db, cohort_id))
-        return cohort_id, name, [AttritionStep(name, "persons in the Circe cohort", count, count)], spec.restrictions
-    build = cohorts.build_cohort(db, cohorts.built_in(spec.cohort), spec.restrictions, spec.covariate_grace_days)
+        run = run_circe_cohort(db, spec.circe_json, cohort_id=spec.cohort_id)
+        written.extend([run.id_source, run.written])
+        vocabulary_warnings.extend(run.warnings)
+        count = len(read_cohort_followup(db, run.cohort_id))
+        return run.cohort_id, run.name, [AttritionStep(run.name, "persons in the Circe cohort", count, count)], spec.restrictions
+    build = cohorts.build_cohort(db, cohorts.built_in(spec.cohort, spec.include_unconfirmed), spec.restrictions, spec.covariate_grace_days,
+                                 spec.cohort_id)
+    written.append(build.written)
     return build.cohort_definition_id, build.name, build.attrition, Restrictions()
 
 
@@ -178,7 +183,7 @@ def _followup(db: Database, spec: SurvivalSpec, cohort_id: int, label: str, rest
     frame, steps = time_to_death(raw, label, spec.admin_end, spec.min_survival_days, censor_on_exit)
     # the cohort builder already counted the observation-period step; repeat it only if it bites
     steps = [s for s in steps if s.dropped or s.step != "index date inside an observation period"]
-    frame = covariates_at_index(db, frame, spec.covariate_grace_days)
+    frame = covariates_at_index(db, frame, spec.covariate_grace_days, spec.include_unconfirmed)
     if restrictions.describe():  # Circe cohorts: our restrictions apply after Circe's own rules
         frame, more = cohorts.apply_restrictions(frame, restrictions, label)
         steps.extend(more)
@@ -188,11 +193,12 @@ def _followup(db: Database, spec: SurvivalSpec, cohort_id: int, label: str, rest
 # -- designs ---------------------------------------------------------------------------------------
 def run_survival(db: Database, spec: SurvivalSpec) -> SurvivalResult:
     spec.check()
-    cohort_id, name, attrition, pending = _base_cohort(db, spec)
+    written: list[str] = []
     warnings: list[str] = []
+    cohort_id, name, attrition, pending = _base_cohort(db, spec, written, warnings)
     x = spec.compare
     if spec.design == "new-user":
-        frame, steps = _new_user(db, spec, cohort_id, warnings)
+        frame, steps = _new_user(db, spec, cohort_id, warnings, written)
         attrition.extend(steps)
     else:
         frame, steps = _followup(db, spec, cohort_id, name, pending)
@@ -213,7 +219,7 @@ def run_survival(db: Database, spec: SurvivalSpec) -> SurvivalResult:
         frame["group"] = np.where(frame["exposed"] == 1, x, _unexposed_label(spec))
     else:
         frame["group"] = "all"
-    result = SurvivalResult(spec, name, spec.design, attrition, [], warnings=warnings, persons=frame)
+    result = SurvivalResult(spec, name, spec.design, attrition, [], warnings=warnings, written=written, persons=frame)
     _estimate(result, frame, spec)
     return result
 
@@ -235,13 +241,14 @@ def _landmark(frame: pd.DataFrame, spec: SurvivalSpec, name: str) -> tuple[pd.Da
     return kept.reset_index(drop=True), step
 
 
-def _new_user(db: Database, spec: SurvivalSpec, base_id: int, warnings: list[str]
+def _new_user(db: Database, spec: SurvivalSpec, base_id: int, warnings: list[str], written: list[str]
               ) -> tuple[pd.DataFrame, list[AttritionStep]]:
     x = spec.compare or ""
     target = cohorts.build_cohort(db, cohorts.line_definition(x, base_id), Restrictions(), spec.covariate_grace_days)
     comparator = cohorts.build_cohort(db, cohorts.comparator_definition(x, spec.comparator, base_id), Restrictions(),
                                       spec.covariate_grace_days)
     steps = target.attrition + comparator.attrition
+    written.extend([target.written, comparator.written])
     exposed, s1 = _followup(db, spec, target.cohort_definition_id, target.name, Restrictions())
     unexposed, s2 = _followup(db, spec, comparator.cohort_definition_id, comparator.name, Restrictions(),
                               censor_on_exit=True)

@@ -10,12 +10,13 @@ applied to the entries with an attrition count per step, then the rows are inser
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import pandas as pd
 
 from ctcl_map.cdm.schema import create_table_sql
+from ctcl_map.staging.concept_sets import confirmed_condition_sql, not_of_unconfirmed_sql
 from ctcl_map.survival.concept_sets import descendants, resolve_concept_set, sql_ids
 from ctcl_map.survival.covariates import (
     EARLY_STAGES,
@@ -24,7 +25,7 @@ from ctcl_map.survival.covariates import (
     stage_answer_concepts,
 )
 from ctcl_map.survival.spec import AttritionStep, Restrictions, SurvivalSpecError
-from ctcl_map.writers.db import Database, DatabaseError
+from ctcl_map.writers.db import Database, DatabaseError, check_identifier
 
 # Episode concept 'Treatment Regimen' (shared/reference/vocab-concepts.csv section 8).
 TREATMENT_REGIMEN = 32531
@@ -39,6 +40,8 @@ class CohortDefinition:
     ingredient: str | None = None  # drug / line entries: RxNorm ingredient name or concept id
     comparator: str | None = None  # line_comparator: restrict to lines containing this ingredient
     after_cohort_id: int | None = None  # line entries: only lines starting on/after this cohort's index
+    # provisional / differential / unconfirmed diagnoses (and stages linked to them) count too
+    include_unconfirmed: bool = False
 
 
 BUILT_IN: dict[str, CohortDefinition] = {
@@ -88,14 +91,16 @@ class CohortBuild:
     name: str
     members: pd.DataFrame  # person_id, index_date, cohort_end_date, covariates
     attrition: list[AttritionStep]
+    written: str = ""  # what was written where, for the user
 
 
 def ensure_cohort_tables(db: Database) -> None:
     """Create cohort / cohort_definition (spec DDL) in the results schema when absent."""
     try:
         db.ensure_schema(db.results_schema)
-        for table in ("cohort", "cohort_definition"):
-            db.execute(create_table_sql(table, db.dialect, db.results_schema))
+        db.execute(create_table_sql("cohort", db.dialect, db.results_schema, check_identifier(db.cohort_table)))
+        db.execute(create_table_sql("cohort_definition", db.dialect, db.results_schema,
+                                    f"{db.cohort_table}_definition"))
     except DatabaseError:
         raise
     except Exception as exc:  # read-only file, missing privileges: say what to change
@@ -105,23 +110,55 @@ def ensure_cohort_tables(db: Database) -> None:
         ) from None
 
 
-def cohort_definition_id(db: Database, name: str, description: str) -> int:
-    """The id of the cohort_definition row with this name, created (max id + 1) when absent."""
+class CohortIdClash(SurvivalSpecError):
+    """The cohort id holds another definition's rows; nothing was overwritten."""
+
+
+def cohort_definition_id(db: Database, name: str, description: str, chosen_id: int | None = None) -> int:
+    """The id cohort `name` is written under: `chosen_id` when given, else the id of the
+    cohort_definition row with this name, else a new id above every id in cohort_definition and in
+    the cohort table (rows other tools wrote have no definition row of ours). Raises CohortIdClash
+    rather than take an id whose rows belong to another definition."""
     ensure_cohort_tables(db)
-    table = db.results_table("cohort_definition")
-    rows = db.query(f"SELECT cohort_definition_id FROM {table} WHERE cohort_definition_name = ?", [name])
-    if rows:
-        db.execute(f"UPDATE {table} SET cohort_definition_description = ? WHERE cohort_definition_id = ?",
-                   [description[:4000], int(rows[0][0])])
-        return int(rows[0][0])
-    next_id = int(db.query(f"SELECT COALESCE(MAX(cohort_definition_id), 0) + 1 FROM {table}")[0][0])
+    definitions = db.results_table("cohort_definition")
+    if chosen_id is None:
+        rows = db.query(f"SELECT cohort_definition_id FROM {definitions} WHERE cohort_definition_name = ?", [name])
+        chosen_id = int(rows[0][0]) if rows else next_free_cohort_id(db)
+    claim_cohort_id(db, chosen_id, name, description)
+    return chosen_id
+
+
+def next_free_cohort_id(db: Database) -> int:
+    return 1 + int(db.query(
+        f"SELECT COALESCE(MAX(id), 0) FROM (SELECT MAX(cohort_definition_id) AS id FROM "
+        f"{db.results_table('cohort_definition')} UNION ALL SELECT MAX(cohort_definition_id) FROM "
+        f"{db.results_table('cohort')}) ids")[0][0])
+
+
+def claim_cohort_id(db: Database, cohort_id: int, name: str, description: str) -> None:
+    """Record `cohort_id` as definition `name`, unless its rows belong to another definition."""
+    definitions, table = db.results_table("cohort_definition"), db.results_table("cohort")
+    owner = db.query(f"SELECT cohort_definition_name FROM {definitions} WHERE cohort_definition_id = ?", [cohort_id])
+    rows = int(db.query(f"SELECT COUNT(*) FROM {table} WHERE cohort_definition_id = ?", [cohort_id])[0][0])
+    if owner and owner[0][0] != name:
+        raise CohortIdClash(
+            f"cohort_definition_id {cohort_id} is {owner[0][0]!r} in {definitions} ({rows} rows in {table}); "
+            f"not overwritten: choose another --cohort-id, or --cohort-table for a table of your own")
+    if not owner and rows:
+        raise CohortIdClash(
+            f"{table} already holds {rows} rows of cohort_definition_id {cohort_id} that no {definitions} row "
+            f"describes (written by another tool, e.g. CohortGenerator); not overwritten: choose another "
+            f"--cohort-id, or --cohort-table for a table of your own")
+    if owner:
+        db.execute(f"UPDATE {definitions} SET cohort_definition_description = ? WHERE cohort_definition_id = ?",
+                   [description[:4000], cohort_id])
+        return
     # definition_type / subject concept: 0 (no verified concept id for these metadata fields)
     db.execute(
-        f"INSERT INTO {table} (cohort_definition_id, cohort_definition_name, cohort_definition_description, "
+        f"INSERT INTO {definitions} (cohort_definition_id, cohort_definition_name, cohort_definition_description, "
         "definition_type_concept_id, subject_concept_id, cohort_initiation_date) VALUES (?, ?, ?, 0, 0, ?)",
-        [next_id, name, description[:4000], date.today()],
+        [cohort_id, name, description[:4000], date.today()],
     )
-    return next_id
 
 
 def resolve_ingredient(db: Database, ingredient: str) -> tuple[int, str]:
@@ -155,9 +192,10 @@ def entry_sql(db: Database, definition: CohortDefinition) -> str:
     t = db.table
     if definition.entry == "condition":
         ids = resolve_concept_set(db, definition.concept_set or "ctcl")
+        confirmed = "" if definition.include_unconfirmed else f" AND {confirmed_condition_sql()}"
         return (
             f"SELECT person_id, MIN(condition_start_date) AS index_date, CAST(NULL AS DATE) AS censor_date "
-            f"FROM {t('condition_occurrence')} WHERE condition_concept_id IN ({sql_ids(ids)}) GROUP BY person_id"
+            f"FROM {t('condition_occurrence')} WHERE condition_concept_id IN ({sql_ids(ids)}){confirmed} GROUP BY person_id"
         )
     if definition.entry == "advanced":
         if not db.table_exists("ctcl_first_advanced"):
@@ -170,7 +208,7 @@ def entry_sql(db: Database, definition: CohortDefinition) -> str:
             f"FROM {t('ctcl_first_advanced')} GROUP BY person_id"
         )
     if definition.entry == "early":
-        return _early_sql(db)
+        return _early_sql(db, definition.include_unconfirmed)
     if definition.entry == "death":
         return (
             f"SELECT person_id, MIN(death_date) AS index_date, CAST(NULL AS DATE) AS censor_date "
@@ -187,16 +225,20 @@ def entry_sql(db: Database, definition: CohortDefinition) -> str:
     raise ValueError(f"unknown cohort entry kind {definition.entry!r}")
 
 
-def _early_sql(db: Database) -> str:
+def _early_sql(db: Database, include_unconfirmed: bool = False) -> str:
     answers = stage_answer_concepts(db)
     early = {cid for cid, label in answers.items() if label in EARLY_STAGES}
     m = db.table("measurement")
+    def confirmed(alias: str) -> str:
+        return "" if include_unconfirmed else f" AND {not_of_unconfirmed_sql(db, alias)}"
+
     return (
         f"SELECT m.person_id, m.measurement_date AS index_date, CAST(NULL AS DATE) AS censor_date FROM {m} m "
-        f"JOIN (SELECT person_id, MIN(measurement_date) AS first_date FROM {m} "
-        f"      WHERE value_as_concept_id IN ({sql_ids(set(answers))}) GROUP BY person_id) f "
+        f"JOIN (SELECT person_id, MIN(measurement_date) AS first_date FROM {m} s "
+        f"      WHERE value_as_concept_id IN ({sql_ids(set(answers))}){confirmed('s')} GROUP BY person_id) f "
         f"  ON f.person_id = m.person_id AND f.first_date = m.measurement_date "
-        f"WHERE m.value_as_concept_id IN ({sql_ids(early)}) GROUP BY m.person_id, m.measurement_date"
+        f"WHERE m.value_as_concept_id IN ({sql_ids(early)}){confirmed('m')} "
+        "GROUP BY m.person_id, m.measurement_date"
     )
 
 
@@ -308,6 +350,7 @@ def build_cohort(
     definition: CohortDefinition,
     restrictions: Restrictions = Restrictions(),
     grace_days: int = 30,
+    chosen_id: int | None = None,
 ) -> CohortBuild:
     """Run the definition, apply the restrictions and (re)write its rows in the cohort table."""
     name = definition.name
@@ -315,34 +358,56 @@ def build_cohort(
     if restrictions.describe():
         name = f"{name} [{restrictions.describe()}]"
         description = f"{description}; restricted to {restrictions.describe()}"
-    cohort_id = cohort_definition_id(db, name, description)
+    cohort_id = cohort_definition_id(db, name, description, chosen_id)
     entries = entries_in_observation(db, definition)
     attrition = [AttritionStep(name, "persons with a qualifying entry event", len(entries), len(entries))]
     before = len(entries)
     entries = entries[entries["op_end"].notna()].reset_index(drop=True)
     attrition.append(AttritionStep(name, "index date inside an observation period", before, len(entries),
                                    "index date outside any observation period"))
-    members = covariates_at_index(db, entries, grace_days)
+    members = covariates_at_index(db, entries, grace_days, definition.include_unconfirmed)
     members, steps = apply_restrictions(members, restrictions, name)
     attrition.extend(steps)
     members["cohort_end_date"] = members[["op_end", "censor_date"]].min(axis=1)
-    write_cohort_rows(db, cohort_id, members)
-    return CohortBuild(cohort_id, name, members, attrition)
+    replaced = write_cohort_rows(db, cohort_id, members)
+    return CohortBuild(cohort_id, name, members, attrition, settle_definition(db, cohort_id, name, len(members), replaced))
 
 
-def write_cohort_rows(db: Database, cohort_id: int, members: pd.DataFrame) -> None:
+def write_cohort_rows(db: Database, cohort_id: int, members: pd.DataFrame) -> int:
+    """Replace the rows of cohort `cohort_id` (already claimed for this definition); returns how many
+    earlier rows of the same definition were replaced."""
     table = db.results_table("cohort")
     rows = [
         (cohort_id, int(r.person_id), pd.Timestamp(r.index_date).date(), pd.Timestamp(r.cohort_end_date).date())
         for r in members.itertuples()
     ]
     with db.transaction():
-        db.execute(f"DELETE FROM {table} WHERE cohort_definition_id = ?", [cohort_id])
+        replaced = db.execute_count(f"DELETE FROM {table} WHERE cohort_definition_id = ?", [cohort_id])
         db.insert_rows(table, ["cohort_definition_id", "subject_id", "cohort_start_date", "cohort_end_date"], rows)
+    return replaced
 
 
-def built_in(name: str) -> CohortDefinition:
+def settle_definition(db: Database, cohort_id: int, name: str, rows: int, replaced: int) -> str:
+    """After a cohort is written: what was written, in words. An empty cohort keeps no cohort_definition
+    row: a definition without cohort rows breaks COHORT_DEFINITION's foreign key to COHORT (the DQD
+    isForeignKey check on cohort_definition_id)."""
+    replacing = f", replacing {replaced} rows of the same definition" if replaced else ""
+    if rows == 0:
+        db.execute(f"DELETE FROM {db.results_table('cohort_definition')} WHERE cohort_definition_id = ?", [cohort_id])
+        return (f"cohort {cohort_id} ({name}) is empty: no rows written to {db.results_table('cohort')}{replacing}, "
+                f"and no {db.results_table('cohort_definition')} row kept")
+    return f"cohort {cohort_id} ({name}): {rows} rows written to {db.results_table('cohort')}{replacing}"
+
+
+def built_in(name: str, include_unconfirmed: bool = False) -> CohortDefinition:
+    """A built-in cohort; with include_unconfirmed, a cohort of its own name that also counts
+    provisional / differential / unconfirmed diagnoses (left out by default)."""
     if name not in BUILT_IN:
         raise SurvivalSpecError(f"unknown cohort {name!r}: built-in cohorts are {', '.join(BUILT_IN)}")
-    return BUILT_IN[name]
+    definition = BUILT_IN[name]
+    if include_unconfirmed:
+        definition = replace(definition, name=f"{definition.name} [incl. unconfirmed diagnoses]",
+                             description=f"{definition.description}, unconfirmed diagnoses included",
+                             include_unconfirmed=True)
+    return definition
 

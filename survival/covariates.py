@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import pandas as pd
 
+from ctcl_map.staging.concept_sets import confirmed_condition_sql, not_of_unconfirmed_sql
 from ctcl_map.survival.concept_sets import resolve_concept_set, sql_ids
 from ctcl_map.writers.db import Database
 
@@ -81,14 +82,16 @@ def ctcl_concept_ids(db: Database, codes: tuple[str, ...]) -> dict[str, int]:
     return {code: int(concept_id) for code, concept_id in rows}
 
 
-def stage_records(db: Database) -> pd.DataFrame:
-    """person_id, record_date, stage_group: stage-group measurements plus ctcl_first_advanced."""
+def stage_records(db: Database, include_unconfirmed: bool = False) -> pd.DataFrame:
+    """person_id, record_date, stage_group: stage-group measurements plus ctcl_first_advanced.
+    Stages of a provisional / differential / unconfirmed diagnosis count only with include_unconfirmed."""
     answers = stage_answer_concepts(db)
     frames = []
     if answers:
+        confirmed = "" if include_unconfirmed else f" AND {not_of_unconfirmed_sql(db, 'm')}"
         measured = db.query_df(
             f"SELECT person_id, measurement_date AS record_date, value_as_concept_id "
-            f"FROM {db.table('measurement')} WHERE value_as_concept_id IN ({sql_ids(set(answers))})"
+            f"FROM {db.table('measurement')} m WHERE value_as_concept_id IN ({sql_ids(set(answers))}){confirmed}"
         )
         measured["stage_group"] = measured["value_as_concept_id"].map(lambda v: answers.get(int(v)))
         frames.append(measured[["person_id", "record_date", "stage_group"]])
@@ -138,21 +141,23 @@ def _clipi_group_from_points(points: float | None) -> str | None:
     return "intermediate" if points == 2 else "high"
 
 
-def ctcl_type_records(db: Database) -> pd.DataFrame:
+def ctcl_type_records(db: Database, include_unconfirmed: bool = False) -> pd.DataFrame:
     """person_id, record_date, ctcl_type (MF / SS) from the diagnosis concept sets."""
     frames = []
+    confirmed = "" if include_unconfirmed else f" AND {confirmed_condition_sql()}"
     for label, concept_set in (("MF", "mf"), ("SS", "ss")):
         ids = resolve_concept_set(db, concept_set)
         rows = db.query_df(
             f"SELECT person_id, condition_start_date AS record_date FROM {db.table('condition_occurrence')} "
-            f"WHERE condition_concept_id IN ({sql_ids(ids)})"
+            f"WHERE condition_concept_id IN ({sql_ids(ids)}){confirmed}"
         )
         rows["ctcl_type"] = label
         frames.append(rows)
     return _concat(frames, ["person_id", "record_date", "ctcl_type"])
 
 
-def covariates_at_index(db: Database, members: pd.DataFrame, grace_days: int) -> pd.DataFrame:
+def covariates_at_index(db: Database, members: pd.DataFrame, grace_days: int,
+                        include_unconfirmed: bool = False) -> pd.DataFrame:
     """members (person_id, index_date, ...) + age, sex, stage_group, clipi_group, ctcl_type."""
     out = members.copy()
     if out.empty:
@@ -167,9 +172,9 @@ def covariates_at_index(db: Database, members: pd.DataFrame, grace_days: int) ->
     out["age"] = [_age(row) for row in out.itertuples()]
     out["sex"] = out["gender_concept_id"].map(lambda v: _SEX.get(int(v)) if pd.notna(v) else None)
     out = out.drop(columns=["gender_concept_id", "year_of_birth", "month_of_birth", "day_of_birth"])
-    out["stage_group"] = _latest_at_index(out, stage_records(db), "stage_group", grace_days, prefer="max_stage")
+    out["stage_group"] = _latest_at_index(out, stage_records(db, include_unconfirmed), "stage_group", grace_days, prefer="max_stage")
     out["clipi_group"] = _latest_at_index(out, clipi_records(db), "clipi_group", grace_days)
-    types = ctcl_type_records(db)
+    types = ctcl_type_records(db, include_unconfirmed)
     # SS outranks MF: a person with an SS diagnosis by the index date is analysed as SS
     out["ctcl_type"] = _latest_at_index(out, types, "ctcl_type", grace_days, prefer="ss_first")
     return out

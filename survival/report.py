@@ -62,6 +62,7 @@ def result_dict(result: SurvivalResult) -> dict[str, Any]:
         "logrank": result.logrank,
         "cox": result.cox,
         "warnings": list(result.warnings),
+        "cohorts_written": list(result.written),
     }
 
 

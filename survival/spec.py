@@ -43,6 +43,7 @@ class Restrictions:
 class SurvivalSpec:
     cohort: str = "ctcl"  # a built-in cohort name (see cohorts.BUILT_IN) ...
     circe_json: Path | None = None  # ... or an ATLAS/Circe cohort definition that replaces it
+    cohort_id: int | None = None  # the target cohort's cohort_definition_id (default: Circe's published id, else allocated)
     restrictions: Restrictions = field(default_factory=Restrictions)
     compare: str | None = None  # exposure: RxNorm ingredient name or concept_id (e.g. mogamulizumab)
     comparator: str | None = None  # new-user design: a specific comparator ingredient (default: any other line)
@@ -55,6 +56,8 @@ class SurvivalSpec:
     survival_years: tuple[float, ...] = (1.0, 2.0, 5.0)
     conf_type: str = "log-log"  # KM band: log-log (lifelines) or log (R survfit default)
     time_unit: str = "months"  # display unit: days | months | years
+    # provisional / differential / unconfirmed diagnoses, and stages linked to them, enter cohorts
+    include_unconfirmed: bool = False
 
     def check(self) -> None:
         if self.design not in DESIGNS:
@@ -72,6 +75,8 @@ class SurvivalSpec:
                 raise SurvivalSpecError(f"unknown stratum {name!r}: choose from {', '.join(STRATA)}")
         if self.design == "landmark" and self.landmark_months <= 0:
             raise SurvivalSpecError("--landmark-months must be greater than 0")
+        if self.cohort_id is not None and self.cohort_id <= 0:
+            raise SurvivalSpecError("--cohort-id must be a positive integer")
         if self.conf_type not in ("log-log", "log"):
             raise SurvivalSpecError("conf_type must be 'log-log' or 'log'")
         if self.time_unit not in ("days", "months", "years"):
@@ -120,6 +125,7 @@ class SurvivalResult:
     logrank: dict[str, Any] | None = None
     cox: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)  # cohorts written: id, name, table, rows
     persons: Any = None  # pandas DataFrame, one row per person-arm: the analysed time-to-event table
 
 

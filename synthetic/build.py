@@ -26,21 +26,23 @@ def choose_styles(rng: random.Random) -> dict[str, str]:
     }
 
 
-def _follow_up_visits(context: BuildContext, course: PatientCourse, rng: random.Random) -> None:
+def _follow_up_visits(context: BuildContext, course: PatientCourse, rng: random.Random) -> list[date]:
     """Routine clinic visits every 5-7 months, and a last contact on the censoring date.
 
     Without them a survivor's last record could be years before the end of follow-up, so the
     observation period (which a CDM derives from the records) would end early for survivors only
     while deaths always extend it: informative censoring that biases every survival curve down.
     """
-    day = course.diagnosis_date
+    day, days = course.diagnosis_date, []
     while True:
         day = date.fromordinal(day.toordinal() + 150 + int(rng.random() * 60))
         if day >= course.followup_end:
             break
         context.encounter(day)
+        days.append(day)
     if course.death_date is None:
         context.encounter(course.followup_end)
+    return days
 
 
 def build_record(course: PatientCourse, config: GeneratorConfig) -> PatientRecord:
@@ -79,9 +81,13 @@ def build_record(course: PatientCourse, config: GeneratorConfig) -> PatientRecor
         first_drug_records.append(built[0])
     for procedure in course.procedures:
         fhir_treatment.build_procedure_course(context, procedure, condition_id)
-    _follow_up_visits(context, course, random.Random(f"ctcl-map-followup:{config.seed}:{course.index}"))
+    visits = _follow_up_visits(context, course, random.Random(f"ctcl-map-followup:{config.seed}:{course.index}"))
     resent: list[dict] = []
     if kinds:
         index = {"Patient": [patient], "Condition": [condition], "lab": labs, "drug_first": first_drug_records}
         resent = messy.apply(context, kinds, index)
+    # Real records carry the diagnosis at the visits that follow it (what "two diagnosis records"
+    # phenotypes rely on); drawn last, so every other resource stays as it was.
+    for day in visits:
+        fhir_clinical.build_visit_diagnosis(context, condition, day)
     return PatientRecord(course=course, resources=context.resources, resent=resent)

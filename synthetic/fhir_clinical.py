@@ -3,6 +3,8 @@ docs/codes.md, raw blood values, LDH, large-cell transformation, weight and heig
 
 from __future__ import annotations
 
+from datetime import date
+
 from ctcl_map.synthetic import codes
 from ctcl_map.synthetic.fhir_base import BuildContext, coding, quantity
 from ctcl_map.synthetic.model import StagingSet
@@ -56,6 +58,21 @@ def build_condition(context: BuildContext, condition_id: str, stage_refs: dict[s
         condition["stage"] = [{"summary": summary,
                                "assessment": [{"reference": f"Observation/{ref}"} for ref in stage_refs.values()]}]
     return context.add(condition)
+
+
+def build_visit_diagnosis(context: BuildContext, diagnosis: dict, day: date) -> dict:
+    """The diagnosis again as an encounter diagnosis of a follow-up visit: same code as the first
+    record, no onset, recorded that day (so the CDM row starts on the visit date)."""
+    return context.add({
+        "resourceType": "Condition", "id": context.new_id(), "meta": {"versionId": "1"},
+        "clinicalStatus": diagnosis["clinicalStatus"],
+        "verificationStatus": diagnosis["verificationStatus"],
+        "category": diagnosis["category"],
+        "code": diagnosis["code"],
+        "subject": context.patient_ref,
+        "encounter": context.encounter(day),
+        "recordedDate": context.datetime(day),
+    })
 
 
 def stage_value(context: BuildContext, group: str) -> dict:

@@ -102,3 +102,14 @@ def test_measure_condition_era_completeness_counts_persons_with_conditions_but_n
                    "condition_era")
     assert (check.status, check.not_applicable_reason) == ("not_applicable", "Table CONDITION_OCCURRENCE is empty.")
 
+
+
+def test_condition_era_completeness_ignores_unmapped_conditions_as_dqd_2_8_does(sound_db: Database) -> None:
+    # A person whose only condition is unmapped (concept 0) gets no era: DQD 2.8 does not count them.
+    sound_db.execute("INSERT INTO person (person_id, gender_concept_id, year_of_birth, race_concept_id, "
+                     "ethnicity_concept_id) VALUES (99, 8507, 1950, 8527, 38003564)")
+    insert(sound_db, "condition_occurrence", [unmapped_condition(99, 99, "L99")])
+    check = result(run(sound_db, ["measureConditionEraCompleteness"], ["condition_era"]),
+                   "measureConditionEraCompleteness", "condition_era")
+    mapped = sound_db.query("SELECT COUNT(DISTINCT person_id) FROM condition_occurrence WHERE condition_concept_id <> 0")
+    assert (check.status, check.num_violated, check.num_denominator) == ("pass", 0, mapped[0][0])

@@ -90,3 +90,51 @@ def test_export_postgresql_to_parquet_and_csv(tmp_path):
     finally:
         db.close()
         drop_schema(schema)
+
+
+@pytest.mark.postgres
+def test_parquet_from_both_backends_has_the_spec_schema_and_concatenates(tmp_path):
+    """One Arrow schema per table from the spec: int32 for integer, non-nullable exactly where the
+    spec requires a value; the same from DuckDB and PostgreSQL, so the files concatenate."""
+    import pyarrow as pa
+
+    from ctcl_map.writers.export import arrow_schema
+
+    url, schema = postgres_or_skip("ctcl_export_schema")
+    postgres, duck = fresh_db(url, cdm_schema=schema), fresh_db()
+    try:
+        for db, name in ((postgres, "pg"), (duck, "duck")):
+            load(db, *INPUTS)
+            export_cdm(db, tmp_path / name, "parquet")
+        for table, fields in cdm_fields().items():
+            expected = arrow_schema(table)
+            from_pg, from_duck = (pq.read_table(tmp_path / name / f"{table}.parquet") for name in ("pg", "duck"))
+            assert from_pg.schema.equals(expected) and from_duck.schema.equals(expected), table
+            assert pa.concat_tables([from_pg, from_duck]).num_rows == from_pg.num_rows + from_duck.num_rows
+        person = arrow_schema("person")
+        assert person.field("person_id").type == pa.int32() and not person.field("person_id").nullable
+        assert person.field("birth_datetime").nullable
+    finally:
+        postgres.close()
+        duck.close()
+        drop_schema(schema)
+
+
+def test_a_new_duckdb_file_is_written_in_the_storage_format_duckdb_1_1_reads(tmp_path):
+    """Files we create carry DuckDB's v1.0.0+ storage format (header version 64, what DuckDB 1.0 and
+    1.1 read), whatever newer duckdb writes them; DuckDB 1.1.3 then opens them (checked by hand,
+    see README: Portable files)."""
+    import duckdb
+
+    from ctcl_map.writers.db import DUCKDB_STORAGE_VERSION, _duckdb_at_least
+
+    path = tmp_path / "cdm.duckdb"
+    db = fresh_db(str(path))
+    load(db, INPUTS[1])
+    tags = db.query("SELECT tags FROM duckdb_databases() WHERE database_name = 'cdm'")[0][0]
+    db.close()
+    if not _duckdb_at_least(duckdb, 1, 2):
+        pytest.skip(f"duckdb {duckdb.__version__} writes the 1.1 format itself")
+    assert DUCKDB_STORAGE_VERSION == "v1.1.0" and tags["storage_version"] == "v1.0.0+"
+    header = path.read_bytes()[:20]
+    assert header[8:12] == b"DUCK" and int.from_bytes(header[12:20], "little") == 64

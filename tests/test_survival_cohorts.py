@@ -212,3 +212,36 @@ def test_read_only_database_gets_a_message_not_a_traceback(tmp_path):
     read_only = connect(path, read_only=True)
     with pytest.raises(DatabaseError, match="open the database writable"):
         build_cohort(read_only, built_in("mf"))
+
+
+def _unconfirmed(cdm, person_id: int, concept_id: int, start: date, status: str = "differential") -> int:
+    condition_id = 9000 + person_id
+    cdm.db.insert_rows(cdm.db.table("condition_occurrence"),
+                       ["condition_occurrence_id", "person_id", "condition_concept_id", "condition_start_date",
+                        "condition_type_concept_id", "condition_status_concept_id", "condition_status_source_value"],
+                       [(condition_id, person_id, concept_id, start, 32817, 32899, status)])
+    return condition_id
+
+
+def test_unconfirmed_diagnoses_and_their_stages_enter_no_cohort_unless_included(cdm):
+    cdm.person(1)
+    cdm.condition(1, MF, date(2014, 3, 1))
+    _unconfirmed(cdm, 1, MF, date(2012, 1, 1))  # earlier, but only a differential diagnosis
+    cdm.person(2)
+    linked_to = _unconfirmed(cdm, 2, MF, date(2013, 1, 1), "provisional")
+    cdm.stage(2, date(2013, 1, 2), "IA")
+    cdm.db.execute(f"UPDATE {cdm.db.table('measurement')} SET measurement_event_id = ?, "
+                   "meas_event_field_concept_id = 1147127 WHERE person_id = 2", [linked_to])
+    cdm.person(3)
+    _unconfirmed(cdm, 3, SS, date(2015, 1, 1), "unconfirmed")
+
+    assert _members(build_cohort(cdm.db, built_in("mf"))) == {1: date(2014, 3, 1)}
+    assert _members(build_cohort(cdm.db, built_in("ctcl"))) == {1: date(2014, 3, 1)}
+    assert _members(build_cohort(cdm.db, built_in("ss"))) == {}
+    assert _members(build_cohort(cdm.db, built_in("early"))) == {}
+
+    mf = build_cohort(cdm.db, built_in("mf", include_unconfirmed=True))
+    assert _members(mf) == {1: date(2012, 1, 1), 2: date(2013, 1, 1)}
+    assert mf.name == "mf [incl. unconfirmed diagnoses]"
+    assert _members(build_cohort(cdm.db, built_in("early", include_unconfirmed=True))) == {2: date(2013, 1, 2)}
+    assert dict(zip(mf.members["person_id"], mf.members["stage_group"])) == {1: None, 2: "IA"}

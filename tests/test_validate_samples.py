@@ -71,6 +71,7 @@ def test_mcode_fixtures_invalid_resource_is_reported():
 def test_us_core_examples():
     report = validate_inputs([_testdata("us-core-examples")])
     rules = Counter(f.rule for f in report.findings)
-    # diagnosticreport-cbc.json has a narrative without div; two Encounters have no period.start
-    assert rules["structure.model"] == 1 and rules["conversion.missing_date"] == 2
+    # diagnosticreport-cbc.json has a narrative without div; two Encounters have no period.start;
+    # two AllergyIntolerances (now mapped to observation) have no onset[x] nor recordedDate
+    assert rules["structure.model"] == 1 and rules["conversion.missing_date"] == 4
     assert report.ctcl_patients == 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,7 +174,7 @@ class CdmWriter:
         self._batch_persons: defaultdict[str, set[int]] = defaultdict(set)  # table -> persons whose rows the batch changes
         self._recorded_persons: set[int] = set()  # already in ctcl_run_person for this run
         # Visit ids this writer's rows reference or whose visit rows it deleted: if all of them
-        # exist at the end of the run, no visit link can dangle (see pipeline._clear_missing_visits).
+        # exist at the end of the run, no visit link can dangle (see clear_missing_visits).
         self.visit_ids: set[int] = set()
         # Unmapped codes of resources written this run whose person was not in the CDM when their
         # batch committed: if the end-of-run check removes them, their codes leave the report too.
@@ -183,6 +183,10 @@ class CdmWriter:
         # (on PostgreSQL another loader may add rows at any time: always checked there).
         self._waits = db.dialect == "postgresql" or bool(
             db.query(f"SELECT 1 FROM {db.table('ctcl_reference_wait')} LIMIT 1"))
+        # With foreign keys on (`ctcl-map constraints`), a batch must commit consistent: links to
+        # visits absent at its commit are cleared in the batch, not at the end of the run.
+        self._foreign_keys = db.has_foreign_keys()
+        self._deleted_persons: set[int] = set()  # person rows the current batch deleted
         self._columns = {table: tuple(f.name for f in fields) for table, fields in cdm_fields().items()}
         self._lengths = {
             table: tuple((f.name, f.max_length) for f in fields if f.max_length) for table, fields in cdm_fields().items()
@@ -214,6 +218,7 @@ class CdmWriter:
 
     def _in_batch(self, write: Callable[[], None], outcome: BatchOutcome) -> None:
         self._batch_persons = defaultdict(set)
+        self._deleted_persons = set()
         self.ids.start_batch()
         try:
             with self.db.exclusive():
@@ -222,6 +227,9 @@ class CdmWriter:
                 new_persons = set().union(*self._batch_persons.values()) - self._recorded_persons
                 new_persons.discard(None)
                 self.db.insert_rows("ctcl_run_person", ("run_id", "person_id"), [(self.run_id, p) for p in sorted(new_persons)])
+                if self._foreign_keys:
+                    self._remove_rows_of_deleted_persons()
+                    clear_missing_visits(self.db, [self.run_id], set(self.visit_ids))
         except BaseException:
             self.ids.forget_pending()
             raise
@@ -467,6 +475,7 @@ class CdmWriter:
         for table, omop_id in owned:
             by_table[table].append(omop_id)
         self.visit_ids.update(by_table.get("visit_occurrence", ()))
+        self._deleted_persons.update(by_table.get("person", ()))
         for table, ids in by_table.items():
             id_column = primary_key(table) or "person_id"
             for start in range(0, len(ids), 1000):
@@ -488,6 +497,22 @@ class CdmWriter:
             f"ON k.k = l.resource_key WHERE l.run_id = {int(self.run_id)} GROUP BY l.omop_table, l.resource_key",
             fetch=True,
         )
+
+    def _remove_rows_of_deleted_persons(self) -> None:
+        """Foreign keys on: rows of persons this batch deleted go in the same transaction (other
+        resources' rows, derived eras and periods), as the run-level steps would remove them later;
+        the run-level steps still record what they remove (dangling subjects) and rebuild the rest."""
+        persons = sorted(self._deleted_persons)
+        if not persons:
+            return
+        db = self.db
+        with db.temp_relation("ctcl_deleted_persons", ("person_id",), [(p,) for p in persons]) as relation:
+            for table, fields in cdm_fields().items():
+                if table != "person" and any(f.name == "person_id" and f.fk_table == "person" for f in fields):
+                    db.execute(f"DELETE FROM {db.table(table)} WHERE person_id IN (SELECT person_id FROM {relation})")
+        db.execute(f"DELETE FROM {db.table('episode_event')} WHERE episode_id NOT IN "
+                   f"(SELECT episode_id FROM {db.table('episode')})")
+        db.execute(f"DELETE FROM {db.table('note_nlp')} WHERE note_id NOT IN (SELECT note_id FROM {db.table('note')})")
 
     def forget_resources(self, resource_keys: list[str]) -> None:
         """Remove the rows, the recorded state and the file occurrences of these resources, as if never loaded."""
@@ -531,3 +556,36 @@ def _compare(mine: tuple, theirs: tuple) -> int:
         if a is not None and b is not None and a != b:
             return -1 if a < b else 1
     return 0
+
+
+def clear_missing_visits(db: Database, own_runs: Sequence[int], candidates: set[int] | None) -> int:
+    """visit_occurrence_id values pointing at an Encounter that never arrived (or was deleted)
+    become NULL, in rows of the persons this run or a killed run it completes changed.
+
+    `candidates`: every visit id this run's rows reference or whose visit it deleted, when known;
+    if all of them exist, no link can dangle and the tables are not scanned.
+    Run-level step: call inside db.exclusive()."""
+    t = db.table
+    if candidates is not None:
+        if not candidates:
+            return 0
+        with db.temp_relation("ctcl_visit_ids", ("visit_id",), [(v,) for v in sorted(candidates)]) as relation:
+            missing = db.query(f"SELECT COUNT(*) FROM {relation} c WHERE NOT EXISTS "
+                               f"(SELECT 1 FROM {t('visit_occurrence')} v WHERE v.visit_occurrence_id = c.visit_id)")[0][0]
+        if not missing:
+            return 0
+    runs = ", ".join(str(r) for r in own_runs)
+    # Rows these runs wrote have their person in ctcl_run_person; so do rows whose Encounter these
+    # runs deleted. Filtering on those persons is cheaper than on the lineage of the runs.
+    where = {
+        table: (f"visit_occurrence_id IS NOT NULL AND person_id IN "
+                f"(SELECT person_id FROM {t('ctcl_run_person')} WHERE run_id IN ({runs})) AND NOT EXISTS "
+                f"(SELECT 1 FROM {t('visit_occurrence')} v WHERE v.visit_occurrence_id = {t(table)}.visit_occurrence_id)")
+        for table in ("condition_occurrence", "drug_exposure", "procedure_occurrence", "device_exposure", "measurement", "observation")
+    }
+    counts = db.query(" UNION ALL ".join(f"SELECT '{table}', COUNT(*) FROM {t(table)} WHERE {condition}"
+                                         for table, condition in where.items()))
+    for table, count in counts:
+        if count:
+            db.execute(f"UPDATE {t(table)} SET visit_occurrence_id = NULL WHERE {where[table]}")
+    return sum(count for _, count in counts)

@@ -50,6 +50,9 @@ class Database:
         self._in_transaction = False
         self._holds_load_lock = False  # inside exclusive(): its transaction holds the load lock
         self._types: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        # The table OHDSI cohorts are written to (`--cohort-table`): the standard COHORT by default,
+        # another name to stay clear of tools (CohortGenerator) that drop and recreate their own.
+        self.cohort_table = "cohort"
 
     # -- naming ---------------------------------------------------------------------------------
     def table(self, name: str) -> str:
@@ -57,7 +60,10 @@ class Database:
         return f"{self.cdm_schema}.{name}" if self.cdm_schema else name
 
     def results_table(self, name: str) -> str:
-        """cohort / cohort_definition and analysis outputs live in the results schema."""
+        """cohort / cohort_definition and analysis outputs live in the results schema; 'cohort' names
+        the table chosen as self.cohort_table, 'cohort_definition' its companion <cohort_table>_definition."""
+        if name in ("cohort", "cohort_definition"):
+            name = self.cohort_table + name[len("cohort"):]
         return f"{self.results_schema}.{name}" if self.results_schema else name
 
     # -- statements -----------------------------------------------------------------------------
@@ -247,9 +253,20 @@ class Database:
                 self.raw.execute("COMMIT")
             else:
                 with self.raw.transaction():
+                    # Deferrable foreign keys (`ctcl-map constraints`) are checked at commit: a
+                    # replaced resource's rows are deleted and re-inserted within the transaction.
+                    self.execute("SET CONSTRAINTS ALL DEFERRED")
                     yield
         finally:
             self._in_transaction = False
+
+    def has_foreign_keys(self) -> bool:
+        """Whether the CDM schema has foreign keys (PostgreSQL: `ctcl-map constraints`; DuckDB has none)."""
+        if self.dialect != "postgresql":
+            return False
+        return bool(self.query(
+            "SELECT 1 FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
+            "WHERE c.contype = 'f' AND n.nspname = ? LIMIT 1", [self.cdm_schema or "public"]))
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -375,14 +392,25 @@ def connect(
     raise DatabaseError(f"unsupported database URL scheme {url.drivername!r}: use a DuckDB path or postgresql+psycopg://")
 
 
+DUCKDB_STORAGE_VERSION = "v1.1.0"  # the oldest DuckDB that opens the files we write
+
+
+def _duckdb_at_least(duckdb, major: int, minor: int) -> bool:
+    numbers = re.findall(r"\d+", duckdb.__version__)[:2]
+    return tuple(int(n) for n in numbers) >= (major, minor)
+
+
 def _connect_duckdb(path: Path, cdm_schema: str | None, results_schema: str | None, read_only: bool) -> Database:
     import duckdb
 
     for name in (cdm_schema, results_schema):
         if name:
             check_identifier(name)
+    # New files are written in DuckDB 1.1's storage format, so that R users on duckdb 1.1-1.4 can
+    # open them; DuckDB 1.1 itself has no such setting (and writes that format anyway).
+    config = {"storage_compatibility_version": DUCKDB_STORAGE_VERSION} if _duckdb_at_least(duckdb, 1, 2) else {}
     try:
-        raw = duckdb.connect(str(path), read_only=read_only)
+        raw = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise DatabaseLocked(

@@ -1,13 +1,16 @@
 """Export every CDM table to Parquet or CSV files, one file per table (OUT/<table>.parquet|csv).
 
-DuckDB writes the files itself (COPY ... TO), streaming. PostgreSQL: CSV through COPY ... TO
-STDOUT straight into the file; Parquet by a server-side cursor read in chunks into a Parquet
-writer whose column types come from the CDM spec, so memory stays bounded for any table size and
-an all-NULL first chunk does not fix a wrong type.
+Parquet files from both backends have one Arrow schema per table, built from the CDM spec
+(`arrow_schema`): int32 where the spec says integer, float64, date32, timestamp[us], string, and a
+column is non-nullable exactly when the spec requires it; so exports of two databases concatenate.
+Rows are streamed in chunks (DuckDB's Arrow record batches, a PostgreSQL server-side cursor), so
+memory stays bounded for any table size and an all-NULL first chunk does not fix a wrong type.
+CSV: DuckDB's COPY ... TO, PostgreSQL's COPY ... TO STDOUT straight into the file.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,13 +46,12 @@ def export_cdm(db: Database, out_dir: Path, file_format: str, tables: list[str] 
         path = out_dir / f"{table}.{file_format}"
         columns = [f.name for f in fields[table]]
         select = f"SELECT {', '.join(_quoted(c) for c in columns)} FROM {db.table(table)}"
-        if db.dialect == "duckdb":
-            options = "FORMAT parquet" if file_format == "parquet" else "FORMAT csv, HEADER true"
-            db.execute(f"COPY ({select}) TO '{_sql_string(path)}' ({options})")
-        elif file_format == "csv":
-            _postgres_csv(db, select, path)
+        if file_format == "parquet":
+            _write_parquet(_row_batches(db, table, select), arrow_schema(table), path)
+        elif db.dialect == "duckdb":
+            db.execute(f"COPY ({select}) TO '{_sql_string(path)}' (FORMAT csv, HEADER true)")
         else:
-            _postgres_parquet(db, table, select, path)
+            _postgres_csv(db, select, path)
         written.append(ExportedTable(table, path, db.query(f"SELECT COUNT(*) FROM {db.table(table)}")[0][0]))
     return written
 
@@ -61,28 +63,50 @@ def _postgres_csv(db: Database, select: str, path: Path) -> None:
                 handle.write(block)
 
 
-def _postgres_parquet(db: Database, table: str, select: str, path: Path) -> None:
+def arrow_schema(table: str):
+    """The Arrow schema of a CDM table, from the spec: the same for every backend and every export."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f.name.strip('"'), _arrow_type(f.datatype), nullable=not f.required)
+                      for f in cdm_fields()[table]])
+
+
+def _row_batches(db: Database, table: str, select: str) -> Iterator:
+    """The rows of `select` as Arrow tables or batches of at most CHUNK_ROWS rows."""
+    import pyarrow as pa
+
+    if db.dialect == "duckdb":
+        relation = db.raw.sql(select)
+        # DuckDB >= 1.4 names it to_arrow_reader; 1.1-1.3 record_batch
+        reader = getattr(relation, "to_arrow_reader", None) or relation.record_batch
+        yield from reader(CHUNK_ROWS)
+        return
+    schema = arrow_schema(table)
+    with db.raw.transaction(), db.raw.cursor(name=f"ctcl_export_{table}") as cur:
+        cur.itersize = CHUNK_ROWS
+        cur.execute(select)
+        while rows := cur.fetchmany(CHUNK_ROWS):
+            yield pa.Table.from_arrays(
+                [pa.array(list(values), type=column.type) for values, column in zip(zip(*rows), schema)],
+                names=schema.names)
+
+
+def _write_parquet(batches: Iterable, schema, path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([(f.name.strip('"'), _arrow_type(f.datatype)) for f in cdm_fields()[table]])
-    with db.raw.transaction(), db.raw.cursor(name=f"ctcl_export_{table}") as cur, pq.ParquetWriter(path, schema) as writer:
-        cur.itersize = CHUNK_ROWS
-        cur.execute(select)
-        wrote = False
-        while rows := cur.fetchmany(CHUNK_ROWS):
-            arrays = [pa.array(list(values), type=column.type) for values, column in zip(zip(*rows), schema)]
-            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-            wrote = True
-        if not wrote:
-            writer.write_table(schema.empty_table())
+    with pq.ParquetWriter(path, schema) as writer:
+        for batch in batches:
+            chunk = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+            writer.write_table(chunk.rename_columns(schema.names).cast(schema))
+        # an empty table still gets its schema (ParquetWriter writes it on close)
 
 
 def _arrow_type(datatype: str):
     import pyarrow as pa
 
     if datatype == "integer":
-        return pa.int64()
+        return pa.int32()
     if datatype == "float":
         return pa.float64()
     if datatype == "date":
