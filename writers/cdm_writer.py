@@ -239,7 +239,6 @@ class CdmWriter:
             outcome.persons_by_table[table] |= persons - {None}
 
     def _write(self, converted: list[ConvertedItem], problems: list[InputProblem], outcome: BatchOutcome) -> None:
-        db = self.db
         # Within one batch the last occurrence of a resource wins (a later entry is a later version).
         latest: dict[str, ConvertedItem] = {}
         for entry in converted:
