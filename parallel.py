@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ctcl_map.converters import CONVERTERS, ConvertContext, convert
 from ctcl_map.converters.base import quarantined
+from ctcl_map.converters.context import outside_its_bundle
 from ctcl_map.readers.fhir_input import (
     DEFAULT_LIMITS, READ_ERRORS, InputProblem, ReadLimits, SourceItem, display_name, file_digest, file_size, is_ndjson,
     items_from_ndjson_lines, ndjson_chunks, read_file, read_problem,
@@ -123,6 +124,9 @@ def units_of(files: list[Path], limits: ReadLimits = DEFAULT_LIMITS) -> Iterator
 
 # -- converting one unit -----------------------------------------------------------------------
 # Their conversion reads ctx.medications, which changes as the input is read: converted when read.
+# Not mapped to rows of their own, but other records need what they say (ctcl_result_context):
+# the writer records them as it does every resource, so a changed or deleted one updates that.
+CONTEXT_TYPES = frozenset({"DiagnosticReport"})
 NEEDS_MEDICATION_INDEX = frozenset({"MedicationRequest", "MedicationAdministration", "MedicationDispense", "MedicationStatement"})
 
 
@@ -190,6 +194,8 @@ def convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_
             return ConvertedItem(item, quarantined("unknown_resource_type", f"{item.resource_type[:60]!r} is not a FHIR R4 resource type"),
                                  digest)
         outcome.not_mapped_types[item.resource_type] += 1
+        if item.resource_type in CONTEXT_TYPES:  # no rows, but the writer records what it gives others
+            return ConvertedItem(item, None, salted_hash(fingerprint, item.resource))
         return None
     if validator is not None:
         try:
@@ -329,5 +335,7 @@ def _slim(entry: ConvertedItem | InputProblem) -> ConvertedItem | InputProblem:
     item = entry.item
     resource = item.resource
     slim_resource = None if resource is None else {"meta": resource["meta"]} if "meta" in resource else {}
+    if item.resource_type in CONTEXT_TYPES or (entry.conversion is not None and entry.conversion.awaits is not None):
+        slim_resource = outside_its_bundle(item)  # the writer keeps what it says for other records
     slim_item = SourceItem(slim_resource, item.resource_type, item.resource_id, item.file, item.position, item.method, None)
     return ConvertedItem(slim_item, entry.conversion, entry.content_hash)

@@ -8,8 +8,13 @@
   without it is the source saying it is gone); with the content hash of the entry last applied
   there ('deleted' for a DELETE entry, which holds nothing), so reading an unchanged entry again
   is a no-op: --full and incremental runs agree.
-- ctcl_medication_wait: drug resources whose medicationReference names a Medication not read yet;
-  the run that reads it fills their drug_exposure rows.
+- ctcl_reference_wait: records waiting for a resource they reference (or that references them)
+  that was not read yet: a drug whose medicationReference names an unread Medication (its row is
+  filled in place), a result without date or subject waiting for the DiagnosticReport that lists
+  it (kept whole in `resource`, quarantined until then, converted again when it can be). The end
+  of the run that makes the awaited resource known (this run or a later one) completes them.
+- ctcl_result_context: what each DiagnosticReport gives the results it lists (date, subject), so
+  a result read in another file or a later run finds it.
 - ctcl_quarantine: resources that could not be loaded, with file, position and reason.
 - ctcl_unmapped: codes that ended as concept 0, with the reason, per run.
 - ctcl_run: run metadata (software, CDM and vocabulary versions, times, inputs, report) (f2o-102).
@@ -55,10 +60,18 @@ CTCL_TABLES: dict[str, str] = {
         seen_run INTEGER NOT NULL,
         content_hash VARCHAR(64),
         PRIMARY KEY (source_file, resource_key)""",
-    "ctcl_medication_wait": """
+    "ctcl_reference_wait": """
         resource_key VARCHAR(300) NOT NULL PRIMARY KEY,
-        medication_key VARCHAR(300) NOT NULL,
-        run_id INTEGER NOT NULL""",
+        awaited_key VARCHAR(400) NOT NULL,
+        run_id INTEGER NOT NULL,
+        source_file VARCHAR(1000),
+        source_position VARCHAR(200),
+        resource TEXT""",
+    "ctcl_result_context": """
+        result_key VARCHAR(300) NOT NULL,
+        report_key VARCHAR(300) NOT NULL,
+        context TEXT NOT NULL,
+        PRIMARY KEY (result_key, report_key)""",
     "ctcl_quarantine": """
         run_id INTEGER NOT NULL,
         source_file VARCHAR(1000) NOT NULL,
@@ -120,7 +133,8 @@ POSTGRES_INDEXES = (
 # indexes live in memory and are loaded by the first statement that touches them in a run:
 # without keys these bookkeeping tables cost less to write, to read and to hold. Their rows stay
 # unique because they are only ever replaced by key (Database.upsert_rows).
-DUCKDB_KEYLESS = frozenset({"ctcl_resource_state", "ctcl_resource_file", "ctcl_file_state", "ctcl_medication_wait"})
+DUCKDB_KEYLESS = frozenset({"ctcl_resource_state", "ctcl_resource_file", "ctcl_file_state", "ctcl_reference_wait",
+                            "ctcl_result_context"})
 
 
 ADDED_COLUMNS = (("ctcl_resource_file", "content_hash VARCHAR(64)"),)

@@ -55,9 +55,10 @@ class Conversion:
     quarantined: tuple[str, str] | None = None  # (reason code, message) when the resource is invalid
     unmapped: list[Unmapped] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # counted in the run report, e.g. 'date_imputed'
-    # 'Medication/x' a drug row names but that was not read yet: the writer records it and the end of
-    # a run that reads it (this run, or a later one) fills the drug, as a Patient arriving later does.
-    unresolved_medication: str | None = None
+    # The key of a resource this one needs but that was not read yet ('Medication/x'; for a result
+    # without date or subject 'DiagnosticReport?result=Observation/y'): the writer records the wait
+    # (ctcl_reference_wait) and the end of a run that knows the awaited resource completes it.
+    awaits: str | None = None
 
 
 def excluded(reason: str) -> Conversion:

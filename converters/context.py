@@ -46,6 +46,19 @@ def reference(item: SourceItem, value: object) -> str | None:
     return reference_key(value, item.bundle)
 
 
+def outside_its_bundle(item: SourceItem) -> dict:
+    """The resource with its subject, encounter and result references as 'Type/id' keys, so it
+    means the same kept apart from its Bundle (a record waiting for a resource read elsewhere)."""
+    resource = dict(item.resource or {})
+    for name in ("subject", "encounter"):
+        key = reference(item, resource.get(name))
+        if key is not None:
+            resource[name] = {"reference": key}
+    if isinstance(resource.get("result"), list):
+        resource["result"] = [{"reference": key} for key in (reference(item, r) for r in resource["result"]) if key is not None]
+    return resource
+
+
 SUBJECT_PROBLEMS = {
     "missing_subject": "{type}.{field} is missing",
     "unresolvable_subject": "{type}.{field} cannot be resolved: it is not an entry of this Bundle nor a Type/id reference",

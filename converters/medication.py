@@ -97,7 +97,7 @@ def convert_medication(item: SourceItem, ctx: ConvertContext) -> Conversion:
         conversion.notes.append(code_problem)
         target = reference(item, resource.get("medicationReference"))
         if target is not None and target.startswith("Medication/"):
-            conversion.unresolved_medication = target
+            conversion.awaits = target
     table, resolved = route(resolved, "drug_exposure")
     extra: dict[str, Any] = {}
     if table == "drug_exposure":

@@ -5,6 +5,9 @@
   of the DiagnosticReport of the same Bundle that lists it in `result` (effective[x], else issued;
   'date_from_diagnostic_report'), else the start of its Encounter's period ('date_from_encounter').
 - Subject: without its own, the subject of that DiagnosticReport ('subject_from_diagnostic_report').
+- When that DiagnosticReport (or the Encounter) is not in the same Bundle, the result is
+  quarantined and waits for it (Conversion.awaits; ctcl_reference_wait): the end of the run that
+  knows it, in another file or a later run, converts the result again with it (pipeline).
 - valueQuantity -> value_as_number + unit (UCUM code -> unit concept), its comparator (<, <=, >=, >)
   -> operator_concept_id (measurement); valueCodeableConcept -> value_as_concept_id; valueBoolean ->
   value_as_concept_id Yes 4188539 / No 4188540; valueString -> value_as_string (observation) /
@@ -61,10 +64,11 @@ def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
         conversion.notes.append("subject_from_diagnostic_report")
     person_key, problem = subject_key(item)
     if person_key is None:
-        return subject_problem(item, problem)
+        return _awaiting_report(item, report, subject_problem(item, problem))
     start = _result_date(item, observation, report, conversion.notes)
     if start is None:
-        return quarantined("missing_date", "Observation has no effective[x] or issued, and no DiagnosticReport or Encounter gives a date")
+        return _awaiting_report(item, report, quarantined(
+            "missing_date", "Observation has no effective[x] or issued, and no DiagnosticReport or Encounter gives a date"))
     if start.imputed:
         conversion.notes.append("date_imputed")
     categories = _category_codes(observation)
@@ -103,6 +107,35 @@ def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
         conversion.unmapped.extend(unmapped_of(table, "concept_id", resolved))
         conversion.unmapped.extend(value_unmapped)
     return conversion
+
+
+def report_awaited_by(result_key: str) -> str:
+    """The awaited key of a result waiting for the DiagnosticReport that lists it."""
+    return f"DiagnosticReport?result={result_key}"
+
+
+def report_contexts(item: SourceItem) -> list[tuple[str, dict]]:
+    """(result key, context) for each result a DiagnosticReport lists: the report's date fields and
+    its subject resolved to a key, i.e. what _result_date and the subject fallback read from it,
+    in a form that holds outside its Bundle."""
+    report = item.resource or {}
+    results = report.get("result")
+    if not isinstance(results, list):
+        return []
+    context = {name: report[name] for name in (*EFFECTIVE, "issued") if name in report}
+    subject = reference(item, report.get("subject"))
+    if subject is not None:
+        context["subject"] = {"reference": subject}
+    keys = (reference(item, result) for result in results)
+    return [(key, context) for key in dict.fromkeys(keys) if key is not None and key.startswith("Observation/")]
+
+
+def _awaiting_report(item: SourceItem, report: dict | None, verdict: Conversion) -> Conversion:
+    """A result its Bundle gives no DiagnosticReport: the report (or its Encounter) may be in
+    another file or come in a later run, so the quarantine waits for it."""
+    if report is None and verdict.quarantined[0] in ("missing_date", "missing_subject"):
+        verdict.awaits = report_awaited_by(item.key)
+    return verdict
 
 
 def _result_date(item: SourceItem, observation: dict, report: dict | None, notes: list[str]):

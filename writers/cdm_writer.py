@@ -19,6 +19,8 @@ import orjson
 
 from ctcl_map.cdm.schema import cdm_fields, primary_key
 from ctcl_map.converters.base import Conversion, OmopRow
+from ctcl_map.converters.context import outside_its_bundle
+from ctcl_map.converters.observation import report_contexts
 from ctcl_map.readers.fhir_input import InputProblem, SourceItem
 from ctcl_map.writers.db import Database
 
@@ -192,10 +194,10 @@ class CdmWriter:
         # Unmapped codes of resources written this run whose person was not in the CDM when their
         # batch committed: if the end-of-run check removes them, their codes leave the report too.
         self.awaiting_person: dict[str, Counter] = {}
-        # Whether ctcl_medication_wait may hold rows: when it cannot, replacing resources skips it
+        # Whether ctcl_reference_wait may hold rows: when it cannot, replacing resources skips it
         # (on PostgreSQL another loader may add rows at any time: always checked there).
-        self._medication_waits = db.dialect == "postgresql" or bool(
-            db.query(f"SELECT 1 FROM {db.table('ctcl_medication_wait')} LIMIT 1"))
+        self._waits = db.dialect == "postgresql" or bool(
+            db.query(f"SELECT 1 FROM {db.table('ctcl_reference_wait')} LIMIT 1"))
         # With foreign keys on (`ctcl-map constraints`), a batch must commit consistent: links to
         # visits absent at its commit are cleared in the batch, not at the end of the run.
         self._foreign_keys = db.has_foreign_keys()
@@ -221,12 +223,21 @@ class CdmWriter:
         The persons the batch touches are recorded in ctcl_run_person in the same transaction, so
         if the run is killed later the next run still re-derives their eras and periods.
         """
+        self._in_batch(lambda: self._write(converted, list(problems), outcome), outcome)
+
+    def rewrite_batch(self, converted: list[ConvertedItem], outcome: BatchOutcome) -> None:
+        """Write these conversions over what their resources have now, whatever their recorded
+        state: waiting records converted again with what they waited for (their content did not
+        change, so write_batch would skip them as unchanged)."""
+        self._in_batch(lambda: self.record_quarantine(self._replace(converted, outcome)), outcome)
+
+    def _in_batch(self, write: Callable[[], None], outcome: BatchOutcome) -> None:
         self._batch_persons = defaultdict(set)
         self._deleted_persons = set()
         self.ids.start_batch()
         try:
             with self.db.exclusive():
-                self._write(converted, list(problems), outcome)
+                write()
                 self.ids.flush()
                 new_persons = set().union(*self._batch_persons.values()) - self._recorded_persons
                 new_persons.discard(None)
@@ -283,7 +294,16 @@ class CdmWriter:
         for entry in to_replace:
             if entry.pending:  # only now is it known to be written
                 entry.conversion, entry.pending = self._convert_pending(entry.item), False
+        quarantine = self._replace(to_replace, outcome)
+        self._record_occurrences(converted)
+        for problem in problems:
+            outcome.quarantined[problem.reason] += 1
+            quarantine.append((self.run_id, problem.file, problem.position, problem.resource_type, problem.resource_id, problem.reason, problem.message))
+        self.record_quarantine(quarantine)
 
+    def _replace(self, to_replace: list[ConvertedItem], outcome: BatchOutcome) -> list[tuple]:
+        """Replace what these resources wrote with their conversions; the quarantine rows to record."""
+        db = self.db
         replaced_keys = [entry.item.key for entry in to_replace]
         self._delete_owned_rows(replaced_keys, outcome)
         self.ids.prepare(self._keys_of(to_replace))
@@ -292,7 +312,8 @@ class CdmWriter:
         lineage: list[tuple] = []
         states: list[tuple] = []
         quarantine: list[tuple] = []
-        waiting: list[tuple] = []  # (resource key, Medication key, run) of drugs whose Medication is not read yet
+        waiting: list[tuple] = []  # ctcl_reference_wait rows: records needing a resource not read yet
+        contexts: list[tuple] = []  # ctcl_result_context rows of the DiagnosticReports written
         persons_of: dict[str, set[int]] = defaultdict(set)  # resource key -> persons its rows name
         for entry in to_replace:
             item, conversion = entry.item, entry.conversion
@@ -302,20 +323,22 @@ class CdmWriter:
                 status = "deleted"
                 outcome.deleted += 1
             elif conversion is None:
-                status = "not_mapped"
-                outcome.not_mapped_types[item.resource_type] += 1
+                status = "not_mapped"  # counted where it was read (parallel.convert_item)
             elif conversion.quarantined:
                 status = "quarantined"
                 reason, message = conversion.quarantined
                 outcome.quarantined[reason] += 1
                 quarantine.append((self.run_id, item.file, item.position, item.resource_type, item.resource_id, reason, message))
+                if conversion.awaits is not None:  # kept whole: converted again when what it awaits is known
+                    waiting.append((item.key, conversion.awaits, self.run_id, item.file, item.position,
+                                    orjson.dumps(outside_its_bundle(item)).decode()))
             elif conversion.excluded:
                 status = "excluded"
                 outcome.excluded[conversion.excluded] += 1
             else:
                 outcome.resources_loaded[item.resource_type] += 1
-                if conversion.unresolved_medication is not None:
-                    waiting.append((item.key, conversion.unresolved_medication, self.run_id))
+                if conversion.awaits is not None:  # its rows are filled in place when what it awaits is known
+                    waiting.append((item.key, conversion.awaits, self.run_id, item.file, item.position, None))
                 for note in conversion.notes:
                     outcome.notes[note] += 1
                 for gap in conversion.unmapped:
@@ -327,6 +350,8 @@ class CdmWriter:
                     rows_by_table[row.table].append(values)
                     outcome.rows_by_source[(item.resource_type, row.table)] += 1
                     lineage.append((row.table, omop_id, item.key, item.file, item.position, self.run_id))
+            if item.resource_type == "DiagnosticReport" and item.method != "DELETE":
+                contexts += [(result, item.key, orjson.dumps(context).decode()) for result, context in report_contexts(item)]
             states.append((item.key, entry.content_hash, _str(meta.get("versionId"), 64), _str(meta.get("lastUpdated"), 40),
                            status, item.file, self.run_id))
 
@@ -335,16 +360,13 @@ class CdmWriter:
             outcome.rows_by_table[table] += len(rows)
         db.insert_rows("ctcl_lineage", ("omop_table", "omop_id", "resource_key", "source_file", "source_position", "run_id"), lineage)
         if waiting:
-            db.insert_rows("ctcl_medication_wait", ("resource_key", "medication_key", "run_id"), waiting)
-            self._medication_waits = True
+            db.insert_rows("ctcl_reference_wait", ("resource_key", "awaited_key", "run_id", "source_file", "source_position", "resource"), waiting)
+            self._waits = True
+        db.insert_rows("ctcl_result_context", ("result_key", "report_key", "context"), contexts)
         self._note_awaiting_person(persons_of, {entry.item.key: entry.conversion for entry in to_replace})
         db.upsert_rows("ctcl_resource_state", ("resource_key", "content_hash", "version_id", "last_updated", "status", "source_file", "run_id"),
                        states, key=("resource_key",))
-        self._record_occurrences(converted)
-        for problem in problems:
-            outcome.quarantined[problem.reason] += 1
-            quarantine.append((self.run_id, problem.file, problem.position, problem.resource_type, problem.resource_id, problem.reason, problem.message))
-        self.record_quarantine(quarantine)
+        return quarantine
 
     def _note_awaiting_person(self, persons_of: dict[str, set[int]], conversions: dict[str, Conversion]) -> None:
         """Remember the unmapped codes of resources whose person is not (yet) in the CDM."""
@@ -507,8 +529,11 @@ class CdmWriter:
                 placeholders = ",".join("?" * len(chunk))
                 persons = db.query(f"DELETE FROM {db.table(table)} WHERE {id_column} IN ({placeholders}) RETURNING person_id", chunk)
                 self._batch_persons[table].update(p for (p,) in persons)
-        for table in ("ctcl_lineage", "ctcl_medication_wait") if self._medication_waits else ("ctcl_lineage",):
+        for table in ("ctcl_lineage", "ctcl_reference_wait") if self._waits else ("ctcl_lineage",):
             self._with_keys(resource_keys, f"DELETE FROM {db.table(table)} WHERE resource_key IN (SELECT k FROM {{keys}})")
+        reports = [key for key in resource_keys if key.startswith("DiagnosticReport/")]
+        if reports:
+            self._with_keys(reports, f"DELETE FROM {db.table('ctcl_result_context')} WHERE report_key IN (SELECT k FROM {{keys}})")
 
     def rows_written_by(self, resource_keys: list[str]) -> list[tuple[str, str, int]]:
         """(table, resource key, rows) this run wrote for these resources."""
