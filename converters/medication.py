@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ctcl_map.converters.base import (
-    EHR, EHR_ADMINISTRATION, EHR_DISPENSING, EHR_PRESCRIPTION, Conversion, InvalidValue, add_days, as_list, excluded, first_time,
+    EHR, EHR_ADMINISTRATION, EHR_DISPENSING, EHR_PRESCRIPTION, Conversion, FhirTime, InvalidValue, add_days, as_list, excluded,
+    first_time,
     number, quarantined, text_of, whole_number,
 )
 from ctcl_map.converters.concepts import Resolved

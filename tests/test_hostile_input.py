@@ -190,7 +190,7 @@ def test_duckdb_and_postgresql_agree_on_the_hostile_corpus(tmp_path):
         _check_run(pg, _load(pg, folder))
         tables = CLINICAL_TABLES + ("source_to_concept_map",)
         assert cdm_snapshot(pg, tables) == cdm_snapshot(duck, tables)
-        message = f"SELECT source_position, reason, message FROM {{}} ORDER BY 1, 2"
+        message = "SELECT source_position, reason, message FROM {} ORDER BY 1, 2"
         assert pg.query(message.format(pg.table("ctcl_quarantine"))) == duck.query(message.format(duck.table("ctcl_quarantine")))
     finally:
         duck.close()
