@@ -96,7 +96,7 @@ def _require_inputs(inputs: list[Path]) -> None:
 
 
 def _open(db: str, cdm_schema: str | None, results_schema: str | None = None, read_only: bool = False):
-    from ctcl_map.writers.db import DatabaseError, DatabaseUsageError, connect
+    from ctcl_map.store.database import DatabaseError, DatabaseUsageError, connect
 
     try:
         return connect(db, cdm_schema=cdm_schema, results_schema=results_schema, read_only=read_only)
@@ -349,7 +349,7 @@ def _csv_list(value: str | None) -> tuple[str, ...] | None:
 def _survival_run(db: str, cdm_schema: str | None, results_schema: str | None, run):
     """run(database) on the opened CDM; a request or database problem exits 2 with its message."""
     from ctcl_map.survival import SurvivalSpecError
-    from ctcl_map.writers.db import DatabaseError
+    from ctcl_map.store.database import DatabaseError
 
     database = _open(db, cdm_schema, results_schema)
     try:
@@ -421,7 +421,7 @@ def survival(
             --adjust default --method ps-match
     """
     from ctcl_map.survival import Restrictions, SurvivalSpec, plot, render, run_survival
-    from ctcl_map.writers.db import check_identifier
+    from ctcl_map.store.database import check_identifier
 
     spec = SurvivalSpec(
         cohort=cohort,
@@ -518,8 +518,8 @@ def constraints(
 
       ctcl-map constraints --db postgresql+psycopg://postgres@127.0.0.1:5432/test --cdm-schema cdm
     """
-    from ctcl_map.cdm.constraints import apply_foreign_keys, apply_indices
-    from ctcl_map.writers.db import DatabaseError
+    from ctcl_map.store.constraints import apply_foreign_keys, apply_indices
+    from ctcl_map.store.database import DatabaseError
 
     database = _open(db, cdm_schema)
     try:
@@ -554,9 +554,9 @@ def export(
         ctcl-map export cdm-csv/ --format csv --cdm-schema cdm \\
             --db postgresql+psycopg://postgres@127.0.0.1:5432/test
     """
-    from ctcl_map.writers.db import DatabaseError
-    from ctcl_map.writers.export import FORMATS, export_cdm
-    from ctcl_map.writers.output_folder import OutputPathError
+    from ctcl_map.store.database import DatabaseError
+    from ctcl_map.store.export import FORMATS, export_cdm
+    from ctcl_map.store.output_folder import OutputPathError
 
     if file_format not in FORMATS:
         _fail(f"--format must be one of {', '.join(FORMATS)}, not {file_format!r}", 2)

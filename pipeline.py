@@ -18,19 +18,19 @@ from datetime import date, datetime
 from pathlib import Path
 
 from ctcl_map import CDM_VERSION, __version__
-from ctcl_map.cdm.ctcl_tables import CTCL_TABLES, ctcl_ddl
-from ctcl_map.cdm.derive import cap_drug_ends_at_death, derive_for_persons
+from ctcl_map.store.ctcl_tables import CTCL_TABLES, ctcl_ddl
+from ctcl_map.derive.eras import cap_drug_ends_at_death, derive_for_persons
 from ctcl_map.cdm.schema import cdm_ddl, cdm_fields, columns, primary_key
 from ctcl_map.converters import ConvertContext, convert
-from ctcl_map.converters.concepts import ConceptResolver, VocabIndex
+from ctcl_map.vocab.lookup import ConceptResolver, VocabIndex
 from ctcl_map.converters.context import encounter_key
 from ctcl_map.converters.observation import report_awaited_by
-from ctcl_map.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
+from ctcl_map.converters.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
 from ctcl_map.readers.fhir_input import (
     BundleIndex, DEFAULT_LIMITS, InputProblem, ReadLimits, SourceItem, discover, display_name, file_digest, file_size, is_ndjson,
 )
-from ctcl_map.writers.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, clear_missing_visits, content_hash
-from ctcl_map.writers.db import Database
+from ctcl_map.load.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, clear_missing_visits, content_hash
+from ctcl_map.store.database import Database
 
 PARALLEL_MIN_BYTES = 16_000_000
 EVENT_TABLES = ("visit_occurrence", "condition_occurrence", "drug_exposure", "procedure_occurrence",
@@ -401,8 +401,8 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         drug_persons = changed_in("drug_exposure", "death")
         report.drug_ends_capped = cap_drug_ends_at_death(db, drug_persons)
         if options.oncology and persons:
-            from ctcl_map.staging.derive import derive_oncology
-            from ctcl_map.staging.mapping_rows import rows_by_kind
+            from ctcl_map.derive.oncology import derive_oncology
+            from ctcl_map.derive.mapping_rows import rows_by_kind
 
             # Oncology rows get their ids from the same registry, so re-runs keep them stable.
             writer.ids.start_batch()

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ctcl_map.converters.base import Conversion, as_list, quarantined
-from ctcl_map.converters.concepts import ConceptResolver
+from ctcl_map.vocab.lookup import ConceptResolver
 from ctcl_map.readers.fhir_input import SourceItem, reference_key
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ctcl_map.converters.base import FhirTime, OmopRow, Unmapped
-from ctcl_map.converters.concepts import Resolved
+from ctcl_map.vocab.lookup import Resolved
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from ctcl_map.converters.base import (
     first_time,
     number, quarantined, text_of, whole_number,
 )
-from ctcl_map.converters.concepts import Resolved
+from ctcl_map.vocab.lookup import Resolved
 from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, reference, subject_key
 from ctcl_map.converters.events import event_row, route, unmapped_of, with_more_targets
 from ctcl_map.readers.fhir_input import SourceItem

@@ -33,7 +33,7 @@ from typing import Any
 from ctcl_map.converters.base import (
     EHR, LAB, Conversion, Unmapped, as_list, excluded, first_time, number, parse_time, period_times, quarantined, text_of,
 )
-from ctcl_map.converters.concepts import Resolved
+from ctcl_map.vocab.lookup import Resolved
 from ctcl_map.converters.condition import CONDITION_FIELD_CONCEPT
 from ctcl_map.converters.context import ConvertContext, encounter_key, reference, subject_key, subject_problem
 from ctcl_map.converters.events import event_row, route, unmapped_of, with_more_targets

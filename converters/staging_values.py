@@ -8,7 +8,7 @@ staging mapping table's ISCL rows give the concept. The source text is kept verb
 from __future__ import annotations
 
 from ctcl_map.converters.base import as_list
-from ctcl_map.converters.concepts import Resolved
+from ctcl_map.vocab.lookup import Resolved
 from ctcl_map.converters.context import ConvertContext
 
 ISCL_VOCABULARY = "ISCL"  # mapping-table rows keyed by the normalised category ('T2b', 'IVA1')
@@ -16,7 +16,7 @@ ISCL_VOCABULARY = "ISCL"  # mapping-table rows keyed by the normalised category 
 
 def resolve_staging_value(ctx: ConvertContext, value: object, axis: str) -> Resolved:
     """value: a CodeableConcept dict or a string; axis: 'T', 'N', 'M', 'B' or 'stage'."""
-    from ctcl_map.staging.tnmb import parse_category
+    from ctcl_map.ctcl.tnmb import parse_category
 
     texts: list[str] = []
     if isinstance(value, dict):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from ctcl_map.writers.db import Database
+from ctcl_map.store.database import Database
 
 FIELD_DOMAINS = {
     "gender_concept_id": "Gender", "race_concept_id": "Race", "ethnicity_concept_id": "Ethnicity", "visit_concept_id": "Visit",

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ctcl_map.quality.definitions import table_schema_kind
-from ctcl_map.writers.db import Database, check_identifier
+from ctcl_map.store.database import Database, check_identifier
 
 
 @dataclass

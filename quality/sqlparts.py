@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from ctcl_map.quality.catalog import Catalog
-from ctcl_map.writers.db import check_identifier
+from ctcl_map.store.database import check_identifier
 
 
 class CheckSetupError(RuntimeError):

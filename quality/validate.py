@@ -20,7 +20,7 @@ from pathlib import Path
 from time import perf_counter
 
 from ctcl_map.converters import CONVERTERS, ConvertContext, convert
-from ctcl_map.converters.concepts import ConceptResolver, VocabIndex
+from ctcl_map.vocab.lookup import ConceptResolver, VocabIndex
 from ctcl_map.converters.context import subject_key
 from ctcl_map.quality.validate_coverage import CoverageCounter
 from ctcl_map.quality.validate_ctcl import CtclChecker, load_ctcl_concepts
@@ -28,8 +28,8 @@ from ctcl_map.quality.validate_references import ReferenceChecker
 from ctcl_map.quality.validate_report import Finding, ValidationReport
 from ctcl_map.quality.validate_structure import MAX_ERRORS_PER_RESOURCE, resource_path, structure_checkers
 from ctcl_map.readers.fhir_input import InputProblem, SourceItem, discover, read_file
-from ctcl_map.writers.cdm_writer import UNSERIALISABLE, content_hash, unserialisable
-from ctcl_map.writers.db import Database
+from ctcl_map.load.cdm_writer import UNSERIALISABLE, content_hash, unserialisable
+from ctcl_map.store.database import Database
 
 # Converter quarantine reasons another rule already reports with a precise path.
 REPORTED_ELSEWHERE = frozenset({"unresolvable_subject", "death_before_birth"})
@@ -198,7 +198,7 @@ def _input_finding(problem: InputProblem) -> Finding:
 def _shipped_vocabulary() -> Database:
     """The shipped vocabulary subset in a fresh in-memory DuckDB (about 0.6 s); closed by the caller."""
     from ctcl_map.pipeline import prepare_database
-    from ctcl_map.writers.db import connect
+    from ctcl_map.store.database import connect
 
     database = connect(":memory:")
     prepare_database(database)

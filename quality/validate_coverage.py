@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ctcl_map.converters.base import as_list
-from ctcl_map.converters.concepts import ConceptResolver
+from ctcl_map.vocab.lookup import ConceptResolver
 from ctcl_map.readers.fhir_input import SourceItem
 
 # resource type -> (field, resolver kind) of the CodeableConcepts the converters map

@@ -39,18 +39,18 @@ from datetime import date
 from pathlib import Path
 
 from ctcl_map.converters.base import Conversion, InvalidValue, as_list, parse_time
-from ctcl_map.converters.concepts import ConceptResolver
+from ctcl_map.vocab.lookup import ConceptResolver
 from ctcl_map.converters.condition import UNCONFIRMED_STATUSES
 from ctcl_map.quality.validate_report import Finding
 from ctcl_map.quality.validate_structure import resource_path
 from ctcl_map.readers.fhir_input import SourceItem
-from ctcl_map.staging.blood import derive_b_category
-from ctcl_map.staging.blood_inputs import PER_UL_FACTORS, clone_status
-from ctcl_map.staging.concept_sets import OncologyConcepts, resolve_concepts
-from ctcl_map.staging.derive import given_group_conflict, one_category, staging_category
-from ctcl_map.staging.mapping_rows import concept_id, is_true, load_mapping_rows
-from ctcl_map.staging.olsen import derive_stage_group, groups_compatible
-from ctcl_map.staging.tnmb import base_category
+from ctcl_map.ctcl.blood import derive_b_category
+from ctcl_map.derive.blood_inputs import PER_UL_FACTORS, clone_status
+from ctcl_map.derive.concept_sets import OncologyConcepts, resolve_concepts
+from ctcl_map.derive.oncology import given_group_conflict, one_category, staging_category
+from ctcl_map.derive.mapping_rows import concept_id, is_true, load_mapping_rows
+from ctcl_map.ctcl.olsen import derive_stage_group, groups_compatible
+from ctcl_map.ctcl.tnmb import base_category
 
 AFTER_DEATH_TOLERANCE_DAYS = 60  # DQD plausibleDuringLife / plausibleBeforeDeath
 TREATMENT_CLASSES = frozenset({"skin_directed", "ecp"})  # plus every therapy with starts_systemic_line

@@ -35,7 +35,7 @@ from ctcl_map.survival.spec import (
     SurvivalResult,
     SurvivalSpec,
 )
-from ctcl_map.writers.db import Database
+from ctcl_map.store.database import Database
 
 NAIVE_WARNING = (
     "IMMORTAL-TIME BIAS: 'ever vs never received {x}' indexed at the cohort index credits the "

@@ -15,7 +15,7 @@ from pathlib import Path
 from ctcl_map.survival.cohorts import cohort_definition_id, ensure_cohort_tables, settle_definition
 from ctcl_map.survival.spec import SurvivalSpecError
 from ctcl_map.vocab.loader import vocabulary_version
-from ctcl_map.writers.db import Database, DatabaseError
+from ctcl_map.store.database import Database, DatabaseError
 
 
 class CirceUnavailable(SurvivalSpecError):

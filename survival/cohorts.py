@@ -16,7 +16,7 @@ from datetime import date
 import pandas as pd
 
 from ctcl_map.cdm.schema import create_table_sql
-from ctcl_map.staging.concept_sets import confirmed_condition_sql, not_of_unconfirmed_sql
+from ctcl_map.derive.concept_sets import confirmed_condition_sql, not_of_unconfirmed_sql
 from ctcl_map.survival.concept_sets import descendants, resolve_concept_set, sql_ids
 from ctcl_map.survival.covariates import (
     EARLY_STAGES,
@@ -25,7 +25,7 @@ from ctcl_map.survival.covariates import (
     stage_answer_concepts,
 )
 from ctcl_map.survival.spec import AttritionStep, Restrictions, SurvivalSpecError
-from ctcl_map.writers.db import Database, DatabaseError, check_identifier
+from ctcl_map.store.database import Database, DatabaseError, check_identifier
 
 # Episode concept 'Treatment Regimen' (shared/reference/vocab-concepts.csv section 8).
 TREATMENT_REGIMEN = 32531

@@ -12,7 +12,7 @@ import csv
 from functools import cache
 from importlib import resources
 
-from ctcl_map.writers.db import Database
+from ctcl_map.store.database import Database
 
 RULES_FILE = "concept_sets.csv"
 # Column names the diagnosis mapping table may use (issue 3 defines it; first match wins).

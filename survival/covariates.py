@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 import pandas as pd
 
-from ctcl_map.staging.concept_sets import confirmed_condition_sql, not_of_unconfirmed_sql
+from ctcl_map.derive.concept_sets import confirmed_condition_sql, not_of_unconfirmed_sql
 from ctcl_map.survival.concept_sets import resolve_concept_set, sql_ids
-from ctcl_map.writers.db import Database
+from ctcl_map.store.database import Database
 
 STAGE_ORDER = ("IA", "IB", "IIA", "IIB", "III", "IIIA", "IIIB", "IV", "IVA", "IVA1", "IVA2", "IVB")
 EARLY_STAGES = ("IA", "IB", "IIA")

@@ -17,7 +17,7 @@ from datetime import date
 import pandas as pd
 
 from ctcl_map.survival.spec import AttritionStep
-from ctcl_map.writers.db import Database
+from ctcl_map.store.database import Database
 
 
 def read_cohort_followup(db: Database, cohort_definition_id: int) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from ctcl_map.survival.baseline import add_baseline_covariates
 from ctcl_map.survival.plot import plot
 from ctcl_map.survival.report import describe_arm, render, result_dict
 from ctcl_map.survival.spec import DAYS_PER_MONTH, SurvivalResult, SurvivalSpec
-from ctcl_map.writers.db import Database
+from ctcl_map.store.database import Database
 
 DESIGNS = ("new-user", "landmark", "time-varying", "naive")
 OS_SECTIONS = (  # key, title, cohort, stratum

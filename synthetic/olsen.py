@@ -1,6 +1,6 @@
 """ISCL/EORTC 2007 (Olsen) stage group from T, N, M, B categories.
 
-Written independently of ``ctcl_map.staging`` on purpose: the tests cross-check the two
+Written independently of ``ctcl_map.ctcl`` on purpose: the tests cross-check the two
 implementations on every staging set the generator writes, so one bug cannot hide in both.
 Categories are given in normalised form with optional clone suffix (``T2b``, ``N1a``, ``B0b``);
 the suffix never changes the group (ctcl-domain.md §1.3).

@@ -13,7 +13,7 @@ import pytest
 
 from ctcl_map.cdm.schema import columns, primary_key
 from ctcl_map.pipeline import RunOptions, prepare_database, run_fhir2omop
-from ctcl_map.writers.db import Database, connect
+from ctcl_map.store.database import Database, connect
 
 TESTS = Path(__file__).parent
 FIXTURES = TESTS / "fixtures"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from conftest import FIXTURES, TESTS, fresh_db
 
-sys.path.insert(0, str(TESTS.parent / "bench"))
-from replicate import replicate_files  # noqa: E402  (bench/ is a folder of scripts, not a package)
+sys.path.insert(0, str(TESTS.parent / "tools" / "bench"))
+from replicate import replicate_files  # noqa: E402  (tools/bench/ is a folder of scripts, not a package)
 
 GOLDEN_INPUTS = sorted(p for p in (FIXTURES / "golden").glob("*.json") if not p.name.endswith(".expected.json"))
 # Per-run logs: which run did what differs between a killed-and-resumed load and a single one.

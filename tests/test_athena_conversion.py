@@ -14,7 +14,7 @@ from test_athena_loader import CONCEPT_ROWS, VERSION, write_athena
 from ctcl_map.cdm.schema import cdm_ddl
 from ctcl_map.pipeline import prepare_database
 from ctcl_map.vocab.loader import load_athena
-from ctcl_map.writers.db import connect
+from ctcl_map.store.database import connect
 
 LYMPHOMA = "432571\tMalignant lymphoma\tCondition\tSNOMED\tDisorder\tS\t118600007\t20020131\t20991231\t"
 

@@ -8,7 +8,7 @@ import pytest
 
 from ctcl_map.cdm.schema import cdm_ddl
 from ctcl_map.vocab.loader import AthenaError, load_athena, vocabulary_version
-from ctcl_map.writers.db import connect
+from ctcl_map.store.database import connect
 from conftest import postgres_or_skip
 
 # Real, verified concept ids only (shared/reference/vocab-concepts.csv): no invented ids even in fixtures.

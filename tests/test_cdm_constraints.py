@@ -10,7 +10,7 @@ from conftest import TESTS, drop_schema, fresh_db, load, postgres_or_skip
 from test_visit_links import CONDITION, ENCOUNTER, PATIENT, _put
 from test_visit_links import _write as _bundle
 
-from ctcl_map.cdm.constraints import apply_foreign_keys, apply_indices, foreign_key_statements, index_statements
+from ctcl_map.store.constraints import apply_foreign_keys, apply_indices, foreign_key_statements, index_statements
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
 
 # Lines of OHDSI/CommonDataModel inst/ddl/5.4/postgresql/OMOPCDM_postgresql_5.4_constraints.sql, verbatim.

@@ -13,7 +13,7 @@ from test_dq_sound_cdm import (
     sound_db,  # noqa: F401 - pytest fixture
 )
 
-from ctcl_map.writers.db import Database
+from ctcl_map.store.database import Database
 
 
 def unmapped_condition(condition_id: int, person_id: int, source_value: str | None) -> dict:

@@ -17,7 +17,7 @@ from test_dq_sound_cdm import (
     sound_db,  # noqa: F401 - pytest fixture
 )
 
-from ctcl_map.writers.db import Database
+from ctcl_map.store.database import Database
 
 # DQD Concept_Level row: plausibleGenderUseDescendants Male for "4090861, 4025213" (Male genitalia
 # finding, Male reproductive finding). CONCEPT_ANCESTOR lists every standard concept as its own

@@ -15,7 +15,7 @@ from test_dq_sound_cdm import (
     sound_db,  # noqa: F401 - pytest fixture
 )
 
-from ctcl_map.writers.db import Database
+from ctcl_map.store.database import Database
 
 
 def condition_row(condition_id: int, person_id: int, concept_id: int, **extra) -> dict:

@@ -15,7 +15,7 @@ from test_dq_sound_cdm import TODAY, build_sound_cdm, insert, run, sound_db  # n
 
 from ctcl_map.quality import run_dq
 from ctcl_map.quality.dqd_results import check_id, dqd_results
-from ctcl_map.writers.db import Database, connect
+from ctcl_map.store.database import Database, connect
 
 DQD_CHECK_COLUMNS = [
     "checkId", "failed", "passed", "isError", "notApplicable", "checkName", "checkDescription",

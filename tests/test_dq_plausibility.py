@@ -14,7 +14,7 @@ from test_dq_sound_cdm import (
     sound_db,  # noqa: F401 - pytest fixture
 )
 
-from ctcl_map.writers.db import Database
+from ctcl_map.store.database import Database
 
 
 def set_condition_start(db: Database, condition_id: int, start: date) -> None:

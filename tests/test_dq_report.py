@@ -20,7 +20,7 @@ from ctcl_map.quality.definitions import check_instances, check_names
 from ctcl_map.quality.dq import CATALOG_CHECKS, CHECK_SQL, _exceeds_threshold
 from ctcl_map.quality.report import CheckResult
 from ctcl_map.quality.sqlparts import CheckSetupError, plausible_bound
-from ctcl_map.writers.db import Database
+from ctcl_map.store.database import Database
 
 
 def test_every_dqd_check_description_is_implemented() -> None:

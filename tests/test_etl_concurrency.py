@@ -11,7 +11,7 @@ import pytest
 from conftest import drop_schema, fresh_db, postgres_or_skip
 from etl_helpers import canonical_snapshot, database_snapshot, empty_cdm, make_inputs, run_cli, start_cli
 from ctcl_map.cdm.schema import cdm_fields, primary_key
-from ctcl_map.writers.db import connect
+from ctcl_map.store.database import connect
 
 
 def test_second_loader_on_a_duckdb_file_gets_locked_by_another_run(tmp_path):
@@ -211,7 +211,7 @@ def test_the_first_run_of_this_version_repairs_resources_concurrent_loaders_dele
     skipped them. Here that damage is made by hand (the backend does not matter for the repair):
     the first run of this version reads such files again and the CDM is whole."""
     from ctcl_map.readers.fhir_input import SourceItem
-    from ctcl_map.writers.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, content_hash
+    from ctcl_map.load.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, content_hash
 
     inputs = make_inputs(tmp_path / "in", copies=1)
     db_path = empty_cdm(tmp_path / "cdm.duckdb")

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import fresh_db
 from etl_helpers import database_snapshot, empty_cdm, make_inputs, run_cli, start_cli
-from ctcl_map.writers.db import connect
+from ctcl_map.store.database import connect
 
 BATCH = "40"  # small batches: many commits, so a kill lands between and inside them
 

@@ -10,8 +10,8 @@ import pytest
 from conftest import FIXTURES, TESTS, drop_schema, fresh_db, load, postgres_or_skip
 from etl_helpers import run_cli
 from ctcl_map.cdm.schema import cdm_fields
-from ctcl_map.writers.db import connect
-from ctcl_map.writers.export import export_cdm
+from ctcl_map.store.database import connect
+from ctcl_map.store.export import export_cdm
 
 INPUTS = [TESTS / "data" / "synthea", FIXTURES / "golden" / "medication_request_days_supply_end_date.json"]
 
@@ -98,7 +98,7 @@ def test_parquet_from_both_backends_has_the_spec_schema_and_concatenates(tmp_pat
     spec requires a value; the same from DuckDB and PostgreSQL, so the files concatenate."""
     import pyarrow as pa
 
-    from ctcl_map.writers.export import arrow_schema
+    from ctcl_map.store.export import arrow_schema
 
     url, schema = postgres_or_skip("ctcl_export_schema")
     postgres, duck = fresh_db(url, cdm_schema=schema), fresh_db()
@@ -126,7 +126,7 @@ def test_a_new_duckdb_file_is_written_in_the_storage_format_duckdb_1_1_reads(tmp
     see README: Portable files)."""
     import duckdb
 
-    from ctcl_map.writers.db import DUCKDB_STORAGE_VERSION, _duckdb_at_least
+    from ctcl_map.store.database import DUCKDB_STORAGE_VERSION, _duckdb_at_least
 
     path = tmp_path / "cdm.duckdb"
     db = fresh_db(str(path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import ctcl_map.parallel as parallel
+import ctcl_map.converters.parallel as parallel
 from conftest import TESTS, fresh_db
 from etl_helpers import database_snapshot, make_inputs
 from replicate import replicate_files

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-import ctcl_map.parallel as parallel
+import ctcl_map.converters.parallel as parallel
 from conftest import SHARED, fresh_db
 from etl_helpers import database_snapshot, empty_cdm, make_inputs, run_cli
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
-from ctcl_map.writers.db import connect
+from ctcl_map.store.database import connect
 
 BULK = SHARED / "testdata" / "synthea-bulk-ndjson" / "10-patients"
 

@@ -12,7 +12,7 @@ from ctcl_map.mappings.tables import (
     MappingError, check_mappings, load_code_systems, load_fhir_valuesets, load_mappings, source_to_concept_map_rows,
 )
 from ctcl_map.vocab.loader import load_shipped_vocabulary
-from ctcl_map.writers.db import connect
+from ctcl_map.store.database import connect
 
 SITE = Path(__file__).parents[1] / "samples" / "site-mappings"
 EXPECTED_DOMAINS = {"therapies": {"Drug"}, "diagnoses": {"Condition"}, "procedures": {"Procedure"},

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES, drop_schema, postgres_or_skip
 from ctcl_map.cli import app
-from ctcl_map.writers.db import connect
+from ctcl_map.store.database import connect
 
 BUNDLE = str(FIXTURES / "golden" / "condition_icd10_mf_maps_to_snomed.json")
 PASSWORD = "s3cret-Pw-4711"

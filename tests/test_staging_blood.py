@@ -2,7 +2,7 @@
 
 import pytest
 
-from ctcl_map.staging.blood import derive_b_category
+from ctcl_map.ctcl.blood import derive_b_category
 
 
 # 2022: CD4+CD26- (or CD4+CD7-) absolute counts: B0 < 250 <= B1 < 1000 <= B2 (with clone).

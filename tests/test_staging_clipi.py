@@ -2,7 +2,7 @@
 
 import pytest
 
-from ctcl_map.staging.clipi import clipi
+from ctcl_map.ctcl.clipi import clipi
 
 
 @pytest.mark.parametrize("patient,n,age,ldh,lct,score,group", [
@@ -56,7 +56,7 @@ def test_invalid_n():
 # Age at the index date as the CDM person row gives it (staging.clipi_step.age_at).
 from datetime import date, datetime  # noqa: E402
 
-from ctcl_map.staging.clipi_step import age_at  # noqa: E402
+from ctcl_map.derive.clipi_step import age_at  # noqa: E402
 
 
 @pytest.mark.parametrize("birth,day,age", [

@@ -1,7 +1,7 @@
 """Golden CDM in -> derived measurement / episode / episode_event rows out (derive_oncology).
 
 The input CDM is tests/fixtures/staging/golden_cdm.py; every expected row below was worked out
-by hand from the rules in staging/README.md (comments give the reasoning).
+by hand from the rules in ctcl/README.md (comments give the reasoning).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ctcl_map.staging.derive import derive_oncology
-from ctcl_map.writers.db import connect
+from ctcl_map.derive.oncology import derive_oncology
+from ctcl_map.store.database import connect
 
 _SPEC = importlib.util.spec_from_file_location(
     "staging_golden_cdm", Path(__file__).parent / "fixtures" / "staging" / "golden_cdm.py")
@@ -204,8 +204,8 @@ def test_unknown_rule_set_is_refused(cdm):
 
 
 def test_shipped_mapping_tables_give_the_systemic_therapies(cdm):
-    from ctcl_map.staging.concept_sets import resolve_concepts
-    from ctcl_map.staging.mapping_rows import load_mapping_rows
+    from ctcl_map.derive.concept_sets import resolve_concepts
+    from ctcl_map.derive.mapping_rows import load_mapping_rows
 
     rows = load_mapping_rows()
     if not rows["therapies"]:
@@ -300,7 +300,7 @@ def test_clipi_takes_n_recorded_within_30_days_after_the_index_date(cdm):
 
 
 def test_chunks_of_one_person_give_the_same_rows(cdm, monkeypatch):
-    import ctcl_map.staging.derive as derive_module
+    import ctcl_map.derive.oncology as derive_module
 
     monkeypatch.setattr(derive_module, "CHUNK", 1)
     report = derive_oncology(cdm, mappings=golden.MAPPINGS)

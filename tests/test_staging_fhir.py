@@ -15,7 +15,7 @@ from pathlib import Path
 
 from conftest import load
 
-from ctcl_map.staging.derive import derive_oncology
+from ctcl_map.derive.oncology import derive_oncology
 
 BUNDLE = Path(__file__).parent / "fixtures" / "staging" / "staging_styles_bundle.json"
 D = date.fromisoformat

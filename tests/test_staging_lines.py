@@ -2,7 +2,7 @@
 
 from datetime import date, timedelta
 
-from ctcl_map.staging.lines import Exposure, Line, assign_lines
+from ctcl_map.ctcl.lines import Exposure, Line, assign_lines
 
 MOGA, BEXA, MTX, ROMI = 35200202, 1001, 1002, 1003
 D0 = date(2020, 1, 1)

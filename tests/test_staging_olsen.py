@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ctcl_map.staging.olsen import derive_stage_group, groups_compatible, is_advanced
+from ctcl_map.ctcl.olsen import derive_stage_group, groups_compatible, is_advanced
 
 FIXTURES = Path(__file__).parent / "fixtures" / "staging"
 

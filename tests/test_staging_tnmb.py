@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ctcl_map.staging.tnmb import base_category, parse_category
+from ctcl_map.ctcl.tnmb import base_category, parse_category
 
 FIXTURE = Path(__file__).parent / "fixtures" / "staging" / "parse_forms.csv"
 

@@ -20,7 +20,7 @@ from ctcl_map.cli import app  # noqa: E402
 from ctcl_map.survival import SurvivalSpec, SurvivalSpecError, render, result_dict, run_survival  # noqa: E402
 from ctcl_map.survival.analysis import time_varying_rows  # noqa: E402
 from ctcl_map.survival.baseline import add_baseline_covariates  # noqa: E402
-from ctcl_map.writers.db import connect  # noqa: E402
+from ctcl_map.store.database import connect  # noqa: E402
 
 DX = date(2015, 1, 1)
 LCT = 2000000950  # test-local CTCL-map concept; the code under test finds it by concept_code

@@ -87,7 +87,7 @@ def test_rows_of_another_tool_or_definition_are_never_overwritten(cdm):
 
 
 def test_cohort_table_option_and_refusal_exit_code(tmp_path):
-    from ctcl_map.writers.db import connect
+    from ctcl_map.store.database import connect
 
     work = SmallCDM(connect(str(tmp_path / "cdm.duckdb")))
     _two_mf_patients(work)
@@ -100,7 +100,7 @@ def test_cohort_table_option_and_refusal_exit_code(tmp_path):
     done = subprocess.run(command + ["--cohort-id", "1", "--cohort-table", "ctcl_cohort"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "cohort 1 (circe:circe_first_mf_diagnosis): 1 rows written to ctcl_cohort" in done.stderr
-    from ctcl_map.writers.db import connect
+    from ctcl_map.store.database import connect
 
     db = connect(str(tmp_path / "cdm.duckdb"), read_only=True)
     assert _rows(db, 1, "ctcl_cohort") == [(1, date(2014, 5, 1))]
@@ -115,7 +115,7 @@ def test_an_empty_circe_cohort_leaves_the_cdm_passing_dqd(tmp_path):
     from test_dq_sound_cdm import TODAY, build_sound_cdm, problems
 
     from ctcl_map.quality import run_dq
-    from ctcl_map.writers.db import connect
+    from ctcl_map.store.database import connect
 
     db = build_sound_cdm(connect(":memory:"))
     result = run_survival(db, SurvivalSpec(circe_json=B_CELL))  # MF/SS are T-cell: nobody

@@ -204,7 +204,7 @@ def test_targets_of_the_diagnosis_mapping_table_join_their_subtype_set():
 
 
 def test_read_only_database_gets_a_message_not_a_traceback(tmp_path):
-    from ctcl_map.writers.db import DatabaseError, connect
+    from ctcl_map.store.database import DatabaseError, connect
 
     path = tmp_path / "omop.duckdb"
     duckdb_cdm_file = connect(path)

@@ -10,7 +10,7 @@ import pytest
 
 from ctcl_map.cdm.schema import cdm_ddl, columns
 from ctcl_map.vocab.loader import SHIPPED_FILES, load_shipped_vocabulary, read_shipped, vocabulary_version
-from ctcl_map.writers.db import connect
+from ctcl_map.store.database import connect
 from conftest import postgres_or_skip
 
 OWN_FLOOR = 2_000_000_000

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctcl_map.cdm.schema import cdm_fields, columns
-from ctcl_map.writers.db import Database
+from ctcl_map.store.database import Database
 
 # File -> CDM table. Required files make a usable vocabulary; the others are loaded when present.
 REQUIRED_FILES = {"CONCEPT.csv": "concept", "CONCEPT_RELATIONSHIP.csv": "concept_relationship", "VOCABULARY.csv": "vocabulary"}

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from ctcl_map.cdm.schema import cdm_fields, columns
-from ctcl_map.writers.db import Database
+from ctcl_map.store.database import Database
 
 OWN_VOCABULARY = "CTCL-map"
 OWN_CONCEPT_ID_FLOOR = 2_000_000_000

@@ -1,0 +1,394 @@
+"""The CDM derivation step for staging, B category, advanced stage, episodes and CLIPI.
+
+Run after the converter has loaded a batch:
+
+    report = derive_oncology(db, person_ids=None, b_rules="2007")
+
+It is idempotent: everything it derived earlier for these persons (listed in ctcl_derived) is
+deleted first and written again, in one transaction per chunk of persons. Steps (README.md):
+ 1. CTCL diagnoses: condition_concept_id in the diagnosis targets of mappings/diagnoses.csv plus
+    the ICDO3 9700/3, 9701/3, 9709/3, 9718/3 concepts, with their concept_ancestor descendants;
+    provisional / differential / unconfirmed ones (condition_status_source_value) and the staging
+    rows linked to them are left out unless include_unconfirmed;
+ 2. staging rows (T, N, M, B, stage group) linked to the diagnosis (measurement_event_id,
+    meas_event_field_concept_id 1147127) where the converter has not linked them already;
+ 3. B category from raw blood values on a date without a given B (rule set recorded);
+ 4. stage group from T/N/M/B on a date without a given group; given groups that disagree (with
+    the derived one, or with each other: a group given two ways) are kept and reported;
+ 5. ctcl_first_advanced(person_id, first_advanced_date, stage_group, measurement_id);
+ 6. disease and treatment-line episodes with their EPISODE_EVENT links (staging.episodes);
+ 7. CLIPI at the first advanced date (staging.clipi_step); 8. death ends the disease episode.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from ctcl_map.derive import bookkeeping
+from ctcl_map.ctcl.blood import derive_b_category
+from ctcl_map.derive.concept_sets import (
+    FIELD_CONDITION, UNCONFIRMED_STATUSES, OncologyConcepts, int_list, resolve_concepts,
+)
+from ctcl_map.derive.mapping_rows import MappingRows, load_mapping_rows
+from ctcl_map.ctcl.olsen import derive_stage_group, groups_compatible, is_advanced, more_advanced
+from ctcl_map.derive.oncology_report import OncologyReport
+from ctcl_map.ctcl.tnmb import base_category, parse_category
+from ctcl_map.store.database import Database
+
+CHUNK = 500  # persons per transaction
+MEASUREMENT_COLUMNS = (
+    "measurement_id", "person_id", "measurement_concept_id", "measurement_date", "measurement_type_concept_id",
+    "value_as_number", "value_as_concept_id", "measurement_source_value", "value_source_value",
+    "measurement_event_id", "meas_event_field_concept_id",
+)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    condition_occurrence_id: int
+    person_id: int
+    concept_id: int
+    start: date
+
+
+@dataclass
+class StagingRow:
+    measurement_id: int
+    person_id: int
+    day: date
+    axis: str
+    category: str | None
+    linked_to: int | None  # measurement_event_id when already linked to a condition that exists
+    derived: bool = False
+    dangling: bool = False  # linked to a condition that is gone (deleted, or never arrived)
+
+
+@dataclass
+class Run:
+    """Everything the steps share for one chunk of persons."""
+
+    db: Database
+    concepts: OncologyConcepts
+    report: OncologyReport
+    ids: bookkeeping.IdAllocator
+    b_rules: str
+    options: dict
+    derived: list  # ctcl_derived rows to record
+    unconfirmed: set[int] = field(default_factory=set)  # CTCL condition_occurrence_ids left out
+
+
+def derive_oncology(
+    db: Database,
+    person_ids: Sequence[int] | None = None,
+    b_rules: str = "2007",
+    *,
+    mappings: MappingRows | None = None,
+    mapping_dirs: Sequence[Path] = (),
+    assume_m0: bool = False,
+    nx_as_n1: bool = True,
+    gap_days: int = 90,
+    regimen_window_days: int = 28,
+    allocate_id: Callable[[str, str], int] | None = None,
+    include_unconfirmed: bool = False,
+) -> OncologyReport:
+    """Derive staging links, B, stage groups, first advanced stage, episodes and CLIPI for persons."""
+    if b_rules not in ("2007", "2022"):
+        raise ValueError(f"unknown B rule set {b_rules!r}: expected '2007' or '2022'")
+    rows = mappings if mappings is not None else load_mapping_rows(mapping_dirs)
+    bookkeeping.ensure_tables(db)
+    concepts = resolve_concepts(db, rows)
+    report = OncologyReport(
+        b_rules=b_rules,
+        measurement_type_concept_id=concepts.measurement_type_id,
+        episode_type_concept_id=concepts.episode_type_id,
+        warnings=list(concepts.warnings),
+    )
+    if person_ids is None:
+        person_ids = [int(r[0]) for r in db.query(f"SELECT person_id FROM {db.table('person')} ORDER BY person_id")]
+    persons = sorted({int(p) for p in person_ids})
+    report.persons = len(persons)
+    ids = bookkeeping.IdAllocator(db, allocate_id)
+    options = {"assume_m0": assume_m0, "nx_as_n1": nx_as_n1, "gap_days": gap_days,
+               "regimen_window_days": regimen_window_days, "include_unconfirmed": include_unconfirmed}
+    for start in range(0, len(persons), CHUNK):
+        chunk = persons[start:start + CHUNK]
+        with db.transaction():
+            bookkeeping.undo_previous(db, chunk)
+            ids.next.clear()  # without ctcl_id_map: ids freed by the undo are reused by the re-run
+            run = Run(db, concepts, report, ids, b_rules, options, [])
+            _derive_chunk(run, chunk)
+            bookkeeping.record(db, run.derived)
+            ids.flush()
+    return report
+
+
+def _derive_chunk(run: Run, persons: list[int]) -> None:
+    from ctcl_map.derive.clipi_step import derive_clipi
+    from ctcl_map.derive.episodes import derive_episodes
+
+    diagnoses = _diagnoses(run, persons)
+    staging = _staging_rows(run, persons)
+    _link_given(run, staging, diagnoses)
+    _derive_b(run, persons, staging, diagnoses)
+    _derive_stage(run, staging, diagnoses)
+    first_advanced = _first_advanced(run, staging)
+    derive_episodes(run, persons, diagnoses, staging)
+    derive_clipi(run, first_advanced, staging)
+
+
+# -- step 1 ------------------------------------------------------------------------------------
+def _diagnoses(run: Run, persons: list[int]) -> dict[int, list[Diagnosis]]:
+    db = run.db
+    # The persons' conditions, filtered here: the CTCL concept set is hundreds of ids, and parsing
+    # them as an SQL IN-list costs more than the few conditions of a chunk of persons.
+    diagnosis_ids = run.concepts.diagnosis_ids
+    rows = [row for row in db.query(
+        f"SELECT condition_occurrence_id, person_id, condition_concept_id, condition_start_date, "
+        f"condition_status_source_value FROM {db.table('condition_occurrence')} WHERE person_id IN {int_list(persons)} "
+        "ORDER BY person_id, condition_start_date, condition_occurrence_id"
+    ) if row[2] in diagnosis_ids]
+    if not run.options["include_unconfirmed"]:
+        # MF as a differential diagnosis is routine in dermatology: it is not an MF case.
+        run.unconfirmed = {int(row[0]) for row in rows if row[4] in UNCONFIRMED_STATUSES}
+        rows = [row for row in rows if int(row[0]) not in run.unconfirmed]
+        run.report.unconfirmed_diagnoses_excluded += len(run.unconfirmed)
+    by_person: dict[int, list[Diagnosis]] = defaultdict(list)
+    for occurrence_id, person_id, concept, start, _ in rows:
+        by_person[int(person_id)].append(Diagnosis(int(occurrence_id), int(person_id), int(concept), start))
+    run.report.diagnoses += len(rows)
+    return by_person
+
+
+def diagnosis_for(diagnoses: list[Diagnosis], day: date) -> Diagnosis | None:
+    """The first CTCL diagnosis on or before the day, else the earliest one (list is date-sorted)."""
+    if not diagnoses:
+        return None
+    on_or_before = [d for d in diagnoses if d.start <= day]
+    return on_or_before[0] if on_or_before else diagnoses[0]
+
+
+# -- step 2 ------------------------------------------------------------------------------------
+def _staging_rows(run: Run, persons: list[int]) -> list[StagingRow]:
+    db, concepts = run.db, run.concepts
+    axis_of = {cid: axis for axis, cids in concepts.questions.items() for cid in cids}
+    rows = db.query(
+        f"SELECT m.measurement_id, m.person_id, m.measurement_date, m.measurement_concept_id, "
+        f"m.value_as_concept_id, m.value_source_value, c.concept_code, c.concept_name, "
+        f"m.measurement_event_id, m.meas_event_field_concept_id, co.condition_occurrence_id "
+        f"FROM {db.table('measurement')} m LEFT JOIN {db.table('concept')} c ON c.concept_id = m.value_as_concept_id "
+        f"LEFT JOIN {db.table('condition_occurrence')} co ON co.condition_occurrence_id = m.measurement_event_id "
+        f"AND m.meas_event_field_concept_id = {FIELD_CONDITION} "
+        f"WHERE m.person_id IN {int_list(persons)} AND m.measurement_concept_id IN {int_list(axis_of)} "
+        "ORDER BY m.person_id, m.measurement_date, m.measurement_id"
+    )
+    result = []
+    for mid, pid, day, question, value_id, value_text, code, name, event_id, field_id, condition_id in rows:
+        axis = axis_of[int(question)]
+        # A link (focus, derivedFrom, or ours) to a Condition not loaded (yet), or deleted, is no link.
+        to_condition = event_id is not None and field_id == FIELD_CONDITION
+        linked = int(event_id) if to_condition and condition_id is not None else None
+        if linked in run.unconfirmed:
+            run.report.staging_of_unconfirmed_excluded += 1
+            continue
+        category = staging_category(concepts, axis, value_id, (code, name, value_text))
+        if category is None:
+            run.report.unparseable_values.append(
+                {"measurement_id": int(mid), "axis": axis, "value_source_value": value_text}
+            )
+        result.append(StagingRow(int(mid), int(pid), day, axis, category, linked, dangling=to_condition and linked is None))
+    run.report.staging_rows += len(result)
+    return result
+
+
+def staging_category(concepts: OncologyConcepts, axis: str, value_id, texts) -> str | None:
+    """Normalised category of a staging value: mapping-table value code first, then written forms."""
+    if value_id is not None and int(value_id) in concepts.value_codes:
+        mapped_axis, code = concepts.value_codes[int(value_id)]
+        if mapped_axis == axis and (parsed := parse_category(axis, code)):
+            return parsed
+    for text in texts:
+        if text and (parsed := parse_category(axis, text)):
+            return parsed
+    return None
+
+
+def _link_given(run: Run, staging: list[StagingRow], diagnoses: dict[int, list[Diagnosis]]) -> None:
+    """Fill measurement_event_id / 1147127 on staging rows the converter left unlinked, or linked
+    to a condition that no longer exists (a deleted diagnosis): such a link is never kept.
+
+    Each link made here is recorded in ctcl_derived ('measurement_link', with the condition id
+    as note), so the next derivation for the person undoes it and links to the diagnosis current
+    then: a link depends on the diagnoses, not on the order they were loaded in."""
+    to_link: dict[int, list[int]] = defaultdict(list)
+    unlink: list[int] = []
+    for row in staging:
+        diagnosis = diagnosis_for(diagnoses.get(row.person_id, []), row.day)
+        if diagnosis is None:
+            run.report.staging_without_diagnosis += 1
+            if row.dangling:
+                unlink.append(row.measurement_id)
+            continue
+        if row.linked_to is None:
+            row.linked_to = diagnosis.condition_occurrence_id
+            to_link[diagnosis.condition_occurrence_id].append(row.measurement_id)
+            run.derived.append(("measurement_link", row.measurement_id, row.person_id, "staging_link",
+                                str(diagnosis.condition_occurrence_id)))
+    for occurrence_id, measurement_ids in to_link.items():
+        run.db.execute(
+            f"UPDATE {run.db.table('measurement')} SET measurement_event_id = ?, meas_event_field_concept_id = ? "
+            f"WHERE measurement_id IN {int_list(measurement_ids)}",
+            [occurrence_id, FIELD_CONDITION],
+        )
+        run.report.staging_linked += len(measurement_ids)
+    if unlink:
+        run.db.execute(f"UPDATE {run.db.table('measurement')} SET measurement_event_id = NULL, meas_event_field_concept_id = NULL "
+                       f"WHERE measurement_id IN {int_list(unlink)}")
+
+
+def insert_measurement(run: Run, person_id: int, day: date, concept: int, kind: str, *, value_number=None,
+                       value_concept=None, source: str, value_source: str | None, event_id: int | None,
+                       note: str | None = None) -> int:
+    """Write one derived measurement row and remember it in ctcl_derived."""
+    measurement_id = run.ids.take("measurement", "measurement_id", f"derived:{kind}:{person_id}:{day.isoformat()}")
+    run.db.insert_rows(run.db.table("measurement"), MEASUREMENT_COLUMNS, [(
+        measurement_id, person_id, concept, day, run.concepts.measurement_type_id, value_number, value_concept,
+        source[:50], (value_source or None) and value_source[:50], event_id,
+        FIELD_CONDITION if event_id is not None else None,
+    )])
+    run.derived.append(("measurement", measurement_id, person_id, kind, note))
+    return measurement_id
+
+
+def _warn_once(run: Run, message: str) -> None:
+    if message not in run.report.warnings:
+        run.report.warnings.append(message)
+
+
+# -- step 3 ------------------------------------------------------------------------------------
+def _derive_b(run: Run, persons: list[int], staging: list[StagingRow], diagnoses) -> None:
+    from ctcl_map.derive.blood_inputs import blood_values_by_date
+
+    concepts = run.concepts
+    if "ISCL-B" not in concepts.ours:
+        return
+    given_b = {(r.person_id, r.day) for r in staging if r.axis == "B"}
+    for (person_id, day), values in sorted(blood_values_by_date(run, persons).items()):
+        if (person_id, day) in given_b:
+            continue
+        result = derive_b_category(rules=run.b_rules, **values.inputs)
+        if result.category is None:
+            run.report.b_not_derivable.append({"person_id": person_id, "date": day, "missing": list(result.missing)})
+            continue
+        value_concept = concepts.category_value_ids.get(("B", result.category)) or concepts.ours.get(result.category)
+        if not value_concept:
+            _warn_once(run, f"no value concept for B category {result.category}: value_as_concept_id 0, "
+                            "category kept in value_source_value")
+        diagnosis = diagnosis_for(diagnoses.get(person_id, []), day)
+        event_id = diagnosis.condition_occurrence_id if diagnosis else None
+        note = "; ".join([f"decided_by={','.join(result.decided_by)}", f"missing={','.join(result.missing)}"]
+                         + values.notes)
+        measurement_id = insert_measurement(
+            run, person_id, day, concepts.ours["ISCL-B"], "b_category", value_concept=value_concept or 0,
+            source=f"derived:ISCL-{run.b_rules}", value_source=result.category, event_id=event_id, note=note,
+        )
+        staging.append(StagingRow(measurement_id, person_id, day, "B", result.category, event_id, derived=True))
+        run.report.b_derived += 1
+
+
+# -- step 4 ------------------------------------------------------------------------------------
+def one_category(categories: list[str]) -> tuple[str | None, bool]:
+    """The category of one axis on one date: (code, conflict). T2 and T2b agree (T2b kept)."""
+    distinct = sorted(set(categories), key=len, reverse=True)
+    if not distinct:
+        return None, False
+    if len({base_category(c) for c in distinct}) > 1:
+        return None, True
+    return distinct[0], False
+
+
+def given_group_conflict(groups: list[str]) -> list[str]:
+    """Stage groups given for one date in several ways (Condition.stage, an Observation, another
+    coding) that contradict each other, sorted; [] when they agree ('IV' and 'IVA1' do)."""
+    distinct = sorted(set(groups))
+    if all(groups_compatible(a, b) for a in distinct for b in distinct):
+        return []
+    return distinct
+
+
+def _derive_stage(run: Run, staging: list[StagingRow], diagnoses) -> None:
+    by_date: dict[tuple[int, date], list[StagingRow]] = defaultdict(list)
+    for row in staging:
+        by_date[(row.person_id, row.day)].append(row)
+    for (person_id, day), rows in sorted(by_date.items()):
+        given_groups = given_group_conflict([r.category for r in rows if r.axis == "stage" and r.category])
+        if given_groups:
+            run.report.stage_given_conflicts.append({"person_id": person_id, "date": day, "given": given_groups})
+        if not any(r.axis in ("T", "N", "M") for r in rows):
+            continue  # a blood draw or a bare stage group is not a TNM assessment
+        chosen: dict[str, str | None] = {}
+        conflicts = []
+        for axis in ("T", "N", "M", "B"):
+            chosen[axis], conflict = one_category([r.category for r in rows if r.axis == axis and r.category])
+            if conflict:
+                conflicts.append(axis)
+        if conflicts:
+            run.report.stage_conflicts.append({"person_id": person_id, "date": day, "axes": conflicts})
+            continue
+        result = derive_stage_group(chosen["T"], chosen["N"], chosen["M"], chosen["B"],
+                                    assume_m0=run.options["assume_m0"], nx_as_n1=run.options["nx_as_n1"])
+        given = [r.category for r in rows if r.axis == "stage" and r.category]
+        if given:
+            if result.group is not None:
+                for group in sorted(set(given)):
+                    if not groups_compatible(group, result.group):
+                        run.report.stage_disagreements.append(
+                            {"person_id": person_id, "date": day, "given": group, "derived": result.group,
+                             "assumptions": list(result.assumptions)})
+            continue
+        if result.group is None:
+            run.report.stage_not_derivable.append({"person_id": person_id, "date": day, "reason": result.reason})
+            continue
+        _write_stage(run, person_id, day, result, chosen, diagnoses, staging)
+
+
+def _write_stage(run: Run, person_id, day, result, chosen, diagnoses, staging) -> None:
+    concepts = run.concepts
+    if concepts.stage_question_id is None:
+        return
+    value_concept = concepts.category_value_ids.get(("stage", result.group), 0)
+    if not value_concept:
+        _warn_once(run, f"no value concept for stage group {result.group}: value_as_concept_id 0, "
+                        "group kept in value_source_value")
+    diagnosis = diagnosis_for(diagnoses.get(person_id, []), day)
+    event_id = diagnosis.condition_occurrence_id if diagnosis else None
+    categories = " ".join(chosen[a] or f"{a}?" for a in ("T", "N", "M", "B"))
+    measurement_id = insert_measurement(
+        run, person_id, day, concepts.stage_question_id, "stage_group", value_concept=value_concept,
+        source="derived:ISCL-EORTC-2007-table", value_source=f"{result.group} {categories}", event_id=event_id,
+        note="; ".join(result.assumptions) or None,
+    )
+    staging.append(StagingRow(measurement_id, person_id, day, "stage", result.group, event_id, derived=True))
+    run.report.stage_derived += 1
+
+
+# -- step 5 ------------------------------------------------------------------------------------
+def _first_advanced(run: Run, staging: list[StagingRow]) -> dict[int, tuple[date, str, int]]:
+    first: dict[int, tuple[date, str, int]] = {}
+    for row in sorted(staging, key=lambda r: (r.person_id, r.day, r.measurement_id)):
+        if row.axis != "stage" or not row.category or not is_advanced(row.category):
+            continue
+        current = first.get(row.person_id)
+        if current is None:
+            first[row.person_id] = (row.day, row.category, row.measurement_id)
+        elif current[0] == row.day and more_advanced(row.category, current[1]) != current[1]:
+            first[row.person_id] = (row.day, row.category, row.measurement_id)
+    run.db.insert_rows(
+        run.db.table("ctcl_first_advanced"), ("person_id", "first_advanced_date", "stage_group", "measurement_id"),
+        [(pid, day, group, mid) for pid, (day, group, mid) in sorted(first.items())],
+    )
+    run.report.first_advanced += len(first)
+    return first

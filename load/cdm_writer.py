@@ -1,0 +1,649 @@
+"""Write converted batches into the CDM: stable integer ids, idempotent replacement, one transaction.
+
+Converters name rows and references by keys ("Patient/123", "Observation/9#component1"). Here
+those keys become integer ids through ctcl_id_map, so loading the same input twice gives the same
+ids, and a newer version of a resource replaces exactly the rows the older one produced (found
+through ctcl_lineage). Each batch commits atomically: a run killed mid-way leaves the database as
+it was before that batch, and the next run redoes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ctcl_map.cdm.schema import cdm_fields, primary_key
+from ctcl_map.converters.base import Conversion, OmopRow
+from ctcl_map.converters.context import outside_its_bundle
+from ctcl_map.converters.observation import report_contexts
+from ctcl_map.readers.fhir_input import InputProblem, SourceItem
+from ctcl_map.store.database import Database
+
+# Columns whose values are keys of other rows, and the id space they live in.
+REFERENCE_SPACES = {
+    "person_id": "person",
+    "visit_occurrence_id": "visit_occurrence",
+    "preceding_visit_occurrence_id": "visit_occurrence",
+}
+# measurement_event_id / observation_event_id point at the table their field concept names
+# (verified field concepts, vocab-concepts.md section 6).
+EVENT_FIELD_SPACES = {1147127: "condition_occurrence", 1147094: "drug_exposure", 1147082: "procedure_occurrence"}
+EVENT_COLUMNS = {"measurement_event_id": "meas_event_field_concept_id", "observation_event_id": "obs_event_field_concept_id"}
+
+
+@dataclass
+class ConvertedItem:
+    item: SourceItem
+    conversion: Conversion | None  # None: resource type not mapped to OMOP (or pending)
+    content_hash: str
+    pending: bool = False  # not converted yet: the writer converts it if it writes it
+
+
+@dataclass
+class BatchOutcome:
+    rows_by_table: Counter = field(default_factory=Counter)
+    rows_by_source: Counter = field(default_factory=Counter)  # (resource type, table) -> rows
+    resources_loaded: Counter = field(default_factory=Counter)  # by resource type
+    skipped_unchanged: int = 0
+    superseded: int = 0
+    duplicates: int = 0  # further occurrences of a resource already read in this run (same file or another)
+    deleted: int = 0
+    excluded: Counter = field(default_factory=Counter)  # reason -> count
+    quarantined: Counter = field(default_factory=Counter)  # reason -> count
+    not_mapped_types: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)
+    unmapped: Counter = field(default_factory=Counter)  # (table, column, vocabulary, code, reason) -> rows
+    truncated_values: int = 0
+    person_ids: set[int] = field(default_factory=set)  # persons whose rows changed: re-derive their eras
+    persons_by_table: defaultdict = field(default_factory=lambda: defaultdict(set))  # table -> persons whose rows there changed
+
+
+DELETED = "deleted"  # the content hash of a DELETE entry
+
+
+def content_hash(resource: dict | None) -> str:
+    """Raises one of UNSERIALISABLE for a resource nested deeper than orjson writes (255 levels)."""
+    if resource is None:
+        return DELETED
+    return hashlib.blake2b(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+
+
+UNSERIALISABLE = (TypeError, orjson.JSONEncodeError)
+
+
+def unserialisable(error: Exception) -> tuple[str, str]:
+    """The quarantine verdict for a resource content_hash refused."""
+    return "too_deeply_nested", f"the resource cannot be serialised (nested over 255 levels?): {error}"
+
+
+class IdRegistry:
+    """Row key -> integer id per id space, persisted in ctcl_id_map.
+
+    Only the keys a batch needs are held: `prepare()` reads them with one join per batch, and
+    `start_batch()` forgets the previous batch's, so memory stays bounded whatever the size of the
+    CDM. New ids continue after the largest id of their space. On PostgreSQL, where several loaders
+    may share a CDM, `prepare()` runs under the load lock and re-reads the largest ids first, so two
+    processes never hand out the same id; a single loader gets exactly the ids it would get alone.
+    """
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.ids: dict[str, dict[str, int]] = defaultdict(dict)
+        self.next_id: dict[str, int] = defaultdict(lambda: 1)
+        self.pending: list[tuple[str, str, int]] = []
+        self._read_next_ids(None)
+
+    def _read_next_ids(self, spaces: Iterable[str] | None) -> None:
+        table = self.db.table("ctcl_id_map")
+        if spaces is None and self.db.dialect == "postgresql":
+            # A loose index scan over (id_space, omop_id): one probe per space instead of a scan
+            # of the whole map, which a 100-bundle CDM's incremental run would spend 10 ms on.
+            rows = self.db.query(
+                f"WITH RECURSIVE spaces AS (SELECT MIN(id_space) AS space FROM {table} UNION ALL "
+                f"SELECT (SELECT MIN(id_space) FROM {table} WHERE id_space > spaces.space) FROM spaces WHERE space IS NOT NULL) "
+                f"SELECT space, (SELECT MAX(omop_id) FROM {table} WHERE id_space = spaces.space) FROM spaces WHERE space IS NOT NULL"
+            )
+        elif spaces is None:
+            rows = self.db.query(f"SELECT id_space, MAX(omop_id) FROM {table} GROUP BY id_space")
+        else:
+            # One indexed MAX per space (an aggregate over the whole table would scan it per batch).
+            spaces = sorted(spaces)
+            if not spaces:
+                return
+            rows = self.db.query(" UNION ALL ".join(
+                f"SELECT CAST(? AS VARCHAR(40)), (SELECT MAX(omop_id) FROM {table} WHERE id_space = ?)" for _ in spaces
+            ), [value for space in spaces for value in (space, space)])
+        for space, max_id in rows:
+            if max_id is not None:
+                self.next_id[space] = max(self.next_id[space], max_id + 1)
+
+    def start_batch(self) -> None:
+        """Forget the keys of the previous batch (they are in ctcl_id_map now)."""
+        self.ids.clear()
+
+    def prepare(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Read the ids of these (space, row_key) pairs that exist; call inside the batch transaction."""
+        wanted = sorted({pair for pair in keys if pair[1] not in self.ids[pair[0]]})
+        if self.db.dialect == "postgresql":
+            self._read_next_ids({space for space, _ in wanted} | {space for space, _, _ in self.pending})
+        if not wanted:
+            return
+        with self.db.temp_relation("ctcl_wanted_ids", ("id_space", "row_key"), wanted) as relation:
+            found = self.db.query(
+                f"SELECT m.id_space, m.row_key, m.omop_id FROM {self.db.table('ctcl_id_map')} m "
+                f"JOIN {relation} w ON w.id_space = m.id_space AND w.row_key = m.row_key"
+            )
+        for space, row_key, omop_id in found:
+            self.ids[space][row_key] = omop_id
+
+    def preload(self, key_prefix: str) -> None:
+        """Read every key starting with `key_prefix` (the derived rows' keys, a few per person)."""
+        for space, row_key, omop_id in self.db.query(
+            f"SELECT id_space, row_key, omop_id FROM {self.db.table('ctcl_id_map')} WHERE row_key LIKE ?", [key_prefix + "%"]
+        ):
+            self.ids[space][row_key] = omop_id
+        if self.db.dialect == "postgresql":
+            self._read_next_ids(None)
+
+    def get(self, space: str, row_key: str) -> int:
+        """The id of a key read by prepare()/preload() or allocated in this batch, else a new one."""
+        known = self.ids[space].get(row_key)
+        if known is not None:
+            return known
+        new_id = self.next_id[space]
+        self.next_id[space] = new_id + 1
+        self.ids[space][row_key] = new_id
+        self.pending.append((space, row_key, new_id))
+        return new_id
+
+    def lookup(self, space: str, row_key: str) -> int | None:
+        return self.ids[space].get(row_key)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.db.insert_rows("ctcl_id_map", ("id_space", "row_key", "omop_id"), self.pending)
+            self.pending = []
+
+    def forget_pending(self) -> None:
+        """After a failed batch: drop allocations that never reached the database."""
+        for space, row_key, omop_id in self.pending:
+            self.ids[space].pop(row_key, None)
+            self.next_id[space] = min(self.next_id[space], omop_id)  # pending ids are the newest of their space
+        self.pending = []
+
+
+class CdmWriter:
+    def __init__(self, db: Database, run_id: int, convert_pending: Callable[[SourceItem], Conversion] | None = None,
+                 concurrent_runs: Iterable[int] = ()):
+        self.db = db
+        self.run_id = run_id
+        # Runs that were loading (held by a live process) when this one started: see vanished_resources.
+        self.concurrent_runs = frozenset(concurrent_runs)
+        self._convert_pending = convert_pending  # for entries read with their conversion left to the writer
+        self.ids = IdRegistry(db)
+        self._batch_persons: defaultdict[str, set[int]] = defaultdict(set)  # table -> persons whose rows the batch changes
+        self._recorded_persons: set[int] = set()  # already in ctcl_run_person for this run
+        # Visit ids this writer's rows reference or whose visit rows it deleted: if all of them
+        # exist at the end of the run, no visit link can dangle (see clear_missing_visits).
+        self.visit_ids: set[int] = set()
+        # Unmapped codes of resources written this run whose person was not in the CDM when their
+        # batch committed: if the end-of-run check removes them, their codes leave the report too.
+        self.awaiting_person: dict[str, Counter] = {}
+        # Whether ctcl_reference_wait may hold rows: when it cannot, replacing resources skips it
+        # (on PostgreSQL another loader may add rows at any time: always checked there).
+        self._waits = db.dialect == "postgresql" or bool(
+            db.query(f"SELECT 1 FROM {db.table('ctcl_reference_wait')} LIMIT 1"))
+        # With foreign keys on (`ctcl-map constraints`), a batch must commit consistent: links to
+        # visits absent at its commit are cleared in the batch, not at the end of the run.
+        self._foreign_keys = db.has_foreign_keys()
+        self._deleted_persons: set[int] = set()  # person rows the current batch deleted
+        self._columns = {table: tuple(f.name for f in fields) for table, fields in cdm_fields().items()}
+        self._lengths = {
+            table: tuple((f.name, f.max_length) for f in fields if f.max_length) for table, fields in cdm_fields().items()
+        }
+        # Per table, only the key columns it actually has: _materialise runs once per row.
+        self._references = {
+            table: tuple((column, space) for column, space in REFERENCE_SPACES.items() if column in cols and column != primary_key(table))
+            for table, cols in self._columns.items()
+        }
+        self._event_columns = {
+            table: tuple((column, field) for column, field in EVENT_COLUMNS.items() if column in cols)
+            for table, cols in self._columns.items()
+        }
+
+    # ------------------------------------------------------------------------------------------
+    def write_batch(self, converted: list[ConvertedItem], problems: Iterable[InputProblem], outcome: BatchOutcome) -> None:
+        """Everything in `converted` and `problems` commits together, or nothing does.
+
+        The persons the batch touches are recorded in ctcl_run_person in the same transaction, so
+        if the run is killed later the next run still re-derives their eras and periods.
+        """
+        self._in_batch(lambda: self._write(converted, list(problems), outcome), outcome)
+
+    def rewrite_batch(self, converted: list[ConvertedItem], outcome: BatchOutcome) -> None:
+        """Write these conversions over what their resources have now, whatever their recorded
+        state: waiting records converted again with what they waited for (their content did not
+        change, so write_batch would skip them as unchanged)."""
+        self._in_batch(lambda: self.record_quarantine(self._replace(converted, outcome)), outcome)
+
+    def _in_batch(self, write: Callable[[], None], outcome: BatchOutcome) -> None:
+        self._batch_persons = defaultdict(set)
+        self._deleted_persons = set()
+        self.ids.start_batch()
+        try:
+            with self.db.exclusive():
+                write()
+                self.ids.flush()
+                new_persons = set().union(*self._batch_persons.values()) - self._recorded_persons
+                new_persons.discard(None)
+                self.db.insert_rows("ctcl_run_person", ("run_id", "person_id"), [(self.run_id, p) for p in sorted(new_persons)])
+                if self._foreign_keys:
+                    self._remove_rows_of_deleted_persons()
+                    clear_missing_visits(self.db, [self.run_id], set(self.visit_ids))
+        except BaseException:
+            self.ids.forget_pending()
+            raise
+        self._recorded_persons |= new_persons
+        outcome.person_ids |= new_persons
+        for table, persons in self._batch_persons.items():
+            outcome.persons_by_table[table] |= persons - {None}
+
+    def _write(self, converted: list[ConvertedItem], problems: list[InputProblem], outcome: BatchOutcome) -> None:
+        db = self.db
+        # Within one batch the last occurrence of a resource wins (a later entry is a later
+        # version); an older version after a newer one is counted and dropped, repeats are counted.
+        counted: dict[str, ConvertedItem] = {}
+        kept: list[ConvertedItem] = []
+        for entry in converted:
+            previous = counted.get(entry.item.key)
+            if previous is not None and entry.item.method != "DELETE" and previous.item.method != "DELETE":
+                if _is_older(entry.item, previous.item):
+                    outcome.superseded += 1  # an older version after a newer one: counted, not loaded
+                    continue
+                outcome.duplicates += 1
+            counted[entry.item.key] = entry
+            kept.append(entry)
+        # Read in an earlier batch of this run: a repeat, whatever its version.
+        outcome.duplicates += len(self._seen_this_run([k for k, e in counted.items() if e.item.method != "DELETE"]))
+        state, applied = self._state_of(converted)
+        # An entry applied from its file as it is now is not applied again: reading an unchanged
+        # file again (--full) changes nothing, even if a later entry elsewhere (a DELETE, another
+        # file's version) changed the resource since. So --full and incremental runs agree.
+        latest: dict[str, ConvertedItem] = {}
+        for entry in kept:
+            if applied.get((entry.item.key, entry.item.file)) != entry.content_hash:
+                latest[entry.item.key] = entry
+        outcome.skipped_unchanged += len(counted.keys() - latest.keys())
+        to_replace: list[ConvertedItem] = []
+        for key, entry in latest.items():
+            known = state.get(key)
+            if known is not None:
+                known_hash, known_version, known_updated = known
+                if known_hash == entry.content_hash:
+                    outcome.skipped_unchanged += 1
+                    continue
+                if _is_older_than_state(entry.item, known_version, known_updated):
+                    outcome.superseded += 1
+                    continue
+            to_replace.append(entry)
+        for entry in to_replace:
+            if entry.pending:  # only now is it known to be written
+                entry.conversion, entry.pending = self._convert_pending(entry.item), False
+        quarantine = self._replace(to_replace, outcome)
+        self._record_occurrences(converted)
+        for problem in problems:
+            outcome.quarantined[problem.reason] += 1
+            quarantine.append((self.run_id, problem.file, problem.position, problem.resource_type, problem.resource_id, problem.reason, problem.message))
+        self.record_quarantine(quarantine)
+
+    def _replace(self, to_replace: list[ConvertedItem], outcome: BatchOutcome) -> list[tuple]:
+        """Replace what these resources wrote with their conversions; the quarantine rows to record."""
+        db = self.db
+        replaced_keys = [entry.item.key for entry in to_replace]
+        self._delete_owned_rows(replaced_keys, outcome)
+        self.ids.prepare(self._keys_of(to_replace))
+
+        rows_by_table: dict[str, list[tuple]] = defaultdict(list)
+        lineage: list[tuple] = []
+        states: list[tuple] = []
+        quarantine: list[tuple] = []
+        waiting: list[tuple] = []  # ctcl_reference_wait rows: records needing a resource not read yet
+        contexts: list[tuple] = []  # ctcl_result_context rows of the DiagnosticReports written
+        persons_of: dict[str, set[int]] = defaultdict(set)  # resource key -> persons its rows name
+        for entry in to_replace:
+            item, conversion = entry.item, entry.conversion
+            meta = _meta(item)
+            status = "loaded"
+            if item.method == "DELETE":
+                status = "deleted"
+                outcome.deleted += 1
+            elif conversion is None:
+                status = "not_mapped"  # counted where it was read (parallel.convert_item)
+            elif conversion.quarantined:
+                status = "quarantined"
+                reason, message = conversion.quarantined
+                outcome.quarantined[reason] += 1
+                quarantine.append((self.run_id, item.file, item.position, item.resource_type, item.resource_id, reason, message))
+                if conversion.awaits is not None:  # kept whole: converted again when what it awaits is known
+                    waiting.append((item.key, conversion.awaits, self.run_id, item.file, item.position,
+                                    orjson.dumps(outside_its_bundle(item)).decode()))
+            elif conversion.excluded:
+                status = "excluded"
+                outcome.excluded[conversion.excluded] += 1
+            else:
+                outcome.resources_loaded[item.resource_type] += 1
+                if conversion.awaits is not None:  # its rows are filled in place when what it awaits is known
+                    waiting.append((item.key, conversion.awaits, self.run_id, item.file, item.position, None))
+                for note in conversion.notes:
+                    outcome.notes[note] += 1
+                for gap in conversion.unmapped:
+                    outcome.unmapped[(gap.table, gap.column, gap.vocabulary, gap.code, gap.reason)] += 1
+                for row in conversion.rows:
+                    values, omop_id = self._materialise(row, outcome)
+                    if row.values.get("person_id") is not None and row.table != "person":
+                        persons_of[item.key].add(row.values["person_id"])
+                    rows_by_table[row.table].append(values)
+                    outcome.rows_by_source[(item.resource_type, row.table)] += 1
+                    lineage.append((row.table, omop_id, item.key, item.file, item.position, self.run_id))
+            if item.resource_type == "DiagnosticReport" and item.method != "DELETE":
+                contexts += [(result, item.key, orjson.dumps(context).decode()) for result, context in report_contexts(item)]
+            states.append((item.key, entry.content_hash, _str(meta.get("versionId"), 64), _str(meta.get("lastUpdated"), 40),
+                           status, item.file, self.run_id))
+
+        for table, rows in rows_by_table.items():
+            db.insert_rows(table, self._columns[table], rows)
+            outcome.rows_by_table[table] += len(rows)
+        db.insert_rows("ctcl_lineage", ("omop_table", "omop_id", "resource_key", "source_file", "source_position", "run_id"), lineage)
+        if waiting:
+            db.insert_rows("ctcl_reference_wait", ("resource_key", "awaited_key", "run_id", "source_file", "source_position", "resource"), waiting)
+            self._waits = True
+        db.insert_rows("ctcl_result_context", ("result_key", "report_key", "context"), contexts)
+        self._note_awaiting_person(persons_of, {entry.item.key: entry.conversion for entry in to_replace})
+        db.upsert_rows("ctcl_resource_state", ("resource_key", "content_hash", "version_id", "last_updated", "status", "source_file", "run_id"),
+                       states, key=("resource_key",))
+        return quarantine
+
+    def _note_awaiting_person(self, persons_of: dict[str, set[int]], conversions: dict[str, Conversion]) -> None:
+        """Remember the unmapped codes of resources whose person is not (yet) in the CDM."""
+        wanted = sorted(set().union(*persons_of.values())) if persons_of else []
+        if not wanted:
+            return
+        with self.db.temp_relation("ctcl_person_ids", ("person_id",), [(p,) for p in wanted]) as relation:
+            absent = {p for (p,) in self.db.query(
+                f"SELECT c.person_id FROM {relation} c WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {self.db.table('person')} p WHERE p.person_id = c.person_id)")}
+        for key, persons in persons_of.items():
+            if persons & absent:
+                gaps = conversions[key].unmapped
+                self.awaiting_person[key] = Counter((g.table, g.column, g.vocabulary, g.code, g.reason) for g in gaps)
+
+    def _record_occurrences(self, converted: list[ConvertedItem]) -> None:
+        """Each resource this batch read, in the file it stands in, as seen by this run (unchanged
+        ones too: what counts is that the file still holds them), with the hash of its last entry
+        there (a DELETE entry is recorded too, as 'deleted': it holds nothing, but was applied)."""
+        last = {(entry.item.file, entry.item.key): entry.content_hash for entry in converted}
+        self.db.upsert_rows("ctcl_resource_file", ("source_file", "resource_key", "seen_run", "content_hash"),
+                            [(f, k, self.run_id, h) for (f, k), h in sorted(last.items())], key=("source_file", "resource_key"))
+
+    def vanished_resources(self, files: list[str]) -> list[tuple[str, str]]:
+        """(resource key, file) of resources no longer in any file that held them, judged by
+        `files`: files this run read completely and cleanly. Their stale occurrences are removed.
+
+        An occurrence is stale when neither this run nor any run that may have read the file
+        after this run started saw it there: its seen_run is an earlier run that was not loading
+        any more when this one started. A later run (higher id) or one loading concurrently
+        re-stamps what it reads in the same file, whatever the order the batches commit in; taking
+        its stamp for absence was how two loaders of the same files deleted each other's rows.
+        """
+        if not files:
+            return []
+        db = self.db
+        table = db.table("ctcl_resource_file")
+        concurrent = "".join(f" AND o.seen_run <> {int(run)}" for run in sorted(self.concurrent_runs))
+        with db.key_relation(files) as relation:
+            stale = db.query(f"SELECT o.resource_key, o.source_file, o.content_hash FROM {table} o JOIN {relation} f ON f.k = o.source_file "
+                             f"WHERE o.seen_run < ?{concurrent}", [self.run_id])
+        if not stale:
+            return []
+        db.delete_keys("ctcl_resource_file", ("source_file", "resource_key"), sorted({(f, k) for k, f, _ in stale}))
+        # A DELETE entry gone from its file deletes nothing (the resource may be loaded again since).
+        keys = sorted({key for key, _, applied in stale if applied != DELETED})
+        if not keys:
+            return []
+        still_held = {key for (key,) in self._with_keys(
+            keys, f"SELECT DISTINCT o.resource_key FROM {table} o JOIN {{keys}} k ON k.k = o.resource_key "
+                  f"WHERE o.content_hash IS NULL OR o.content_hash <> '{DELETED}'", fetch=True)}
+        return sorted(dict((key, file) for key, file, applied in sorted(stale, key=repr)
+                           if applied != DELETED and key not in still_held).items())
+
+    def record_quarantine(self, rows: list[tuple]) -> None:
+        """rows: (run_id, file, position, resource type, resource id, reason, message).
+
+        A problem already recorded at the same file, position and reason is replaced, not repeated:
+        a re-run (or the run that completes a killed one) leaves one row per problem.
+        """
+        if not rows:
+            return
+        db = self.db
+        db.delete_keys("ctcl_quarantine", ("source_file", "source_position", "reason"), sorted({(f, p, r) for _, f, p, _, _, r, _ in rows}))
+        db.insert_rows("ctcl_quarantine", ("run_id", "source_file", "source_position", "resource_type", "resource_id", "reason", "message"), rows)
+
+    # ------------------------------------------------------------------------------------------
+    def _key_columns(self, row: OmopRow) -> Iterator[tuple[str, str | None, str]]:
+        """(column, id space, key) of every key in a row: its own primary key, its references
+        (person, visit) and event links. The space is None for an event link whose field concept
+        names no table we key. One walk, used both to prefetch ids and to fill them in."""
+        table, values = row.table, row.values
+        pk = primary_key(table)
+        if pk is not None:
+            yield pk, table, row.key
+        for column, space in self._references[table]:
+            ref = values.get(column)
+            if ref.__class__ is str:
+                yield column, space, ref
+        for column, field_column in self._event_columns[table]:
+            ref = values.get(column)
+            if ref.__class__ is str:
+                yield column, EVENT_FIELD_SPACES.get(values.get(field_column)), ref
+
+    def _materialise(self, row: OmopRow, outcome: BatchOutcome) -> tuple[tuple, int]:
+        """Keys -> integer ids, missing columns -> NULL, text cut to its declared length."""
+        values = row.values
+        table = row.table
+        ids = self.ids
+        for column, space, key in self._key_columns(row):
+            values[column] = ids.get(space, key) if space else None
+        person_id = values.get("person_id")
+        visit_id = values.get("visit_occurrence_id")
+        if visit_id is not None:
+            self.visit_ids.add(visit_id)
+        pk = primary_key(table)
+        own = values[pk] if pk is not None else person_id
+        self._batch_persons[table].add(person_id)
+        for column, limit in self._lengths[table]:
+            text = values.get(column)
+            if text is not None and len(text) > limit:
+                values[column] = text[:limit]
+                outcome.truncated_values += 1
+        return tuple(map(values.get, self._columns[table])), own
+
+    def _keys_of(self, entries: list[ConvertedItem]) -> Iterator[tuple[str, str]]:
+        """(id space, row key) of every key _materialise will turn into an id for these entries."""
+        for entry in entries:
+            conversion = entry.conversion
+            if conversion is None or conversion.quarantined or conversion.excluded or entry.item.method == "DELETE":
+                continue
+            for row in conversion.rows:
+                for _, space, key in self._key_columns(row):
+                    if space:
+                        yield space, key
+
+    def _seen_this_run(self, keys: list[str]) -> set[str]:
+        """Keys an earlier batch of this run already read (ctcl_resource_file.seen_run)."""
+        if not keys:
+            return set()
+        rows = self._with_keys(keys, f"SELECT DISTINCT o.resource_key FROM {self.db.table('ctcl_resource_file')} o "
+                                     f"JOIN {{keys}} k ON k.k = o.resource_key WHERE o.seen_run = {int(self.run_id)}", fetch=True)
+        return {key for (key,) in rows}
+
+    def _state_of(self, converted: list[ConvertedItem]) -> tuple[dict[str, tuple], dict[tuple[str, str], str]]:
+        """The recorded state of these resources, and the hash of the entry last applied from each
+        (resource, file) pair read now (one query)."""
+        if not converted:
+            return {}, {}
+        db = self.db
+        pairs = sorted({(entry.item.key, entry.item.file or "") for entry in converted})
+        with db.temp_relation("ctcl_batch_keys", ("k", "f"), pairs) as relation:
+            rows = db.query(
+                f"SELECT b.k, b.f, s.content_hash, s.version_id, s.last_updated, o.content_hash FROM {relation} b "
+                f"LEFT JOIN {db.table('ctcl_resource_state')} s ON s.resource_key = b.k "
+                f"LEFT JOIN {db.table('ctcl_resource_file')} o ON o.resource_key = b.k AND o.source_file = b.f"
+            )
+        state = {key: (digest, version, updated) for key, _, digest, version, updated, _ in rows if digest is not None}
+        applied = {(key, file): occurrence for key, file, *_, occurrence in rows if occurrence is not None}
+        return state, applied
+
+    def _delete_owned_rows(self, resource_keys: list[str], outcome: BatchOutcome) -> None:
+        if not resource_keys:
+            return
+        db = self.db
+        owned = self._with_keys(
+            resource_keys,
+            f"SELECT l.omop_table, l.omop_id FROM {db.table('ctcl_lineage')} l JOIN {{keys}} k ON k.k = l.resource_key",
+            fetch=True,
+        )
+        by_table: dict[str, list[int]] = defaultdict(list)
+        for table, omop_id in owned:
+            by_table[table].append(omop_id)
+        self.visit_ids.update(by_table.get("visit_occurrence", ()))
+        self._deleted_persons.update(by_table.get("person", ()))
+        for table, ids in by_table.items():
+            id_column = primary_key(table) or "person_id"
+            for start in range(0, len(ids), 1000):
+                chunk = ids[start : start + 1000]
+                placeholders = ",".join("?" * len(chunk))
+                persons = db.query(f"DELETE FROM {db.table(table)} WHERE {id_column} IN ({placeholders}) RETURNING person_id", chunk)
+                self._batch_persons[table].update(p for (p,) in persons)
+        for table in ("ctcl_lineage", "ctcl_reference_wait") if self._waits else ("ctcl_lineage",):
+            self._with_keys(resource_keys, f"DELETE FROM {db.table(table)} WHERE resource_key IN (SELECT k FROM {{keys}})")
+        reports = [key for key in resource_keys if key.startswith("DiagnosticReport/")]
+        if reports:
+            self._with_keys(reports, f"DELETE FROM {db.table('ctcl_result_context')} WHERE report_key IN (SELECT k FROM {{keys}})")
+
+    def rows_written_by(self, resource_keys: list[str]) -> list[tuple[str, str, int]]:
+        """(table, resource key, rows) this run wrote for these resources."""
+        return self._with_keys(
+            resource_keys,
+            f"SELECT l.omop_table, l.resource_key, COUNT(*) FROM {self.db.table('ctcl_lineage')} l JOIN {{keys}} k "
+            f"ON k.k = l.resource_key WHERE l.run_id = {int(self.run_id)} GROUP BY l.omop_table, l.resource_key",
+            fetch=True,
+        )
+
+    def _remove_rows_of_deleted_persons(self) -> None:
+        """Foreign keys on: rows of persons this batch deleted go in the same transaction (other
+        resources' rows, derived eras and periods), as the run-level steps would remove them later;
+        the run-level steps still record what they remove (dangling subjects) and rebuild the rest."""
+        persons = sorted(self._deleted_persons)
+        if not persons:
+            return
+        db = self.db
+        with db.temp_relation("ctcl_deleted_persons", ("person_id",), [(p,) for p in persons]) as relation:
+            for table, fields in cdm_fields().items():
+                if table != "person" and any(f.name == "person_id" and f.fk_table == "person" for f in fields):
+                    db.execute(f"DELETE FROM {db.table(table)} WHERE person_id IN (SELECT person_id FROM {relation})")
+        db.execute(f"DELETE FROM {db.table('episode_event')} WHERE episode_id NOT IN "
+                   f"(SELECT episode_id FROM {db.table('episode')})")
+        db.execute(f"DELETE FROM {db.table('note_nlp')} WHERE note_id NOT IN (SELECT note_id FROM {db.table('note')})")
+
+    def forget_resources(self, resource_keys: list[str]) -> None:
+        """Remove the rows, the recorded state and the file occurrences of these resources, as if never loaded."""
+        self._delete_owned_rows(resource_keys, BatchOutcome())
+        for table in ("ctcl_resource_state", "ctcl_resource_file"):
+            self._with_keys(resource_keys, f"DELETE FROM {self.db.table(table)} WHERE resource_key IN (SELECT k FROM {{keys}})")
+
+    def _with_keys(self, keys: list[str], sql: str, fetch: bool = False) -> Any:
+        """Run `sql` with {keys} standing for a one-column relation (column k) holding `keys`."""
+        with self.db.key_relation(keys) as relation:
+            statement = sql.replace("{keys}", relation)
+            return self.db.query(statement) if fetch else self.db.execute(statement)
+
+
+def _str(value: Any, limit: int) -> str | None:
+    """A text value cut to its bookkeeping column (PostgreSQL refuses longer ones, DuckDB keeps them)."""
+    return value[:limit] if isinstance(value, str) else None
+
+
+def _meta(item: SourceItem) -> dict:
+    meta = (item.resource or {}).get("meta")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _version_tuple(meta: dict) -> tuple:
+    version = meta.get("versionId")
+    numeric = int(version) if isinstance(version, str) and version.isascii() and version.isdigit() and len(version) <= 18 else None
+    return numeric, meta.get("lastUpdated") if isinstance(meta.get("lastUpdated"), str) else None
+
+
+def _is_older(candidate: SourceItem, other: SourceItem) -> bool:
+    """True when `candidate` is an older version than `other` by versionId, then lastUpdated."""
+    mine = _version_tuple(_meta(candidate))
+    theirs = _version_tuple(_meta(other))
+    return _compare(mine, theirs) < 0
+
+
+def _is_older_than_state(candidate: SourceItem, version: str | None, updated: str | None) -> bool:
+    mine = _version_tuple(_meta(candidate))
+    theirs = (int(version) if version and version.isascii() and version.isdigit() and len(version) <= 18 else None, updated)
+    return _compare(mine, theirs) < 0
+
+
+def _compare(mine: tuple, theirs: tuple) -> int:
+    """Compare (versionId, lastUpdated); what is missing on either side does not decide."""
+    for a, b in zip(mine, theirs):
+        if a is not None and b is not None and a != b:
+            return -1 if a < b else 1
+    return 0
+
+
+def clear_missing_visits(db: Database, own_runs: Sequence[int], candidates: set[int] | None) -> int:
+    """visit_occurrence_id values pointing at an Encounter that never arrived (or was deleted)
+    become NULL, in rows of the persons this run or a killed run it completes changed.
+
+    `candidates`: every visit id this run's rows reference or whose visit it deleted, when known;
+    if all of them exist, no link can dangle and the tables are not scanned.
+    Run-level step: call inside db.exclusive()."""
+    t = db.table
+    if candidates is not None:
+        if not candidates:
+            return 0
+        with db.temp_relation("ctcl_visit_ids", ("visit_id",), [(v,) for v in sorted(candidates)]) as relation:
+            missing = db.query(f"SELECT COUNT(*) FROM {relation} c WHERE NOT EXISTS "
+                               f"(SELECT 1 FROM {t('visit_occurrence')} v WHERE v.visit_occurrence_id = c.visit_id)")[0][0]
+        if not missing:
+            return 0
+    runs = ", ".join(str(r) for r in own_runs)
+    # Rows these runs wrote have their person in ctcl_run_person; so do rows whose Encounter these
+    # runs deleted. Filtering on those persons is cheaper than on the lineage of the runs.
+    where = {
+        table: (f"visit_occurrence_id IS NOT NULL AND person_id IN "
+                f"(SELECT person_id FROM {t('ctcl_run_person')} WHERE run_id IN ({runs})) AND NOT EXISTS "
+                f"(SELECT 1 FROM {t('visit_occurrence')} v WHERE v.visit_occurrence_id = {t(table)}.visit_occurrence_id)")
+        for table in ("condition_occurrence", "drug_exposure", "procedure_occurrence", "device_exposure", "measurement", "observation")
+    }
+    counts = db.query(" UNION ALL ".join(f"SELECT '{table}', COUNT(*) FROM {t(table)} WHERE {condition}"
+                                         for table, condition in where.items()))
+    for table, count in counts:
+        if count:
+            # Remembered with the version of the resource that made the row (see pipeline._restore_visit_links).
+            pk = primary_key(table)
+            db.execute(f"INSERT INTO {t('ctcl_cleared_link')} (omop_table, omop_id, visit_occurrence_id, resource_key, content_hash) "
+                       f"SELECT '{table}', {t(table)}.{pk}, {t(table)}.visit_occurrence_id, l.resource_key, s.content_hash "
+                       f"FROM {t(table)} JOIN {t('ctcl_lineage')} l ON l.omop_table = '{table}' AND l.omop_id = {t(table)}.{pk} "
+                       f"JOIN {t('ctcl_resource_state')} s ON s.resource_key = l.resource_key WHERE {where[table]}")
+            db.execute(f"UPDATE {t(table)} SET visit_occurrence_id = NULL WHERE {where[table]}")
+    return sum(count for _, count in counts)

@@ -1,0 +1,2 @@
+"""Store: the one layer that talks to databases and files of rows (DuckDB, PostgreSQL, Parquet/CSV
+export). Every driver error becomes a DatabaseError here."""
