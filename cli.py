@@ -2,21 +2,70 @@
 
 Exit codes (all commands): 0 the job completed (quarantined records are reported, not fatal);
 1 nothing could be loaded, a check failed, or the database failed; 2 usage or configuration error.
+Every error reaches the user through one place, `_reported`: its message and its class's exit code
+(see ctcl_map.errors).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from ctcl_map import __version__
+from ctcl_map.errors import (
+    CtclMapError, DatabaseError, JobFailed, OutputPathError, OutputWriteError, UsageError,
+)
 
-app = typer.Typer(
+
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    """The database drivers' own error types, of the drivers this process has imported."""
+    return tuple(sys.modules[name].Error for name in ("duckdb", "psycopg") if name in sys.modules)
+
+
+def _as_reported(problem: BaseException) -> CtclMapError:
+    """`problem`, a CtclMapError or a driver error, as the CtclMapError to report."""
+    if isinstance(problem, CtclMapError):
+        return problem
+    # The store layer normally wraps driver errors as DatabaseError; one that slips through
+    # still exits with the database exit code, not a traceback.
+    first_line = (str(problem).splitlines() or [""])[0]
+    return DatabaseError(f"{problem.__class__.__name__}: {first_line}")
+
+
+def _reported(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The one place errors meet the user: a CtclMapError (or a driver error) becomes its message
+    on stderr and its exit code (see ctcl_map.errors), never a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (CtclMapError, *_driver_errors()) as problem:
+            reported = _as_reported(problem)
+            from ctcl_map.terminal import clean
+
+            typer.secho(f"error: {clean(str(reported))}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(reported.exit_code) from None
+
+    return run
+
+
+class _Typer(typer.Typer):
+    """A Typer app whose every command reports its errors through `_reported`."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        register = super().command(*args, **kwargs)
+        return lambda command: register(_reported(command))
+
+
+app = _Typer(
     name="ctcl-map",
     help=(
         "FHIR R4 -> OMOP CDM v5.4 for cutaneous T-cell lymphoma research.\n\n"
@@ -79,31 +128,19 @@ def main_options(
     """FHIR R4 -> OMOP CDM v5.4 with CTCL (mycosis fungoides / Sézary syndrome) knowledge."""
 
 
-def _fail(message: str, code: int) -> None:
-    from ctcl_map.terminal import clean
-
-    typer.secho(f"error: {clean(message)}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
 def _require_inputs(inputs: list[Path]) -> None:
     """A mistyped input path is a usage error, found before any database is opened or created."""
     from ctcl_map.readers.fhir_input import missing_paths
 
     missing = missing_paths(inputs)
     if missing:
-        _fail(f"no such file or directory: {', '.join(missing)}", 2)
+        raise UsageError(f"no such file or directory: {', '.join(missing)}")
 
 
 def _open(db: str, cdm_schema: str | None, results_schema: str | None = None, read_only: bool = False):
-    from ctcl_map.store.database import DatabaseError, DatabaseUsageError, connect
+    from ctcl_map.store.database import connect
 
-    try:
-        return connect(db, cdm_schema=cdm_schema, results_schema=results_schema, read_only=read_only)
-    except DatabaseUsageError as problem:
-        _fail(str(problem), 2)
-    except DatabaseError as problem:
-        _fail(str(problem), 1)
+    return connect(db, cdm_schema=cdm_schema, results_schema=results_schema, read_only=read_only)
 
 
 @app.command()
@@ -148,19 +185,19 @@ def fhir2omop(
         ctcl-map fhir2omop bulk/ --cdm-schema cdm \\
             --db postgresql+psycopg://postgres@127.0.0.1:5432/test
     """
-    from ctcl_map.pipeline import RunFailed, RunOptions, run_fhir2omop
+    from ctcl_map.pipeline import RunOptions, run_fhir2omop
     from ctcl_map.progress_display import load_progress_bar
     from ctcl_map.report import print_run_report
     from ctcl_map.run_log import RunLog
     from ctcl_map.terminal import is_terminal
 
     if b_rules not in ("2007", "2022"):
-        _fail(f"--b-rules must be 2007 or 2022, not {b_rules!r}", 2)
+        raise UsageError(f"--b-rules must be 2007 or 2022, not {b_rules!r}")
     _require_inputs(inputs)
     try:
         log = RunLog.open(log_file)
     except OSError as problem:
-        _fail(f"cannot write the log file {log_file}: {problem.strerror or problem}", 2)
+        raise OutputPathError(f"cannot write the log file {log_file}: {problem.strerror or problem}") from None
     try:
         database = _open(db, cdm_schema)
         options = RunOptions(inputs=inputs, mapping_dirs=mappings or (), batch_size=batch_size, validate=validate,
@@ -177,12 +214,9 @@ def fhir2omop(
             with load_progress_bar(enabled=bar_enabled) as bar:
                 progress = [show for show in (bar, log.progress if log.stream else None) if show]
                 report = run_fhir2omop(database, options, (lambda state: [show(state) for show in progress]) if progress else None)
-        except RunFailed as problem:
-            log.end(2, "configuration")
-            _fail(str(problem), 2)
-        except Exception as problem:  # database failures: report, never a traceback
-            log.end(1, problem.__class__.__name__)
-            _fail(f"the load failed and was rolled back to the last committed batch: {problem.__class__.__name__}: {problem}", 1)
+        except (DatabaseError, *_driver_errors()) as problem:
+            failure = _as_reported(problem)
+            raise type(failure)(f"the load failed and was rolled back to the last committed batch: {failure}") from problem
         finally:
             database.close()
         log.report(report.to_dict())
@@ -196,21 +230,22 @@ def fhir2omop(
         outcome = report.outcome
         up_to_date = report.files_skipped + outcome.skipped_unchanged + outcome.superseded + outcome.deleted
         if (report.resources_read == 0 or report.loaded_resources == 0) and up_to_date == 0:
-            log.end(1, "nothing_loaded")
-            _fail("nothing could be loaded from the input", 1)
+            log.end(JobFailed.exit_code, "nothing_loaded")
+            raise JobFailed("nothing could be loaded from the input")
         if strict and report.quarantined:
-            log.end(1, "quarantined_with_strict")
-            _fail(f"{report.quarantined} record(s) quarantined and --strict is set", 1)
+            log.end(JobFailed.exit_code, "quarantined_with_strict")
+            raise JobFailed(f"{report.quarantined} record(s) quarantined and --strict is set")
         log.end(0)
-    except typer.Exit as stop:
-        log.end(stop.exit_code)
+    except (CtclMapError, *_driver_errors()) as problem:
+        failure = _as_reported(problem)  # the run log records what `_reported` tells the user; log.end keeps its first call
+        log.end(failure.exit_code, "configuration" if failure.exit_code == 2 else failure.__class__.__name__)
         raise
     finally:
         log.close()
 
 
-vocab_app = typer.Typer(help="The OMOP vocabulary: load a full Athena download over the shipped CTCL subset.", no_args_is_help=True)
-mappings_app = typer.Typer(help="The CTCL mapping tables (therapies, diagnoses, staging, procedures, labs).", no_args_is_help=True)
+vocab_app = _Typer(help="The OMOP vocabulary: load a full Athena download over the shipped CTCL subset.", no_args_is_help=True)
+mappings_app = _Typer(help="The CTCL mapping tables (therapies, diagnoses, staging, procedures, labs).", no_args_is_help=True)
 app.add_typer(vocab_app, name="vocab")
 app.add_typer(mappings_app, name="mappings")
 
@@ -232,15 +267,13 @@ def vocab_load(
         ctcl-map vocab load athena-download/ --db omop.duckdb
     """
     from ctcl_map.cdm.schema import cdm_ddl
-    from ctcl_map.vocab.loader import AthenaError, load_athena
+    from ctcl_map.vocab.loader import load_athena
 
     database = _open(db, cdm_schema)
     try:
         for statement in cdm_ddl(database.dialect, database.cdm_schema):
             database.execute(statement)
         report = load_athena(database, athena_dir, progress=lambda name, rows: typer.echo(f"  {name}: {rows:,} rows", err=True))
-    except AthenaError as problem:
-        _fail(str(problem), 2)
     finally:
         database.close()
     typer.echo(report.summary())
@@ -265,7 +298,8 @@ def mappings_check(
         ctcl-map mappings check site-mappings/ --db omop.duckdb
     """
     from ctcl_map.mappings.check import check_mappings
-    from ctcl_map.mappings.tables import MappingError, load_mappings
+    from ctcl_map.errors import MappingError
+    from ctcl_map.mappings.tables import load_mappings
     from ctcl_map.terminal import clean
 
     dirs = override_dirs or []
@@ -283,7 +317,7 @@ def mappings_check(
     for problem in problems:
         typer.echo(f"problem: {clean(problem)}")
     if problems:
-        _fail(f"{len(problems)} problem(s) in the mapping tables", 1)
+        raise JobFailed(f"{len(problems)} problem(s) in the mapping tables")
     typer.echo("mapping tables OK")
 
 
@@ -323,8 +357,8 @@ def dq(
         report = run_dq(database, checks=check or None, tables=table or None)
         cdm_source = (database.query_df(f"SELECT * FROM {database.table('cdm_source')}").to_dict("records")
                       if dqd_json and database.table_exists("cdm_source") else [])
-    except ValueError as problem:
-        _fail(str(problem), 2)
+    except ValueError as problem:  # an unknown --check or --table name
+        raise UsageError(str(problem)) from None
     finally:
         database.close()
     if dqd_json:
@@ -333,7 +367,7 @@ def dq(
         try:
             dqd_json.write_bytes(to_dqd_json(dqd_results(report, cdm_source, started, datetime.now(), __version__)))
         except OSError as problem:
-            _fail(f"cannot write {dqd_json}: {problem.strerror}", 1)
+            raise OutputWriteError(f"cannot write {dqd_json}: {problem.strerror}") from None
         typer.echo(f"DQD results written: {dqd_json} ({len(report.results)} checks)", err=True)
     if as_json:
         typer.echo(report.to_json())
@@ -347,15 +381,10 @@ def _csv_list(value: str | None) -> tuple[str, ...] | None:
 
 
 def _survival_run(db: str, cdm_schema: str | None, results_schema: str | None, run):
-    """run(database) on the opened CDM; a request or database problem exits 2 with its message."""
-    from ctcl_map.survival import SurvivalSpecError
-    from ctcl_map.store.database import DatabaseError
-
+    """run(database) on the opened CDM, closed afterwards."""
     database = _open(db, cdm_schema, results_schema)
     try:
         return run(database)
-    except (SurvivalSpecError, DatabaseError) as problem:
-        _fail(str(problem), 2)
     finally:
         database.close()
 
@@ -366,7 +395,7 @@ def _covariates(text: str | None) -> tuple[str, ...]:
     try:
         return parse_covariates(text)
     except ValueError as problem:
-        _fail(str(problem), 2)
+        raise UsageError(str(problem)) from None
 
 
 @app.command()
@@ -519,14 +548,11 @@ def constraints(
       ctcl-map constraints --db postgresql+psycopg://postgres@127.0.0.1:5432/test --cdm-schema cdm
     """
     from ctcl_map.store.constraints import apply_foreign_keys, apply_indices
-    from ctcl_map.store.database import DatabaseError
 
     database = _open(db, cdm_schema)
     try:
         reports = ([("indices", apply_indices(database))] if indices else []) + \
                   ([("foreign keys", apply_foreign_keys(database))] if foreign_keys else [])
-    except DatabaseError as problem:
-        _fail(str(problem), 1)
     finally:
         database.close()
     for kind, report in reports:
@@ -554,29 +580,21 @@ def export(
         ctcl-map export cdm-csv/ --format csv --cdm-schema cdm \\
             --db postgresql+psycopg://postgres@127.0.0.1:5432/test
     """
-    from ctcl_map.store.database import DatabaseError
     from ctcl_map.store.export import FORMATS, export_cdm
-    from ctcl_map.store.output_folder import OutputPathError
 
     if file_format not in FORMATS:
-        _fail(f"--format must be one of {', '.join(FORMATS)}, not {file_format!r}", 2)
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {file_format!r}")
     database = _open(db, cdm_schema, read_only=True)
     try:
         written = export_cdm(database, out_dir, file_format, table or None)
-    except OutputPathError as problem:
-        _fail(str(problem), 2)
-    except DatabaseError as problem:
-        _fail(str(problem), 1)
     except OSError as problem:
-        _fail(f"cannot write to {out_dir}: {problem}", 1)
-    except Exception as problem:  # database failures: report, never a traceback
-        _fail(f"the export failed: {problem.__class__.__name__}: {problem}", 1)
+        raise OutputWriteError(f"cannot write to {out_dir}: {problem}") from None
     finally:
         database.close()
     typer.echo(f"{len(written)} tables, {sum(t.rows for t in written):,} rows written to {out_dir} as {file_format}")
 
 
-samples_app = typer.Typer(help="Synthetic CTCL FHIR cohorts with a known truth (no public MF/SS data exists).", no_args_is_help=True)
+samples_app = _Typer(help="Synthetic CTCL FHIR cohorts with a known truth (no public MF/SS data exists).", no_args_is_help=True)
 app.add_typer(samples_app, name="samples")
 
 
@@ -614,8 +632,8 @@ def samples_generate(
         cohort = generate_cohort(GeneratorConfig(patients=patients, seed=seed, messy=messy, mogamulizumab_hr=mogamulizumab_hr,
                                                  confounding=confounding, background_mortality=not no_background))
         written = write_cohort(cohort, out, fmt, gzip)
-    except ValueError as problem:
-        _fail(str(problem), 2)
+    except ValueError as problem:  # an unknown --format, a configuration the generator refuses
+        raise UsageError(str(problem)) from None
     typer.echo(f"{patients} patients, {len(written)} files written under {out} (FHIR in {out / 'fhir'})")
 
 
@@ -645,7 +663,7 @@ def validate(
 
         ctcl-map validate exports/ --mappings site-mappings/ --html report.html
     """
-    from ctcl_map.quality.validate import ValidationFailed, validate_inputs
+    from ctcl_map.quality.validate import validate_inputs
     from ctcl_map.terminal import show
 
     _require_inputs(inputs)
@@ -653,8 +671,6 @@ def validate(
     try:
         report = validate_inputs(inputs, mapping_dirs=mappings or (), db=database, json_schema=schema,
                                  include_unconfirmed=include_unconfirmed)
-    except ValidationFailed as problem:
-        _fail(str(problem), 2)
     finally:
         if database is not None:
             database.close()

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from ctcl_map import CDM_VERSION, __version__
+from ctcl_map.errors import KeyProblem, MappingError, RunFailed
 from ctcl_map.store.ctcl_tables import CTCL_TABLES, ctcl_ddl
 from ctcl_map.derive.eras import cap_drug_ends_at_death, derive_for_persons
 from ctcl_map.cdm.schema import cdm_ddl, cdm_fields, columns, primary_key
@@ -26,10 +27,11 @@ from ctcl_map.vocab.lookup import ConceptResolver, VocabIndex
 from ctcl_map.converters.context import encounter_key
 from ctcl_map.converters.observation import report_awaited_by
 from ctcl_map.converters.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
+from ctcl_map.model import BatchOutcome, BundleIndex, ConvertedItem, InputProblem, SourceItem, content_hash
 from ctcl_map.readers.fhir_input import (
-    BundleIndex, DEFAULT_LIMITS, InputProblem, ReadLimits, SourceItem, discover, display_name, file_digest, file_size, is_ndjson,
+    DEFAULT_LIMITS, ReadLimits, discover, display_name, file_digest, file_size, is_ndjson,
 )
-from ctcl_map.load.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, clear_missing_visits, content_hash
+from ctcl_map.load.cdm_writer import CdmWriter, clear_missing_visits
 from ctcl_map.store.database import Database
 
 PARALLEL_MIN_BYTES = 16_000_000
@@ -175,10 +177,6 @@ def default_workers(bytes_to_read: int) -> int:
         return os.cpu_count() or 1
 
 
-class RunFailed(RuntimeError):
-    """Configuration that makes a run impossible (bad mapping file, unusable vocabulary)."""
-
-
 def prepare_database(db: Database) -> None:
     """Create the CDM and our tables if absent, and load the shipped vocabulary into an empty CDM."""
     from ctcl_map.vocab.loader import load_shipped_vocabulary
@@ -256,7 +254,7 @@ class LoadProgress:
 
 def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadProgress], None] | None = None) -> RunReport:
     from ctcl_map.mappings.tables import (
-        MappingError, load_code_systems, load_fhir_valuesets, load_mappings, source_to_concept_map_rows,
+        load_code_systems, load_fhir_valuesets, load_mappings, source_to_concept_map_rows,
     )
     from ctcl_map.vocab.loader import vocabulary_version
 
@@ -471,7 +469,7 @@ def _pseudonym_key(db: Database, key_file: Path | None, notices: list[str]) -> b
     with. A CDM of an earlier version keeps its key in ctcl_settings: it is moved out, to the key
     file, on the first run of this version, so its person_source_values stay the same. Under the
     load lock, so two loaders starting on a new CDM agree on one key."""
-    from ctcl_map.pseudonym_key import KeyProblem, configured_key, key_check, new_key, write_key_file
+    from ctcl_map.pseudonym_key import configured_key, key_check, new_key, write_key_file
 
     try:
         with db.exclusive():

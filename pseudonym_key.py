@@ -18,13 +18,11 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from ctcl_map.errors import KeyProblem
+
 ENV_KEY = "CTCL_MAP_PSEUDONYM_KEY"
 ENV_KEY_FILE = "CTCL_MAP_KEY_FILE"
 MIN_KEY_BYTES = 16
-
-
-class KeyProblem(ValueError):
-    """The key cannot be read, made or used (a configuration error: exit code 2)."""
 
 
 @dataclass

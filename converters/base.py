@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+
+from ctcl_map.model import Conversion
 
 # Type concepts (Type Concept domain), verified ids: ../shared/reference/vocab-concepts.md section 8.
 EHR = 32817
@@ -28,37 +30,6 @@ class InvalidValue(ValueError):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
-
-
-@dataclass(slots=True)
-class OmopRow:
-    table: str
-    key: str  # stable identity of this row: owner resource key, plus '#suffix' when one resource makes several
-    values: dict[str, Any]
-
-
-@dataclass(slots=True)
-class Unmapped:
-    """A code that ended as concept_id 0, and why (f2o-063: never silently)."""
-
-    table: str
-    column: str
-    vocabulary: str  # OMOP vocabulary_id, or the raw system URI when the system is unknown
-    code: str
-    reason: str
-
-
-@dataclass(slots=True)
-class Conversion:
-    rows: list[OmopRow] = field(default_factory=list)
-    excluded: str | None = None  # reason code when the resource is deliberately not loaded (f2o-060/062)
-    quarantined: tuple[str, str] | None = None  # (reason code, message) when the resource is invalid
-    unmapped: list[Unmapped] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # counted in the run report, e.g. 'date_imputed'
-    # The key of a resource this one needs but that was not read yet ('Medication/x'; for a result
-    # without date or subject 'DiagnosticReport?result=Observation/y'): the writer records the wait
-    # (ctcl_reference_wait) and the end of a run that knows the awaited resource completes it.
-    awaits: str | None = None
 
 
 def excluded(reason: str) -> Conversion:

@@ -14,11 +14,11 @@
 
 from __future__ import annotations
 
-from ctcl_map.converters.base import EHR, Conversion, Unmapped, as_list, code_of, excluded, extension_value, first_time, parse_time, quarantined
+from ctcl_map.model import Conversion, SourceItem, Unmapped
+from ctcl_map.converters.base import EHR, as_list, code_of, excluded, extension_value, first_time, parse_time, quarantined
 from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
 from ctcl_map.converters.events import event_row, route, unmapped_of, with_more_targets
 from ctcl_map.converters.staging_values import resolve_staging_value
-from ctcl_map.readers.fhir_input import SourceItem
 
 NOT_ASSERTED = {"refuted", "entered-in-error"}
 UNCONFIRMED_STATUSES = ("provisional", "differential", "unconfirmed")  # kept, but not analysed as diagnoses

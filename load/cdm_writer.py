@@ -9,19 +9,16 @@ it was before that batch, and the next run redoes it.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from ctcl_map.cdm.schema import cdm_fields, primary_key
-from ctcl_map.converters.base import Conversion, OmopRow
 from ctcl_map.converters.context import outside_its_bundle
 from ctcl_map.converters.observation import report_contexts
-from ctcl_map.readers.fhir_input import InputProblem, SourceItem
+from ctcl_map.model import DELETED, BatchOutcome, Conversion, ConvertedItem, InputProblem, OmopRow, SourceItem
 from ctcl_map.store.database import Database
 
 # Columns whose values are keys of other rows, and the id space they live in.
@@ -34,51 +31,6 @@ REFERENCE_SPACES = {
 # (verified field concepts, vocab-concepts.md section 6).
 EVENT_FIELD_SPACES = {1147127: "condition_occurrence", 1147094: "drug_exposure", 1147082: "procedure_occurrence"}
 EVENT_COLUMNS = {"measurement_event_id": "meas_event_field_concept_id", "observation_event_id": "obs_event_field_concept_id"}
-
-
-@dataclass
-class ConvertedItem:
-    item: SourceItem
-    conversion: Conversion | None  # None: resource type not mapped to OMOP (or pending)
-    content_hash: str
-    pending: bool = False  # not converted yet: the writer converts it if it writes it
-
-
-@dataclass
-class BatchOutcome:
-    rows_by_table: Counter = field(default_factory=Counter)
-    rows_by_source: Counter = field(default_factory=Counter)  # (resource type, table) -> rows
-    resources_loaded: Counter = field(default_factory=Counter)  # by resource type
-    skipped_unchanged: int = 0
-    superseded: int = 0
-    duplicates: int = 0  # further occurrences of a resource already read in this run (same file or another)
-    deleted: int = 0
-    excluded: Counter = field(default_factory=Counter)  # reason -> count
-    quarantined: Counter = field(default_factory=Counter)  # reason -> count
-    not_mapped_types: Counter = field(default_factory=Counter)
-    notes: Counter = field(default_factory=Counter)
-    unmapped: Counter = field(default_factory=Counter)  # (table, column, vocabulary, code, reason) -> rows
-    truncated_values: int = 0
-    person_ids: set[int] = field(default_factory=set)  # persons whose rows changed: re-derive their eras
-    persons_by_table: defaultdict = field(default_factory=lambda: defaultdict(set))  # table -> persons whose rows there changed
-
-
-DELETED = "deleted"  # the content hash of a DELETE entry
-
-
-def content_hash(resource: dict | None) -> str:
-    """Raises one of UNSERIALISABLE for a resource nested deeper than orjson writes (255 levels)."""
-    if resource is None:
-        return DELETED
-    return hashlib.blake2b(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
-
-
-UNSERIALISABLE = (TypeError, orjson.JSONEncodeError)
-
-
-def unserialisable(error: Exception) -> tuple[str, str]:
-    """The quarantine verdict for a resource content_hash refused."""
-    return "too_deeply_nested", f"the resource cannot be serialised (nested over 255 levels?): {error}"
 
 
 class IdRegistry:

@@ -21,6 +21,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from ctcl_map.errors import MappingError
+
 
 MAPPING_KINDS = ("therapies", "diagnoses", "staging", "procedures", "labs", "answers")
 COMMON_COLUMNS = (
@@ -29,10 +31,6 @@ COMMON_COLUMNS = (
 # Free-text vocabularies: matched case-insensitively (hospitals write 'POTELIGEO' or 'Poteligeo').
 CASE_INSENSITIVE_VOCABULARIES = frozenset({"BRAND", "TEXT"})  # TEXT: a CodeableConcept with text only
 STCM_VALID_START, STCM_VALID_END = date(1970, 1, 1), date(2099, 12, 31)
-
-
-class MappingError(ValueError):
-    """A mapping file is malformed; str(e) names the file, line and column and is meant for users."""
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ measurement units outside the approved list for a measurement concept."""
 from __future__ import annotations
 
 from ctcl_map.quality.definitions import CheckInstance
-from ctcl_map.quality.sqlparts import CheckSetupError, CountSql, SqlContext, ident, integer_list
+from ctcl_map.errors import CheckSetupError
+from ctcl_map.quality.sqlparts import CountSql, SqlContext, ident, integer_list
 
 # The two gender concepts DQD's plausibleGender templates compare with (Gender vocabulary, verified
 # in ../shared/reference/vocab-concepts.csv: 8507 MALE, 8532 FEMALE).

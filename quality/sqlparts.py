@@ -12,11 +12,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from ctcl_map.quality.catalog import Catalog
+from ctcl_map.errors import CheckSetupError
 from ctcl_map.store.database import check_identifier
-
-
-class CheckSetupError(RuntimeError):
-    """A check cannot be expressed for this database (missing helper table, unreadable threshold)."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from time import perf_counter
 
+from ctcl_map.errors import MappingError, ValidationFailed
 from ctcl_map.converters import CONVERTERS, ConvertContext, convert
 from ctcl_map.vocab.lookup import ConceptResolver, VocabIndex
 from ctcl_map.converters.context import subject_key
@@ -27,16 +28,12 @@ from ctcl_map.quality.validate_ctcl import CtclChecker, load_ctcl_concepts
 from ctcl_map.quality.validate_references import ReferenceChecker
 from ctcl_map.quality.validate_report import Finding, ValidationReport
 from ctcl_map.quality.validate_structure import MAX_ERRORS_PER_RESOURCE, resource_path, structure_checkers
-from ctcl_map.readers.fhir_input import InputProblem, SourceItem, discover, read_file
-from ctcl_map.load.cdm_writer import UNSERIALISABLE, content_hash, unserialisable
+from ctcl_map.model import UNSERIALISABLE, InputProblem, SourceItem, content_hash, unserialisable
+from ctcl_map.readers.fhir_input import discover, read_file
 from ctcl_map.store.database import Database
 
 # Converter quarantine reasons another rule already reports with a precise path.
 REPORTED_ELSEWHERE = frozenset({"unresolvable_subject", "death_before_birth"})
-
-
-class ValidationFailed(RuntimeError):
-    """The run cannot start (a malformed mapping file); str(e) is meant for users."""
 
 
 def validate_inputs(
@@ -48,7 +45,7 @@ def validate_inputs(
     include_unconfirmed: bool = False,
 ) -> ValidationReport:
     """Validate FHIR R4 inputs (files or folders); see the module docstring for what is checked."""
-    from ctcl_map.mappings.tables import MappingError, load_code_systems, load_fhir_valuesets, load_mappings
+    from ctcl_map.mappings.tables import load_code_systems, load_fhir_valuesets, load_mappings
 
     started = perf_counter()
     try:

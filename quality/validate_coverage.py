@@ -19,7 +19,7 @@ from typing import Any
 
 from ctcl_map.converters.base import as_list
 from ctcl_map.vocab.lookup import ConceptResolver
-from ctcl_map.readers.fhir_input import SourceItem
+from ctcl_map.model import SourceItem
 
 # resource type -> (field, resolver kind) of the CodeableConcepts the converters map
 CODED_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {

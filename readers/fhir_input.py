@@ -15,11 +15,12 @@ import os
 import re
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
+from ctcl_map.model import BundleIndex, InputProblem, SourceItem
 from ctcl_map.readers.json_stream import (
     UTF8_BOM, BundleScanner, InputLimitExceeded, JsonShapeError, LimitedReader, encoding_problem, lines, parse_json,
 )
@@ -39,47 +40,6 @@ NON_FHIR_FILES = {
     ".index.json": "FHIR package index",
     "log.ndjson": "bulk export log",
 }
-
-
-@dataclass(slots=True)
-class BundleIndex:
-    """What one Bundle knows about its own entries: fullUrl -> 'Type/id', and Medications by key."""
-
-    full_urls: dict[str, str] = field(default_factory=dict)
-    medications: dict[str, dict] = field(default_factory=dict)
-    # Context FHIR puts in other entries: result key -> the DiagnosticReport listing it in `result`
-    # (its date and subject fill a result's missing ones), Encounter key -> its period.
-    reports: dict[str, dict] = field(default_factory=dict)
-    encounter_periods: dict[str, dict] = field(default_factory=dict)
-    # Observation key -> the Condition it stages, where another entry names the link:
-    # Condition.stage.assessment, or the hasMember of a stage-group Observation about a Condition
-    staging_links: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class SourceItem:
-    resource: dict | None  # None for a transaction DELETE entry
-    resource_type: str
-    resource_id: str
-    file: str
-    position: str  # "entry[3]", "line 17", "resource"
-    method: str | None = None  # request.method of a transaction/batch entry (POST, PUT, DELETE ...)
-    bundle: BundleIndex | None = None
-    repaired: bool = False  # invalid UTF-8, a lone surrogate or a NUL in its text was replaced (U+FFFD)
-
-    @property
-    def key(self) -> str:
-        return f"{self.resource_type}/{self.resource_id}"
-
-
-@dataclass(slots=True)
-class InputProblem:
-    file: str
-    position: str
-    reason: str  # machine-readable reason code
-    message: str
-    resource_type: str | None = None
-    resource_id: str | None = None
 
 
 Item = SourceItem | InputProblem

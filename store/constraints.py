@@ -20,7 +20,8 @@ from functools import cache
 from importlib import resources
 
 from ctcl_map.cdm.schema import cdm_fields, qualified
-from ctcl_map.store.database import Database, DatabaseError
+from ctcl_map.errors import DatabaseError
+from ctcl_map.store.database import Database
 
 INDEX_FILE = "OMOPCDM_5.4_indices.sql"
 _INDEX_NAME = re.compile(r"^CREATE INDEX (\w+)\s", re.IGNORECASE)

@@ -16,22 +16,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ctcl_map.errors import DatabaseError, DatabaseLocked, DatabaseUsageError
+
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SMALL_RELATION_ROWS = 1000  # PostgreSQL temp relations up to this size get planner statistics
 COLUMN_WISE_ROWS = 1000  # DuckDB: batches from this size are handed over column-wise (see _json_relation)
-
-
-class DatabaseError(RuntimeError):
-    """A database could not be opened or a statement failed; the message is meant for users."""
-
-
-class DatabaseLocked(DatabaseError):
-    """Another process holds the DuckDB file open for writing."""
-
-
-class DatabaseUsageError(DatabaseError):
-    """The --db value or a schema name cannot be used as given (a usage error: exit code 2)."""
 
 
 DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file

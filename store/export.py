@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ctcl_map.cdm.schema import cdm_fields
-from ctcl_map.store.database import Database, DatabaseError
+from ctcl_map.errors import DatabaseError
+from ctcl_map.store.database import Database
 from ctcl_map.store.output_folder import inside, prepare_output_folder
 
 FORMATS = ("parquet", "csv")

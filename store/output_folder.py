@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-class OutputPathError(ValueError):
-    """The output folder is unusable as given (a usage error)."""
+from ctcl_map.errors import OutputPathError
 
 
 def prepare_output_folder(out_dir: Path) -> Path:

@@ -7,13 +7,12 @@ plot(result, path_stem) -> [png, svg].
 from ctcl_map.survival.analysis import run_survival
 from ctcl_map.survival.plot import plot
 from ctcl_map.survival.report import render, result_dict
-from ctcl_map.survival.spec import Restrictions, SurvivalResult, SurvivalSpec, SurvivalSpecError
+from ctcl_map.survival.spec import Restrictions, SurvivalResult, SurvivalSpec
 
 __all__ = [
     "Restrictions",
     "SurvivalResult",
     "SurvivalSpec",
-    "SurvivalSpecError",
     "plot",
     "render",
     "result_dict",

@@ -13,13 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ctcl_map.survival.cohorts import cohort_definition_id, ensure_cohort_tables, settle_definition
-from ctcl_map.survival.spec import SurvivalSpecError
+from ctcl_map.errors import CirceUnavailable, DatabaseError, SurvivalSpecError
 from ctcl_map.vocab.loader import vocabulary_version
-from ctcl_map.store.database import Database, DatabaseError
-
-
-class CirceUnavailable(SurvivalSpecError):
-    """ohdsi-circepy is not installed."""
+from ctcl_map.store.database import Database
 
 
 def circe_sql(db: Database, expression_json: str, cohort_id: int) -> list[str]:

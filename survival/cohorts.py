@@ -16,6 +16,7 @@ from datetime import date
 import pandas as pd
 
 from ctcl_map.cdm.schema import create_table_sql
+from ctcl_map.errors import CohortIdClash, DatabaseError, SurvivalSpecError
 from ctcl_map.derive.concept_sets import confirmed_condition_sql, not_of_unconfirmed_sql
 from ctcl_map.survival.concept_sets import descendants, resolve_concept_set, sql_ids
 from ctcl_map.survival.covariates import (
@@ -24,8 +25,8 @@ from ctcl_map.survival.covariates import (
     expand_stage_groups,
     stage_answer_concepts,
 )
-from ctcl_map.survival.spec import AttritionStep, Restrictions, SurvivalSpecError
-from ctcl_map.store.database import Database, DatabaseError, check_identifier
+from ctcl_map.survival.spec import AttritionStep, Restrictions
+from ctcl_map.store.database import Database, check_identifier
 
 # Episode concept 'Treatment Regimen' (shared/reference/vocab-concepts.csv section 8).
 TREATMENT_REGIMEN = 32531
@@ -108,10 +109,6 @@ def ensure_cohort_tables(db: Database) -> None:
             f"cannot create {db.results_table('cohort')} in {db.label}: survival writes its cohorts there, so "
             f"open the database writable or give a results schema you may write to ({str(exc).splitlines()[0]})"
         ) from None
-
-
-class CohortIdClash(SurvivalSpecError):
-    """The cohort id holds another definition's rows; nothing was overwritten."""
 
 
 def cohort_definition_id(db: Database, name: str, description: str, chosen_id: int | None = None) -> int:

@@ -7,14 +7,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from ctcl_map.errors import SurvivalSpecError
+
 DESIGNS = ("none", "naive", "new-user", "landmark", "time-varying")
 STRATA = ("stage_group", "ctcl_type", "clipi_group", "sex")
 DAYS_PER_MONTH = 365.25 / 12
 DAYS_PER_YEAR = 365.25
-
-
-class SurvivalSpecError(ValueError):
-    """The request cannot be run as asked; the message tells the user what to change."""
 
 
 @dataclass(frozen=True)

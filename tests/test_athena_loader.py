@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from ctcl_map.cdm.schema import cdm_ddl
-from ctcl_map.vocab.loader import AthenaError, load_athena, vocabulary_version
+from ctcl_map.errors import AthenaError
+from ctcl_map.vocab.loader import load_athena, vocabulary_version
 from ctcl_map.store.database import connect
 from conftest import postgres_or_skip
 

@@ -21,7 +21,8 @@ import pytest
 
 from ctcl_map.cdm.schema import cdm_ddl
 from ctcl_map.quality import DqReport, run_dq
-from ctcl_map.store.database import Database, DatabaseError, connect
+from ctcl_map.errors import DatabaseError
+from ctcl_map.store.database import Database, connect
 
 TODAY = date(2025, 1, 1)  # DQD's GETDATE(), fixed so "future date" thresholds do not drift
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -9,7 +9,8 @@ import stat
 import pytest
 
 from conftest import FIXTURES, fresh_db
-from ctcl_map.pipeline import RunFailed, RunOptions, run_fhir2omop
+from ctcl_map.errors import RunFailed
+from ctcl_map.pipeline import RunOptions, run_fhir2omop
 from ctcl_map.pseudonym_key import key_check
 
 BUNDLE = FIXTURES / "golden" / "patient_person_and_death.json"

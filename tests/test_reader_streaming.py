@@ -13,7 +13,8 @@ import pytest
 
 from conftest import TESTS
 from ctcl_map.readers import json_stream
-from ctcl_map.readers.fhir_input import InputProblem, ReadLimits, read_file
+from ctcl_map.model import InputProblem
+from ctcl_map.readers.fhir_input import ReadLimits, read_file
 from ctcl_map.readers.json_stream import BundleScanner, JsonShapeError, lines, parse_json
 
 STREAMED = ReadLimits(whole_file_bytes=1000)  # anything over 1 kB goes through the scanner

@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "survival"))
 from survival_cdm import BEXAROTENE, EHR, FEMALE, MF, MOGAMULIZUMAB, SS, SmallCDM, duckdb_cdm  # noqa: E402
 
 from ctcl_map.cli import app  # noqa: E402
-from ctcl_map.survival import SurvivalSpec, SurvivalSpecError, render, result_dict, run_survival  # noqa: E402
+from ctcl_map.errors import SurvivalSpecError  # noqa: E402
+from ctcl_map.survival import SurvivalSpec, render, result_dict, run_survival  # noqa: E402
 from ctcl_map.survival.analysis import time_varying_rows  # noqa: E402
 from ctcl_map.survival.baseline import add_baseline_covariates  # noqa: E402
 from ctcl_map.store.database import connect  # noqa: E402

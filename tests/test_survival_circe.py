@@ -12,7 +12,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "survival"
 sys.path.insert(0, str(FIXTURES))
 from survival_cdm import MF, MF_FOLLICULOTROPIC, SS, cdm, duckdb_cdm, postgres_cdm  # noqa: E402,F401
 
-from ctcl_map.survival import SurvivalSpec, SurvivalSpecError, run_survival  # noqa: E402
+from ctcl_map.errors import SurvivalSpecError  # noqa: E402
+from ctcl_map.survival import SurvivalSpec, run_survival  # noqa: E402
 from ctcl_map.survival.cohorts import build_cohort, built_in  # noqa: E402
 
 pytest.importorskip("circe", reason="ohdsi-circepy is not installed")

@@ -17,7 +17,8 @@ sys.path.insert(0, str(FIXTURES))
 from survival_cdm import MF, SS, SmallCDM, cdm, duckdb_cdm, postgres_cdm  # noqa: E402,F401
 
 from ctcl_map.survival import SurvivalSpec, run_survival  # noqa: E402
-from ctcl_map.survival.cohorts import CohortIdClash, build_cohort, built_in  # noqa: E402
+from ctcl_map.errors import CohortIdClash  # noqa: E402
+from ctcl_map.survival.cohorts import build_cohort, built_in  # noqa: E402
 
 pytest.importorskip("circe", reason="ohdsi-circepy is not installed")
 CIRCE = FIXTURES / "circe_first_mf_diagnosis.json"

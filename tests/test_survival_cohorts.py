@@ -24,7 +24,8 @@ from survival_cdm import (  # noqa: E402,F401
     postgres_cdm,
 )
 
-from ctcl_map.survival import Restrictions, SurvivalSpecError  # noqa: E402
+from ctcl_map.errors import SurvivalSpecError  # noqa: E402
+from ctcl_map.survival import Restrictions  # noqa: E402
 from ctcl_map.survival.cohorts import (  # noqa: E402
     build_cohort,
     built_in,
@@ -204,7 +205,8 @@ def test_targets_of_the_diagnosis_mapping_table_join_their_subtype_set():
 
 
 def test_read_only_database_gets_a_message_not_a_traceback(tmp_path):
-    from ctcl_map.store.database import DatabaseError, connect
+    from ctcl_map.errors import DatabaseError
+    from ctcl_map.store.database import connect
 
     path = tmp_path / "omop.duckdb"
     duckdb_cdm_file = connect(path)

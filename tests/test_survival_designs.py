@@ -14,7 +14,8 @@ from lifelines import CoxTimeVaryingFitter
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "survival"))
 from survival_cdm import BEXAROTENE, MF, MOGAMULIZUMAB, SS, duckdb_cdm  # noqa: E402
 
-from ctcl_map.survival import SurvivalSpec, SurvivalSpecError, plot, render, result_dict, run_survival  # noqa: E402
+from ctcl_map.errors import SurvivalSpecError  # noqa: E402
+from ctcl_map.survival import SurvivalSpec, plot, render, result_dict, run_survival  # noqa: E402
 from ctcl_map.survival.analysis import time_varying_rows  # noqa: E402
 
 DX = date(2015, 1, 1)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctcl_map.cdm.schema import cdm_fields, columns
+from ctcl_map.errors import AthenaError
 from ctcl_map.store.database import Database
 
 # File -> CDM table. Required files make a usable vocabulary; the others are loaded when present.
@@ -25,10 +26,6 @@ OPTIONAL_FILES = {
 # Every vocabulary table is emptied first, so no row of an older release survives next to the new one.
 REPLACED_TABLES = tuple(REQUIRED_FILES.values()) + tuple(OPTIONAL_FILES.values())
 COPY_BLOCK_BYTES = 1 << 20
-
-
-class AthenaError(ValueError):
-    """The Athena folder or one of its files is malformed; the message names the file and line."""
 
 
 @dataclass

@@ -121,9 +121,9 @@ def vocabulary_version(db: Database) -> str:
     return (rows[0][0] or "") if rows else ""
 
 
-from ctcl_map.vocab.athena import AthenaError, AthenaLoadReport, load_athena  # noqa: E402  (re-export)
+from ctcl_map.vocab.athena import AthenaLoadReport, load_athena  # noqa: E402  (re-export)
 
 __all__ = [
-    "AthenaError", "AthenaLoadReport", "load_athena", "load_shipped_vocabulary", "read_shipped",
+    "AthenaLoadReport", "load_athena", "load_shipped_vocabulary", "read_shipped",
     "shipped_dir", "vocabulary_version",
 ]
