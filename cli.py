@@ -70,6 +70,8 @@ app = _Typer(
     help=(
         "FHIR R4 -> OMOP CDM v5.4 for cutaneous T-cell lymphoma research.\n\n"
         "Start here (works in any folder after `pip install`):\n\n"
+        "    ctcl-map samples copy --out demo\n"
+        "    ctcl-map fhir2omop demo/ss_mogamulizumab_died.json\n"
         "    ctcl-map samples generate --patients 20 --out demo\n"
         "    ctcl-map validate demo/fhir\n"
         "    ctcl-map fhir2omop demo/fhir\n"
@@ -596,6 +598,31 @@ def export(
 
 samples_app = _Typer(help="Synthetic CTCL FHIR cohorts with a known truth (no public MF/SS data exists).", no_args_is_help=True)
 app.add_typer(samples_app, name="samples")
+
+
+@samples_app.command("copy")
+def samples_copy(
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", rich_help_panel=OUTPUT, help="Folder to copy the samples into (created if absent).")],
+) -> None:
+    """Copy the sample bundles shipped with ctcl-map into DIR.
+
+    Three single-patient Bundles that each show a feature (Sézary syndrome treated with
+    mogamulizumab who died; early-stage MF; a messy record), their truth rows, and an example
+    folder of site mappings. They are part of the installed package, so this works after a
+    plain `pip install`, without the repository.
+
+    Example:
+
+        ctcl-map samples copy --out demo
+        ctcl-map fhir2omop demo/ss_mogamulizumab_died.json
+    """
+    from ctcl_map.synthetic.shipped import copy_shipped_samples
+
+    try:
+        copied = copy_shipped_samples(out)
+    except OSError as problem:
+        raise OutputPathError(f"cannot write the samples to {out}: {problem.strerror or problem}") from None
+    typer.echo(f"{len(copied)} files copied into {out}")
 
 
 @samples_app.command("generate")
