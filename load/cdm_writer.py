@@ -39,9 +39,8 @@ EVENT_COLUMNS = {"measurement_event_id": "meas_event_field_concept_id", "observa
 @dataclass
 class ConvertedItem:
     item: SourceItem
-    conversion: Conversion | None  # None: resource type not mapped to OMOP (or pending)
+    conversion: Conversion | None  # None: resource type not mapped to OMOP
     content_hash: str
-    pending: bool = False  # not converted yet: the writer converts it if it writes it
 
 
 @dataclass
@@ -178,13 +177,11 @@ class IdRegistry:
 
 
 class CdmWriter:
-    def __init__(self, db: Database, run_id: int, convert_pending: Callable[[SourceItem], Conversion] | None = None,
-                 concurrent_runs: Iterable[int] = ()):
+    def __init__(self, db: Database, run_id: int, concurrent_runs: Iterable[int] = ()):
         self.db = db
         self.run_id = run_id
         # Runs that were loading (held by a live process) when this one started: see vanished_resources.
         self.concurrent_runs = frozenset(concurrent_runs)
-        self._convert_pending = convert_pending  # for entries read with their conversion left to the writer
         self.ids = IdRegistry(db)
         self._batch_persons: defaultdict[str, set[int]] = defaultdict(set)  # table -> persons whose rows the batch changes
         self._recorded_persons: set[int] = set()  # already in ctcl_run_person for this run
@@ -291,9 +288,6 @@ class CdmWriter:
                     outcome.superseded += 1
                     continue
             to_replace.append(entry)
-        for entry in to_replace:
-            if entry.pending:  # only now is it known to be written
-                entry.conversion, entry.pending = self._convert_pending(entry.item), False
         quarantine = self._replace(to_replace, outcome)
         self._record_occurrences(converted)
         for problem in problems:
