@@ -30,7 +30,7 @@ from ctcl_map.converters.parallel import ConverterSetup, converted_units, fhir_r
 from ctcl_map.readers.fhir_input import (
     BundleIndex, DEFAULT_LIMITS, InputProblem, ReadLimits, SourceItem, discover, display_name, file_digest, file_size, is_ndjson,
 )
-from ctcl_map.load.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, clear_missing_visits, content_hash
+from ctcl_map.load.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, NotConverted, clear_missing_visits, content_hash
 from ctcl_map.store.database import Database
 
 PARALLEL_MIN_BYTES = 16_000_000
@@ -333,8 +333,11 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     batch: list[ConvertedItem] = []
     problems: list[InputProblem] = []
     run_medications: dict[str, dict] = {}  # every Medication this run read (files holding them are always read)
-    # Resources are converted before the batch takes the load lock, so concurrent loaders convert in parallel.
-    for result in converted_units(setup, units_of(files_to_read, limits), workers):
+    # Resources are converted before the batch takes the load lock, so concurrent loaders convert
+    # in parallel; a resource its file applied before with the same content is not converted.
+    units = (dataclasses.replace(unit, applied=writer.applied_hashes(display_name(unit.path))) if unit.lines is None else unit
+             for unit in units_of(files_to_read, limits))
+    for result in converted_units(setup, units, workers):
         for entry in result.entries:  # converted as they are read (one process): a large Bundle is never held whole
             if isinstance(entry, InputProblem):
                 problems.append(entry)
@@ -342,7 +345,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
             batch.append(entry)
             # Batches span files: one transaction per few thousand resources, not per small Bundle.
             if len(batch) >= options.batch_size:
-                writer.write_batch(batch, problems, outcome)
+                _write_batch(writer, batch, problems, outcome, ctx)
                 batch, problems = [], []
                 load_progress.batches_committed += 1
         # Only now, its entries consumed, is a unit's result complete (counters, Medications).
@@ -363,7 +366,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         if progress:
             progress(load_progress)
     if batch or problems:
-        writer.write_batch(batch, problems, outcome)
+        _write_batch(writer, batch, problems, outcome, ctx)
         load_progress.batches_committed += 1
         load_progress.quarantined = sum(outcome.quarantined.values())
         if progress:
@@ -583,6 +586,19 @@ class FileStates:
                 self.db.execute(f"DELETE FROM {self.db.table('ctcl_file_state')} WHERE source_file IN (SELECT k FROM {relation})")
         self.db.upsert_rows("ctcl_file_state", ("source_file", "content_hash", "size_bytes", "modified_ns", "medications", "run_id"),
                             rows, key=("source_file",))
+
+
+def _write_batch(writer: CdmWriter, batch: list[ConvertedItem], problems: list[InputProblem], outcome: BatchOutcome,
+                 ctx: ConvertContext) -> None:
+    """Write a batch; entries left unconverted (unchanged in their file) that it must write all
+    the same are converted here, and the batch is written again (nothing of it was written)."""
+    while True:
+        try:
+            writer.write_batch(batch, problems, outcome)
+            return
+        except NotConverted as missing:
+            for entry in missing.entries:
+                entry.conversion, entry.converted = convert(entry.item, ctx), True
 
 
 def _portable(ctx: ConvertContext) -> ConvertContext:

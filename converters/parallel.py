@@ -60,6 +60,9 @@ class Unit:
     problem: InputProblem | None = None  # the file broke off while being read
     closes_file: bool = True
     size: int = 0  # input bytes this unit covers, for progress
+    # A whole (JSON) file's resource key -> content hash of the entry last applied from it (the
+    # load stage's record): a resource read with that hash again is not converted.
+    applied: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,6 +129,9 @@ def units_of(files: list[Path], limits: ReadLimits = DEFAULT_LIMITS) -> Iterator
 # Not mapped to rows of their own, but other records need what they say (ctcl_result_context):
 # the writer records them as it does every resource, so a changed or deleted one updates that.
 CONTEXT_TYPES = frozenset({"DiagnosticReport"})
+# Their conversion reads ctx.medications, which changes as the input is read: always converted
+# when read, never left for later (see convert_item).
+NEEDS_MEDICATION_INDEX = frozenset({"MedicationRequest", "MedicationAdministration", "MedicationDispense", "MedicationStatement"})
 
 
 def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[str, dict], lazy: bool = False) -> UnitResult:
@@ -160,7 +166,7 @@ def _unit_entries(setup: ConverterSetup, unit: Unit, earlier_medications: dict[s
             yield item
             continue
         result.resources_read += 1
-        entry = convert_item(item, ctx, setup.fingerprint, setup.known_types, validator, outcome)
+        entry = convert_item(item, ctx, setup.fingerprint, setup.known_types, validator, outcome, unit.applied)
         if entry is not None:
             yield entry
     result.not_mapped_types = outcome.not_mapped_types
@@ -170,9 +176,11 @@ def _unit_entries(setup: ConverterSetup, unit: Unit, earlier_medications: dict[s
 
 
 def convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_types: frozenset[str],
-                 validator, outcome: BatchOutcome) -> ConvertedItem | None:
+                 validator, outcome: BatchOutcome, applied: dict[str, str]) -> ConvertedItem | None:
     """The one place a resource is converted (in this process or a worker); nothing a resource
-    holds can make it raise: converters are guarded by `convert`, the rest here."""
+    holds can make it raise: converters are guarded by `convert`, the rest here. A resource its
+    file last applied with the same hash (`applied`) is left unconverted: the writer skips it, or
+    asks for its conversion (NotConverted) if it changed meanwhile."""
     if item.method == "DELETE":
         return ConvertedItem(item, None, content_hash(None))
     try:
@@ -197,6 +205,8 @@ def convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_
             problem = f"the FHIR model cannot read this resource: {error.__class__.__name__}"
         if problem:
             return ConvertedItem(item, quarantined("fhir_structure", problem), digest)
+    if applied.get(item.key) == digest and item.resource_type not in NEEDS_MEDICATION_INDEX:
+        return ConvertedItem(item, None, digest, converted=False)
     return ConvertedItem(item, convert(item, ctx), digest)
 
 

@@ -39,8 +39,20 @@ EVENT_COLUMNS = {"measurement_event_id": "meas_event_field_concept_id", "observa
 @dataclass
 class ConvertedItem:
     item: SourceItem
-    conversion: Conversion | None  # None: resource type not mapped to OMOP
+    conversion: Conversion | None  # None: resource type not mapped to OMOP, or not converted
     content_hash: str
+    # False: not converted, being what its file last applied (see applied_hashes); if the writer
+    # must write it all the same, the batch raises NotConverted before writing anything.
+    converted: bool = True
+
+
+class NotConverted(Exception):
+    """A batch holds entries left unconverted that it must write (their resource changed since it
+    was read): nothing was written; convert them and write the batch again."""
+
+    def __init__(self, entries: list[ConvertedItem]):
+        super().__init__(f"{len(entries)} entries to convert")
+        self.entries = entries
 
 
 @dataclass
@@ -220,7 +232,19 @@ class CdmWriter:
         The persons the batch touches are recorded in ctcl_run_person in the same transaction, so
         if the run is killed later the next run still re-derives their eras and periods.
         """
-        self._in_batch(lambda: self._write(converted, list(problems), outcome), outcome)
+        problems = list(problems)
+        counters = (outcome.duplicates, outcome.superseded, outcome.skipped_unchanged)
+        try:
+            self._in_batch(lambda: self._write(converted, problems, outcome), outcome)
+        except NotConverted:
+            outcome.duplicates, outcome.superseded, outcome.skipped_unchanged = counters  # counted again when rewritten
+            raise
+
+    def applied_hashes(self, file: str) -> dict[str, str]:
+        """Resource key -> content hash of the entry last applied from this file: a resource read
+        there with that hash again needs no conversion (write_batch skips it)."""
+        return dict(self.db.query(f"SELECT resource_key, content_hash FROM {self.db.table('ctcl_resource_file')} "
+                                  "WHERE source_file = ? AND content_hash IS NOT NULL", [file]))
 
     def rewrite_batch(self, converted: list[ConvertedItem], outcome: BatchOutcome) -> None:
         """Write these conversions over what their resources have now, whatever their recorded
@@ -288,6 +312,9 @@ class CdmWriter:
                     outcome.superseded += 1
                     continue
             to_replace.append(entry)
+        unconverted = [entry for entry in to_replace if not entry.converted]
+        if unconverted:
+            raise NotConverted(unconverted)
         quarantine = self._replace(to_replace, outcome)
         self._record_occurrences(converted)
         for problem in problems:
