@@ -70,7 +70,7 @@ class Vocabulary(Protocol):
         ...
 
 
-# The columns of a vocabulary row, as VOCABULARY_ROWS_SQL selects them and VocabIndex reads them:
+# The columns of a vocabulary row, as vocab.prepare selects them and VocabIndex reads them:
 # a concept and one of its 'Maps to' targets (NULLs when it has none).
 VOCABULARY_ROW_COLUMNS = ("vocabulary_id", "concept_code", "concept_id", "standard_concept", "domain_id",
                           "target_concept_id", "target_domain_id", "target_standard_concept")
