@@ -7,6 +7,7 @@ The Athena folders are written by the test from verified concept ids only. SNOME
 from __future__ import annotations
 
 import json
+import pickle
 
 from conftest import FIXTURES, load
 from test_athena_loader import CONCEPT_ROWS, VERSION, write_athena
@@ -93,3 +94,18 @@ def test_a_full_vocabulary_is_read_from_its_snapshot_and_two_workers_write_what_
         db.close()
     assert snapshots[1] == snapshots[0]
     assert len(list((tmp_path / "2").glob(f"{prepare.SNAPSHOT_PREFIX}*.duckdb"))) == 1  # next to the CDM file
+
+
+def test_the_snapshot_answers_every_code_and_concept_as_the_in_memory_index(tmp_path, monkeypatch):
+    db = connect(tmp_path / "cdm.duckdb")
+    prepare_database(db)  # the shipped subset, several 'Maps to' per code included
+    in_memory = prepare_vocabulary(db)
+    monkeypatch.setattr(prepare, "IN_MEMORY_LIMIT", 0)
+    snapshot = prepare_vocabulary(db)
+    assert isinstance(snapshot, SnapshotVocabulary)
+    concepts = db.query(f"SELECT vocabulary_id, concept_code, concept_id FROM {db.table('concept')}")
+    for vocabulary_id, code, concept_id in concepts:
+        assert snapshot.lookup(vocabulary_id, code) == in_memory.lookup(vocabulary_id, code)
+        assert pickle.loads(pickle.dumps(snapshot)).concept(concept_id) == in_memory.concept(concept_id)
+    assert snapshot.lookup("SNOMED", "no such code") is None and snapshot.concept(1) is None
+    db.close()

@@ -50,7 +50,7 @@ class SnapshotVocabulary:
     def concept(self, concept_id: int) -> tuple[str, str | None, str] | None:
         """(domain_id, standard_concept, vocabulary_id) of a concept id."""
         found = self._index.concept(concept_id)  # a concept of a code looked up already
-        if found is None and concept_id and concept_id not in self._concepts:
+        if found is None and concept_id not in self._concepts:
             rows = self._query(f"SELECT domain_id, standard_concept, vocabulary_id FROM {ROWS_TABLE} WHERE concept_id = ? LIMIT 1",
                                [concept_id])
             self._concepts[concept_id] = (rows[0][0], rows[0][1] or None, rows[0][2]) if rows else None
