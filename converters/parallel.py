@@ -136,14 +136,16 @@ NEEDS_MEDICATION_INDEX = frozenset({"MedicationRequest", "MedicationAdministrati
 
 def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[str, dict], lazy: bool = False) -> UnitResult:
     """Read and convert one unit. `lazy`: the entries are converted as the caller iterates them (a
-    200 MB Bundle is never held whole); the result's counters, Medications and digest are complete only once they have been."""
+    200 MB Bundle is never held whole); the result's counters, Medications and digest are
+    complete only once they have been."""
     result = UnitResult(unit)
     entries = _unit_entries(setup, unit, earlier_medications, result)
     result.entries = entries if lazy else list(entries)
     return result
 
 
-def _unit_entries(setup: ConverterSetup, unit: Unit, earlier_medications: dict[str, dict], result: UnitResult) -> Iterator[ConvertedItem | InputProblem]:
+def _unit_entries(setup: ConverterSetup, unit: Unit, earlier_medications: dict[str, dict],
+                  result: UnitResult) -> Iterator[ConvertedItem | InputProblem]:
     index = MedicationIndex(earlier_medications)
     ctx = dataclasses.replace(setup.ctx, medications=index)
     validator = _validator() if setup.validate else None
