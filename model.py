@@ -91,9 +91,21 @@ class Conversion:
 @dataclass
 class ConvertedItem:
     item: SourceItem
-    conversion: Conversion | None  # None: resource type not mapped to OMOP (or pending)
+    conversion: Conversion | None  # None: resource type not mapped to OMOP, or not converted
     content_hash: str
-    pending: bool = False  # not converted yet: the writer converts it if it writes it
+    # False: not converted, being what its file last applied (see CdmWriter.applied_hashes); if the
+    # writer must write it all the same, the batch raises NotConverted before writing anything.
+    converted: bool = True
+
+
+class NotConverted(Exception):
+    """A batch holds entries left unconverted that it must write (their resource changed since it
+    was read): nothing was written; convert them and write the batch again. A signal between the
+    load stage and the orchestrator, not a user-facing error."""
+
+    def __init__(self, entries: list[ConvertedItem]):
+        super().__init__(f"{len(entries)} entries to convert")
+        self.entries = entries
 
 
 @dataclass

@@ -23,11 +23,12 @@ from ctcl_map.store.ctcl_tables import CTCL_TABLES, ctcl_ddl
 from ctcl_map.derive.eras import cap_drug_ends_at_death, derive_for_persons
 from ctcl_map.cdm.schema import cdm_ddl, cdm_fields, columns, primary_key
 from ctcl_map.converters import ConvertContext, convert
-from ctcl_map.vocab.lookup import ConceptResolver, VocabIndex
+from ctcl_map.vocab.lookup import ConceptResolver
+from ctcl_map.vocab.prepare import prepare_vocabulary
 from ctcl_map.converters.context import encounter_key
 from ctcl_map.converters.observation import report_awaited_by
 from ctcl_map.converters.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
-from ctcl_map.model import BatchOutcome, BundleIndex, ConvertedItem, InputProblem, SourceItem, content_hash
+from ctcl_map.model import BatchOutcome, BundleIndex, ConvertedItem, InputProblem, NotConverted, SourceItem, content_hash
 from ctcl_map.readers.fhir_input import (
     DEFAULT_LIMITS, ReadLimits, discover, display_name, file_digest, file_size, is_ndjson,
 )
@@ -265,7 +266,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     except MappingError as problem:
         raise RunFailed(str(problem)) from None
     prepare_database(db)
-    resolver = ConceptResolver(code_systems, mappings, VocabIndex(db))
+    resolver = ConceptResolver(code_systems, mappings, prepare_vocabulary(db))
     notices: list[str] = []
     ctx = ConvertContext(resolver=resolver, valuesets=valuesets, pseudonym_salt=_pseudonym_key(db, options.key_file, notices))
     vocab_version = vocabulary_version(db)
@@ -294,7 +295,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     files, missing = discovered.files, discovered.problems
     for path, kind in discovered.skipped:
         report.non_fhir_files_skipped[f"{path.name} ({kind})"] += 1
-    writer = CdmWriter(db, run_id, convert_pending=lambda item: convert(item, ctx), concurrent_runs=concurrent_runs)
+    writer = CdmWriter(db, run_id, concurrent_runs=concurrent_runs)
     outcome = report.outcome
     if missing:
         writer.write_batch([], missing, outcome)
@@ -321,11 +322,6 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     workers = options.workers or default_workers(sum(file_size(p) for p in files_to_read))
     if not any(is_ndjson(path) for path in files_to_read):
         workers = min(workers, max(len(files_to_read), 1))  # a JSON file is one unit: more would idle
-    if workers > 1 and resolver.vocab.lazy:
-        # A full vocabulary is looked up code by code in the database, which worker processes
-        # cannot share with the writer (a DuckDB file has one process): convert in this process.
-        workers = 1
-        outcome.notes["workers_reduced_to_1_for_lazy_vocabulary"] += 1
     report.workers = workers
     limits = ReadLimits(max_resource_bytes=options.max_resource_bytes, max_decompressed_bytes=options.max_decompressed_bytes)
     setup = ConverterSetup(_portable(ctx) if workers > 1 else ctx, fingerprint, fhir_resource_types(), options.validate, limits)
@@ -335,10 +331,11 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     batch: list[ConvertedItem] = []
     problems: list[InputProblem] = []
     run_medications: dict[str, dict] = {}  # every Medication this run read (files holding them are always read)
-    # DuckDB has one writer, so conversion may wait for it: resources are converted only if
-    # written. On PostgreSQL they are converted before the batch takes the shared load lock, so
-    # concurrent loaders convert in parallel.
-    for result in converted_units(setup, units_of(files_to_read, limits), workers, defer=db.dialect == "duckdb"):
+    # Resources are converted before the batch takes the load lock, so concurrent loaders convert
+    # in parallel; a resource its file applied before with the same content is not converted.
+    units = (dataclasses.replace(unit, applied=writer.applied_hashes(display_name(unit.path))) if unit.lines is None else unit
+             for unit in units_of(files_to_read, limits))
+    for result in converted_units(setup, units, workers):
         for entry in result.entries:  # converted as they are read (one process): a large Bundle is never held whole
             if isinstance(entry, InputProblem):
                 problems.append(entry)
@@ -346,7 +343,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
             batch.append(entry)
             # Batches span files: one transaction per few thousand resources, not per small Bundle.
             if len(batch) >= options.batch_size:
-                writer.write_batch(batch, problems, outcome)
+                _write_batch(writer, batch, problems, outcome, ctx)
                 batch, problems = [], []
                 load_progress.batches_committed += 1
         # Only now, its entries consumed, is a unit's result complete (counters, Medications).
@@ -367,7 +364,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         if progress:
             progress(load_progress)
     if batch or problems:
-        writer.write_batch(batch, problems, outcome)
+        _write_batch(writer, batch, problems, outcome, ctx)
         load_progress.batches_committed += 1
         load_progress.quarantined = sum(outcome.quarantined.values())
         if progress:
@@ -589,13 +586,22 @@ class FileStates:
                             rows, key=("source_file",))
 
 
+def _write_batch(writer: CdmWriter, batch: list[ConvertedItem], problems: list[InputProblem], outcome: BatchOutcome,
+                 ctx: ConvertContext) -> None:
+    """Write a batch; entries left unconverted (unchanged in their file) that it must write all
+    the same are converted here, and the batch is written again (nothing of it was written)."""
+    while True:
+        try:
+            writer.write_batch(batch, problems, outcome)
+            return
+        except NotConverted as missing:
+            for entry in missing.entries:
+                entry.conversion, entry.converted = convert(entry.item, ctx), True
+
+
 def _portable(ctx: ConvertContext) -> ConvertContext:
-    """The context without its database connection, for worker processes (the vocabulary index
-    is fully in memory when this is called; see the lazy check in run_fhir2omop)."""
-    vocab = copy.copy(ctx.resolver.vocab)
-    vocab._db = None
+    """The context as sent to worker processes: without what this process cached or indexed."""
     resolver = copy.copy(ctx.resolver)
-    resolver.vocab = vocab
     resolver._cache = {}
     return dataclasses.replace(ctx, resolver=resolver, medications={})
 

@@ -36,7 +36,7 @@ def convert(item: SourceItem, ctx: ConvertContext) -> Conversion | None:
     InvalidValue inside the converter and quarantines the resource here, with its reason. Any other
     exception is a resource shaped in a way no converter rule foresaw: it too costs only that
     resource (quarantined as 'conversion_error', naming the exception), never the run. Every
-    conversion, in this process, in a worker or deferred to the writer, comes through here.
+    conversion, in this process or in a worker, comes through here.
     """
     converter = CONVERTERS.get(item.resource_type)
     if converter is None:

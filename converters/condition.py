@@ -4,7 +4,7 @@
   unconfirmed diagnoses are loaded with their status: condition_status_source_value = the code,
   condition_status_concept_id from mappings/fhir_valuesets.csv (32899 'Preliminary diagnosis').
   The oncology derivation and the survival cohorts leave them out unless asked to include them
-  (staging.concept_sets.UNCONFIRMED_STATUSES); counted as 'condition_unconfirmed'.
+  (ctcl.diagnosis.UNCONFIRMED_STATUSES); counted as 'condition_unconfirmed'.
 - Start: onset[x]; without onset, recordedDate (counted as 'start_from_recorded_date'); without
   both, the core condition-assertedDate extension ('start_from_asserted_date').
 - End: abatement[x] when it is a date or period.
@@ -15,13 +15,12 @@
 from __future__ import annotations
 
 from ctcl_map.model import Conversion, SourceItem, Unmapped
+from ctcl_map.ctcl.diagnosis import NOT_ASSERTED, UNCONFIRMED_STATUSES
 from ctcl_map.converters.base import EHR, as_list, code_of, excluded, extension_value, first_time, parse_time, quarantined
 from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
 from ctcl_map.converters.events import event_row, route, unmapped_of, with_more_targets
 from ctcl_map.converters.staging_values import resolve_staging_value
 
-NOT_ASSERTED = {"refuted", "entered-in-error"}
-UNCONFIRMED_STATUSES = ("provisional", "differential", "unconfirmed")  # kept, but not analysed as diagnoses
 CONDITION_FIELD_CONCEPT = 1147127  # condition_occurrence.condition_occurrence_id (vocab-concepts.md section 6)
 ASSERTED_DATE = "http://hl7.org/fhir/StructureDefinition/condition-assertedDate"
 STAGE_GROUP_QUESTION = ("LOINC", "21908-9")  # Stage group.clinical Cancer

@@ -59,6 +59,9 @@ class Unit:
     problem: InputProblem | None = None  # the file broke off while being read
     closes_file: bool = True
     size: int = 0  # input bytes this unit covers, for progress
+    # A whole (JSON) file's resource key -> content hash of the entry last applied from it (the
+    # load stage's record): a resource read with that hash again is not converted.
+    applied: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -122,27 +125,25 @@ def units_of(files: list[Path], limits: ReadLimits = DEFAULT_LIMITS) -> Iterator
 
 
 # -- converting one unit -----------------------------------------------------------------------
-# Their conversion reads ctx.medications, which changes as the input is read: converted when read.
 # Not mapped to rows of their own, but other records need what they say (ctcl_result_context):
 # the writer records them as it does every resource, so a changed or deleted one updates that.
 CONTEXT_TYPES = frozenset({"DiagnosticReport"})
+# Their conversion reads ctx.medications, which changes as the input is read: always converted
+# when read, never left for later (see convert_item).
 NEEDS_MEDICATION_INDEX = frozenset({"MedicationRequest", "MedicationAdministration", "MedicationDispense", "MedicationStatement"})
 
 
-def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[str, dict], defer: bool = False,
-                 lazy: bool = False) -> UnitResult:
-    """Read and convert one unit. `defer`: leave the conversion of resources that do not depend on
-    the run's Medication index to the writer (in this process), which converts only those it
-    writes: an unchanged resource of a changed file is then hashed, never converted. `lazy`: the
-    entries are converted as the caller iterates them (a 200 MB Bundle is never held whole); the
-    result's counters, Medications and digest are complete only once they have been."""
+def convert_unit(setup: ConverterSetup, unit: Unit, earlier_medications: dict[str, dict], lazy: bool = False) -> UnitResult:
+    """Read and convert one unit. `lazy`: the entries are converted as the caller iterates them (a
+    200 MB Bundle is never held whole); the result's counters, Medications and digest are
+    complete only once they have been."""
     result = UnitResult(unit)
-    entries = _unit_entries(setup, unit, earlier_medications, defer, result)
+    entries = _unit_entries(setup, unit, earlier_medications, result)
     result.entries = entries if lazy else list(entries)
     return result
 
 
-def _unit_entries(setup: ConverterSetup, unit: Unit, earlier_medications: dict[str, dict], defer: bool,
+def _unit_entries(setup: ConverterSetup, unit: Unit, earlier_medications: dict[str, dict],
                   result: UnitResult) -> Iterator[ConvertedItem | InputProblem]:
     index = MedicationIndex(earlier_medications)
     ctx = dataclasses.replace(setup.ctx, medications=index)
@@ -166,7 +167,7 @@ def _unit_entries(setup: ConverterSetup, unit: Unit, earlier_medications: dict[s
             yield item
             continue
         result.resources_read += 1
-        entry = convert_item(item, ctx, setup.fingerprint, setup.known_types, validator, outcome, defer)
+        entry = convert_item(item, ctx, setup.fingerprint, setup.known_types, validator, outcome, unit.applied)
         if entry is not None:
             yield entry
     result.not_mapped_types = outcome.not_mapped_types
@@ -176,9 +177,11 @@ def _unit_entries(setup: ConverterSetup, unit: Unit, earlier_medications: dict[s
 
 
 def convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_types: frozenset[str],
-                 validator, outcome: BatchOutcome, defer: bool = False) -> ConvertedItem | None:
+                 validator, outcome: BatchOutcome, applied: dict[str, str]) -> ConvertedItem | None:
     """The one place a resource is converted (in this process or a worker); nothing a resource
-    holds can make it raise: converters are guarded by `convert`, the rest here."""
+    holds can make it raise: converters are guarded by `convert`, the rest here. A resource its
+    file last applied with the same hash (`applied`) is left unconverted: the writer skips it, or
+    asks for its conversion (NotConverted) if it changed meanwhile."""
     if item.method == "DELETE":
         return ConvertedItem(item, None, content_hash(None))
     try:
@@ -203,8 +206,8 @@ def convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_
             problem = f"the FHIR model cannot read this resource: {error.__class__.__name__}"
         if problem:
             return ConvertedItem(item, quarantined("fhir_structure", problem), digest)
-    if defer and item.resource_type not in NEEDS_MEDICATION_INDEX:
-        return ConvertedItem(item, None, digest, pending=True)
+    if applied.get(item.key) == digest and item.resource_type not in NEEDS_MEDICATION_INDEX:
+        return ConvertedItem(item, None, digest, converted=False)
     return ConvertedItem(item, convert(item, ctx), digest)
 
 
@@ -234,10 +237,10 @@ def _validator():
 def structure_validator():
     """The first R4B model error of a resource as 'location: message', or None (`fhir2omop --validate`).
 
-    The same check as `ctcl-map validate` (quality/validate_structure.model_errors), which also
+    The same check as `ctcl-map validate` (readers.fhir_structure.model_errors), which also
     avoids the reference cycle a kept pydantic error would create.
     """
-    from ctcl_map.quality.validate_structure import model_errors, resource_path
+    from ctcl_map.readers.fhir_structure import model_errors, resource_path
 
     def validate(resource: dict) -> str | None:
         problems = model_errors(resource)
@@ -251,13 +254,12 @@ def structure_validator():
 
 
 # -- in order, in one or more processes --------------------------------------------------------
-def converted_units(setup: ConverterSetup, units: Iterable[Unit], workers: int, defer: bool = False) -> Iterator[UnitResult]:
-    """Each unit's result, in unit order. The caller consumes them one by one (the writer).
-    `defer` (one process only): see convert_unit."""
+def converted_units(setup: ConverterSetup, units: Iterable[Unit], workers: int) -> Iterator[UnitResult]:
+    """Each unit's result, in unit order. The caller consumes them one by one (the writer)."""
     medications: dict[str, dict] = {}
     if workers <= 1:
         for unit in units:
-            result = convert_unit(setup, unit, medications, defer=defer, lazy=True)
+            result = convert_unit(setup, unit, medications, lazy=True)
             yield result  # the caller consumes its entries before asking for the next one
             medications.update(result.medications)
         return

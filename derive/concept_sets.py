@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ctcl_map.converters.condition import UNCONFIRMED_STATUSES
+from ctcl_map.ctcl.diagnosis import UNCONFIRMED_STATUSES
 from ctcl_map.derive.mapping_rows import MappingRows, concept_id, is_true
 from ctcl_map.store.database import Database
 

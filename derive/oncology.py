@@ -30,9 +30,8 @@ from pathlib import Path
 
 from ctcl_map.derive import bookkeeping
 from ctcl_map.ctcl.blood import derive_b_category
-from ctcl_map.derive.concept_sets import (
-    FIELD_CONDITION, UNCONFIRMED_STATUSES, OncologyConcepts, int_list, resolve_concepts,
-)
+from ctcl_map.ctcl.diagnosis import UNCONFIRMED_STATUSES
+from ctcl_map.derive.concept_sets import FIELD_CONDITION, OncologyConcepts, int_list, resolve_concepts
 from ctcl_map.derive.mapping_rows import MappingRows, load_mapping_rows
 from ctcl_map.ctcl.olsen import derive_stage_group, groups_compatible, is_advanced, more_advanced
 from ctcl_map.derive.oncology_report import OncologyReport

@@ -18,7 +18,7 @@ import orjson
 from ctcl_map.cdm.schema import cdm_fields, primary_key
 from ctcl_map.converters.context import outside_its_bundle
 from ctcl_map.converters.observation import report_contexts
-from ctcl_map.model import DELETED, BatchOutcome, Conversion, ConvertedItem, InputProblem, OmopRow, SourceItem
+from ctcl_map.model import DELETED, BatchOutcome, Conversion, ConvertedItem, InputProblem, NotConverted, OmopRow, SourceItem
 from ctcl_map.store.database import Database
 
 # Columns whose values are keys of other rows, and the id space they live in.
@@ -130,13 +130,11 @@ class IdRegistry:
 
 
 class CdmWriter:
-    def __init__(self, db: Database, run_id: int, convert_pending: Callable[[SourceItem], Conversion] | None = None,
-                 concurrent_runs: Iterable[int] = ()):
+    def __init__(self, db: Database, run_id: int, concurrent_runs: Iterable[int] = ()):
         self.db = db
         self.run_id = run_id
         # Runs that were loading (held by a live process) when this one started: see vanished_resources.
         self.concurrent_runs = frozenset(concurrent_runs)
-        self._convert_pending = convert_pending  # for entries read with their conversion left to the writer
         self.ids = IdRegistry(db)
         self._batch_persons: defaultdict[str, set[int]] = defaultdict(set)  # table -> persons whose rows the batch changes
         self._recorded_persons: set[int] = set()  # already in ctcl_run_person for this run
@@ -175,7 +173,19 @@ class CdmWriter:
         The persons the batch touches are recorded in ctcl_run_person in the same transaction, so
         if the run is killed later the next run still re-derives their eras and periods.
         """
-        self._in_batch(lambda: self._write(converted, list(problems), outcome), outcome)
+        problems = list(problems)
+        counters = (outcome.duplicates, outcome.superseded, outcome.skipped_unchanged)
+        try:
+            self._in_batch(lambda: self._write(converted, problems, outcome), outcome)
+        except NotConverted:
+            outcome.duplicates, outcome.superseded, outcome.skipped_unchanged = counters  # counted again when rewritten
+            raise
+
+    def applied_hashes(self, file: str) -> dict[str, str]:
+        """Resource key -> content hash of the entry last applied from this file: a resource read
+        there with that hash again needs no conversion (write_batch skips it)."""
+        return dict(self.db.query(f"SELECT resource_key, content_hash FROM {self.db.table('ctcl_resource_file')} "
+                                  "WHERE source_file = ? AND content_hash IS NOT NULL", [file]))
 
     def rewrite_batch(self, converted: list[ConvertedItem], outcome: BatchOutcome) -> None:
         """Write these conversions over what their resources have now, whatever their recorded
@@ -206,7 +216,6 @@ class CdmWriter:
             outcome.persons_by_table[table] |= persons - {None}
 
     def _write(self, converted: list[ConvertedItem], problems: list[InputProblem], outcome: BatchOutcome) -> None:
-        db = self.db
         # Within one batch the last occurrence of a resource wins (a later entry is a later
         # version); an older version after a newer one is counted and dropped, repeats are counted.
         counted: dict[str, ConvertedItem] = {}
@@ -243,9 +252,9 @@ class CdmWriter:
                     outcome.superseded += 1
                     continue
             to_replace.append(entry)
-        for entry in to_replace:
-            if entry.pending:  # only now is it known to be written
-                entry.conversion, entry.pending = self._convert_pending(entry.item), False
+        unconverted = [entry for entry in to_replace if not entry.converted]
+        if unconverted:
+            raise NotConverted(unconverted)
         quarantine = self._replace(to_replace, outcome)
         self._record_occurrences(converted)
         for problem in problems:

@@ -21,13 +21,15 @@ from time import perf_counter
 
 from ctcl_map.errors import MappingError, ValidationFailed
 from ctcl_map.converters import CONVERTERS, ConvertContext, convert
-from ctcl_map.vocab.lookup import ConceptResolver, VocabIndex
+from ctcl_map.vocab.lookup import ConceptResolver
+from ctcl_map.vocab.prepare import prepare_vocabulary
 from ctcl_map.converters.context import subject_key
 from ctcl_map.quality.validate_coverage import CoverageCounter
 from ctcl_map.quality.validate_ctcl import CtclChecker, load_ctcl_concepts
 from ctcl_map.quality.validate_references import ReferenceChecker
 from ctcl_map.quality.validate_report import Finding, ValidationReport
-from ctcl_map.quality.validate_structure import MAX_ERRORS_PER_RESOURCE, resource_path, structure_checkers
+from ctcl_map.quality.validate_structure import MAX_ERRORS_PER_RESOURCE, structure_checkers
+from ctcl_map.readers.fhir_structure import resource_path
 from ctcl_map.model import UNSERIALISABLE, InputProblem, SourceItem, content_hash, unserialisable
 from ctcl_map.readers.fhir_input import discover, read_file
 from ctcl_map.store.database import Database
@@ -56,7 +58,7 @@ def validate_inputs(
         raise ValidationFailed(str(problem)) from None
     vocab_db = db if db is not None else _shipped_vocabulary()
     try:
-        resolver = ConceptResolver(code_systems, mappings, VocabIndex(vocab_db))
+        resolver = ConceptResolver(code_systems, mappings, prepare_vocabulary(vocab_db))
         # The salt only feeds person_source_value, which validate never shows or keeps.
         ctx = ConvertContext(resolver=resolver, valuesets=valuesets, pseudonym_salt=b"ctcl-map validate")
         ctcl = CtclChecker(load_ctcl_concepts(vocab_db, mapping_dirs), resolver, include_unconfirmed)

@@ -41,9 +41,9 @@ from pathlib import Path
 from ctcl_map.model import Conversion, SourceItem
 from ctcl_map.converters.base import InvalidValue, as_list, parse_time
 from ctcl_map.vocab.lookup import ConceptResolver
-from ctcl_map.converters.condition import UNCONFIRMED_STATUSES
+from ctcl_map.ctcl.diagnosis import UNCONFIRMED_STATUSES
 from ctcl_map.quality.validate_report import Finding
-from ctcl_map.quality.validate_structure import resource_path
+from ctcl_map.readers.fhir_structure import resource_path
 from ctcl_map.ctcl.blood import derive_b_category
 from ctcl_map.derive.blood_inputs import PER_UL_FACTORS, clone_status
 from ctcl_map.derive.concept_sets import OncologyConcepts, resolve_concepts

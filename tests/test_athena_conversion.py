@@ -7,12 +7,18 @@ The Athena folders are written by the test from verified concept ids only. SNOME
 from __future__ import annotations
 
 import json
+import pickle
 
 from conftest import FIXTURES, load
 from test_athena_loader import CONCEPT_ROWS, VERSION, write_athena
 
+from etl_helpers import database_snapshot
+
 from ctcl_map.cdm.schema import cdm_ddl
-from ctcl_map.pipeline import prepare_database
+from ctcl_map.pipeline import RunOptions, prepare_database, run_fhir2omop
+from ctcl_map.vocab import prepare
+from ctcl_map.vocab.prepare import prepare_vocabulary
+from ctcl_map.vocab.snapshot import SnapshotVocabulary
 from ctcl_map.vocab.loader import load_athena
 from ctcl_map.store.database import connect
 
@@ -58,4 +64,48 @@ def test_ctcl_tables_keep_precedence_over_the_loaded_vocabulary(tmp_path):
     db = _athena_db(tmp_path, CONCEPT_ROWS)
     load(db, FIXTURES / "golden" / "condition_icd10_mf_maps_to_snomed.json")
     assert db.query(f"SELECT condition_concept_id, condition_source_value FROM {db.table('condition_occurrence')}") == [(4040380, "C84.0")]
+    db.close()
+
+
+def test_a_full_vocabulary_is_read_from_its_snapshot_and_two_workers_write_what_one_writes(tmp_path, monkeypatch):
+    """A vocabulary over the in-memory limit (every Athena download) is copied once into a
+    read-only snapshot file that each converting process opens: workers are not reduced to one."""
+    monkeypatch.setattr(prepare, "IN_MEMORY_LIMIT", 0)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for code in ("118600007", "C84.0"):
+        system = "http://snomed.info/sct" if code[0].isdigit() else "http://hl7.org/fhir/sid/icd-10"
+        _bundle(inputs, system, code).rename(inputs / f"{code}.json")
+        bundle = json.loads((inputs / f"{code}.json").read_text())
+        for entry in bundle["entry"]:  # a patient of each file
+            entry["resource"]["id"] += f"-{code}"
+            if "subject" in entry["resource"]:
+                entry["resource"]["subject"]["reference"] += f"-{code}"
+        (inputs / f"{code}.json").write_text(json.dumps(bundle))
+    snapshots = []
+    for workers in (1, 2):
+        (tmp_path / str(workers)).mkdir()
+        db = _athena_db(tmp_path / str(workers), [*CONCEPT_ROWS, LYMPHOMA])
+        assert isinstance(prepare_vocabulary(db), SnapshotVocabulary)
+        report = run_fhir2omop(db, RunOptions(inputs=[inputs], workers=workers))
+        assert report.workers == workers and not report.outcome.notes
+        snapshots.append(database_snapshot(db))
+        assert sorted(db.query(f"SELECT condition_concept_id FROM {db.table('condition_occurrence')}")) == [(432571,), (4040380,)]
+        db.close()
+    assert snapshots[1] == snapshots[0]
+    assert len(list((tmp_path / "2").glob(f"{prepare.SNAPSHOT_PREFIX}*.duckdb"))) == 1  # next to the CDM file
+
+
+def test_the_snapshot_answers_every_code_and_concept_as_the_in_memory_index(tmp_path, monkeypatch):
+    db = connect(tmp_path / "cdm.duckdb")
+    prepare_database(db)  # the shipped subset, several 'Maps to' per code included
+    in_memory = prepare_vocabulary(db)
+    monkeypatch.setattr(prepare, "IN_MEMORY_LIMIT", 0)
+    snapshot = prepare_vocabulary(db)
+    assert isinstance(snapshot, SnapshotVocabulary)
+    concepts = db.query(f"SELECT vocabulary_id, concept_code, concept_id FROM {db.table('concept')}")
+    for vocabulary_id, code, concept_id in concepts:
+        assert snapshot.lookup(vocabulary_id, code) == in_memory.lookup(vocabulary_id, code)
+        assert pickle.loads(pickle.dumps(snapshot)).concept(concept_id) == in_memory.concept(concept_id)
+    assert snapshot.lookup("SNOMED", "no such code") is None and snapshot.concept(1) is None
     db.close()

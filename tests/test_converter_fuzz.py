@@ -21,7 +21,8 @@ from conftest import fresh_db
 from ctcl_map.converters import CONVERTERS, ConvertContext, convert
 from ctcl_map.model import BundleIndex, Conversion, SourceItem
 from ctcl_map.converters.base import EARLIEST_DATE, INT32_MAX, LATEST_DATE, InvalidValue
-from ctcl_map.vocab.lookup import ConceptResolver, VocabIndex
+from ctcl_map.vocab.lookup import ConceptResolver
+from ctcl_map.vocab.prepare import prepare_vocabulary
 from ctcl_map.mappings.tables import load_code_systems, load_fhir_valuesets, load_mappings
 
 SNOMED_MF = {"coding": [{"system": "http://snomed.info/sct", "code": "118618005", "display": "Mycosis fungoides"}], "text": "MF"}
@@ -125,7 +126,7 @@ def _mutate(resource: dict, path: tuple, action: str, replacement) -> None:
 @cache
 def _context() -> ConvertContext:
     db = fresh_db()  # kept open for the module: the resolver reads the shipped vocabulary once
-    resolver = ConceptResolver(load_code_systems(()), load_mappings(()), VocabIndex(db))
+    resolver = ConceptResolver(load_code_systems(()), load_mappings(()), prepare_vocabulary(db))
     return ConvertContext(resolver=resolver, valuesets=load_fhir_valuesets(()), pseudonym_salt=b"fuzz",
                           medications={"Medication/m2": CONTAINED_MED})
 

@@ -76,3 +76,21 @@ def test_same_input_in_another_order_of_runs_gives_same_ids(tmp_path):
         snapshots.append(cdm_snapshot(database))
         database.close()
     assert snapshots[0] == snapshots[1]
+
+
+def test_an_entry_left_unconverted_as_unchanged_is_converted_when_it_must_be_written(db, tmp_path):
+    """A resource its file applied before with the same content is not converted when read; if an
+    earlier batch of the run changed it meanwhile (here: an earlier entry of the same file), the
+    writer asks for its conversion and the later entry wins, as always."""
+    from ctcl_map.pipeline import RunOptions, run_fhir2omop
+
+    load(db, _bundle(tmp_path, "c.json", PATIENT, CONDITION))
+    changed = {**CONDITION, "meta": {}, "onsetDateTime": "2019-01-01"}
+    unchanged = {**CONDITION, "meta": {}}
+    load(db, _bundle(tmp_path, "c.json", PATIENT, unchanged))
+    path = tmp_path / "c.json"
+    bundle = json.loads(_bundle(tmp_path, "c.json", PATIENT, changed, unchanged).read_text())
+    path.write_text(json.dumps(bundle))
+    report = run_fhir2omop(db, RunOptions(inputs=[path], workers=1, batch_size=1))
+    assert report.outcome.duplicates == 1
+    assert db.query(f"SELECT condition_start_date FROM {db.table('condition_occurrence')}")[0][0].isoformat() == "2018-05-01"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ctcl_map.quality.validate_structure import model_errors, resource_path, schema_errors
+from ctcl_map.quality.validate_structure import schema_errors
+from ctcl_map.readers.fhir_structure import model_errors, resource_path
 
 
 @pytest.mark.parametrize("position, location, expected", [

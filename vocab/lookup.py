@@ -9,7 +9,7 @@ then the order the source wrote them; the first coding that reaches a standard c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -59,42 +59,35 @@ class VocabHit:
     more_targets: tuple[tuple[int, str | None], ...] = ()  # further standard 'Maps to' targets
 
 
+class Vocabulary(Protocol):
+    """What the resolver asks of a vocabulary; handed to converters ready, so they never query
+    a database (an in-memory VocabIndex, or a vocab.snapshot.SnapshotVocabulary for a full Athena load)."""
+
+    def lookup(self, vocabulary_id: str, code: str) -> VocabHit | None: ...
+
+    def concept(self, concept_id: int) -> tuple[str, str | None, str] | None:
+        """(domain_id, standard_concept, vocabulary_id) of a concept id."""
+        ...
+
+
+# The columns of a vocabulary row, as vocab.prepare selects them and VocabIndex reads them:
+# a concept and one of its 'Maps to' targets (NULLs when it has none).
+VOCABULARY_ROW_COLUMNS = ("vocabulary_id", "concept_code", "concept_id", "standard_concept", "domain_id",
+                          "target_concept_id", "target_domain_id", "target_standard_concept")
+
+
 class VocabIndex:
-    """(vocabulary_id, concept_code) -> source concept and its standard target.
+    """(vocabulary_id, concept_code) -> source concept and its standard target, from vocabulary
+    rows (VOCABULARY_ROW_COLUMNS) held in memory: the shipped subset whole, or the rows of the
+    codes a SnapshotVocabulary was asked for."""
 
-    Small vocabularies (the shipped subset) are read whole at start; a full Athena download is
-    looked up code by code with a cache, so memory stays small whatever the vocabulary size.
-    """
-
-    PRELOAD_LIMIT = 300_000
-
-    def __init__(self, db=None, rows: Sequence[tuple] | None = None):
-        self._db = db
+    def __init__(self, rows: Iterable[tuple] = ()):
         self._codes: dict[tuple[str, str], VocabHit | None] = {}
         self._concepts: dict[int, tuple[str, str | None, str]] = {}  # id -> (domain, standard, vocabulary)
-        self.lazy = False
-        if rows is not None:
-            self._ingest(rows)
-        elif db is not None:
-            count = db.query(f"SELECT COUNT(*) FROM {db.table('concept')}")[0][0]
-            if count <= self.PRELOAD_LIMIT:
-                self._ingest(db.query(self._sql("")))
-            else:
-                self.lazy = True
+        self.add(rows)
 
-    def _sql(self, where: str) -> str:
-        t = self._db.table
-        return (
-            "SELECT c.vocabulary_id, c.concept_code, c.concept_id, c.standard_concept, c.domain_id, "
-            "t.concept_id, t.domain_id, t.standard_concept "
-            f"FROM {t('concept')} c "
-            f"LEFT JOIN {t('concept_relationship')} r ON r.concept_id_1 = c.concept_id "
-            "AND r.relationship_id = 'Maps to' AND (r.invalid_reason IS NULL OR r.invalid_reason = '') "
-            f"LEFT JOIN {t('concept')} t ON t.concept_id = r.concept_id_2 "
-            f"{where} ORDER BY c.concept_id, t.concept_id"
-        )
-
-    def _ingest(self, rows: Sequence[tuple]) -> None:
+    def add(self, rows: Iterable[tuple]) -> None:
+        """Rows ordered by concept id, then target id (the first standard target is the concept)."""
         for vocabulary_id, code, concept_id, standard, domain, target_id, target_domain, target_standard in rows:
             self._concepts[concept_id] = (domain, standard or None, vocabulary_id)
             key = (vocabulary_id, code)
@@ -116,32 +109,17 @@ class VocabIndex:
                                             previous.more_targets + ((hit.standard_concept_id, hit.standard_domain_id),))
 
     def lookup(self, vocabulary_id: str, code: str) -> VocabHit | None:
-        key = (vocabulary_id, code)
-        if key in self._codes:
-            return self._codes[key]
-        if not self.lazy:
-            return None
-        self._ingest(self._db.query(self._sql("WHERE c.vocabulary_id = ? AND c.concept_code = ?"), [vocabulary_id, code]))
-        return self._codes.setdefault(key, None)
+        return self._codes.get((vocabulary_id, code))
 
     def concept(self, concept_id: int) -> tuple[str, str | None, str] | None:
         """(domain_id, standard_concept, vocabulary_id) of a concept id."""
-        found = self._concepts.get(concept_id)
-        if found is None and self.lazy and concept_id:
-            rows = self._db.query(
-                f"SELECT domain_id, standard_concept, vocabulary_id FROM {self._db.table('concept')} WHERE concept_id = ?",
-                [concept_id],
-            )
-            found = (rows[0][0], rows[0][1] or None, rows[0][2]) if rows else None
-            if found:
-                self._concepts[concept_id] = found
-        return found
+        return self._concepts.get(concept_id)
 
 
 class ConceptResolver:
     """Resolves codings with the mapping tables first, then the vocabulary."""
 
-    def __init__(self, code_systems: Mapping[str, str], mappings: MappingLookup, vocab: VocabIndex):
+    def __init__(self, code_systems: Mapping[str, str], mappings: MappingLookup, vocab: Vocabulary):
         self.code_systems = {_normalise_system(uri): vocab_id for uri, vocab_id in code_systems.items()}
         self.mappings = mappings
         self.vocab = vocab

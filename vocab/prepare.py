@@ -1,0 +1,89 @@
+"""The vocabulary converters are handed, prepared before any conversion.
+
+The shipped subset (or any small vocabulary) is read whole into a VocabIndex. A full Athena load
+is too large for memory: its vocabulary rows (each concept with its 'Maps to' targets) are copied
+once into a snapshot file (vocab.snapshot), which every converting process opens read-only. So
+conversion never queries the CDM database, and worker processes need no connection to it.
+
+The snapshot is named by a digest of the loaded vocabulary (its version, the counts and id sums of
+its concepts and 'Maps to' rows): a new `vocab load` makes a new snapshot, built at the next run.
+It lies next to a DuckDB CDM file; for PostgreSQL or an in-memory CDM, in the user's cache folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from ctcl_map.store.database import Database
+from ctcl_map.vocab.lookup import VOCABULARY_ROW_COLUMNS, VocabIndex, Vocabulary
+from ctcl_map.vocab.snapshot import ROWS_TABLE, SnapshotVocabulary
+
+IN_MEMORY_LIMIT = 300_000  # concepts; above it the vocabulary is read through a snapshot
+SNAPSHOT_PREFIX = "ctcl-map-vocabulary-"
+
+
+def prepare_vocabulary(db: Database) -> Vocabulary:
+    """The vocabulary loaded in `db`, ready for conversion in any process."""
+    count = db.query(f"SELECT COUNT(*) FROM {db.table('concept')}")[0][0]
+    if count <= IN_MEMORY_LIMIT:
+        return VocabIndex(db.query(_rows_sql(db)))
+    path = _snapshot_folder(db) / f"{SNAPSHOT_PREFIX}{_digest(db)}.duckdb"
+    if not path.exists():
+        _build(db, path)
+    return SnapshotVocabulary(path)
+
+
+def _rows_sql(db: Database) -> str:
+    t = db.table
+    return (
+        "SELECT c.vocabulary_id, c.concept_code, c.concept_id, c.standard_concept, c.domain_id, "
+        "t.concept_id AS target_concept_id, t.domain_id AS target_domain_id, t.standard_concept AS target_standard_concept "
+        f"FROM {t('concept')} c "
+        f"LEFT JOIN {t('concept_relationship')} r ON r.concept_id_1 = c.concept_id "
+        "AND r.relationship_id = 'Maps to' AND (r.invalid_reason IS NULL OR r.invalid_reason = '') "
+        f"LEFT JOIN {t('concept')} t ON t.concept_id = r.concept_id_2 "
+        "ORDER BY c.concept_id, t.concept_id"
+    )
+
+
+def _digest(db: Database) -> str:
+    """Names the loaded vocabulary: any `vocab load` of another release or content changes it."""
+    t = db.table
+    version = db.query(f"SELECT vocabulary_version FROM {t('vocabulary')} WHERE vocabulary_id = 'None'")
+    concepts = db.query(f"SELECT COUNT(*), SUM(concept_id), MAX(concept_id) FROM {t('concept')}")
+    maps_to = db.query(f"SELECT COUNT(*), SUM(concept_id_1), SUM(concept_id_2) FROM {t('concept_relationship')} "
+                       "WHERE relationship_id = 'Maps to'")
+    return hashlib.blake2b(repr((version, concepts, maps_to)).encode(), digest_size=12).hexdigest()
+
+
+def _snapshot_folder(db: Database) -> Path:
+    if db.dialect == "duckdb":
+        rows = db.query("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+        if rows and rows[0][0]:
+            return Path(rows[0][0]).resolve().parent
+    # The cache folder of the mapping-file digests (mappings.tables): $CTCL_MAP_CACHE_DIR, else
+    # $XDG_CACHE_HOME/ctcl-map, else ~/.cache/ctcl-map.
+    folder = Path(os.environ.get("CTCL_MAP_CACHE_DIR")
+                  or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ctcl-map")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _build(db: Database, path: Path) -> None:
+    """Write the snapshot under a temporary name, then rename it: a concurrent loader building the
+    same one, or a reader, never sees half a file. Snapshots of earlier vocabularies are removed."""
+    import duckdb
+
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    with duckdb.connect(str(partial)) as snapshot:
+        snapshot.register("loaded_rows", db.query_df(_rows_sql(db)))
+        names = ", ".join(f'"{name}"' for name in VOCABULARY_ROW_COLUMNS)
+        snapshot.execute(f"CREATE TABLE {ROWS_TABLE} AS SELECT {names} FROM loaded_rows")
+        snapshot.execute(f"CREATE INDEX {ROWS_TABLE}_code ON {ROWS_TABLE} (vocabulary_id, concept_code)")
+        snapshot.execute(f"CREATE INDEX {ROWS_TABLE}_concept ON {ROWS_TABLE} (concept_id)")
+    os.replace(partial, path)
+    for earlier in path.parent.glob(f"{SNAPSHOT_PREFIX}*.duckdb"):
+        if earlier != path:
+            earlier.unlink(missing_ok=True)
