@@ -3,15 +3,32 @@ and delete path with them on: on PostgreSQL for real, and the indices on DuckDB.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from conftest import TESTS, drop_schema, fresh_db, load, postgres_or_skip
-from test_visit_links import CONDITION, ENCOUNTER, PATIENT, _put
-from test_visit_links import _write as _bundle
 
 from ctcl_map.store.constraints import apply_foreign_keys, apply_indices, foreign_key_statements, index_statements
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
+
+TESTS = Path(__file__).resolve().parents[1]
+# A patient, an encounter and a condition in it: the update and delete paths run on these.
+PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "male", "birthDate": "1961-09-30"}
+ENCOUNTER = {"resourceType": "Encounter", "id": "e1", "status": "finished", "subject": {"reference": "Patient/p1"},
+             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+             "period": {"start": "2020-03-02T09:00:00Z", "end": "2020-03-02T10:00:00Z"}}
+CONDITION = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"}, "encounter": {"reference": "Encounter/e1"},
+             "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "C84.0"}]}, "onsetDateTime": "2020-03-02"}
+
+
+def _bundle(path: Path, *entries: dict) -> Path:
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": list(entries)}))
+    return path
+
+
+def _put(resource: dict) -> dict:
+    return {"resource": resource, "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}}
+
 
 # Lines of OHDSI/CommonDataModel inst/ddl/5.4/postgresql/OMOPCDM_postgresql_5.4_constraints.sql, verbatim.
 OFFICIAL_FOREIGN_KEYS = [
@@ -21,6 +38,7 @@ OFFICIAL_FOREIGN_KEYS = [
     "ALTER TABLE @cdmDatabaseSchema.condition_occurrence  ADD CONSTRAINT fpk_condition_occurrence_visit_occurrence_id FOREIGN KEY (visit_occurrence_id) REFERENCES @cdmDatabaseSchema.VISIT_OCCURRENCE (VISIT_OCCURRENCE_ID);",
     "ALTER TABLE @cdmDatabaseSchema.measurement  ADD CONSTRAINT fpk_measurement_meas_event_field_concept_id FOREIGN KEY (meas_event_field_concept_id) REFERENCES @cdmDatabaseSchema.CONCEPT (CONCEPT_ID);",
 ]
+
 
 def _load(db, path: Path):
     return run_fhir2omop(db, RunOptions(inputs=[path], workers=1, oncology=True, incremental=True))
@@ -54,7 +72,7 @@ def _update_and_delete_paths(db, tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_postgresql_with_the_official_constraints_loads_updates_and_deletes(tmp_path):
+def test_postgresql_with_the_official_constraints_loads_updates_and_deletes(tmp_path, drop_schema, fresh_db, load, postgres_or_skip):
     url, schema = postgres_or_skip("ctcl_fk")
     db = fresh_db(url, cdm_schema=schema)
     try:
@@ -73,7 +91,7 @@ def test_postgresql_with_the_official_constraints_loads_updates_and_deletes(tmp_
 
 
 @pytest.mark.postgres
-def test_official_non_deferrable_keys_break_an_update_until_made_deferrable(tmp_path):
+def test_official_non_deferrable_keys_break_an_update_until_made_deferrable(tmp_path, drop_schema, fresh_db, postgres_or_skip):
     """The official script's keys (not deferrable) fail the update of a referenced Encounter;
     `ctcl-map constraints` turns keys already present into deferrable ones, and the update commits."""
     url, schema = postgres_or_skip("ctcl_fk_official")
@@ -95,7 +113,7 @@ def test_official_non_deferrable_keys_break_an_update_until_made_deferrable(tmp_
         drop_schema(schema)
 
 
-def test_duckdb_with_the_official_indices_loads_updates_and_deletes(tmp_path):
+def test_duckdb_with_the_official_indices_loads_updates_and_deletes(tmp_path, fresh_db, load):
     db = fresh_db()
     load(db, TESTS / "data" / "synthea")
     indices, keys = apply_indices(db), apply_foreign_keys(db)

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import FIXTURES, TESTS
+TESTS = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
 
 GOLDEN = FIXTURES / "golden"
 

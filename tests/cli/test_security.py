@@ -3,14 +3,17 @@ DuckDB load into a file that is not a DuckDB database, and usage errors exit 2 w
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, drop_schema, postgres_or_skip
 from ctcl_map.cli import app
 from ctcl_map.store.database import connect
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 BUNDLE = str(FIXTURES / "golden" / "condition_icd10_mf_maps_to_snomed.json")
 PASSWORD = "s3cret-Pw-4711"
@@ -76,7 +79,7 @@ def test_a_refused_connection_does_not_repeat_the_password():
 
 
 @pytest.mark.postgres
-def test_the_db_password_never_reaches_output_or_the_run_record():
+def test_the_db_password_never_reaches_output_or_the_run_record(drop_schema, postgres_or_skip):
     """The server trusts local connections, so a password in the URL is accepted and ignored."""
     url, schema = postgres_or_skip("ctcl_pw")
     with_password = url.replace("postgres@", f"postgres:{PASSWORD}@")

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from conftest import FIXTURES, TESTS
 from ctcl_map.terminal import clean, safe_markup, show
+
+TESTS = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 GOLDEN = FIXTURES / "golden"
 
@@ -310,8 +312,7 @@ def test_log_file_records_a_failed_run(tmp_path):
     assert "Traceback" not in unwritable.stderr
 
 
-def test_log_file_and_report_never_show_the_database_password(tmp_path):
-    from conftest import drop_schema, postgres_or_skip
+def test_log_file_and_report_never_show_the_database_password(tmp_path, drop_schema, postgres_or_skip):
 
     url, schema = postgres_or_skip("log")
     with_password = url.replace("postgres@", "postgres:Sekr1t-pw@", 1)

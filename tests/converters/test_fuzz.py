@@ -11,13 +11,13 @@ in `convert` would catch the rest; this checks that it is not needed.)
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import date, datetime
-from functools import cache
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import fresh_db
 from ctcl_map.converters import CONVERTERS, ConvertContext, convert
 from ctcl_map.converters.base import EARLIEST_DATE, INT32_MAX, LATEST_DATE, Conversion, InvalidValue
 from ctcl_map.vocab.lookup import ConceptResolver, VocabIndex
@@ -122,12 +122,13 @@ def _mutate(resource: dict, path: tuple, action: str, replacement) -> None:
         parent[last] = [old]
 
 
-@cache
-def _context() -> ConvertContext:
+@pytest.fixture(scope="module")
+def context(fresh_db) -> Iterator[ConvertContext]:
     db = fresh_db()  # kept open for the module: the resolver reads the shipped vocabulary once
     resolver = ConceptResolver(load_code_systems(()), load_mappings(()), VocabIndex(db))
-    return ConvertContext(resolver=resolver, valuesets=load_fhir_valuesets(()), pseudonym_salt=b"fuzz",
-                          medications={"Medication/m2": CONTAINED_MED})
+    yield ConvertContext(resolver=resolver, valuesets=load_fhir_valuesets(()), pseudonym_salt=b"fuzz",
+                         medications={"Medication/m2": CONTAINED_MED})
+    db.close()
 
 
 def _fits(value) -> bool:
@@ -149,10 +150,10 @@ WRONG_TYPES = (None, True, 5, -1, 2**40, 1e308, "x", "9999-12-31", "", {"x": 1},
 ACTIONS = ("replace", "drop", "one_key_object", "array")
 
 
-def _check(resource_type: str, resource: dict) -> None:
+def _check(context: ConvertContext, resource_type: str, resource: dict) -> None:
     item = SourceItem(resource, resource_type, "x1", "fuzz.json", "entry[0]", None, BundleIndex())
     try:
-        conversion = CONVERTERS[resource_type](item, _context())
+        conversion = CONVERTERS[resource_type](item, context)
     except InvalidValue:
         return
     assert isinstance(conversion, Conversion)
@@ -161,7 +162,7 @@ def _check(resource_type: str, resource: dict) -> None:
         assert not bad, f"{row.table}: {bad}"
 
 
-def test_every_single_field_of_the_wrong_type_is_converted_or_quarantined():
+def test_every_single_field_of_the_wrong_type_is_converted_or_quarantined(context):
     """Exhaustive: every field of every base resource, each wrong-typed value and each reshaping."""
     for resource_type, base in sorted(BASES.items()):
         for path in [p for p in _paths(base) if p]:
@@ -170,7 +171,7 @@ def test_every_single_field_of_the_wrong_type_is_converted_or_quarantined():
                     resource = _copy(base)
                     _mutate(resource, path, action, replacement)
                     try:
-                        _check(resource_type, resource)
+                        _check(context, resource_type, resource)
                     except Exception as error:
                         raise AssertionError(f"{resource_type} {path} {action} {replacement!r}: {error!r}") from error
 
@@ -180,19 +181,19 @@ MUTATION = st.tuples(st.integers(min_value=0, max_value=10_000), st.sampled_from
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(resource_type=st.sampled_from(sorted(BASES)), mutations=st.lists(MUTATION, min_size=1, max_size=3))
-def test_converters_quarantine_or_convert_whatever_the_fields_hold(resource_type, mutations):
+def test_converters_quarantine_or_convert_whatever_the_fields_hold(context, resource_type, mutations):
     """Random combinations of mutations, values of any JSON shape."""
     resource = _copy(BASES[resource_type])
     for pick, action, replacement in mutations:
         paths = [p for p in _paths(resource) if p]
         _mutate(resource, paths[pick % len(paths)], action, replacement)
-    _check(resource_type, resource)
+    _check(context, resource_type, resource)
 
 
-def test_the_guard_quarantines_what_a_converter_did_not_foresee(monkeypatch):
+def test_the_guard_quarantines_what_a_converter_did_not_foresee(context, monkeypatch):
     def broken(item, ctx):
         raise KeyError("coding")
 
     monkeypatch.setitem(CONVERTERS, "Condition", broken)
     item = SourceItem(BASES["Condition"], "Condition", "c1", "f.json", "entry[0]", None, None)
-    assert convert(item, _context()).quarantined == ("conversion_error", "the converter cannot read this resource: KeyError: 'coding'")
+    assert convert(item, context).quarantined == ("conversion_error", "the converter cannot read this resource: KeyError: 'coding'")

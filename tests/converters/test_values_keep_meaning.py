@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from conftest import load
 
 SOURCE_ID = 2099000001  # a test-only source concept (our id range): the targets are verified ids
 MF, MF_MORPHOLOGY = 4040380, 4233385  # Condition / Observation domain (vocab/CONCEPT.csv)
@@ -35,7 +34,7 @@ def _bundle(tmp_path):
     return path
 
 
-def test_a_code_with_two_maps_to_gives_a_row_per_target(db, tmp_path):
+def test_a_code_with_two_maps_to_gives_a_row_per_target(db, tmp_path, load):
     _two_targets(db)
     bundle = _bundle(tmp_path)
     load(db, bundle)
@@ -51,7 +50,7 @@ def test_a_code_with_two_maps_to_gives_a_row_per_target(db, tmp_path):
     assert report.outcome.unmapped == {}
 
 
-def test_a_new_version_replaces_every_target_row(db, tmp_path):
+def test_a_new_version_replaces_every_target_row(db, tmp_path, load):
     _two_targets(db)
     bundle = _bundle(tmp_path)
     load(db, bundle)

@@ -8,7 +8,7 @@ import pytest
 
 from ctcl_map.ctcl.olsen import derive_stage_group, groups_compatible, is_advanced
 
-FIXTURES = Path(__file__).parent / "fixtures" / "staging"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "staging"
 
 # Suffixed written variants of each base category (ctcl-domain.md 1.2: T1/T2, N1/N2, B0/B1 have
 # a/b; N0a/N0b and B2a/B2b are accepted spellings).

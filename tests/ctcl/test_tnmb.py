@@ -7,7 +7,7 @@ import pytest
 
 from ctcl_map.ctcl.tnmb import base_category, parse_category
 
-FIXTURE = Path(__file__).parent / "fixtures" / "staging" / "parse_forms.csv"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "staging" / "parse_forms.csv"
 
 
 def _rows():

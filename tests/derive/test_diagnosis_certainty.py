@@ -6,12 +6,15 @@ FHIR ConditionVerificationStatus: http://hl7.org/fhir/R4/valueset-condition-ver-
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 
-from conftest import FIXTURES, load
 
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
 from ctcl_map.quality.validate import validate_inputs
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 DIFFERENTIAL = FIXTURES / "golden" / "condition_differential_kept_with_status.json"
 
@@ -30,7 +33,7 @@ def _derived(db):
     return episodes, linked
 
 
-def test_differential_mf_is_loaded_but_not_a_ctcl_diagnosis(db):
+def test_differential_mf_is_loaded_but_not_a_ctcl_diagnosis(db, load):
     report = load(db, DIFFERENTIAL, oncology=True)
     oncology = report.oncology
     assert (oncology.diagnoses, oncology.unconfirmed_diagnoses_excluded, oncology.staging_of_unconfirmed_excluded) == (0, 1, 1)
@@ -48,7 +51,7 @@ def test_include_unconfirmed_counts_it(db):
     assert db.query(f"SELECT stage_group FROM {db.table('ctcl_first_advanced')}") == [("IVA1",)]
 
 
-def test_each_unconfirmed_status_and_confirmed(db, tmp_path):
+def test_each_unconfirmed_status_and_confirmed(db, tmp_path, load):
     for status, status_columns in (("provisional", (32899, "provisional")), ("unconfirmed", (32899, "unconfirmed")),
                                    ("confirmed", (None, None))):
         load(db, _with_status(tmp_path, status))
@@ -57,7 +60,7 @@ def test_each_unconfirmed_status_and_confirmed(db, tmp_path):
         assert rows == [status_columns], status
 
 
-def test_validate_warns_and_agrees_with_the_load(db, tmp_path):
+def test_validate_warns_and_agrees_with_the_load(db, tmp_path, load):
     report = validate_inputs([DIFFERENTIAL])
     found = [(f.severity, f.rule, f.path) for f in report.findings]
     # the staging is not 'before diagnosis' nor a 'missing diagnosis' case: validate judges the

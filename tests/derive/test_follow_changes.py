@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import fresh_db
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
 
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1948-07-01"}
@@ -31,7 +30,7 @@ def _period(db) -> list[tuple]:
     return db.query(f"SELECT observation_period_start_date, observation_period_end_date FROM {db.table('observation_period')}")
 
 
-def test_a_lab_change_moves_the_observation_period_and_leaves_the_condition_era(tmp_path):
+def test_a_lab_change_moves_the_observation_period_and_leaves_the_condition_era(tmp_path, fresh_db):
     db = fresh_db()
     bundle = tmp_path / "p1.json"
     _load(db, bundle, PATIENT, CONDITION, LAB)
@@ -44,7 +43,7 @@ def test_a_lab_change_moves_the_observation_period_and_leaves_the_condition_era(
     assert _eras(db) == eras  # not rebuilt: same row, same id
 
 
-def test_a_condition_change_rebuilds_the_condition_era(tmp_path):
+def test_a_condition_change_rebuilds_the_condition_era(tmp_path, fresh_db):
     db = fresh_db()
     bundle = tmp_path / "p1.json"
     _load(db, bundle, PATIENT, CONDITION, LAB)
@@ -54,7 +53,7 @@ def test_a_condition_change_rebuilds_the_condition_era(tmp_path):
     assert [(str(a), str(b)) for a, b in _period(db)] == [("2017-11-20", "2019-01-10")]
 
 
-def test_a_deleted_patient_takes_its_derived_rows_along(tmp_path):
+def test_a_deleted_patient_takes_its_derived_rows_along(tmp_path, fresh_db):
     db = fresh_db()
     _load(db, tmp_path / "p1.json", PATIENT, CONDITION, LAB)
     (tmp_path / "delete.json").write_text(json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": [

@@ -1,25 +1,21 @@
 """Golden CDM in -> derived measurement / episode / episode_event rows out (derive_oncology).
 
-The input CDM is tests/fixtures/staging/golden_cdm.py; every expected row below was worked out
+The input CDM is built by tests/derive/conftest.py; every expected row below was worked out
 by hand from the rules in ctcl/README.md (comments give the reasoning).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from ctcl_map.derive.oncology import derive_oncology
 from ctcl_map.store.database import connect
 
-_SPEC = importlib.util.spec_from_file_location(
-    "staging_golden_cdm", Path(__file__).parent / "fixtures" / "staging" / "golden_cdm.py")
-golden = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(golden)
+TEST_MEASUREMENT_FIELD = 2000009003  # test-only field concept of tests/derive/conftest.py
+
 
 D = date.fromisoformat
 SRC_B = "derived:ISCL-2007"
@@ -93,9 +89,9 @@ EXPECTED_LINKS = [(mid, 101, 1147127) for mid in (201, 202, 203, 204, 205, 206, 
 
 
 @pytest.fixture
-def cdm(tmp_path):
+def cdm(tmp_path, build_golden_cdm):
     db = connect(tmp_path / "golden.duckdb")
-    golden.build(db)
+    build_golden_cdm(db)
     yield db
     db.close()
 
@@ -122,31 +118,31 @@ def _assert_golden(db, report, newly_linked=12):
     assert any("measurement.measurement_id" in warning for warning in report.warnings)
 
 
-def test_golden_cdm(cdm):
-    report = derive_oncology(cdm, mappings=golden.MAPPINGS)
+def test_golden_cdm(cdm, golden_mappings):
+    report = derive_oncology(cdm, mappings=golden_mappings)
     _assert_golden(cdm, report)
     assert report.to_dict()["stage_disagreements"][0]["date"] == "2021-01-05"
 
 
-def test_rerun_is_idempotent(cdm):
-    derive_oncology(cdm, mappings=golden.MAPPINGS)
-    report = derive_oncology(cdm, mappings=golden.MAPPINGS)
+def test_rerun_is_idempotent(cdm, golden_mappings):
+    derive_oncology(cdm, mappings=golden_mappings)
+    report = derive_oncology(cdm, mappings=golden_mappings)
     # The links the first run made are undone and made again from the diagnoses: the same links.
     _assert_golden(cdm, report, newly_linked=12)
     assert cdm.query(f"SELECT COUNT(*) FROM {cdm.table('ctcl_derived')}")[0][0] == 7 + 5 + 12
 
 
-def test_person_subset_leaves_others_alone(cdm):
-    derive_oncology(cdm, mappings=golden.MAPPINGS)
+def test_person_subset_leaves_others_alone(cdm, golden_mappings):
+    derive_oncology(cdm, mappings=golden_mappings)
     before_person_1 = [row for row in _measurements(cdm, 232) if row[1] == 1]
-    derive_oncology(cdm, person_ids=[2], mappings=golden.MAPPINGS)
+    derive_oncology(cdm, person_ids=[2], mappings=golden_mappings)
     assert [row for row in _measurements(cdm, 232) if row[1] == 1] == before_person_1
     assert [row[1] for row in _episodes(cdm)].count(2) == 1
 
 
-def test_2022_rules_ignore_morphological_counts(cdm):
+def test_2022_rules_ignore_morphological_counts(cdm, golden_mappings):
     # Under 2022 the 1500 Sezary cells/uL do not count: B stays unknown, T4 N1 M0 gives unsplit III.
-    report = derive_oncology(cdm, b_rules="2022", mappings=golden.MAPPINGS)
+    report = derive_oncology(cdm, b_rules="2022", mappings=golden_mappings)
     assert report.b_derived == 0
     assert report.b_not_derivable == [
         {"person_id": 1, "date": D("2020-06-10"), "missing": ["cd4cd26neg_per_ul", "cd4cd7neg_per_ul"]}]
@@ -158,49 +154,49 @@ def test_2022_rules_ignore_morphological_counts(cdm):
     assert notes == [(None,), ("B missing: IVA1 not excluded; T4 without B0/B1: unsplit III",)]  # IB had B0
 
 
-def test_2022_rules_with_flow_counts(cdm):
+def test_2022_rules_with_flow_counts(cdm, golden_mappings):
     cdm.insert_rows(cdm.table("measurement"),
                     ("measurement_id", "person_id", "measurement_concept_id", "measurement_date",
                      "measurement_type_concept_id", "value_as_number", "unit_source_value"),
                     [(213, 1, 2000000103, D("2020-06-10"), 32856, 999.0, "/uL")])
-    derive_oncology(cdm, b_rules="2022", mappings=golden.MAPPINGS)
+    derive_oncology(cdm, b_rules="2022", mappings=golden_mappings)
     b_rows = cdm.query(f"SELECT value_source_value, measurement_source_value FROM {cdm.table('measurement')} "
                        "WHERE measurement_source_value LIKE 'derived:ISCL-2022'")
     assert b_rows == [("B1b", "derived:ISCL-2022")]  # 999 CD4+CD26- /uL with a clone
 
 
-def test_type_concepts_fall_back_to_ehr(cdm):
+def test_type_concepts_fall_back_to_ehr(cdm, golden_mappings):
     cdm.execute(f"DELETE FROM {cdm.table('concept')} WHERE concept_id IN (32880, 32545)")
-    report = derive_oncology(cdm, mappings=golden.MAPPINGS)
+    report = derive_oncology(cdm, mappings=golden_mappings)
     assert (report.measurement_type_concept_id, report.episode_type_concept_id) == (32817, 32817)
     assert {row[4] for row in _measurements(cdm, 232)} == {32817}
     assert {row[8] for row in _episodes(cdm)} == {32817}
 
 
-def test_measurement_field_concept_links_staging_when_present(cdm):
+def test_measurement_field_concept_links_staging_when_present(cdm, golden_mappings):
     cdm.insert_rows(cdm.table("concept"),
                     ("concept_id", "concept_name", "domain_id", "vocabulary_id", "concept_class_id", "concept_code",
                      "valid_start_date", "valid_end_date"),
-                    [(golden.TEST_MEASUREMENT_FIELD, "measurement.measurement_id", "Metadata", "CDM", "Field",
+                    [(TEST_MEASUREMENT_FIELD, "measurement.measurement_id", "Metadata", "CDM", "Field",
                       "TEST-FIELD", D("1970-01-01"), D("2099-12-31"))])
-    report = derive_oncology(cdm, mappings=golden.MAPPINGS)
-    linked = sorted(event for episode, event, field in _events(cdm) if field == golden.TEST_MEASUREMENT_FIELD)
+    report = derive_oncology(cdm, mappings=golden_mappings)
+    linked = sorted(event for episode, event, field in _events(cdm) if field == TEST_MEASUREMENT_FIELD)
     # person 1's disease episode: given 201-207 plus derived B 232 and stage groups 233, 234; person 2: 220-224
     assert linked == sorted([201, 202, 203, 204, 205, 206, 207, 232, 233, 234, 220, 221, 222, 223, 224])
     assert not any("measurement.measurement_id" in warning for warning in report.warnings)
 
 
-def test_existing_links_are_kept(cdm):
+def test_existing_links_are_kept(cdm, golden_mappings):
     cdm.execute(f"UPDATE {cdm.table('measurement')} SET measurement_event_id = 102, meas_event_field_concept_id = "
                 "1147127 WHERE measurement_id = 205")
-    report = derive_oncology(cdm, mappings=golden.MAPPINGS)
+    report = derive_oncology(cdm, mappings=golden_mappings)
     assert cdm.query(f"SELECT measurement_event_id FROM {cdm.table('measurement')} WHERE measurement_id = 205") == [(102,)]
     assert report.staging_linked == 11
 
 
-def test_unknown_rule_set_is_refused(cdm):
+def test_unknown_rule_set_is_refused(cdm, golden_mappings):
     with pytest.raises(ValueError, match="unknown B rule set"):
-        derive_oncology(cdm, b_rules="2011", mappings=golden.MAPPINGS)
+        derive_oncology(cdm, b_rules="2011", mappings=golden_mappings)
 
 
 def test_shipped_mapping_tables_give_the_systemic_therapies(cdm):
@@ -217,7 +213,7 @@ def test_shipped_mapping_tables_give_the_systemic_therapies(cdm):
 
 
 @pytest.mark.postgres
-def test_golden_cdm_postgresql():
+def test_golden_cdm_postgresql(build_golden_cdm, golden_mappings):
     try:
         import psycopg
 
@@ -228,16 +224,16 @@ def test_golden_cdm_postgresql():
     schema = f"t_staging_{uuid.uuid4().hex[:10]}"
     db = connect("postgresql+psycopg://postgres@127.0.0.1:5432/test", cdm_schema=schema)
     try:
-        golden.build(db)
-        derive_oncology(db, mappings=golden.MAPPINGS)
-        report = derive_oncology(db, mappings=golden.MAPPINGS)  # and idempotent there too
+        build_golden_cdm(db)
+        derive_oncology(db, mappings=golden_mappings)
+        report = derive_oncology(db, mappings=golden_mappings)  # and idempotent there too
         _assert_golden(db, report, newly_linked=12)
     finally:
         db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         db.close()
 
 
-def test_b_from_counts_in_thousands_per_ul_and_negative_clone_text(cdm):
+def test_b_from_counts_in_thousands_per_ul_and_negative_clone_text(cdm, golden_mappings):
     measurement = ("measurement_id", "person_id", "measurement_concept_id", "measurement_date",
                    "measurement_type_concept_id", "value_as_number", "value_as_concept_id", "unit_source_value",
                    "value_source_value", "measurement_source_value")
@@ -257,7 +253,7 @@ def test_b_from_counts_in_thousands_per_ul_and_negative_clone_text(cdm):
                      "valid_start_date", "valid_end_date"),
                     [(3004327, "Lymphocytes [#/volume] in Blood by Automated count", "Measurement", "LOINC",
                       "Lab Test", "731-0", D("1970-01-01"), D("2099-12-31"))])
-    report = derive_oncology(cdm, mappings=golden.MAPPINGS)
+    report = derive_oncology(cdm, mappings=golden_mappings)
     assert cdm.query(f"SELECT measurement_date, value_as_concept_id, value_source_value FROM {cdm.table('measurement')} "
                      "WHERE measurement_source_value = 'derived:ISCL-2007' ORDER BY measurement_date") == [
         (D("2019-09-01"), 0, "B1a"), (D("2020-06-10"), 2000000017, "B2")]  # B1a has no value row in MAPPINGS
@@ -270,15 +266,15 @@ def test_b_from_counts_in_thousands_per_ul_and_negative_clone_text(cdm):
     assert report.unparseable_values == [{"measurement_id": 245, "axis": "T", "value_source_value": "tumour"}]
 
 
-def test_skin_directed_code_of_a_systemic_ingredient_starts_no_line(cdm):
+def test_skin_directed_code_of_a_systemic_ingredient_starts_no_line(cdm, golden_mappings):
     # A site maps its bexarotene GEL code to the bexarotene ingredient; its therapies row says
     # starts_systemic_line=false, so the gel between line 1 and line 2 changes nothing.
     cdm.insert_rows(cdm.table("drug_exposure"),
                     ("drug_exposure_id", "person_id", "drug_concept_id", "drug_exposure_start_date",
                      "drug_exposure_end_date", "drug_type_concept_id", "drug_source_value"),
                     [(309, 1, 1389888, D("2020-01-01"), D("2020-03-01"), 32817, "BEXA-GEL")])
-    mappings = dict(golden.MAPPINGS)
-    mappings["therapies"] = golden.MAPPINGS["therapies"] + [
+    mappings = dict(golden_mappings)
+    mappings["therapies"] = golden_mappings["therapies"] + [
         {"source_vocabulary_id": "LOCAL-DRUGS", "source_code": "BEXA-GEL", "target_concept_id": "1389888",
          "ingredient": "bexarotene", "starts_systemic_line": "false", "hemonc_regimen_concept_id": ""}]
     report = derive_oncology(cdm, mappings=mappings)
@@ -287,22 +283,22 @@ def test_skin_directed_code_of_a_systemic_ingredient_starts_no_line(cdm):
     assert report.treatment_lines == 3
 
 
-def test_clipi_takes_n_recorded_within_30_days_after_the_index_date(cdm):
+def test_clipi_takes_n_recorded_within_30_days_after_the_index_date(cdm, golden_mappings):
     # person 2: the N0 of 2021-01-05 is replaced by an N3 recorded 15 days later -> N3 scores 1 point
     cdm.execute(f"DELETE FROM {cdm.table('measurement')} WHERE measurement_id = 221")
     cdm.insert_rows(cdm.table("measurement"),
                     ("measurement_id", "person_id", "measurement_concept_id", "measurement_date",
                      "measurement_type_concept_id", "value_source_value"),
                     [(225, 2, 3007727, D("2021-01-20"), 32817, "N3")])
-    derive_oncology(cdm, mappings=golden.MAPPINGS)
+    derive_oncology(cdm, mappings=golden_mappings)
     notes = cdm.query(f"SELECT note FROM {cdm.table('ctcl_derived')} WHERE kind = 'clipi_score' AND person_id = 2")
     assert notes == [("missing:LDH,LCT; N of 2021-01-20; points=1-3",)]
 
 
-def test_chunks_of_one_person_give_the_same_rows(cdm, monkeypatch):
+def test_chunks_of_one_person_give_the_same_rows(cdm, monkeypatch, golden_mappings):
     import ctcl_map.derive.oncology as derive_module
 
     monkeypatch.setattr(derive_module, "CHUNK", 1)
-    report = derive_oncology(cdm, mappings=golden.MAPPINGS)
+    report = derive_oncology(cdm, mappings=golden_mappings)
     # person 1 derives all its rows before person 2, as in one chunk, so ids and rows are unchanged
     _assert_golden(cdm, report)

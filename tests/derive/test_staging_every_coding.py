@@ -10,15 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, SHARED, load
 
 from ctcl_map.quality.validate import validate_inputs
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 
 MCODE = FIXTURES / "golden" / "staging_mcode_snomed_ajcc_text_linked_by_focus.json"
 STAGING_QUESTIONS = "(3008841, 3007727, 3006575, 3022698, 2000000010)"
 
 
-def test_mcode_staging_is_derived_like_loinc_staging_and_binet_is_not(db):
+def test_mcode_staging_is_derived_like_loinc_staging_and_binet_is_not(db, load):
     report = load(db, MCODE, oncology=True)
     rows = db.query(f"SELECT measurement_source_value, value_source_value, measurement_event_id FROM {db.table('measurement')} "
                     f"WHERE measurement_concept_id IN {STAGING_QUESTIONS} ORDER BY measurement_id")
@@ -42,7 +44,7 @@ def _given_two_ways(tmp_path: Path, observed: str) -> Path:
     return path
 
 
-def test_a_stage_group_given_two_ways_that_disagree_is_reported_by_both(db, tmp_path):
+def test_a_stage_group_given_two_ways_that_disagree_is_reported_by_both(db, tmp_path, load):
     path = _given_two_ways(tmp_path, "Stage IIIA")
     report = load(db, path, oncology=True)
     assert [(c["given"]) for c in report.oncology.stage_given_conflicts] == [["IIB", "IIIA"]]
@@ -50,14 +52,14 @@ def test_a_stage_group_given_two_ways_that_disagree_is_reported_by_both(db, tmp_
     assert ("error", "ctcl.stage_group_given_twice") in findings
 
 
-def test_the_same_group_given_two_ways_is_no_conflict(db, tmp_path):
+def test_the_same_group_given_two_ways_is_no_conflict(db, tmp_path, load):
     path = _given_two_ways(tmp_path, "Stage IIB")
     assert load(db, path, oncology=True).oncology.stage_given_conflicts == []
     assert "ctcl.stage_group_given_twice" not in {f.rule for f in validate_inputs([path]).findings}
 
 
 @pytest.mark.shared_data
-def test_mcode_extraction_staging_bundle(db, tmp_path):
+def test_mcode_extraction_staging_bundle(db, tmp_path, load):
     """The public mCODE extraction fixture: SNOMED method (AJCC 6th/7th), AJCC answers cT3 cN3 cM0 3C.
     Its subject (urn:uuid:mrn-1) is not in the Bundle: the Patient is added for the test."""
     path = SHARED / "testdata" / "mcode-extraction-fixtures" / "extractors" / "fixtures" / "csv-staging-bundle.json"

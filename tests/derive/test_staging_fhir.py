@@ -13,11 +13,12 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from conftest import load
 
 from ctcl_map.derive.oncology import derive_oncology
 
-BUNDLE = Path(__file__).parent / "fixtures" / "staging" / "staging_styles_bundle.json"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+BUNDLE = Path(__file__).parents[1] / "fixtures" / "staging" / "staging_styles_bundle.json"
 D = date.fromisoformat
 
 
@@ -30,7 +31,7 @@ def _condition(db, person_id):
                     [person_id])[0][0]
 
 
-def test_staging_input_styles_to_derived_rows(db):
+def test_staging_input_styles_to_derived_rows(db, load):
     load(db, BUNDLE)
     report = derive_oncology(db)
     a, b = _person(db, 1950), _person(db, 1961)
@@ -93,7 +94,7 @@ def test_staging_input_styles_to_derived_rows(db):
     assert line_events == [(1, "2054068"), (1, "L01XC25"), (2, "L01XX25")]
 
 
-def test_derived_ids_are_registered_so_a_later_load_does_not_reuse_them(db, tmp_path):
+def test_derived_ids_are_registered_so_a_later_load_does_not_reuse_them(db, tmp_path, load):
     import json
 
     load(db, BUNDLE)
@@ -119,13 +120,12 @@ def test_derived_ids_are_registered_so_a_later_load_does_not_reuse_them(db, tmp_
     assert again == first  # same keys, same ids, same rows
 
 
-def test_staging_measurements_never_keep_a_link_to_a_deleted_diagnosis(db, tmp_path):
+def test_staging_measurements_never_keep_a_link_to_a_deleted_diagnosis(db, tmp_path, load):
     """The staging rows of observation_staging_text_value are linked to Condition/stv-c1; a transaction
     DELETE of it leaves them unlinked (no other diagnosis), and a diagnosis arriving later links them
     again, though the staging Observations themselves never change."""
     import json
 
-    from conftest import FIXTURES
 
     fixture = FIXTURES / "golden" / "observation_staging_text_value.json"
     links = (f"SELECT m.measurement_source_value, m.measurement_event_id, m.meas_event_field_concept_id, "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 
-from conftest import load
 
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-04-12"}
 CONDITION = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
@@ -16,7 +15,7 @@ def _quarantine(db) -> list[tuple]:
     return db.query(f"SELECT source_position, resource_type, reason FROM {db.table('ctcl_quarantine')} ORDER BY 1")
 
 
-def test_ndjson_bad_lines_are_quarantined_and_the_rest_loads(db, tmp_path):
+def test_ndjson_bad_lines_are_quarantined_and_the_rest_loads(db, tmp_path, load):
     path = tmp_path / "mixed.ndjson"
     path.write_text("\n".join([
         json.dumps(PATIENT),
@@ -38,7 +37,7 @@ def test_ndjson_bad_lines_are_quarantined_and_the_rest_loads(db, tmp_path):
     assert report.loaded_resources == 2
 
 
-def test_a_file_that_is_not_json_is_reported_and_other_files_load(db, tmp_path):
+def test_a_file_that_is_not_json_is_reported_and_other_files_load(db, tmp_path, load):
     (tmp_path / "broken.json").write_text("<html>not fhir</html>")
     (tmp_path / "good.json").write_text(json.dumps(PATIENT))
     report = load(db, tmp_path)
@@ -47,7 +46,7 @@ def test_a_file_that_is_not_json_is_reported_and_other_files_load(db, tmp_path):
     assert db.query(f"SELECT COUNT(*) FROM {db.table('person')}") == [(1,)]
 
 
-def test_dangling_subject_is_quarantined_after_the_run(db, tmp_path):
+def test_dangling_subject_is_quarantined_after_the_run(db, tmp_path, load):
     path = tmp_path / "orphans.ndjson"
     path.write_text(json.dumps({**CONDITION, "subject": {"reference": "Patient/nobody"}}) + "\n")
     report = load(db, path)
@@ -60,13 +59,13 @@ def test_dangling_subject_is_quarantined_after_the_run(db, tmp_path):
     assert db.query(f"SELECT COUNT(*) FROM {db.table('condition_occurrence')}") == [(1,)]
 
 
-def test_missing_input_path_is_reported(db, tmp_path):
+def test_missing_input_path_is_reported(db, tmp_path, load):
     report = load(db, tmp_path / "does-not-exist.json")
     assert report.unreadable_files == 1
     assert _quarantine(db) == [("-", None, "file_not_found")]
 
 
-def test_gzip_ndjson_directory_and_nested_bundles(db, tmp_path):
+def test_gzip_ndjson_directory_and_nested_bundles(db, tmp_path, load):
     with gzip.open(tmp_path / "Patient.ndjson.gz", "wt") as handle:
         handle.write(json.dumps(PATIENT) + "\n")
     inner = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": CONDITION}]}
@@ -77,7 +76,7 @@ def test_gzip_ndjson_directory_and_nested_bundles(db, tmp_path):
     assert db.query(f"SELECT condition_concept_id FROM {db.table('condition_occurrence')}") == [(4040380,)]
 
 
-def test_absolute_and_history_references_resolve(db, tmp_path):
+def test_absolute_and_history_references_resolve(db, tmp_path, load):
     condition = {**CONDITION, "subject": {"reference": "https://fhir.example.org/r4/Patient/p1/_history/3"}}
     (tmp_path / "b.json").write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
                                                  "entry": [{"resource": PATIENT}, {"resource": condition}]}))
@@ -85,7 +84,7 @@ def test_absolute_and_history_references_resolve(db, tmp_path):
     assert db.query(f"SELECT person_id FROM {db.table('condition_occurrence')}") == [(1,)]
 
 
-def test_source_values_never_hold_names_or_mrns(db, tmp_path):
+def test_source_values_never_hold_names_or_mrns(db, tmp_path, load):
     patient = {**PATIENT, "name": [{"family": "Doe", "given": ["Jane"]}],
                "identifier": [{"system": "urn:mrn", "value": "MRN123456"}],
                "address": [{"line": ["1 Main Street"], "city": "Lyon"}]}
@@ -112,7 +111,7 @@ def test_validate_option_quarantines_structural_errors_with_their_path(db, tmp_p
         ("clinicalStatus: should be a JSON object (a FHIR complex type), not a string",)]
 
 
-def test_symlinked_input_folders_are_followed_and_loops_and_broken_links_reported(db, tmp_path):
+def test_symlinked_input_folders_are_followed_and_loops_and_broken_links_reported(db, tmp_path, load):
     """Sites mount exports into an input folder by symbolic links: their files load; a link that
     leads back into the tree is read once and reported; a link to nothing is reported."""
     export = tmp_path / "export-2024"

@@ -8,13 +8,11 @@ from collections import Counter
 
 import pytest
 
-from conftest import drop_schema, fresh_db, postgres_or_skip
-from etl_helpers import canonical_snapshot, database_snapshot, empty_cdm, make_inputs, run_cli, start_cli
 from ctcl_map.cdm.schema import cdm_fields, primary_key
 from ctcl_map.store.database import connect
 
 
-def test_second_loader_on_a_duckdb_file_gets_locked_by_another_run(tmp_path):
+def test_second_loader_on_a_duckdb_file_gets_locked_by_another_run(tmp_path, empty_cdm, make_inputs, run_cli):
     db_path = empty_cdm(tmp_path / "cdm.duckdb")
     holder = subprocess.Popen(
         [sys.executable, "-c", f"import duckdb, sys, time; c = duckdb.connect({str(db_path)!r}); print('open', flush=True); time.sleep(60)"],
@@ -43,7 +41,7 @@ def _identity_free(db) -> dict:
 
 
 @pytest.mark.postgres
-def test_two_concurrent_postgresql_loaders_of_different_inputs_both_succeed_without_duplicates(tmp_path):
+def test_two_concurrent_postgresql_loaders_of_different_inputs_both_succeed_without_duplicates(tmp_path, drop_schema, fresh_db, load, make_inputs, postgres_or_skip, start_cli):
     url, schema = postgres_or_skip("ctcl_conc")
     first = make_inputs(tmp_path / "first", copies=6, first_copy=0, golden=False)
     second = make_inputs(tmp_path / "second", copies=6, first_copy=100, golden=True)
@@ -66,7 +64,6 @@ def test_two_concurrent_postgresql_loaders_of_different_inputs_both_succeed_with
             assert pg.query(f"SELECT COUNT(*) FROM {pg.table('cdm_source')}") == [(1,)]
             # The same content as one loader loading both inputs after each other (DuckDB).
             sequential = fresh_db()
-            from conftest import load
 
             load(sequential, first, second, oncology=True)
             assert _identity_free(pg) == _identity_free(sequential)
@@ -79,7 +76,7 @@ def test_two_concurrent_postgresql_loaders_of_different_inputs_both_succeed_with
 
 
 @pytest.mark.postgres
-def test_a_single_postgresql_loader_gets_the_same_ids_as_duckdb(tmp_path):
+def test_a_single_postgresql_loader_gets_the_same_ids_as_duckdb(tmp_path, database_snapshot, drop_schema, empty_cdm, fresh_db, make_inputs, postgres_or_skip, run_cli):
     """Refreshing next ids under the lock must not change the ids a lone loader hands out."""
     url, schema = postgres_or_skip("ctcl_ids")
     inputs = make_inputs(tmp_path / "in", copies=3)
@@ -105,26 +102,24 @@ def test_a_single_postgresql_loader_gets_the_same_ids_as_duckdb(tmp_path):
 
 
 @pytest.mark.postgres
-def test_a_postgresql_run_still_held_by_a_live_session_is_not_taken_for_killed():
+def test_a_postgresql_run_still_held_by_a_live_session_is_not_taken_for_killed(drop_schema, fresh_db, golden_inputs, load, postgres_or_skip):
     """'running' + nobody holding its advisory lock = killed (its derivations are finished by the
     next run); 'running' + a live session holding it = a concurrent loader, left alone."""
-    from conftest import load
-    from etl_helpers import GOLDEN_INPUTS
 
     url, schema = postgres_or_skip("ctcl_live")
     db = fresh_db(url, cdm_schema=schema)
     other = connect(url, cdm_schema=schema)
     try:
-        load(db, *GOLDEN_INPUTS)
+        load(db, *golden_inputs)
         persons = [p for (p,) in db.query(f"SELECT person_id FROM {db.table('person')}")]
         db.execute(f"UPDATE {db.table('ctcl_run')} SET status = 'running'")
         db.insert_rows("ctcl_run_person", ("run_id", "person_id"), [(1, p) for p in persons])
         assert other.claim_run(1)  # a live loader of run 1
-        report = load(db, *GOLDEN_INPUTS)
+        report = load(db, *golden_inputs)
         assert report.recovered_runs == []
         assert db.query(f"SELECT status FROM {db.table('ctcl_run')} WHERE run_id = 1") == [("running",)]
         other.release_run(1)  # the loader is gone without finishing
-        report = load(db, *GOLDEN_INPUTS)
+        report = load(db, *golden_inputs)
         assert report.recovered_runs == [1]
         assert report.outcome.person_ids == set()
         assert db.query(f"SELECT status FROM {db.table('ctcl_run')} ORDER BY run_id") == [("interrupted",), ("completed",), ("completed",)]
@@ -135,7 +130,7 @@ def test_a_postgresql_run_still_held_by_a_live_session_is_not_taken_for_killed()
         drop_schema(schema)
 
 
-def _load_in_one_process(url: str, schema: str, inputs: list) -> dict:
+def _load_in_one_process(url: str, schema: str, inputs: list, canonical_snapshot, fresh_db) -> dict:
     """The CDM one loader makes of `inputs` (the reference concurrent loaders must end in)."""
     from ctcl_map.pipeline import RunOptions, run_fhir2omop
 
@@ -168,7 +163,7 @@ def _split(files: list, how: str) -> tuple[list, list]:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("how, workers", [("same", (1, 1)), ("same", (2, 1)), ("overlapping", (1, 2)), ("different", (1, 1))])
-def test_concurrent_postgresql_loaders_end_in_the_cdm_one_loader_makes(tmp_path, how, workers):
+def test_concurrent_postgresql_loaders_end_in_the_cdm_one_loader_makes(tmp_path, how, workers, canonical_snapshot, drop_schema, fresh_db, make_inputs, postgres_or_skip, run_cli, start_cli):
     """Two loaders started together into one schema, on the same, overlapping or different files,
     with and without worker processes: every table (CDM and bookkeeping, ids compared by the key
     they stand for) equals what one loader of all the files makes; a re-run then changes nothing.
@@ -186,7 +181,7 @@ def test_concurrent_postgresql_loaders_end_in_the_cdm_one_loader_makes(tmp_path,
                              "--workers", str(n), "--quiet") for part, n in zip((first, second), workers)]
         errors = [loader.communicate(timeout=600)[1] for loader in loaders]
         assert [loader.returncode for loader in loaders] == [0, 0], errors
-        expected = _load_in_one_process(url, reference_schema, files)
+        expected = _load_in_one_process(url, reference_schema, files, canonical_snapshot, fresh_db)
         pg = connect(url, cdm_schema=schema)
         try:
             assert _differences(canonical_snapshot(pg), expected) == {}
@@ -205,7 +200,7 @@ def test_concurrent_postgresql_loaders_end_in_the_cdm_one_loader_makes(tmp_path,
         drop_schema(reference_schema)
 
 
-def test_the_first_run_of_this_version_repairs_resources_concurrent_loaders_deleted_as_vanished(tmp_path):
+def test_the_first_run_of_this_version_repairs_resources_concurrent_loaders_deleted_as_vanished(tmp_path, canonical_snapshot, empty_cdm, make_inputs, run_cli):
     """Earlier versions' concurrent PostgreSQL loaders deleted each other's resources as vanished
     from files that still held them, and recorded those files as loaded, so an incremental re-run
     skipped them. Here that damage is made by hand (the backend does not matter for the repair):

@@ -10,15 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fresh_db
-from etl_helpers import database_snapshot, empty_cdm, make_inputs, run_cli, start_cli
 from ctcl_map.store.database import connect
 
 BATCH = "40"  # small batches: many commits, so a kill lands between and inside them
 
 
 @pytest.fixture(scope="module")
-def crash_setup(tmp_path_factory):
+def crash_setup(tmp_path_factory, database_snapshot, empty_cdm, make_inputs, run_cli):
     folder = tmp_path_factory.mktemp("crash")
     inputs = make_inputs(folder / "inputs", copies=10)
     template = empty_cdm(folder / "empty.duckdb")
@@ -34,7 +32,7 @@ def crash_setup(tmp_path_factory):
     return folder, inputs, template, snapshot, duration
 
 
-def _killed_run(db_path: Path, inputs: Path, after_seconds: float, workers: str = "1") -> str:
+def _killed_run(start_cli, db_path: Path, inputs: Path, after_seconds: float, workers: str = "1") -> str:
     """Start a load, SIGKILL it after `after_seconds`; the ctcl_run status it left ('' = none yet)."""
     process = start_cli("fhir2omop", str(inputs), "--db", str(db_path), "--batch-size", BATCH, "--quiet", "--workers", workers)
     time.sleep(after_seconds)
@@ -49,7 +47,7 @@ def _killed_run(db_path: Path, inputs: Path, after_seconds: float, workers: str 
     return f"{statuses[0][0] if statuses else ''}:{loaded}"
 
 
-def test_kill_9_at_many_moments_then_rerun_gives_the_uninterrupted_database(crash_setup, tmp_path):
+def test_kill_9_at_many_moments_then_rerun_gives_the_uninterrupted_database(crash_setup, tmp_path, database_snapshot, run_cli, start_cli):
     folder, inputs, template, reference, duration = crash_setup
     mid_run_kills = 0
     # Fractions of an uninterrupted run's time (which includes ~1.5 s of interpreter start-up):
@@ -58,7 +56,7 @@ def test_kill_9_at_many_moments_then_rerun_gives_the_uninterrupted_database(cras
     for number, fraction in enumerate((0.45, 0.6, 0.75, 0.9, 0.97)):
         db_path = tmp_path / f"killed-{number}.duckdb"
         shutil.copy(template, db_path)
-        state = _killed_run(db_path, inputs, duration * fraction, workers="2" if number % 2 else "1")
+        state = _killed_run(start_cli, db_path, inputs, duration * fraction, workers="2" if number % 2 else "1")
         status, loaded = state.split(":")
         if status == "running" and int(loaded) > 0:
             mid_run_kills += 1
@@ -93,12 +91,12 @@ def _orphaned_workers() -> list[int]:
     return orphans
 
 
-def test_two_kills_in_a_row_then_rerun_gives_the_uninterrupted_database(crash_setup, tmp_path):
+def test_two_kills_in_a_row_then_rerun_gives_the_uninterrupted_database(crash_setup, tmp_path, database_snapshot, run_cli, start_cli):
     folder, inputs, template, reference, duration = crash_setup
     db_path = tmp_path / "twice.duckdb"
     shutil.copy(template, db_path)
-    _killed_run(db_path, inputs, duration * 0.55)
-    _killed_run(db_path, inputs, duration * 0.8)
+    _killed_run(start_cli, db_path, inputs, duration * 0.55)
+    _killed_run(start_cli, db_path, inputs, duration * 0.8)
     result = run_cli("fhir2omop", str(inputs), "--db", str(db_path), "--batch-size", BATCH, "--quiet")
     assert result.returncode == 0, result.stderr
     db = connect(db_path)
@@ -108,17 +106,15 @@ def test_two_kills_in_a_row_then_rerun_gives_the_uninterrupted_database(crash_se
         db.close()
 
 
-def test_derivations_of_a_killed_run_are_finished_by_the_next_run(tmp_path):
+def test_derivations_of_a_killed_run_are_finished_by_the_next_run(tmp_path, fresh_db, golden_inputs, load):
     """The known gap, deterministically: batches committed, the process died before deriving.
 
     Simulated without timing: persons recorded in ctcl_run_person by a run still 'running', their
     derived rows absent. The next run (nothing new to load) must derive them.
     """
-    from conftest import load
-    from etl_helpers import GOLDEN_INPUTS
 
     db = fresh_db(str(tmp_path / "cdm.duckdb"))
-    load(db, *GOLDEN_INPUTS)
+    load(db, *golden_inputs)
     periods = db.query(f"SELECT person_id, observation_period_start_date, observation_period_end_date FROM {db.table('observation_period')} ORDER BY 1")
     eras = db.query(f"SELECT COUNT(*) FROM {db.table('condition_era')}")[0][0]
     assert periods and eras > 0
@@ -128,7 +124,7 @@ def test_derivations_of_a_killed_run_are_finished_by_the_next_run(tmp_path):
         db.execute(f"DELETE FROM {db.table(table)}")
     db.execute(f"UPDATE {db.table('ctcl_run')} SET status = 'running'")
     db.insert_rows("ctcl_run_person", ("run_id", "person_id"), [(1, p) for p in persons])
-    report = load(db, *GOLDEN_INPUTS)
+    report = load(db, *golden_inputs)
     assert report.outcome.person_ids == set()  # nothing changed in this run itself
     assert report.recovered_runs == [1]
     assert db.query(f"SELECT person_id, observation_period_start_date, observation_period_end_date FROM {db.table('observation_period')} ORDER BY 1") == periods

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from conftest import SHARED, TESTS, fresh_db, load
+TESTS = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+
 
 EVENT_DATES = {
     "visit_occurrence": ("visit_start_date", "visit_end_date"),
@@ -54,7 +58,7 @@ def check_cdm_integrity(db, report) -> None:
         assert outside == [(0,)], f"{table} rows outside their person's observation period"
 
 
-def test_committed_synthea_sample_loads_consistently(db):
+def test_committed_synthea_sample_loads_consistently(db, load):
     report = load(db, TESTS / "data" / "synthea", oncology=True)
     assert report.outcome.resources_loaded["Patient"] == 2
     assert db.query(f"SELECT COUNT(*) FROM {db.table('death')}") == [(1,)]
@@ -63,7 +67,7 @@ def test_committed_synthea_sample_loads_consistently(db):
 
 
 @pytest.mark.shared_data
-def test_all_synthea_bundles():
+def test_all_synthea_bundles(fresh_db, load):
     bundles = SHARED / "testdata" / "synthea-r4-bundles"
     if not bundles.is_dir():
         pytest.skip(f"{bundles} is absent (the shared test data is not beside this checkout)")
@@ -78,7 +82,7 @@ def test_all_synthea_bundles():
 
 
 @pytest.mark.shared_data
-def test_synthea_bulk_ndjson_with_relative_references():
+def test_synthea_bulk_ndjson_with_relative_references(fresh_db, load):
     folder = SHARED / "testdata" / "synthea-bulk-ndjson" / "10-patients"
     if not folder.is_dir():
         pytest.skip(f"{folder} is absent (the shared test data is not beside this checkout)")
@@ -91,7 +95,7 @@ def test_synthea_bulk_ndjson_with_relative_references():
 
 
 @pytest.mark.shared_data
-def test_mcode_and_us_core_examples_load_without_crashing():
+def test_mcode_and_us_core_examples_load_without_crashing(fresh_db, load):
     """Deliberately invalid fixtures are among them: they must be quarantined, not crash the run."""
     for name in ("mcode-extraction-fixtures", "us-core-examples"):
         folder = SHARED / "testdata" / name

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cdm_snapshot, fresh_db
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
 
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1960-01-01"}
@@ -33,12 +32,12 @@ def _run(db, folder: Path, incremental: bool):
     return run_fhir2omop(db, RunOptions(inputs=[folder], oncology=False, incremental=incremental))
 
 
-def _state(db) -> dict:
+def _state(db, cdm_snapshot) -> dict:
     return {"cdm": cdm_snapshot(db), "status": db.query(f"SELECT resource_key, status FROM {db.table('ctcl_resource_state')} ORDER BY 1")}
 
 
 @pytest.mark.parametrize("change", ["nothing", "add_to_the_file_that_held_it", "new_version_after_the_delete"])
-def test_full_and_incremental_reruns_agree_after_a_transaction_delete(tmp_path, change):
+def test_full_and_incremental_reruns_agree_after_a_transaction_delete(tmp_path, change, fresh_db, cdm_snapshot):
     """a.json holds c1, b.json (read after it) deletes it. Then a.json changes (or not); the
     incremental run skips the unchanged b.json, --full reads it again: the CDMs must agree."""
     ends = {}
@@ -55,7 +54,7 @@ def test_full_and_incremental_reruns_agree_after_a_transaction_delete(tmp_path, 
         elif change == "new_version_after_the_delete":
             _bundle(folder / "a.json", _put(PATIENT), _put({**CONDITION, "onsetDateTime": "2020-04-04"}))
         report = _run(db, folder, incremental=mode == "incremental")
-        ends[mode] = _state(db)
+        ends[mode] = _state(db, cdm_snapshot)
         if change == "nothing" and mode == "full":
             assert report.loaded_resources == 0 and report.outcome.deleted == 0  # reading unchanged files again is a no-op
         db.close()

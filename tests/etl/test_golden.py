@@ -9,17 +9,20 @@ behaviour change to review, not to regenerate blindly.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 
 import pytest
 
-from conftest import FIXTURES, cdm_snapshot, load, pseudonym
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
 
 GOLDEN = sorted(p for p in (FIXTURES / "golden").glob("*.json") if not p.name.endswith(".expected.json"))
 
 
 @pytest.mark.parametrize("fixture", GOLDEN, ids=[p.stem for p in GOLDEN])
-def test_fixture_gives_exact_rows(db, fixture):
+def test_fixture_gives_exact_rows(db, fixture, cdm_snapshot, load, pseudonym):
     expected = json.loads(fixture.with_name(fixture.stem + ".expected.json").read_text())
     report = load(db, fixture)
 
@@ -41,14 +44,14 @@ def test_every_rule_has_expected_rows():
         assert fixture.with_name(fixture.stem + ".expected.json").exists(), fixture.name
 
 
-def test_unmapped_codes_are_recorded_in_the_database(db):
+def test_unmapped_codes_are_recorded_in_the_database(db, load):
     """f2o-063: concept 0 never silently: the reason is stored with the run."""
     load(db, FIXTURES / "golden" / "condition_unknown_code_zero_with_reason.json")
     stored = db.query(f"SELECT omop_table, omop_column, vocabulary, code, reason, row_count FROM {db.table('ctcl_unmapped')}")
     assert stored == [("condition_occurrence", "concept_id", "http://hospital.example.org/fhir/CodeSystem/diagnoses", "DX-77", "unknown_system", 1)]
 
 
-def test_quarantine_names_file_position_and_reason(db):
+def test_quarantine_names_file_position_and_reason(db, load):
     fixture = FIXTURES / "golden" / "condition_invalid_date_quarantined.json"
     load(db, fixture)
     stored = db.query(f"SELECT source_file, source_position, resource_type, resource_id, reason, message FROM {db.table('ctcl_quarantine')}")

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLINICAL_TABLES, cdm_snapshot, drop_schema, fresh_db, postgres_or_skip
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
 from ctcl_map.quality.validate import validate_inputs
 
@@ -156,7 +155,7 @@ def _check_run(db, report) -> None:
     assert any(f.endswith("caf\\xe9.json") for f in files)
 
 
-def test_hostile_corpus_loads_everything_else_on_duckdb_and_a_rerun_changes_nothing(tmp_path):
+def test_hostile_corpus_loads_everything_else_on_duckdb_and_a_rerun_changes_nothing(tmp_path, cdm_snapshot, fresh_db):
     folder = write_corpus(tmp_path / "in")
     db = fresh_db()
     try:
@@ -180,7 +179,7 @@ def test_hostile_corpus_loads_everything_else_on_duckdb_and_a_rerun_changes_noth
 
 
 @pytest.mark.postgres
-def test_duckdb_and_postgresql_agree_on_the_hostile_corpus(tmp_path):
+def test_duckdb_and_postgresql_agree_on_the_hostile_corpus(tmp_path, cdm_snapshot, clinical_tables, drop_schema, fresh_db, postgres_or_skip):
     url, schema = postgres_or_skip("ctcl_hostile")
     folder = write_corpus(tmp_path / "in")
     duck = fresh_db()
@@ -188,7 +187,7 @@ def test_duckdb_and_postgresql_agree_on_the_hostile_corpus(tmp_path):
     try:
         _check_run(duck, _load(duck, folder))
         _check_run(pg, _load(pg, folder))
-        tables = CLINICAL_TABLES + ("source_to_concept_map",)
+        tables = clinical_tables + ("source_to_concept_map",)
         assert cdm_snapshot(pg, tables) == cdm_snapshot(duck, tables)
         message = "SELECT source_position, reason, message FROM {} ORDER BY 1, 2"
         assert pg.query(message.format(pg.table("ctcl_quarantine"))) == duck.query(message.format(duck.table("ctcl_quarantine")))

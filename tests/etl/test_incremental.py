@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import ctcl_map.converters.parallel as parallel
-from conftest import TESTS, fresh_db
-from etl_helpers import database_snapshot, make_inputs
-from replicate import replicate_files
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
+
+TESTS = Path(__file__).resolve().parents[1]
 
 
 def _change_one_observation(path: Path) -> str:
@@ -33,7 +32,7 @@ def _run(db, inputs: Path, incremental: bool):
     return run_fhir2omop(db, RunOptions(inputs=[inputs], incremental=incremental, workers=1, batch_size=200))
 
 
-def test_incremental_run_parses_only_new_and_changed_files_and_equals_a_full_run(tmp_path, monkeypatch):
+def test_incremental_run_parses_only_new_and_changed_files_and_equals_a_full_run(tmp_path, monkeypatch, database_snapshot, fresh_db, make_inputs, replicate):
     inputs = make_inputs(tmp_path / "in", copies=3)
     files_total = len(list(inputs.iterdir()))
     incremental_db = fresh_db(str(tmp_path / "incremental.duckdb"))
@@ -43,7 +42,7 @@ def test_incremental_run_parses_only_new_and_changed_files_and_equals_a_full_run
 
     changed = inputs / "c0001-deceased_patient.json"
     observation_id = _change_one_observation(changed)
-    added = replicate_files(sorted((TESTS / "data" / "synthea").glob("*.json.gz")), inputs, copies=1, first_copy=7)
+    added = replicate(sorted((TESTS / "data" / "synthea").glob("*.json.gz")), inputs, copies=1, first_copy=7)
 
     parsed: list[str] = []
     real_read_file, real_lines = parallel.read_file, parallel.items_from_ndjson_lines
@@ -77,7 +76,7 @@ def test_incremental_run_parses_only_new_and_changed_files_and_equals_a_full_run
     full_db.close()
 
 
-def test_files_holding_medications_are_always_read(tmp_path):
+def test_files_holding_medications_are_always_read(tmp_path, fresh_db):
     """A changed request file may reference a Medication in an unchanged file: it must resolve."""
     folder = tmp_path / "bulk"
     folder.mkdir()
@@ -96,7 +95,7 @@ def test_files_holding_medications_are_always_read(tmp_path):
     db.close()
 
 
-def test_only_the_changed_resources_of_a_changed_file_are_converted(tmp_path, monkeypatch):
+def test_only_the_changed_resources_of_a_changed_file_are_converted(tmp_path, monkeypatch, fresh_db, make_inputs):
     """DuckDB: the writer converts a resource only when it writes it; the unchanged rest of a
     re-read file is parsed and hashed, never converted (the output is the same either way)."""
     import ctcl_map.pipeline as pipeline

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from conftest import CLINICAL_TABLES, FIXTURES, TESTS, cdm_snapshot, drop_schema, fresh_db, load, postgres_or_skip
+TESTS = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
 
 pytestmark = pytest.mark.postgres
 
@@ -16,14 +20,14 @@ def _books(db) -> dict:
     return {t: sorted(db.query(f"SELECT * FROM {db.table(t)}"), key=repr) for t in BOOKKEEPING}
 
 
-def test_duckdb_and_postgresql_give_identical_tables():
+def test_duckdb_and_postgresql_give_identical_tables(cdm_snapshot, clinical_tables, drop_schema, fresh_db, load, postgres_or_skip):
     url, schema = postgres_or_skip("ctcl_eq")
     duck = fresh_db()
     pg = fresh_db(url, cdm_schema=schema)
     try:
         load(duck, *INPUTS)
         load(pg, *INPUTS)
-        tables = CLINICAL_TABLES + ("source_to_concept_map",)
+        tables = clinical_tables + ("source_to_concept_map",)
         assert cdm_snapshot(pg, tables) == cdm_snapshot(duck, tables)
         assert _books(pg) == _books(duck)
         # and a re-load is a no-op on PostgreSQL too

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import hashlib
 import hmac
 import stat
 
 import pytest
 
-from conftest import FIXTURES, fresh_db
 from ctcl_map.pipeline import RunFailed, RunOptions, run_fhir2omop
 from ctcl_map.pseudonym_key import key_check
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 BUNDLE = FIXTURES / "golden" / "patient_person_and_death.json"
 LEGACY_KEY = "ab" * 32
@@ -39,7 +42,7 @@ def no_configured_key(monkeypatch, tmp_path):
     return tmp_path / "config" / "pseudonym.key"
 
 
-def test_a_cdm_of_an_earlier_version_has_its_key_moved_out_and_keeps_its_pseudonyms(no_configured_key):
+def test_a_cdm_of_an_earlier_version_has_its_key_moved_out_and_keeps_its_pseudonyms(no_configured_key, fresh_db):
     db = fresh_db()
     db.insert_rows("ctcl_settings", ("name", "value"), [("pseudonym_salt", LEGACY_KEY)])  # as earlier versions kept it
     report = _load(db)
@@ -54,7 +57,7 @@ def test_a_cdm_of_an_earlier_version_has_its_key_moved_out_and_keeps_its_pseudon
     assert report.notices == [] and _person_source_values(db) == _expected(LEGACY_KEY)
 
 
-def test_a_new_cdm_gets_a_new_key_file_and_the_cdm_holds_no_secret(no_configured_key):
+def test_a_new_cdm_gets_a_new_key_file_and_the_cdm_holds_no_secret(no_configured_key, fresh_db):
     db = fresh_db()
     report = _load(db)
     key = no_configured_key.read_text().strip()
@@ -63,7 +66,7 @@ def test_a_new_cdm_gets_a_new_key_file_and_the_cdm_holds_no_secret(no_configured
     assert key not in repr(db.query(f"SELECT * FROM {db.table('ctcl_settings')}"))
 
 
-def test_a_run_with_another_key_is_refused_instead_of_changing_every_pseudonym(no_configured_key, tmp_path):
+def test_a_run_with_another_key_is_refused_instead_of_changing_every_pseudonym(no_configured_key, tmp_path, fresh_db):
     db = fresh_db()
     _load(db)
     other = tmp_path / "other.key"
@@ -75,7 +78,7 @@ def test_a_run_with_another_key_is_refused_instead_of_changing_every_pseudonym(n
         _load(db)
 
 
-def test_a_legacy_key_that_differs_from_the_configured_one_is_refused(no_configured_key, tmp_path):
+def test_a_legacy_key_that_differs_from_the_configured_one_is_refused(no_configured_key, tmp_path, fresh_db):
     no_configured_key.parent.mkdir(parents=True)
     no_configured_key.write_text("cd" * 32)
     db = fresh_db()
@@ -87,7 +90,7 @@ def test_a_legacy_key_that_differs_from_the_configured_one_is_refused(no_configu
     assert _person_source_values(db) == _expected(LEGACY_KEY)
 
 
-def test_the_key_may_come_from_the_environment(monkeypatch, no_configured_key):
+def test_the_key_may_come_from_the_environment(monkeypatch, no_configured_key, fresh_db):
     monkeypatch.setenv("CTCL_MAP_PSEUDONYM_KEY", "ef" * 20)
     db = fresh_db()
     _load(db)
@@ -96,7 +99,7 @@ def test_the_key_may_come_from_the_environment(monkeypatch, no_configured_key):
 
 
 @pytest.mark.parametrize("text, message", [("not hex", "not hexadecimal"), ("abcd", "too short")])
-def test_an_unusable_key_is_a_configuration_error(tmp_path, no_configured_key, text, message):
+def test_an_unusable_key_is_a_configuration_error(tmp_path, no_configured_key, text, message, fresh_db):
     bad = tmp_path / "bad.key"
     bad.write_text(text)
     with pytest.raises(RunFailed, match=message):

@@ -6,14 +6,18 @@ Each test loads what a site would send and compares the report with the CDM it l
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, SHARED, load
 from ctcl_map.cli import app
 from ctcl_map.quality.validate import validate_inputs
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 
 GOLDEN = FIXTURES / "golden"
 EVENT_TABLES = ("person", "visit_occurrence", "condition_occurrence", "drug_exposure", "procedure_occurrence",
@@ -35,7 +39,7 @@ def _write_ndjson(path, *resources) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in resources))
 
 
-def test_rows_removed_at_the_end_of_the_run_leave_the_report(db, tmp_path):
+def test_rows_removed_at_the_end_of_the_run_leave_the_report(db, tmp_path, load):
     """A Condition whose Patient never arrives is written, then removed by the end-of-run check:
     'rows written' and the unmapped counts must equal what stays in the CDM (nothing)."""
     orphans = tmp_path / "Condition.ndjson"
@@ -55,7 +59,7 @@ def test_rows_removed_at_the_end_of_the_run_leave_the_report(db, tmp_path):
     assert data["rows_by_resource_type"] == {"Observation": {"observation": 1}, "Patient": {"person": 1}}
 
 
-def test_rerun_of_unchanged_input_writes_and_quarantines_nothing(db, tmp_path):
+def test_rerun_of_unchanged_input_writes_and_quarantines_nothing(db, tmp_path, load):
     """Orphans, a Patient's cascade and a bad line, re-run twice in both modes: nothing written,
     nothing newly quarantined, and the quarantine table does not grow."""
     _write_ndjson(tmp_path / "Patient.ndjson", {**PATIENT, "id": "nobirth", "birthDate": None})
@@ -83,7 +87,7 @@ def load_with(db, path, incremental: bool):
     return run_fhir2omop(db, RunOptions(inputs=[path], oncology=False, incremental=incremental))
 
 
-def test_record_lost_with_its_patient_says_why_and_validate_predicts_it(db):
+def test_record_lost_with_its_patient_says_why_and_validate_predicts_it(db, load):
     fixture = GOLDEN / "patient_quarantined_cascade_named.json"
     load(db, fixture)
     assert _quarantine(db) == [("c1", "patient_quarantined", "its Patient was quarantined: missing_birth_date"),
@@ -92,7 +96,7 @@ def test_record_lost_with_its_patient_says_why_and_validate_predicts_it(db):
     assert rules == ["conversion.missing_birth_date", "conversion.patient_quarantined"]
 
 
-def test_animal_patient_is_not_a_person_and_its_records_say_so(db):
+def test_animal_patient_is_not_a_person_and_its_records_say_so(db, load):
     fixture = GOLDEN / "patient_animal_not_a_person.json"
     load(db, fixture)
     assert _count(db, "person") == 0
@@ -100,7 +104,7 @@ def test_animal_patient_is_not_a_person_and_its_records_say_so(db):
     assert [f.rule for f in validate_inputs([fixture]).findings] == ["conversion.patient_excluded"]
 
 
-def test_duplicates_within_a_run_are_counted_once_by_both_commands(db, tmp_path):
+def test_duplicates_within_a_run_are_counted_once_by_both_commands(db, tmp_path, load):
     """The same Condition twice in one file, once more in another file, and an older version after
     a newer one: loaded once; two repeats and one older version counted; validate agrees."""
     newer = {**CONDITION, "meta": {"versionId": "2"}}
@@ -123,7 +127,7 @@ def test_duplicates_within_a_run_are_counted_once_by_both_commands(db, tmp_path)
     assert sorted(rules) == ["conversion.missing_date", "input.duplicate_resource"]
 
 
-def test_contained_patient_subject_resolves(db, tmp_path):
+def test_contained_patient_subject_resolves(db, tmp_path, load):
     observation = {"resourceType": "Observation", "id": "o1", "status": "final", "effectiveDateTime": "2020-05-06",
                    "contained": [{"resourceType": "Patient", "id": "pat", "gender": "male", "birthDate": "1961"}],
                    "subject": {"reference": "#pat"}, "valueQuantity": {"value": 3},
@@ -162,7 +166,7 @@ def test_untouched_bulk_export_and_package_files_pass_strict(tmp_path):
                                               "package.json (FHIR package manifest)": 1}
 
 
-def test_conditional_delete_is_unsupported_not_invalid(db, tmp_path):
+def test_conditional_delete_is_unsupported_not_invalid(db, tmp_path, load):
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"request": {"method": "DELETE", "url": "Condition?identifier=urn:x|1"}},
         {"request": {"method": "DELETE", "url": "not a url"}},
@@ -207,7 +211,7 @@ TESTDATA = next((p for p in (SHARED / "testdata", SHARED.parent.parent / "shared
 
 @pytest.mark.skipif(TESTDATA is None, reason="../shared/testdata (third-party FHIR) is not present")
 @pytest.mark.parametrize("dataset", ["us-core-examples", "mcode-extraction-fixtures", "synthea-bulk-ndjson/10-patients"])
-def test_third_party_report_equals_the_cdm_and_reruns_add_nothing(db, dataset):
+def test_third_party_report_equals_the_cdm_and_reruns_add_nothing(db, dataset, load):
     folder = TESTDATA / dataset
     data = load(db, folder).to_dict()
     for table in EVENT_TABLES:
@@ -239,7 +243,7 @@ def _drugs(db) -> list[tuple]:
 
 
 @pytest.mark.parametrize("later_run", [False, True], ids=["later-in-the-run", "in-a-later-run"])
-def test_medication_read_after_its_request_fills_the_drug(db, tmp_path, later_run):
+def test_medication_read_after_its_request_fills_the_drug(db, tmp_path, later_run, load):
     _write_ndjson(tmp_path / "patients.ndjson", PATIENT)
     _write_ndjson(tmp_path / "requests.ndjson", REQUEST)
     _write_ndjson(tmp_path / "meds.ndjson", MEDICATION)
@@ -264,7 +268,7 @@ GOLDEN_FIXTURES = sorted(p for p in GOLDEN.glob("*.json") if not p.name.endswith
 
 
 @pytest.mark.parametrize("fixture", GOLDEN_FIXTURES, ids=[p.stem for p in GOLDEN_FIXTURES])
-def test_validate_and_fhir2omop_count_the_same_quarantines(db, fixture):
+def test_validate_and_fhir2omop_count_the_same_quarantines(db, fixture, load):
     from collections import Counter
 
     from ctcl_map.quality.validate import REPORTED_ELSEWHERE

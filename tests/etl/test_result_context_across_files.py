@@ -6,12 +6,15 @@ duplicated, re-runs write nothing, and the report equals the CDM. DuckDB and Pos
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 
 import pytest
 
-from conftest import SHARED, drop_schema, fresh_db, postgres_or_skip
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
+
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-04-12"}
 ENCOUNTER = {"resourceType": "Encounter", "id": "e1", "status": "finished", "subject": {"reference": "Patient/p1"},
@@ -29,7 +32,7 @@ REPORT = {"resourceType": "DiagnosticReport", "id": "r1", "status": "final", "su
 
 
 @pytest.fixture(params=["duckdb", "postgresql"])
-def database(request, tmp_path):
+def database(request, tmp_path, drop_schema, fresh_db, postgres_or_skip):
     if request.param == "duckdb":
         db = fresh_db(str(tmp_path / "cdm.duckdb"))
         yield db
@@ -176,7 +179,7 @@ def test_no_date_anywhere_stays_quarantined_and_waiting(database, tmp_path):
     _assert_report_equals_cdm(database, dated)
 
 
-def test_two_workers_complete_results_as_one_does(tmp_path):
+def test_two_workers_complete_results_as_one_does(tmp_path, fresh_db):
     files = _export(tmp_path)
     snapshots = []
     for workers in (1, 2):
@@ -216,7 +219,7 @@ def _bulk_export_of(bundle_path, folder, strip_listed_dates: bool) -> int:
 
 
 @pytest.mark.skipif(TESTDATA is None, reason="../shared/testdata (third-party FHIR) is not present")
-def test_synthea_export_with_undated_results_loads_them_from_their_reports(tmp_path):
+def test_synthea_export_with_undated_results_loads_them_from_their_reports(tmp_path, fresh_db):
     """A Synthea patient's export with the own date of every result a report lists removed: run 1
     without DiagnosticReport.ndjson quarantines them, run 2 with it loads every one, with the
     report's date: the CDM equals the load of the untouched export."""

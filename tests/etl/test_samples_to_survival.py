@@ -15,17 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fresh_db, load
 
 from ctcl_map.survival import SurvivalSpec, run_survival
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 COHORT = SAMPLES / "cohort-500"
 ADMIN_END = date(2024, 12, 31)  # the generator's administrative censoring date (truth.json parameters)
 
 
 @pytest.fixture(scope="module")
-def cohort_cdm():
+def cohort_cdm(fresh_db, load):
     database = fresh_db()
     load(database, COHORT / "fhir", mapping_dirs=[SAMPLES / "site-mappings"], oncology=True)
     yield database

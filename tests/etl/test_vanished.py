@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import cdm_snapshot, fresh_db
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
 
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-04-12"}
@@ -39,7 +38,7 @@ def _load(db, *inputs: Path, incremental: bool = True, delete_vanished: bool = T
                                         delete_vanished=delete_vanished))
 
 
-def _loaded(tmp_path: Path, file_name: str, *resources: dict) -> tuple:
+def _loaded(fresh_db, tmp_path: Path, file_name: str, *resources: dict) -> tuple:
     """A fresh CDM with one Bundle file loaded from folder tmp_path/in: (db, folder)."""
     folder = tmp_path / "in"
     folder.mkdir()
@@ -53,7 +52,7 @@ def _condition_codes(db) -> list[str]:
     return sorted(v for (v,) in db.query(f"SELECT condition_source_value FROM {db.table('condition_occurrence')}"))
 
 
-def test_condition_missing_from_a_reexported_bundle_is_deleted_as_if_never_loaded(tmp_path):
+def test_condition_missing_from_a_reexported_bundle_is_deleted_as_if_never_loaded(tmp_path, cdm_snapshot, fresh_db):
     folder = tmp_path / "in"
     folder.mkdir()
     bundle = _bundle(folder / "patient-p1.json", PATIENT, MF, SS)
@@ -78,7 +77,7 @@ def test_condition_missing_from_a_reexported_bundle_is_deleted_as_if_never_loade
     assert report.vanished_deleted == 0 and report.outcome.deleted == 0
 
 
-def test_a_resource_moved_to_another_file_is_kept_whichever_file_is_read_first(tmp_path):
+def test_a_resource_moved_to_another_file_is_kept_whichever_file_is_read_first(tmp_path, fresh_db):
     for gains, loses in (("a.json", "b.json"), ("b.json", "a.json")):
         folder = tmp_path / gains.replace(".json", "-first")
         folder.mkdir()
@@ -94,7 +93,7 @@ def test_a_resource_moved_to_another_file_is_kept_whichever_file_is_read_first(t
         db.close()
 
 
-def test_a_resource_still_in_an_unchanged_file_is_kept(tmp_path):
+def test_a_resource_still_in_an_unchanged_file_is_kept(tmp_path, fresh_db):
     folder = tmp_path / "in"
     folder.mkdir()
     _bundle(folder / "a.json", PATIENT, MF, SS)
@@ -113,8 +112,8 @@ def test_a_resource_still_in_an_unchanged_file_is_kept(tmp_path):
     assert _condition_codes(db) == ["C84.0"]
 
 
-def test_keep_vanished_leaves_resources_missing_from_a_delta_file(tmp_path):
-    db, folder = _loaded(tmp_path, "delta.json", PATIENT, MF, SS)
+def test_keep_vanished_leaves_resources_missing_from_a_delta_file(tmp_path, fresh_db):
+    db, folder = _loaded(fresh_db, tmp_path, "delta.json", PATIENT, MF, SS)
     _bundle(folder / "delta.json", {**MF, "onsetDateTime": "2019-03-01"})  # tonight's delta: one changed resource
     report = _load(db, folder, delete_vanished=False)
     assert report.vanished_deleted == 0 and report.outcome.deleted == 0
@@ -122,29 +121,29 @@ def test_keep_vanished_leaves_resources_missing_from_a_delta_file(tmp_path):
     assert db.query(f"SELECT COUNT(*) FROM {db.table('person')}")[0][0] == 1
 
 
-def test_a_file_with_an_unreadable_entry_deletes_nothing(tmp_path):
+def test_a_file_with_an_unreadable_entry_deletes_nothing(tmp_path, fresh_db):
     """The entry that cannot be read may be the resource that seems gone."""
-    db, folder = _loaded(tmp_path, "p1.json", PATIENT, MF, SS)
+    db, folder = _loaded(fresh_db, tmp_path, "p1.json", PATIENT, MF, SS)
     _bundle(folder / "p1.json", PATIENT, MF, "garbled")
     report = _load(db, folder)
     assert report.quarantined == 1 and report.vanished_deleted == 0
     assert _condition_codes(db) == ["C84.0", "C84.1"]
 
 
-def test_resources_without_an_id_are_not_duplicated_when_entries_shift(tmp_path):
+def test_resources_without_an_id_are_not_duplicated_when_entries_shift(tmp_path, fresh_db):
     """An id-less resource is keyed by its position; after a re-export moves it, the old key is
     gone from the file, so its rows go with it instead of staying beside the new ones."""
     anonymous = {key: value for key, value in SS.items() if key != "id"}
-    db, folder = _loaded(tmp_path, "p1.json", PATIENT, anonymous)
+    db, folder = _loaded(fresh_db, tmp_path, "p1.json", PATIENT, anonymous)
     _bundle(folder / "p1.json", PATIENT, MF, anonymous)  # a new entry before it
     report = _load(db, folder)
     assert report.vanished_deleted == 1
     assert _condition_codes(db) == ["C84.0", "C84.1"]
 
 
-def test_a_cdm_loaded_before_file_occurrences_were_kept_learns_them_from_resource_state(tmp_path):
+def test_a_cdm_loaded_before_file_occurrences_were_kept_learns_them_from_resource_state(tmp_path, fresh_db):
     """Upgrading: each resource is taken to stand in the file that last loaded it."""
-    db, folder = _loaded(tmp_path, "p1.json", PATIENT, MF, SS)
+    db, folder = _loaded(fresh_db, tmp_path, "p1.json", PATIENT, MF, SS)
     db.execute(f"DELETE FROM {db.table('ctcl_resource_file')}")  # as a CDM of the earlier version
     db.execute(f"DELETE FROM {db.table('ctcl_settings')} WHERE name = 'ddl_digest'")
     _bundle(folder / "p1.json", PATIENT, MF)

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 import ctcl_map.converters.parallel as parallel
-from conftest import SHARED, fresh_db
-from etl_helpers import database_snapshot, empty_cdm, make_inputs, run_cli
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
 from ctcl_map.store.database import connect
+
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 
 BULK = SHARED / "testdata" / "synthea-bulk-ndjson" / "10-patients"
 
 
-def _load_twice(inputs: Path, tmp_path: Path, *extra: str) -> tuple[dict, dict]:
+def _load_twice(database_snapshot, empty_cdm, run_cli, inputs: Path, tmp_path: Path, *extra: str) -> tuple[dict, dict]:
     template = empty_cdm(tmp_path / "empty.duckdb")
     snapshots = []
     for workers in ("1", "2"):
@@ -31,14 +31,14 @@ def _load_twice(inputs: Path, tmp_path: Path, *extra: str) -> tuple[dict, dict]:
     return snapshots[0], snapshots[1]
 
 
-def test_two_workers_write_exactly_what_one_writes_for_bundles(tmp_path):
-    one, two = _load_twice(make_inputs(tmp_path / "in", copies=4), tmp_path, "--batch-size", "70")
+def test_two_workers_write_exactly_what_one_writes_for_bundles(tmp_path, make_inputs, database_snapshot, empty_cdm, run_cli):
+    one, two = _load_twice(database_snapshot, empty_cdm, run_cli, make_inputs(tmp_path / "in", copies=4), tmp_path, "--batch-size", "70")
     assert one["person"] and one["measurement"] and one["ctcl_quarantine"]
     assert two == one
 
 
 @pytest.mark.skipif(not BULK.exists(), reason=f"bulk NDJSON test data not present at {BULK}")
-def test_two_workers_write_exactly_what_one_writes_for_bulk_ndjson_in_chunks(tmp_path, monkeypatch):
+def test_two_workers_write_exactly_what_one_writes_for_bulk_ndjson_in_chunks(tmp_path, monkeypatch, database_snapshot, fresh_db):
     """Small units so one NDJSON file is split over many workers' chunks."""
     monkeypatch.setattr(parallel, "NDJSON_LINES_PER_UNIT", 37)
     snapshots = []
@@ -65,7 +65,7 @@ def _request(number: int) -> dict:
             "authoredOn": f"2020-03-{number:02d}"}
 
 
-def test_medication_read_in_an_earlier_unit_resolves_in_a_worker_as_it_does_in_one_process(tmp_path, monkeypatch):
+def test_medication_read_in_an_earlier_unit_resolves_in_a_worker_as_it_does_in_one_process(tmp_path, monkeypatch, database_snapshot, fresh_db):
     """Requests in later units (handed to workers before the Medication's unit was settled) must
     see the Medication, and a newer version of it read later applies to requests after it only."""
     monkeypatch.setattr(parallel, "NDJSON_LINES_PER_UNIT", 2)
@@ -109,7 +109,7 @@ def test_default_is_one_worker_per_available_core_and_none_for_small_inputs():
     assert default_workers(PARALLEL_MIN_BYTES) == len(os.sched_getaffinity(0))
 
 
-def test_no_more_workers_than_json_files_to_read(tmp_path):
+def test_no_more_workers_than_json_files_to_read(tmp_path, fresh_db, make_inputs):
     """An incremental run of one changed Bundle converts in this process even with --workers 2."""
     inputs = make_inputs(tmp_path / "in", copies=2, golden=False)
     db = fresh_db(str(tmp_path / "cdm.duckdb"))
@@ -122,7 +122,7 @@ def test_no_more_workers_than_json_files_to_read(tmp_path):
     assert again.files == 1 and again.workers == 1
 
 
-def test_with_workers_a_streamed_bundle_is_converted_in_the_loader_lazily_and_writes_what_one_process_writes(tmp_path, monkeypatch):
+def test_with_workers_a_streamed_bundle_is_converted_in_the_loader_lazily_and_writes_what_one_process_writes(tmp_path, monkeypatch, database_snapshot, fresh_db, make_inputs):
     """A Bundle the reader streams (here: over 1 kB) is not sent to a worker, which would hand its
     rows back whole; the loader converts it lazily, in input order with the units around it."""
     import functools

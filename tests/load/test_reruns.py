@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import FIXTURES, cdm_snapshot, load
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
 
 GOLDEN = FIXTURES / "golden"
 ALL_TABLES_WITH_BOOKKEEPING = ("ctcl_id_map", "ctcl_lineage", "ctcl_resource_state")
@@ -26,7 +27,7 @@ CONDITION = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "
              "onsetDateTime": "2018-05-01", "meta": {"versionId": "1"}}
 
 
-def test_loading_twice_leaves_the_database_exactly_as_one_load(db):
+def test_loading_twice_leaves_the_database_exactly_as_one_load(db, cdm_snapshot, load):
     inputs = sorted(p for p in GOLDEN.glob("*.json") if not p.name.endswith(".expected.json"))
     load(db, *inputs)
     first = cdm_snapshot(db)
@@ -38,7 +39,7 @@ def test_loading_twice_leaves_the_database_exactly_as_one_load(db):
     assert sum(report.outcome.rows_by_table.values()) == 0
 
 
-def test_newer_version_replaces_rows_and_keeps_ids(db, tmp_path):
+def test_newer_version_replaces_rows_and_keeps_ids(db, tmp_path, load):
     load(db, _bundle(tmp_path, "v1.json", PATIENT, CONDITION))
     newer = {**CONDITION, "meta": {"versionId": "2"}, "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "C84.1"}]}}
     load(db, _bundle(tmp_path, "v2.json", PATIENT, newer))
@@ -46,7 +47,7 @@ def test_newer_version_replaces_rows_and_keeps_ids(db, tmp_path):
     assert rows == [(1, 4041799, "C84.1")]
 
 
-def test_older_version_does_not_replace_newer(db, tmp_path):
+def test_older_version_does_not_replace_newer(db, tmp_path, load):
     newer = {**CONDITION, "meta": {"versionId": "2"}, "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "C84.1"}]}}
     load(db, _bundle(tmp_path, "v2.json", PATIENT, newer))
     report = load(db, _bundle(tmp_path, "v1.json", PATIENT, CONDITION))
@@ -54,7 +55,7 @@ def test_older_version_does_not_replace_newer(db, tmp_path):
     assert db.query(f"SELECT condition_source_value FROM {db.table('condition_occurrence')}") == [("C84.1",)]
 
 
-def test_transaction_delete_removes_rows_and_derived_eras(db, tmp_path):
+def test_transaction_delete_removes_rows_and_derived_eras(db, tmp_path, load):
     load(db, _bundle(tmp_path, "load.json", PATIENT, CONDITION))
     assert db.query(f"SELECT COUNT(*) FROM {db.table('condition_era')}") == [(1,)]
     report = load(db, _bundle(tmp_path, "delete.json", deletes=("Condition/c1",)))
@@ -64,9 +65,8 @@ def test_transaction_delete_removes_rows_and_derived_eras(db, tmp_path):
     assert db.query(f"SELECT COUNT(*) FROM {db.table('ctcl_lineage')} WHERE resource_key = 'Condition/c1'") == [(0,)]
 
 
-def test_same_input_in_another_order_of_runs_gives_same_ids(tmp_path):
+def test_same_input_in_another_order_of_runs_gives_same_ids(tmp_path, cdm_snapshot, fresh_db, load):
     """Ids come from the lineage table: a fresh database given the same files gives the same rows."""
-    from conftest import fresh_db
 
     inputs = sorted(p for p in GOLDEN.glob("*.json") if not p.name.endswith(".expected.json"))
     snapshots = []

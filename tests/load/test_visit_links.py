@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import fresh_db
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
 
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "male", "birthDate": "1961-09-30"}
@@ -34,14 +33,14 @@ def _condition_visit(db):
     return db.query(f"SELECT visit_occurrence_id FROM {db.table('condition_occurrence')}")
 
 
-def test_encounter_that_never_arrives_leaves_no_visit_link(tmp_path):
+def test_encounter_that_never_arrives_leaves_no_visit_link(tmp_path, fresh_db):
     db = fresh_db()
     report = _load(db, _write(tmp_path / "b.json", _put(PATIENT), _put(CONDITION)))
     assert report.visit_links_cleared == 1
     assert _condition_visit(db) == [(None,)]
 
 
-def test_encounter_in_the_input_keeps_the_link(tmp_path):
+def test_encounter_in_the_input_keeps_the_link(tmp_path, fresh_db):
     db = fresh_db()
     report = _load(db, _write(tmp_path / "b.json", _put(PATIENT), _put(ENCOUNTER), _put(CONDITION)))
     visit_ids = db.query(f"SELECT visit_occurrence_id FROM {db.table('visit_occurrence')}")
@@ -49,7 +48,7 @@ def test_encounter_in_the_input_keeps_the_link(tmp_path):
     assert _condition_visit(db) == visit_ids and visit_ids[0][0] is not None
 
 
-def test_encounter_deleted_later_clears_the_link_of_rows_left_unchanged(tmp_path):
+def test_encounter_deleted_later_clears_the_link_of_rows_left_unchanged(tmp_path, fresh_db):
     db = fresh_db()
     _load(db, _write(tmp_path / "day1.json", _put(PATIENT), _put(ENCOUNTER), _put(CONDITION)))
     report = _load(db, _write(tmp_path / "day2.json", {"request": {"method": "DELETE", "url": "Encounter/e1"}}))
@@ -57,7 +56,7 @@ def test_encounter_deleted_later_clears_the_link_of_rows_left_unchanged(tmp_path
     assert _condition_visit(db) == [(None,)]
 
 
-def test_encounter_gone_from_a_reexported_bundle_clears_the_link(tmp_path):
+def test_encounter_gone_from_a_reexported_bundle_clears_the_link(tmp_path, fresh_db):
     db = fresh_db()
     bundle = _write(tmp_path / "p1.json", _put(PATIENT), _put(ENCOUNTER), _put(CONDITION))
     _load(db, bundle)
@@ -66,7 +65,7 @@ def test_encounter_gone_from_a_reexported_bundle_clears_the_link(tmp_path):
     assert _condition_visit(db) == [(None,)]
 
 
-def test_a_link_cleared_because_the_encounter_had_not_arrived_is_restored_when_it_arrives(tmp_path):
+def test_a_link_cleared_because_the_encounter_had_not_arrived_is_restored_when_it_arrives(tmp_path, fresh_db):
     """Bulk exports come in pieces: the Condition first, its Encounter in a later run. The
     Condition's file is unchanged (not even read again), yet its row gets its visit back."""
     db = fresh_db()
@@ -80,7 +79,7 @@ def test_a_link_cleared_because_the_encounter_had_not_arrived_is_restored_when_i
     assert db.query(f"SELECT COUNT(*) FROM {db.table('ctcl_cleared_link')}") == [(0,)]
 
 
-def test_a_cleared_link_is_not_restored_over_a_newer_version_of_the_resource(tmp_path):
+def test_a_cleared_link_is_not_restored_over_a_newer_version_of_the_resource(tmp_path, fresh_db):
     db = fresh_db()
     _load(db, _write(tmp_path / "day1.json", _put(PATIENT), _put(CONDITION)))
     without_encounter = {key: value for key, value in CONDITION.items() if key != "encounter"}

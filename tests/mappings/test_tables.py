@@ -14,7 +14,7 @@ from ctcl_map.mappings.tables import (
 from ctcl_map.vocab.loader import load_shipped_vocabulary
 from ctcl_map.store.database import connect
 
-SITE = Path(__file__).parents[1] / "samples" / "site-mappings"
+SITE = Path(__file__).parents[2] / "samples" / "site-mappings"
 EXPECTED_DOMAINS = {"therapies": {"Drug"}, "diagnoses": {"Condition"}, "procedures": {"Procedure"},
                     "labs": {"Measurement"}, "staging": {"Measurement", "Meas Value"}, "answers": {"Meas Value"}}
 THERAPY_HEADER = ("source_vocabulary_id,source_code,source_code_description,target_concept_id,target_domain_id,"

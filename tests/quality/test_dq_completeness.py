@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
+
 from datetime import date
 
-from test_dq_sound_cdm import (
-    AST_MEASUREMENT,
-    EHR,
-    insert,
-    result,
-    run,
-    sound_db,  # noqa: F401 - pytest fixture
-)
 
 from ctcl_map.store.database import Database
+
+EHR = 32817  # Type Concept
+AST_MEASUREMENT = 3013721  # DQD: plausibleUnitConceptIds 8645,8923
 
 
 def unmapped_condition(condition_id: int, person_id: int, source_value: str | None) -> dict:
@@ -22,7 +18,7 @@ def unmapped_condition(condition_id: int, person_id: int, source_value: str | No
             "condition_source_value": source_value}
 
 
-def test_standard_concept_record_completeness_counts_concept_zero_against_threshold(sound_db: Database) -> None:
+def test_standard_concept_record_completeness_counts_concept_zero_against_threshold(sound_db: Database, insert, result, run) -> None:
     check = result(run(sound_db, ["standardConceptRecordCompleteness"], ["condition_occurrence"]),
                    "standardConceptRecordCompleteness", "condition_occurrence", "condition_concept_id")
     assert (check.status, check.num_violated, check.threshold) == ("pass", 0, 5.0)
@@ -32,7 +28,7 @@ def test_standard_concept_record_completeness_counts_concept_zero_against_thresh
     assert (check.status, check.num_violated, check.num_denominator, check.pct_violated) == ("fail", 1, 5, 20.0)
 
 
-def test_unit_completeness_only_counts_measurements_with_a_numeric_value(sound_db: Database) -> None:
+def test_unit_completeness_only_counts_measurements_with_a_numeric_value(sound_db: Database, insert, result, run) -> None:
     rows = [
         {"measurement_id": 2, "person_id": 2, "measurement_concept_id": AST_MEASUREMENT,
          "measurement_date": date(2020, 3, 1), "measurement_type_concept_id": EHR,
@@ -47,7 +43,7 @@ def test_unit_completeness_only_counts_measurements_with_a_numeric_value(sound_d
     assert (check.status, check.num_violated, check.num_denominator) == ("fail", 1, 2)
 
 
-def test_source_concept_record_completeness_counts_source_concept_zero(sound_db: Database) -> None:
+def test_source_concept_record_completeness_counts_source_concept_zero(sound_db: Database, result, run) -> None:
     sound_db.execute("UPDATE condition_occurrence SET condition_source_concept_id = 0 WHERE condition_occurrence_id = 1")
     check = result(run(sound_db, ["sourceConceptRecordCompleteness"], ["condition_occurrence"]),
                    "sourceConceptRecordCompleteness", "condition_occurrence", "condition_source_concept_id")
@@ -55,7 +51,7 @@ def test_source_concept_record_completeness_counts_source_concept_zero(sound_db:
 
 
 def test_source_value_completeness_counts_distinct_unmapped_source_values_with_null_as_one(
-    sound_db: Database,
+    sound_db: Database, insert, result, run,
 ) -> None:
     check = result(run(sound_db, ["sourceValueCompleteness"], ["condition_occurrence"]),
                    "sourceValueCompleteness", "condition_occurrence", "condition_source_value")
@@ -69,7 +65,7 @@ def test_source_value_completeness_counts_distinct_unmapped_source_values_with_n
 
 
 def test_measure_value_completeness_thresholds_are_zero_for_required_and_100_for_optional_fields(
-    sound_db: Database,
+    sound_db: Database, result, run,
 ) -> None:
     report = run(sound_db, ["measureValueCompleteness"], ["person"])
     month = result(report, "measureValueCompleteness", "person", "month_of_birth")
@@ -80,7 +76,7 @@ def test_measure_value_completeness_thresholds_are_zero_for_required_and_100_for
     assert (year.status, year.num_violated, year.num_denominator, year.threshold) == ("fail", 1, 4, 0.0)
 
 
-def test_measure_person_completeness_counts_persons_without_records(sound_db: Database) -> None:
+def test_measure_person_completeness_counts_persons_without_records(sound_db: Database, result, run) -> None:
     sound_db.execute("DELETE FROM observation_period WHERE person_id = 4")
     sound_db.execute("DELETE FROM visit_occurrence WHERE person_id IN (1, 2, 3)")
     report = run(sound_db, ["measurePersonCompleteness"], ["observation_period", "visit_occurrence"])
@@ -91,7 +87,7 @@ def test_measure_person_completeness_counts_persons_without_records(sound_db: Da
     assert (visits.status, visits.num_violated, visits.pct_violated, visits.threshold) == ("pass", 3, 75.0, 95.0)
 
 
-def test_measure_condition_era_completeness_counts_persons_with_conditions_but_no_era(sound_db: Database) -> None:
+def test_measure_condition_era_completeness_counts_persons_with_conditions_but_no_era(sound_db: Database, result, run) -> None:
     sound_db.execute("DELETE FROM condition_era WHERE person_id = 2")
     check = result(run(sound_db, ["measureConditionEraCompleteness"]), "measureConditionEraCompleteness",
                    "condition_era")
@@ -104,7 +100,7 @@ def test_measure_condition_era_completeness_counts_persons_with_conditions_but_n
 
 
 
-def test_condition_era_completeness_ignores_unmapped_conditions_as_dqd_2_8_does(sound_db: Database) -> None:
+def test_condition_era_completeness_ignores_unmapped_conditions_as_dqd_2_8_does(sound_db: Database, insert, result, run) -> None:
     # A person whose only condition is unmapped (concept 0) gets no era: DQD 2.8 does not count them.
     sound_db.execute("INSERT INTO person (person_id, gender_concept_id, year_of_birth, race_concept_id, "
                      "ethnicity_concept_id) VALUES (99, 8507, 1950, 8527, 38003564)")

@@ -3,21 +3,17 @@ not applicable when their concept never occurs (DQD's rule)."""
 
 from __future__ import annotations
 
+
 from datetime import date
 
-from test_dq_sound_cdm import (
-    AST_MEASUREMENT,
-    AST_UNIT,
-    EHR,
-    MG_PER_DL,
-    TESTICULAR_HYPOFUNCTION,
-    insert,
-    result,
-    run,
-    sound_db,  # noqa: F401 - pytest fixture
-)
 
 from ctcl_map.store.database import Database
+
+EHR = 32817  # Type Concept
+TESTICULAR_HYPOFUNCTION = 26662  # DQD: plausibleGender Male
+AST_MEASUREMENT = 3013721  # DQD: plausibleUnitConceptIds 8645,8923
+AST_UNIT = 8645  # DQD
+MG_PER_DL = 8840  # DQD
 
 # DQD Concept_Level row: plausibleGenderUseDescendants Male for "4090861, 4025213" (Male genitalia
 # finding, Male reproductive finding). CONCEPT_ANCESTOR lists every standard concept as its own
@@ -30,7 +26,7 @@ def condition(condition_id: int, person_id: int, concept_id: int) -> dict:
             "condition_start_date": date(2020, 3, 1), "condition_type_concept_id": EHR}
 
 
-def test_plausible_gender_counts_records_for_persons_of_the_other_gender(sound_db: Database) -> None:
+def test_plausible_gender_counts_records_for_persons_of_the_other_gender(sound_db: Database, insert, result, run) -> None:
     concept = str(TESTICULAR_HYPOFUNCTION)
     check = result(run(sound_db, ["plausibleGender"], ["condition_occurrence"]), "plausibleGender",
                    "condition_occurrence", concept=concept)
@@ -47,7 +43,7 @@ def test_plausible_gender_counts_records_for_persons_of_the_other_gender(sound_d
     assert "TESTICULAR HYPOFUNCTION" in check.description and "MALE" in check.description
 
 
-def test_plausible_gender_use_descendants_follows_concept_ancestor(sound_db: Database) -> None:
+def test_plausible_gender_use_descendants_follows_concept_ancestor(sound_db: Database, insert, result, run) -> None:
     insert(sound_db, "concept_ancestor", [{"ancestor_concept_id": MALE_GENITALIA_FINDING,
                                            "descendant_concept_id": MALE_GENITALIA_FINDING,
                                            "min_levels_of_separation": 0, "max_levels_of_separation": 0}])
@@ -62,7 +58,7 @@ def test_plausible_gender_use_descendants_follows_concept_ancestor(sound_db: Dat
     assert (check.status, check.num_violated, check.num_denominator, check.threshold) == ("fail", 1, 2, 2.0)
 
 
-def test_plausible_unit_concept_ids_counts_numeric_results_with_unapproved_units(sound_db: Database) -> None:
+def test_plausible_unit_concept_ids_counts_numeric_results_with_unapproved_units(sound_db: Database, insert, result, run) -> None:
     concept = str(AST_MEASUREMENT)
     check = result(run(sound_db, ["plausibleUnitConceptIds"], ["measurement"]), "plausibleUnitConceptIds",
                    "measurement", concept=concept)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+
 from datetime import date
 
-from test_dq_sound_cdm import (
-    EHR,
-    MOGAMULIZUMAB,
-    MYCOSIS_FUNGOIDES,
-    SEZARY,
-    insert,
-    result,
-    run,
-    sound_db,  # noqa: F401 - pytest fixture
-)
 
 from ctcl_map.store.database import Database
+
+EHR = 32817  # Type Concept
+MYCOSIS_FUNGOIDES = 4040380
+SEZARY = 4041799
+MOGAMULIZUMAB = 35200202  # RxNorm Ingredient
 
 
 def condition_row(condition_id: int, person_id: int, concept_id: int, **extra) -> dict:
@@ -25,7 +21,7 @@ def condition_row(condition_id: int, person_id: int, concept_id: int, **extra) -
     return row
 
 
-def test_is_required_counts_null_required_values(sound_db: Database) -> None:
+def test_is_required_counts_null_required_values(sound_db: Database, result, run) -> None:
     assert result(run(sound_db, ["isRequired"], ["person"]), "isRequired", "person", "year_of_birth").status == "pass"
     sound_db.execute("UPDATE person SET year_of_birth = NULL WHERE person_id IN (1, 2)")
     check = result(run(sound_db, ["isRequired"], ["person"]), "isRequired", "person", "year_of_birth")
@@ -33,7 +29,7 @@ def test_is_required_counts_null_required_values(sound_db: Database) -> None:
     assert check.threshold == 0.0
 
 
-def test_cdm_datatype_flags_non_integers_in_text_and_float_columns(sound_db: Database) -> None:
+def test_cdm_datatype_flags_non_integers_in_text_and_float_columns(sound_db: Database, result, run) -> None:
     sound_db.execute("ALTER TABLE person ALTER COLUMN year_of_birth TYPE VARCHAR")
     sound_db.execute("ALTER TABLE person ALTER COLUMN month_of_birth TYPE DOUBLE PRECISION")
     report = run(sound_db, ["cdmDatatype"], ["person"])
@@ -49,7 +45,7 @@ def test_cdm_datatype_flags_non_integers_in_text_and_float_columns(sound_db: Dat
     assert (month.status, month.num_violated, month.num_denominator) == ("fail", 1, 4)
 
 
-def test_is_primary_key_counts_every_row_sharing_a_key(sound_db: Database) -> None:
+def test_is_primary_key_counts_every_row_sharing_a_key(sound_db: Database, insert, result, run) -> None:
     assert result(run(sound_db, ["isPrimaryKey"], ["person"]), "isPrimaryKey", "person").num_violated == 0
     insert(sound_db, "person", [{"person_id": 1, "gender_concept_id": 8532, "year_of_birth": 1990,
                                  "race_concept_id": 0, "ethnicity_concept_id": 0}])
@@ -57,7 +53,7 @@ def test_is_primary_key_counts_every_row_sharing_a_key(sound_db: Database) -> No
     assert (check.status, check.num_violated, check.num_denominator) == ("fail", 2, 5)
 
 
-def test_is_foreign_key_counts_values_missing_from_the_referenced_table(sound_db: Database) -> None:
+def test_is_foreign_key_counts_values_missing_from_the_referenced_table(sound_db: Database, insert, result, run) -> None:
     report = run(sound_db, ["isForeignKey"], ["condition_occurrence"])
     assert {r.status for r in report.results} <= {"pass", "not_applicable"}
     insert(sound_db, "condition_occurrence", [condition_row(5, 99, MYCOSIS_FUNGOIDES, visit_occurrence_id=77)])
@@ -70,7 +66,7 @@ def test_is_foreign_key_counts_values_missing_from_the_referenced_table(sound_db
     assert (concept.status, concept.num_violated) == ("pass", 0)
 
 
-def test_fk_domain_counts_concepts_of_another_domain_but_not_concept_zero(sound_db: Database) -> None:
+def test_fk_domain_counts_concepts_of_another_domain_but_not_concept_zero(sound_db: Database, insert, result, run) -> None:
     assert result(run(sound_db, ["fkDomain"], ["condition_occurrence"]), "fkDomain", "condition_occurrence",
                   "condition_concept_id").status == "pass"
     insert(sound_db, "condition_occurrence", [condition_row(5, 1, MOGAMULIZUMAB), condition_row(6, 2, 0)])
@@ -80,7 +76,7 @@ def test_fk_domain_counts_concepts_of_another_domain_but_not_concept_zero(sound_
     assert "CONDITION" in check.description
 
 
-def test_fk_class_counts_drug_eras_that_are_not_ingredients(sound_db: Database) -> None:
+def test_fk_class_counts_drug_eras_that_are_not_ingredients(sound_db: Database, insert, result, run) -> None:
     assert result(run(sound_db, ["fkClass"], ["drug_era"]), "fkClass", "drug_era").status == "pass"
     insert(sound_db, "drug_era", [{"drug_era_id": 2, "person_id": 2, "drug_concept_id": MYCOSIS_FUNGOIDES,
                                    "drug_era_start_date": date(2020, 3, 1), "drug_era_end_date": date(2020, 3, 1)}])
@@ -88,7 +84,7 @@ def test_fk_class_counts_drug_eras_that_are_not_ingredients(sound_db: Database) 
     assert (check.status, check.num_violated, check.num_denominator) == ("fail", 1, 2)
 
 
-def test_is_standard_valid_concept_counts_invalid_and_non_standard_concepts(sound_db: Database) -> None:
+def test_is_standard_valid_concept_counts_invalid_and_non_standard_concepts(sound_db: Database, result, run) -> None:
     assert result(run(sound_db, ["isStandardValidConcept"], ["condition_occurrence"]), "isStandardValidConcept",
                   "condition_occurrence", "condition_concept_id").status == "pass"
     sound_db.execute(f"UPDATE concept SET invalid_reason = 'U' WHERE concept_id = {SEZARY}")  # 1 condition row
@@ -103,7 +99,7 @@ def test_is_standard_valid_concept_counts_invalid_and_non_standard_concepts(soun
 
 
 def test_cdm_table_and_cdm_field_fail_when_missing_and_dependent_checks_become_not_applicable(
-    sound_db: Database,
+    sound_db: Database, result, run,
 ) -> None:
     report = run(sound_db, ["cdmTable", "cdmField", "isForeignKey"], ["note", "person"])
     assert {r.status for r in report.results if r.check_name in ("cdmTable", "cdmField")} == {"pass"}

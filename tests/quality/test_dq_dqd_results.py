@@ -7,15 +7,18 @@ R/summarizeResults.R); the column list below is the default of DQD's writeJsonRe
 
 from __future__ import annotations
 
+
 import json
+from datetime import date
 import subprocess
 import sys
 
-from test_dq_sound_cdm import TODAY, build_sound_cdm, insert, run, sound_db  # noqa: F401 - fixture
 
 from ctcl_map.quality import run_dq
 from ctcl_map.quality.dqd_results import check_id, dqd_results
 from ctcl_map.store.database import Database, connect
+
+TODAY = date(2025, 1, 1)  # DQD's GETDATE() in these tests (tests/quality/conftest.py)
 
 DQD_CHECK_COLUMNS = [
     "checkId", "failed", "passed", "isError", "notApplicable", "checkName", "checkDescription",
@@ -31,7 +34,7 @@ OVERVIEW_KEYS = [
 ]
 
 
-def _results(db: Database) -> dict:
+def _results(insert, db: Database) -> dict:
     from datetime import datetime
 
     if not db.query("SELECT COUNT(*) FROM cdm_source")[0][0]:
@@ -44,11 +47,11 @@ def _results(db: Database) -> dict:
                                  default=str)), report
 
 
-def test_results_have_dqd_layout_flags_and_fractions(sound_db: Database) -> None:
+def test_results_have_dqd_layout_flags_and_fractions(sound_db: Database, insert) -> None:
     insert(sound_db, "condition_occurrence", [{
         "condition_occurrence_id": 50, "person_id": 1, "condition_concept_id": 0,
         "condition_start_date": TODAY, "condition_type_concept_id": 32817, "condition_source_value": "X"}])
-    data, report = _results(sound_db)
+    data, report = _results(insert, sound_db)
     assert set(data) == {"startTimestamp", "endTimestamp", "executionTime", "CheckResults", "Metadata", "Overview"}
     assert list(data["Overview"]) == OVERVIEW_KEYS
     rows = data["CheckResults"]
@@ -83,7 +86,7 @@ def test_check_id_of_a_concept_check_with_unit() -> None:
     assert check_id(result) == "concept_plausibleunitconceptids_measurement_measurement_concept_id_3013721"
 
 
-def test_cli_writes_the_dqd_json(tmp_path) -> None:
+def test_cli_writes_the_dqd_json(tmp_path, build_sound_cdm) -> None:
     path = tmp_path / "cdm.duckdb"
     db = build_sound_cdm(connect(str(path)))
     db.close()

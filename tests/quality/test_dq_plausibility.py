@@ -3,18 +3,14 @@ pass on the sound one. TODAY (DQD's GETDATE()) is 2025-01-01 in these tests."""
 
 from __future__ import annotations
 
+
 from datetime import date
 
-from test_dq_sound_cdm import (
-    EHR,
-    SEZARY,
-    insert,
-    result,
-    run,
-    sound_db,  # noqa: F401 - pytest fixture
-)
 
 from ctcl_map.store.database import Database
+
+EHR = 32817  # Type Concept
+SEZARY = 4041799
 
 
 def set_condition_start(db: Database, condition_id: int, start: date) -> None:
@@ -27,7 +23,7 @@ def condition_for_person_3(condition_id: int, start: date) -> dict:
             "condition_start_date": start, "condition_type_concept_id": EHR}
 
 
-def test_plausible_value_low_for_numbers_and_dates(sound_db: Database) -> None:
+def test_plausible_value_low_for_numbers_and_dates(sound_db: Database, result, run) -> None:
     checks = ["plausibleValueLow"]
     assert {r.status for r in run(sound_db, checks, ["person", "condition_occurrence"]).results} <= {
         "pass", "not_applicable"}
@@ -43,7 +39,7 @@ def test_plausible_value_low_for_numbers_and_dates(sound_db: Database) -> None:
     assert "1850" in year.description
 
 
-def test_plausible_value_high_uses_tomorrow_and_next_year(sound_db: Database) -> None:
+def test_plausible_value_high_uses_tomorrow_and_next_year(sound_db: Database, result, run) -> None:
     set_condition_start(sound_db, 1, date(2025, 1, 2))  # tomorrow: allowed
     set_condition_start(sound_db, 2, date(2025, 1, 3))
     sound_db.execute("UPDATE person SET year_of_birth = 2026 WHERE person_id = 1")  # YEAR(GETDATE())+1: allowed
@@ -55,7 +51,7 @@ def test_plausible_value_high_uses_tomorrow_and_next_year(sound_db: Database) ->
     assert (year.status, year.num_violated, year.num_denominator) == ("fail", 1, 4)
 
 
-def test_plausible_temporal_after_birth_and_start(sound_db: Database) -> None:
+def test_plausible_temporal_after_birth_and_start(sound_db: Database, result, run) -> None:
     # Person 4: born 1980, no birth_datetime -> DQD compares with 1980-06-01.
     set_condition_start(sound_db, 4, date(1980, 6, 1))
     report = run(sound_db, ["plausibleTemporalAfter"], ["condition_occurrence"])
@@ -70,7 +66,7 @@ def test_plausible_temporal_after_birth_and_start(sound_db: Database) -> None:
     assert (end.status, end.num_violated, end.num_denominator) == ("fail", 1, 4)
 
 
-def test_plausible_during_life_and_before_death_allow_60_days(sound_db: Database) -> None:
+def test_plausible_during_life_and_before_death_allow_60_days(sound_db: Database, insert, result, run) -> None:
     # Person 3 died 2022-06-01; +60 days = 2022-07-31.
     insert(sound_db, "condition_occurrence", [condition_for_person_3(5, date(2022, 7, 31)),
                                               condition_for_person_3(6, date(2022, 8, 1))])
@@ -82,7 +78,7 @@ def test_plausible_during_life_and_before_death_allow_60_days(sound_db: Database
     assert (before.status, before.num_violated, before.num_denominator) == ("fail", 1, 3)
 
 
-def test_plausible_after_birth_uses_birth_datetime_then_year_month_day(sound_db: Database) -> None:
+def test_plausible_after_birth_uses_birth_datetime_then_year_month_day(sound_db: Database, result, run) -> None:
     sound_db.execute("UPDATE person SET birth_datetime = TIMESTAMP '1950-03-10 10:00:00' WHERE person_id = 1")
     sound_db.execute("UPDATE person SET month_of_birth = 7, day_of_birth = 15 WHERE person_id = 2")
     set_condition_start(sound_db, 1, date(1950, 3, 9))
@@ -95,7 +91,7 @@ def test_plausible_after_birth_uses_birth_datetime_then_year_month_day(sound_db:
     assert (check.status, check.num_violated, check.num_denominator) == ("fail", 2, 4)
 
 
-def test_plausible_start_before_end(sound_db: Database) -> None:
+def test_plausible_start_before_end(sound_db: Database, result, run) -> None:
     assert result(run(sound_db, ["plausibleStartBeforeEnd"], ["visit_occurrence"]), "plausibleStartBeforeEnd",
                   "visit_occurrence", "visit_start_date").status == "pass"
     sound_db.execute("UPDATE visit_occurrence SET visit_start_date = DATE '2020-03-05' WHERE visit_occurrence_id = 1")
@@ -104,7 +100,7 @@ def test_plausible_start_before_end(sound_db: Database) -> None:
     assert (check.status, check.num_violated, check.num_denominator) == ("fail", 1, 4)
 
 
-def test_within_visit_dates_allows_one_week_either_side(sound_db: Database) -> None:
+def test_within_visit_dates_allows_one_week_either_side(sound_db: Database, result, run) -> None:
     # Visits run 2020-03-01 .. 2020-03-02.
     set_condition_start(sound_db, 1, date(2020, 2, 22))  # 8 days before the start
     set_condition_start(sound_db, 2, date(2020, 2, 23))  # 7 days before: allowed
@@ -116,7 +112,7 @@ def test_within_visit_dates_allows_one_week_either_side(sound_db: Database) -> N
 
 
 def test_observation_period_overlap_counts_persons_with_overlapping_or_adjacent_periods(
-    sound_db: Database,
+    sound_db: Database, insert, result, run,
 ) -> None:
     def period(period_id: int, person_id: int, start: date, end: date) -> dict:
         return {"observation_period_id": period_id, "person_id": person_id, "observation_period_start_date": start,

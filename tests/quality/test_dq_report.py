@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
+
 import io
 import json
 from datetime import date
 
 import pytest
 from rich.console import Console
-from test_dq_sound_cdm import (
-    EHR,
-    insert,
-    result,
-    run,
-    sound_db,  # noqa: F401 - pytest fixture
-)
 
 from ctcl_map.quality.definitions import check_instances, check_names
 from ctcl_map.quality.dq import CATALOG_CHECKS, CHECK_SQL, _exceeds_threshold
 from ctcl_map.quality.report import CheckResult
 from ctcl_map.quality.sqlparts import CheckSetupError, plausible_bound
 from ctcl_map.store.database import Database
+
+EHR = 32817  # Type Concept
 
 
 def test_every_dqd_check_description_is_implemented() -> None:
@@ -73,7 +69,7 @@ def test_threshold_is_exceeded_only_above_it_and_zero_or_missing_means_any_viola
     assert _exceeds_threshold(_result(0, 1000, None)) is False
 
 
-def test_empty_table_and_unpopulated_field_are_not_applicable(sound_db: Database) -> None:
+def test_empty_table_and_unpopulated_field_are_not_applicable(sound_db: Database, result, run) -> None:
     report = run(sound_db, ["isRequired", "measurePersonCompleteness", "measureValueCompleteness", "isForeignKey"],
                  ["note", "condition_occurrence"])
     assert result(report, "isRequired", "note", "note_id").not_applicable_reason == "Table NOTE is empty."
@@ -91,7 +87,7 @@ def test_empty_table_and_unpopulated_field_are_not_applicable(sound_db: Database
     assert (completeness.status, completeness.num_violated, completeness.num_denominator) == ("pass", 4, 4)
 
 
-def test_a_check_whose_helper_table_is_missing_is_an_error_not_a_crash(sound_db: Database) -> None:
+def test_a_check_whose_helper_table_is_missing_is_an_error_not_a_crash(sound_db: Database, result, run) -> None:
     sound_db.execute("DROP TABLE death")
     report = run(sound_db, ["plausibleDuringLife"], ["condition_occurrence"])
     check = result(report, "plausibleDuringLife", "condition_occurrence", "condition_start_date")
@@ -99,7 +95,7 @@ def test_a_check_whose_helper_table_is_missing_is_an_error_not_a_crash(sound_db:
     assert report.exit_code == 1 and report.errors == [check]
 
 
-def test_report_json_and_table_show_failures_with_filled_descriptions(sound_db: Database) -> None:
+def test_report_json_and_table_show_failures_with_filled_descriptions(sound_db: Database, insert, run) -> None:
     insert(sound_db, "condition_occurrence", [
         {"condition_occurrence_id": 5, "person_id": 99, "condition_concept_id": 0,
          "condition_start_date": date(2020, 3, 1), "condition_type_concept_id": EHR}

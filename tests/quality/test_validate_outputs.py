@@ -11,7 +11,7 @@ from rich.console import Console
 
 from ctcl_map.quality.validate import validate_inputs
 
-FIXTURES = Path(__file__).parent / "fixtures" / "validate"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "validate"
 # Written into event_after_death_reported.json's Patient: name, MRN, address.
 PRIVATE = ("Privacyhidden", "Johanna", "MRN-778899", "Secret Lane", "Hiddenville")
 

@@ -8,7 +8,7 @@ import pytest
 
 from ctcl_map.quality.validate import validate_inputs
 
-FIXTURES = Path(__file__).parent / "fixtures" / "validate"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "validate"
 
 
 def findings(name: str, **options):

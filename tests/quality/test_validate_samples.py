@@ -9,7 +9,7 @@ import pytest
 
 from ctcl_map.quality.validate import validate_inputs
 
-REPO = Path(__file__).parent.parent
+REPO = Path(__file__).parents[2]
 TESTDATA = REPO.parent / "shared" / "testdata"
 
 

@@ -3,6 +3,8 @@ a strict whole-file parse would lose."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gzip
 import io
 import json
@@ -11,10 +13,11 @@ import random
 import orjson
 import pytest
 
-from conftest import TESTS
 from ctcl_map.readers import json_stream
 from ctcl_map.readers.fhir_input import InputProblem, ReadLimits, read_file
 from ctcl_map.readers.json_stream import BundleScanner, JsonShapeError, lines, parse_json
+
+TESTS = Path(__file__).resolve().parents[1]
 
 STREAMED = ReadLimits(whole_file_bytes=1000)  # anything over 1 kB goes through the scanner
 

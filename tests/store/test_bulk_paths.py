@@ -6,7 +6,6 @@ from datetime import date, datetime
 
 import pytest
 
-from conftest import drop_schema, postgres_or_skip
 from ctcl_map.store.database import COLUMN_WISE_ROWS, connect
 
 ROWS = [
@@ -19,7 +18,7 @@ COLUMNS = ("id", "text", "day", "moment", "number")
 
 
 @pytest.fixture(params=["duckdb", "postgresql"])
-def db(request):
+def db(request, drop_schema, postgres_or_skip):
     if request.param == "duckdb":
         database = connect(":memory:")
         schema = None

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import csv
 
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import FIXTURES, TESTS, drop_schema, fresh_db, load, postgres_or_skip
-from etl_helpers import run_cli
 from ctcl_map.cdm.schema import cdm_fields
 from ctcl_map.store.database import connect
 from ctcl_map.store.export import export_cdm
+
+TESTS = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 INPUTS = [TESTS / "data" / "synthea", FIXTURES / "golden" / "medication_request_days_supply_end_date.json"]
 
@@ -50,7 +53,7 @@ def _check(db, out_dir, file_format: str) -> None:
         assert ids == sorted(r[0] for r in _rows(db, "person"))
 
 
-def test_export_duckdb_to_parquet_and_csv_through_the_cli(tmp_path):
+def test_export_duckdb_to_parquet_and_csv_through_the_cli(tmp_path, fresh_db, load, run_cli):
     db_path = tmp_path / "cdm.duckdb"
     db = fresh_db(str(db_path))
     load(db, *INPUTS)
@@ -68,7 +71,7 @@ def test_export_duckdb_to_parquet_and_csv_through_the_cli(tmp_path):
             db.close()
 
 
-def test_export_refuses_an_unknown_format_and_a_database_without_a_cdm(tmp_path):
+def test_export_refuses_an_unknown_format_and_a_database_without_a_cdm(tmp_path, run_cli):
     result = run_cli("export", str(tmp_path / "out"), "--db", str(tmp_path / "x.duckdb"), "--format", "xlsx")
     assert result.returncode == 2 and "parquet" in result.stderr
     connect(tmp_path / "empty.duckdb").close()
@@ -78,7 +81,7 @@ def test_export_refuses_an_unknown_format_and_a_database_without_a_cdm(tmp_path)
 
 
 @pytest.mark.postgres
-def test_export_postgresql_to_parquet_and_csv(tmp_path):
+def test_export_postgresql_to_parquet_and_csv(tmp_path, drop_schema, fresh_db, load, postgres_or_skip):
     url, schema = postgres_or_skip("ctcl_export")
     db = fresh_db(url, cdm_schema=schema)
     try:
@@ -93,7 +96,7 @@ def test_export_postgresql_to_parquet_and_csv(tmp_path):
 
 
 @pytest.mark.postgres
-def test_parquet_from_both_backends_has_the_spec_schema_and_concatenates(tmp_path):
+def test_parquet_from_both_backends_has_the_spec_schema_and_concatenates(tmp_path, drop_schema, fresh_db, load, postgres_or_skip):
     """One Arrow schema per table from the spec: int32 for integer, non-nullable exactly where the
     spec requires a value; the same from DuckDB and PostgreSQL, so the files concatenate."""
     import pyarrow as pa
@@ -120,7 +123,7 @@ def test_parquet_from_both_backends_has_the_spec_schema_and_concatenates(tmp_pat
         drop_schema(schema)
 
 
-def test_a_new_duckdb_file_is_written_in_the_storage_format_duckdb_1_1_reads(tmp_path):
+def test_a_new_duckdb_file_is_written_in_the_storage_format_duckdb_1_1_reads(tmp_path, fresh_db, load):
     """Files we create carry DuckDB's v1.0.0+ storage format (header version 64, what DuckDB 1.0 and
     1.1 read), whatever newer duckdb writes them; DuckDB 1.1.3 then opens them (checked by hand,
     see README: Portable files)."""

@@ -4,23 +4,26 @@ the time-varying design's strata, the hazard ratio between strata, the JSON/CSV 
 from __future__ import annotations
 
 import json
-import sys
 from datetime import date, timedelta
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "survival"))
-from survival_cdm import BEXAROTENE, EHR, FEMALE, MF, MOGAMULIZUMAB, SS, SmallCDM, duckdb_cdm  # noqa: E402
 
-from ctcl_map.cli import app  # noqa: E402
-from ctcl_map.survival import SurvivalSpec, SurvivalSpecError, render, result_dict, run_survival  # noqa: E402
-from ctcl_map.survival.analysis import time_varying_rows  # noqa: E402
-from ctcl_map.survival.baseline import add_baseline_covariates  # noqa: E402
-from ctcl_map.store.database import connect  # noqa: E402
+from ctcl_map.cli import app
+from ctcl_map.survival import SurvivalSpec, SurvivalSpecError, render, result_dict, run_survival
+from ctcl_map.survival.analysis import time_varying_rows
+from ctcl_map.survival.baseline import add_baseline_covariates
+from ctcl_map.store.database import connect
+
+MF = 4040380  # Mycosis fungoides (SNOMED 118618005)
+SS = 4041799  # Sezary's disease (SNOMED 118611004)
+MOGAMULIZUMAB = 35200202
+BEXAROTENE = 1389888
+EHR = 32817
+FEMALE = 8532
 
 DX = date(2015, 1, 1)
 LCT = 2000000950  # test-local CTCL-map concept; the code under test finds it by concept_code
@@ -45,7 +48,7 @@ def _lct(cdm, person_id: int, when: date, answer: str) -> None:
                        [(800000 + person_id * 1000 + when.toordinal() % 1000, person_id, LCT, when, EHR, answer)])
 
 
-def test_baseline_covariates_are_read_as_of_the_index_date():
+def test_baseline_covariates_are_read_as_of_the_index_date(duckdb_cdm):
     cdm = duckdb_cdm()
     cdm.db.insert_rows(cdm.db.table("concept"),
                        ["concept_id", "concept_name", "domain_id", "vocabulary_id", "concept_class_id",
@@ -75,7 +78,7 @@ def test_baseline_covariates_are_read_as_of_the_index_date():
 
 
 @pytest.fixture
-def strata_cdm():
+def strata_cdm(duckdb_cdm):
     return _twelve_persons(duckdb_cdm())
 
 
@@ -178,7 +181,7 @@ def test_cli_rejects_an_unknown_covariate_with_exit_2(tmp_path):
     assert "unknown covariate 'shoe_size'" in outcome.output
 
 
-def test_study_writes_one_self_contained_report_with_its_data(tmp_path):
+def test_study_writes_one_self_contained_report_with_its_data(tmp_path, duckdb_cdm):
     from ctcl_map.survival.study import StudyOptions, run_study, write_study
 
     cdm = duckdb_cdm()
@@ -211,9 +214,9 @@ def test_study_writes_one_self_contained_report_with_its_data(tmp_path):
     assert pd.read_csv(out / "comparison.csv").shape[0] == len(data["comparison"])
 
 
-def test_cli_adjusted_survival_prints_json_and_writes_the_overlap_plot(tmp_path):
+def test_cli_adjusted_survival_prints_json_and_writes_the_overlap_plot(tmp_path, small_cdm):
     path = tmp_path / "registry.duckdb"  # not cdm.duckdb: the catalog would clash with schema cdm
-    cdm = _twelve_persons(SmallCDM(connect(str(path), cdm_schema="cdm", results_schema="results")))
+    cdm = _twelve_persons(small_cdm(connect(str(path), cdm_schema="cdm", results_schema="results")))
     cdm.db.close()
     outcome = CliRunner().invoke(app, [
         "survival", "--db", str(path), "--cdm-schema", "cdm", "--results-schema", "results", "--cohort", "ctcl",

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).parent / "fixtures" / "survival"
-sys.path.insert(0, str(FIXTURES))
-from survival_cdm import MF, MF_FOLLICULOTROPIC, SS, cdm, duckdb_cdm, postgres_cdm  # noqa: E402,F401
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "survival"
 
-from ctcl_map.survival import SurvivalSpec, SurvivalSpecError, run_survival  # noqa: E402
-from ctcl_map.survival.cohorts import build_cohort, built_in  # noqa: E402
+from ctcl_map.survival import SurvivalSpec, SurvivalSpecError, run_survival
+from ctcl_map.survival.cohorts import build_cohort, built_in
+
+MF = 4040380  # Mycosis fungoides (SNOMED 118618005)
+MF_FOLLICULOTROPIC = 4301661  # descendant of MF
+SS = 4041799  # Sezary's disease (SNOMED 118611004)
 
 pytest.importorskip("circe", reason="ohdsi-circepy is not installed")
 
@@ -62,7 +63,7 @@ def test_circe_cohort_with_restrictions_applies_them_after_circe(cdm):
     assert any(a.step == "age at index >= 60" and a.dropped == 1 for a in result.attrition)
 
 
-def test_circe_json_that_is_not_json_names_the_file_and_line(tmp_path):
+def test_circe_json_that_is_not_json_names_the_file_and_line(tmp_path, duckdb_cdm):
     broken = tmp_path / "broken.json"
     broken.write_text('{\n  "ConceptSets": [\n', encoding="utf-8")
     cdm = duckdb_cdm()

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).parent / "fixtures" / "survival"
-sys.path.insert(0, str(FIXTURES))
-from survival_cdm import MF, SS, SmallCDM, cdm, duckdb_cdm, postgres_cdm  # noqa: E402,F401
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "survival"
 
-from ctcl_map.survival import SurvivalSpec, run_survival  # noqa: E402
-from ctcl_map.survival.cohorts import CohortIdClash, build_cohort, built_in  # noqa: E402
+from ctcl_map.survival import SurvivalSpec, run_survival
+from ctcl_map.survival.cohorts import CohortIdClash, build_cohort, built_in
+
+MF = 4040380  # Mycosis fungoides (SNOMED 118618005)
+SS = 4041799  # Sezary's disease (SNOMED 118611004)
 
 pytest.importorskip("circe", reason="ohdsi-circepy is not installed")
 CIRCE = FIXTURES / "circe_first_mf_diagnosis.json"
-B_CELL = Path(__file__).parents[2] / "shared" / "reference" / "ohdsi-cohorts" / "phenotypelibrary_567.json"
 
 
 def _rows(db, cohort_id: int, table: str | None = None) -> list[tuple]:
@@ -86,10 +86,10 @@ def test_rows_of_another_tool_or_definition_are_never_overwritten(cdm):
     assert _rows(cdm.db, 4) == [(1, date(2014, 5, 1))]
 
 
-def test_cohort_table_option_and_refusal_exit_code(tmp_path):
+def test_cohort_table_option_and_refusal_exit_code(tmp_path, small_cdm):
     from ctcl_map.store.database import connect
 
-    work = SmallCDM(connect(str(tmp_path / "cdm.duckdb")))
+    work = small_cdm(connect(str(tmp_path / "cdm.duckdb")))
     _two_mf_patients(work)
     _cohort_generator_rows(work.db, 1)
     work.db.close()
@@ -107,18 +107,3 @@ def test_cohort_table_option_and_refusal_exit_code(tmp_path):
     assert _rows(db, 1) == [(77, date(2019, 1, 1))]  # CohortGenerator's row untouched
     assert db.query("SELECT cohort_definition_id FROM ctcl_cohort_definition") == [(1,)]
     db.close()
-
-
-@pytest.mark.skipif(not B_CELL.exists(), reason="shared/reference/ohdsi-cohorts is not beside the repository")
-def test_an_empty_circe_cohort_leaves_the_cdm_passing_dqd(tmp_path):
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_dq_sound_cdm import TODAY, build_sound_cdm, problems
-
-    from ctcl_map.quality import run_dq
-    from ctcl_map.store.database import connect
-
-    db = build_sound_cdm(connect(":memory:"))
-    result = run_survival(db, SurvivalSpec(circe_json=B_CELL))  # MF/SS are T-cell: nobody
-    assert result.persons.empty
-    assert "is empty: no rows written to cohort, and no cohort_definition row kept" in result.written[1]
-    assert problems(run_dq(db, today=TODAY)) == []

@@ -2,36 +2,29 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import date
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "survival"))
-from survival_cdm import (  # noqa: E402,F401
-    BEXAROTENE,
-    CTCL_NOS_ICDO3,
-    FEMALE,
-    MF,
-    MF_FOLLICULOTROPIC,
-    MF_ICDO3,
-    MOGAMULIZUMAB,
-    SS,
-    SS_ICDO3,
-    cdm,
-    duckdb_cdm,
-    postgres_cdm,
-)
 
-from ctcl_map.survival import Restrictions, SurvivalSpecError  # noqa: E402
-from ctcl_map.survival.cohorts import (  # noqa: E402
+from ctcl_map.survival import Restrictions, SurvivalSpecError
+from ctcl_map.survival.cohorts import (
     build_cohort,
     built_in,
     comparator_definition,
     exposure_definition,
     line_definition,
 )
+
+MF = 4040380  # Mycosis fungoides (SNOMED 118618005)
+MF_FOLLICULOTROPIC = 4301661  # descendant of MF
+SS = 4041799  # Sezary's disease (SNOMED 118611004)
+MF_ICDO3 = 36517657  # 9700/3-C44.8
+SS_ICDO3 = 44505167  # 9701/3-C44.9
+CTCL_NOS_ICDO3 = 44500230  # 9709/3-C44.5
+MOGAMULIZUMAB = 35200202
+BEXAROTENE = 1389888
+FEMALE = 8532
 
 
 def _members(build) -> dict[int, date]:
@@ -110,7 +103,7 @@ def test_advanced_and_early_stage_cohorts(cdm):
     assert dict(zip(advanced.members["person_id"], advanced.members["stage_group"])) == {1: "IIB", 2: "IVA1"}
 
 
-def test_advanced_cohort_without_the_staging_table_says_what_to_run():
+def test_advanced_cohort_without_the_staging_table_says_what_to_run(duckdb_cdm):
     cdm = duckdb_cdm()
     cdm.db.execute(f"DROP TABLE {cdm.db.table('ctcl_first_advanced')}")
     with pytest.raises(SurvivalSpecError, match="run the staging/episodes derivation"):
@@ -180,13 +173,13 @@ def test_drug_and_line_of_therapy_cohorts(cdm):
                                     4: date(2013, 6, 1)}
 
 
-def test_unknown_ingredient_gives_a_clear_error():
+def test_unknown_ingredient_gives_a_clear_error(duckdb_cdm):
     cdm = duckdb_cdm()
     with pytest.raises(SurvivalSpecError, match="no standard RxNorm ingredient named 'mogamulizumabb'"):
         build_cohort(cdm.db, exposure_definition("mogamulizumabb"))
 
 
-def test_targets_of_the_diagnosis_mapping_table_join_their_subtype_set():
+def test_targets_of_the_diagnosis_mapping_table_join_their_subtype_set(duckdb_cdm):
     from ctcl_map.survival.concept_sets import diagnosis_mapping_targets
 
     targets = diagnosis_mapping_targets()

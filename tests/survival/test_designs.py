@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import date, timedelta
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from lifelines import CoxTimeVaryingFitter
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "survival"))
-from survival_cdm import BEXAROTENE, MF, MOGAMULIZUMAB, SS, duckdb_cdm  # noqa: E402
 
-from ctcl_map.survival import SurvivalSpec, SurvivalSpecError, plot, render, result_dict, run_survival  # noqa: E402
-from ctcl_map.survival.analysis import time_varying_rows  # noqa: E402
+from ctcl_map.survival import SurvivalSpec, SurvivalSpecError, plot, render, result_dict, run_survival
+from ctcl_map.survival.analysis import time_varying_rows
+
+MF = 4040380  # Mycosis fungoides (SNOMED 118618005)
+SS = 4041799  # Sezary's disease (SNOMED 118611004)
+MOGAMULIZUMAB = 35200202
+BEXAROTENE = 1389888
 
 DX = date(2015, 1, 1)
 START = date(2010, 1, 1)
@@ -26,7 +27,7 @@ def _day(n: int) -> date:
 
 
 @pytest.fixture
-def exposure_cdm():
+def exposure_cdm(duckdb_cdm):
     """Six MF patients diagnosed on DX; mogamulizumab days and outcomes chosen per design rule."""
     cdm = duckdb_cdm()
     cdm.person(1, death=_day(400))  # A: moga day 30, dies day 400
@@ -93,7 +94,7 @@ def test_time_varying_exposure_splits_follow_up_at_first_exposure(exposure_cdm):
     assert [g.label for g in result.groups] == ["all"]
 
 
-def test_new_user_active_comparator_indexes_at_line_start_and_censors_at_switch():
+def test_new_user_active_comparator_indexes_at_line_start_and_censors_at_switch(duckdb_cdm):
     cdm = duckdb_cdm()
     for person_id in range(1, 6):
         cdm.person(person_id, death={1: date(2016, 8, 1), 2: date(2015, 12, 1), 3: date(2017, 1, 15)}.get(person_id))
@@ -120,7 +121,7 @@ def test_new_user_active_comparator_indexes_at_line_start_and_censors_at_switch(
     assert "robust variance" in result.cox["model"]
 
 
-def test_strata_split_the_curves_and_the_logrank_compares_them():
+def test_strata_split_the_curves_and_the_logrank_compares_them(duckdb_cdm):
     cdm = duckdb_cdm()
     for person_id in range(1, 7):
         ss = person_id > 3
@@ -132,7 +133,7 @@ def test_strata_split_the_curves_and_the_logrank_compares_them():
     assert result.logrank["groups"] == ["ctcl_type=MF", "ctcl_type=SS"]
 
 
-def test_strata_curves_come_in_natural_order_low_intermediate_high_unknown():
+def test_strata_curves_come_in_natural_order_low_intermediate_high_unknown(duckdb_cdm):
     cdm = duckdb_cdm()
     for person_id, answer in ((1, "CLIPI-HIGH"), (2, "CLIPI-LOW"), (3, None), (4, "CLIPI-INT")):
         cdm.person(person_id, death=_day(100 * person_id))
@@ -150,7 +151,7 @@ def test_strata_curves_come_in_natural_order_low_intermediate_high_unknown():
     (SurvivalSpec(strata=("colour",)), "unknown stratum 'colour'"),
     (SurvivalSpec(cohort="lymphoma"), "unknown cohort 'lymphoma'"),
 ])
-def test_requests_that_cannot_run_say_why(spec, message):
+def test_requests_that_cannot_run_say_why(spec, message, duckdb_cdm):
     cdm = duckdb_cdm()
     with pytest.raises(SurvivalSpecError, match=message):
         run_survival(cdm.db, spec)

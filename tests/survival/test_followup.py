@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import date
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "survival"))
-from survival_cdm import MF, cdm, duckdb_cdm, postgres_cdm  # noqa: E402,F401
 
-from ctcl_map.survival import SurvivalSpec, run_survival  # noqa: E402
+from ctcl_map.survival import SurvivalSpec, run_survival
+
+MF = 4040380  # Mycosis fungoides (SNOMED 118618005)
 
 DX = date(2015, 1, 1)
 

@@ -13,20 +13,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SHARED, fresh_db, load
 
 from ctcl_map.survival import SurvivalSpec, run_survival
 from ctcl_map.synthetic import GeneratorConfig, generate_cohort, write_cohort
 
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+
 pytest.importorskip("circe", reason="ohdsi-circepy is not installed")
 COHORTS = SHARED / "reference" / "ohdsi-cohorts"
 pytestmark = pytest.mark.skipif(not COHORTS.exists(), reason=f"{COHORTS} (published cohort definitions) not present")
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 MF_SS_CODED = ("C84.0", "C84.1", "9700/3", "9701/3", "118618005", "118611004")
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory):
+def generated(tmp_path_factory, fresh_db, load):
     out = tmp_path_factory.mktemp("phenotypes")
     write_cohort(generate_cohort(GeneratorConfig(patients=60, seed=16)), out, "ndjson")
     db = fresh_db()

@@ -21,7 +21,7 @@ from ctcl_map.synthetic import GeneratorConfig, generate_cohort, write_cohort
 from ctcl_map.synthetic import codes, messy, survival
 from ctcl_map.synthetic.olsen import derive_stage_group
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ROMAN_BY_LOINC_ANSWER = {answer: group for group, answer in codes.STAGE_LOINC_ANSWERS.items()}
 ROMAN_BY_ARABIC = {arabic: group for group, arabic in codes.ARABIC_STAGE.items()}
 DRUG_BY_CODE = {(system, code): drug for drug, props in codes.DRUGS.items()

@@ -6,15 +6,17 @@ The Athena folders are written by the test from verified concept ids only. SNOME
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 
-from conftest import FIXTURES, load
-from test_athena_loader import CONCEPT_ROWS, VERSION, write_athena
 
 from ctcl_map.cdm.schema import cdm_ddl
 from ctcl_map.pipeline import prepare_database
 from ctcl_map.vocab.loader import load_athena
 from ctcl_map.store.database import connect
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 LYMPHOMA = "432571\tMalignant lymphoma\tCondition\tSNOMED\tDisorder\tS\t118600007\t20020131\t20991231\t"
 
@@ -28,7 +30,7 @@ def _bundle(tmp_path, code_system: str, code: str):
     return path
 
 
-def _athena_db(tmp_path, concept_rows):
+def _athena_db(write_athena, tmp_path, concept_rows):
     db = connect(tmp_path / "cdm.duckdb")
     for statement in cdm_ddl(db.dialect, db.cdm_schema):
         db.execute(statement)
@@ -37,25 +39,25 @@ def _athena_db(tmp_path, concept_rows):
     return db
 
 
-def test_loaded_vocabulary_resolves_codes_and_its_version_is_recorded(tmp_path):
-    db = _athena_db(tmp_path, [*CONCEPT_ROWS, LYMPHOMA])
+def test_loaded_vocabulary_resolves_codes_and_its_version_is_recorded(tmp_path, load, athena_concept_rows, athena_version, write_athena):
+    db = _athena_db(write_athena, tmp_path, [*athena_concept_rows, LYMPHOMA])
     report = load(db, _bundle(tmp_path, "http://snomed.info/sct", "118600007"))
     assert db.query(f"SELECT condition_concept_id, condition_source_concept_id FROM {db.table('condition_occurrence')}") == [(432571, 432571)]
-    assert report.vocabulary_version == VERSION
+    assert report.vocabulary_version == athena_version
     db.close()
 
 
-def test_the_loaded_vocabulary_replaces_the_shipped_subset(tmp_path):
+def test_the_loaded_vocabulary_replaces_the_shipped_subset(tmp_path, load, athena_concept_rows, write_athena):
     """432571 is in the shipped subset; an Athena download without it no longer resolves the code."""
-    db = _athena_db(tmp_path, CONCEPT_ROWS)
+    db = _athena_db(write_athena, tmp_path, athena_concept_rows)
     report = load(db, _bundle(tmp_path, "http://snomed.info/sct", "118600007"))
     assert db.query(f"SELECT condition_concept_id FROM {db.table('condition_occurrence')}") == [(0,)]
     assert ("condition_occurrence", "concept_id", "SNOMED", "118600007", "code_not_in_vocabulary") in report.outcome.unmapped
     db.close()
 
 
-def test_ctcl_tables_keep_precedence_over_the_loaded_vocabulary(tmp_path):
-    db = _athena_db(tmp_path, CONCEPT_ROWS)
+def test_ctcl_tables_keep_precedence_over_the_loaded_vocabulary(tmp_path, load, athena_concept_rows, write_athena):
+    db = _athena_db(write_athena, tmp_path, athena_concept_rows)
     load(db, FIXTURES / "golden" / "condition_icd10_mf_maps_to_snomed.json")
     assert db.query(f"SELECT condition_concept_id, condition_source_value FROM {db.table('condition_occurrence')}") == [(4040380, "C84.0")]
     db.close()

@@ -11,11 +11,10 @@ import pytest
 from ctcl_map.cdm.schema import cdm_ddl, columns
 from ctcl_map.vocab.loader import SHIPPED_FILES, load_shipped_vocabulary, read_shipped, vocabulary_version
 from ctcl_map.store.database import connect
-from conftest import postgres_or_skip
 
 OWN_FLOOR = 2_000_000_000
-REFERENCE_CSV = Path(__file__).parents[2] / "shared" / "reference" / "vocab-concepts.csv"
-VOCAB_DIR = Path(__file__).parents[1] / "vocab"
+REFERENCE_CSV = Path(__file__).parents[3] / "shared" / "reference" / "vocab-concepts.csv"
+VOCAB_DIR = Path(__file__).parents[2] / "vocab"
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +104,7 @@ def test_load_into_fresh_duckdb_is_idempotent(tmp_path, concepts):
 
 
 @pytest.mark.postgres
-def test_load_into_fresh_postgres_schema(concepts):
+def test_load_into_fresh_postgres_schema(concepts, postgres_or_skip):
     url, schema = postgres_or_skip("vocab")
     db = connect(url, cdm_schema=schema)
     try:

@@ -1,33 +1,62 @@
-"""Helpers for the ETL-job tests: replicated inputs, the CLI as a subprocess, whole-database snapshots."""
+"""Fixtures of the ETL-job tests: replicated inputs, the CLI as a subprocess, whole-database snapshots.
+
+Helpers a test calls with arguments are fixtures that return the function (pytest loads this
+conftest; tests never import it)."""
 
 from __future__ import annotations
 
+import gzip
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import FIXTURES, TESTS, fresh_db
+import pytest
 
-sys.path.insert(0, str(TESTS.parent / "tools" / "bench"))
-from replicate import replicate_files  # noqa: E402  (tools/bench/ is a folder of scripts, not a package)
+from ctcl_map.pipeline import prepare_database
+from ctcl_map.store.database import connect
 
+TESTS = Path(__file__).resolve().parents[1]
+FIXTURES = TESTS / "fixtures"
 GOLDEN_INPUTS = sorted(p for p in (FIXTURES / "golden").glob("*.json") if not p.name.endswith(".expected.json"))
 # Per-run logs: which run did what differs between a killed-and-resumed load and a single one.
 RUN_LOG_TABLES = ("ctcl_run", "ctcl_unmapped")
 RUN_COLUMNS = ("run_id", "seen_run")
 
 
-def make_inputs(folder: Path, copies: int, first_copy: int = 0, golden: bool = True, distinct_golden_ids: bool = False) -> Path:
+# Copies of real FHIR with fresh ids: the rule of tools/bench/replicate.py (not part of the package,
+# so the tests carry their own few lines). Synthea names every resource by a UUID and references
+# it by that UUID; copy c rewrites each UUID's first group g to g XOR c, a bijection per copy, so
+# the copies are distinct patients whose references still resolve.
+_UUID = re.compile(rb"\b([0-9a-f]{8})(-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b")
+
+
+def _fresh_ids(text: bytes, copy: int) -> bytes:
+    if copy == 0:
+        return text
+    return _UUID.sub(lambda m: b"%08x" % (int(m.group(1), 16) ^ copy) + m.group(2), text)
+
+
+def _replicate(sources: list[Path], out_dir: Path, copies: int, first_copy: int = 0) -> list[Path]:
+    """One uncompressed file per source and copy: OUT/c0003-<name>.json."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for copy in range(first_copy, first_copy + copies):
+        for source in sources:
+            content = gzip.decompress(source.read_bytes()) if source.name.endswith(".gz") else source.read_bytes()
+            target = out_dir / f"c{copy:04d}-{source.name.removesuffix('.gz')}"
+            target.write_bytes(_fresh_ids(content, copy))
+            written.append(target)
+    return written
+
+
+def _make_inputs(folder: Path, copies: int, first_copy: int = 0, golden: bool = True, distinct_golden_ids: bool = False) -> Path:
     """`copies` copies (fresh ids) of the two licensed Synthea patients, plus every golden fixture
     (they carry mapped concepts, so eras and oncology rows exist).
 
     The golden fixtures reuse ids (Patient/p1 in all of them) with different content, so which
     version ends current depends on the order they are read in; `distinct_golden_ids` gives each
     fixture's resources ids of their own, for tests where two loaders read them in any order."""
-    replicate_files(sorted((TESTS / "data" / "synthea").glob("*.json.gz")), folder, copies, first_copy)
+    _replicate(sorted((TESTS / "data" / "synthea").glob("*.json.gz")), folder, copies, first_copy)
     for number, fixture in enumerate(GOLDEN_INPUTS if golden else ()):
         text = fixture.read_text()
         if distinct_golden_ids:
@@ -49,29 +78,15 @@ PROBLEM_LINES = "\n".join([
 ]) + "\n"
 
 
-def empty_cdm(path: Path) -> Path:
-    """A DuckDB file with the CDM, vocabulary and the tests' fixed pseudonym salt, ready to load."""
-    fresh_db(str(path)).close()
+def _empty_cdm(path: Path) -> Path:
+    """A DuckDB file with the CDM and vocabulary, ready to load."""
+    db = connect(str(path))
+    prepare_database(db)
+    db.close()
     return path
 
 
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "ctcl_map.cli", *args]
-
-
-def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(cli(*args), capture_output=True, text=True, timeout=timeout, env=_env())
-
-
-def start_cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env())
-
-
-def _env() -> dict:
-    return {**os.environ, "COLUMNS": "200"}
-
-
-def database_snapshot(db) -> dict[str, list[tuple]]:
+def _database_snapshot(db) -> dict[str, list[tuple]]:
     """Every table of the CDM schema (CDM and ctcl_ bookkeeping) as sorted rows, without run ids
     and per-run logs: what must be identical however many runs it took to get there."""
     schema = db.cdm_schema or ("main" if db.dialect == "duckdb" else "public")
@@ -96,13 +111,13 @@ _EVENT_FIELDS = {1147127: "condition_occurrence", 1147094: "drug_exposure", 1147
                  1147138: "measurement", 1147165: "observation", 1147070: "visit_occurrence"}
 
 
-def canonical_snapshot(db) -> dict[str, list[tuple]]:
+def _canonical_snapshot(db) -> dict[str, list[tuple]]:
     """database_snapshot with every generated id replaced by the key it stands for (ctcl_id_map):
     what two loads must agree on whatever order their batches (and so their ids) were given in.
 
     Ids with no key (observation periods and eras, numbered per load) become '#'; their rows
     still compare by every other column."""
-    snapshot = database_snapshot(db)
+    snapshot = _database_snapshot(db)
     keys = {(space, int(omop_id)): key for space, key, omop_id in db.query(
         f"SELECT id_space, row_key, omop_id FROM {db.table('ctcl_id_map')}")}
     # Derived rows' keys name the person by id ('derived:disease_episode:12').
@@ -163,3 +178,37 @@ def _space_of(table, column, row, spaces):
         return None
     name = column[: -len("_id")].removeprefix("preceding_")
     return name if name in spaces else None
+
+
+@pytest.fixture(scope="session")
+def golden_inputs() -> list[Path]:
+    """Every golden fixture's input file."""
+    return GOLDEN_INPUTS
+
+
+@pytest.fixture(scope="session")
+def replicate():
+    """replicate(sources, out_dir, copies, first_copy=0): copies of real FHIR files with fresh ids."""
+    return _replicate
+
+
+@pytest.fixture(scope="session")
+def make_inputs():
+    """make_inputs(folder, copies, first_copy=0, golden=True, distinct_golden_ids=False) -> folder."""
+    return _make_inputs
+
+
+@pytest.fixture(scope="session")
+def empty_cdm():
+    """empty_cdm(path) -> path: a DuckDB file with the CDM and vocabulary, ready to load."""
+    return _empty_cdm
+
+
+@pytest.fixture(scope="session")
+def database_snapshot():
+    return _database_snapshot
+
+
+@pytest.fixture(scope="session")
+def canonical_snapshot():
+    return _canonical_snapshot
