@@ -64,7 +64,6 @@ def test_two_concurrent_postgresql_loaders_of_different_inputs_both_succeed_with
             assert pg.query(f"SELECT COUNT(*) FROM {pg.table('cdm_source')}") == [(1,)]
             # The same content as one loader loading both inputs after each other (DuckDB).
             sequential = fresh_db()
-
             load(sequential, first, second, oncology=True)
             assert _identity_free(pg) == _identity_free(sequential)
             assert pg.query(f"SELECT status FROM {pg.table('ctcl_run')} ORDER BY run_id") == [("completed",), ("completed",)]
@@ -105,7 +104,6 @@ def test_a_single_postgresql_loader_gets_the_same_ids_as_duckdb(tmp_path, databa
 def test_a_postgresql_run_still_held_by_a_live_session_is_not_taken_for_killed(drop_schema, fresh_db, golden_inputs, load, postgres_or_skip):
     """'running' + nobody holding its advisory lock = killed (its derivations are finished by the
     next run); 'running' + a live session holding it = a concurrent loader, left alone."""
-
     url, schema = postgres_or_skip("ctcl_live")
     db = fresh_db(url, cdm_schema=schema)
     other = connect(url, cdm_schema=schema)

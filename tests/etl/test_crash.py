@@ -112,7 +112,6 @@ def test_derivations_of_a_killed_run_are_finished_by_the_next_run(tmp_path, fres
     Simulated without timing: persons recorded in ctcl_run_person by a run still 'running', their
     derived rows absent. The next run (nothing new to load) must derive them.
     """
-
     db = fresh_db(str(tmp_path / "cdm.duckdb"))
     load(db, *golden_inputs)
     periods = db.query(f"SELECT person_id, observation_period_start_date, observation_period_end_date FROM {db.table('observation_period')} ORDER BY 1")
