@@ -9,8 +9,6 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
 GOLDEN = FIXTURES / "golden"
 
 

@@ -3,9 +3,8 @@ DuckDB load into a file that is not a DuckDB database, and usage errors exit 2 w
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner

@@ -6,10 +6,8 @@ FHIR ConditionVerificationStatus: http://hl7.org/fhir/R4/valueset-condition-ver-
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
-
+from pathlib import Path
 
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
 from ctcl_map.quality.validate import validate_inputs

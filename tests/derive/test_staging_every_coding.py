@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-
 from ctcl_map.quality.validate import validate_inputs
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-
 from ctcl_map.derive.oncology import derive_oncology
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -8,8 +8,6 @@ import pytest
 
 TESTS = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[3] / "shared"
-
-
 EVENT_DATES = {
     "visit_occurrence": ("visit_start_date", "visit_end_date"),
     "condition_occurrence": ("condition_start_date", "condition_end_date"),

@@ -9,15 +9,12 @@ behaviour change to review, not to regenerate blindly.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 import pytest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
 GOLDEN = sorted(p for p in (FIXTURES / "golden").glob("*.json") if not p.name.endswith(".expected.json"))
 
 

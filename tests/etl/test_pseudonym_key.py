@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hashlib
 import hmac
 import stat
+from pathlib import Path
 
 import pytest
 

@@ -6,9 +6,8 @@ Each test loads what a site would send and compares the report with the CDM it l
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner

@@ -6,9 +6,8 @@ duplicated, re-runs write nothing, and the report equals the CDM. DuckDB and Pos
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 import pytest
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-
 from ctcl_map.survival import SurvivalSpec, run_survival
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"

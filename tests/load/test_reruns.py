@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
 GOLDEN = FIXTURES / "golden"
 ALL_TABLES_WITH_BOOKKEEPING = ("ctcl_id_map", "ctcl_lineage", "ctcl_resource_state")
 

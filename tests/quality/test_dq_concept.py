@@ -3,9 +3,7 @@ not applicable when their concept never occurs (DQD's rule)."""
 
 from __future__ import annotations
 
-
 from datetime import date
-
 
 from ctcl_map.store.database import Database
 

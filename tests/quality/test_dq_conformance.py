@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-
 from datetime import date
-
 
 from ctcl_map.store.database import Database
 

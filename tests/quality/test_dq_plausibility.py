@@ -3,9 +3,7 @@ pass on the sound one. TODAY (DQD's GETDATE()) is 2025-01-01 in these tests."""
 
 from __future__ import annotations
 
-
 from datetime import date
-
 
 from ctcl_map.store.database import Database
 

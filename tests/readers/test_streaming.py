@@ -3,12 +3,11 @@ a strict whole-file parse would lose."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import gzip
 import io
 import json
 import random
+from pathlib import Path
 
 import orjson
 import pytest

@@ -11,7 +11,6 @@ import pytest
 from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 from typer.testing import CliRunner
 
-
 from ctcl_map.cli import app
 from ctcl_map.survival import SurvivalSpec, SurvivalSpecError, render, result_dict, run_survival
 from ctcl_map.survival.analysis import time_varying_rows

@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-
 from ctcl_map.survival import Restrictions, SurvivalSpecError
 from ctcl_map.survival.cohorts import (
+
     build_cohort,
     built_in,
     comparator_definition,

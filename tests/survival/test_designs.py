@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from lifelines import CoxTimeVaryingFitter
 
-
 from ctcl_map.survival import SurvivalSpec, SurvivalSpecError, plot, render, result_dict, run_survival
 from ctcl_map.survival.analysis import time_varying_rows
 

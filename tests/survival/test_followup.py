@@ -6,7 +6,6 @@ from datetime import date
 
 import pytest
 
-
 from ctcl_map.survival import SurvivalSpec, run_survival
 
 MF = 4040380  # Mycosis fungoides (SNOMED 118618005)

@@ -6,10 +6,8 @@ The Athena folders are written by the test from verified concept ids only. SNOME
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
-
+from pathlib import Path
 
 from ctcl_map.cdm.schema import cdm_ddl
 from ctcl_map.pipeline import prepare_database

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from ctcl_map.cdm.schema import cdm_ddl
 from ctcl_map.vocab.loader import AthenaError, load_athena, vocabulary_version
 from ctcl_map.store.database import connect
-
 
 
 @pytest.fixture
