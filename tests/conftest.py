@@ -119,11 +119,6 @@ def pseudonym():
 
 
 @pytest.fixture(scope="session")
-def table_rows():
-    return _table_rows
-
-
-@pytest.fixture(scope="session")
 def cdm_snapshot():
     """cdm_snapshot(db, tables=CLINICAL_TABLES): {table: rows} for exact comparisons."""
     return _cdm_snapshot
