@@ -1,0 +1,156 @@
+"""Parallel conversion: --workers N writes exactly what --workers 1 writes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import ctcl_map.converters.parallel as parallel
+from ctcl_map.pipeline import RunOptions, run_fhir2omop
+from ctcl_map.store.database import connect
+
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+
+BULK = SHARED / "testdata" / "synthea-bulk-ndjson" / "10-patients"
+
+
+def _load_twice(database_snapshot, empty_cdm, run_cli, inputs: Path, tmp_path: Path, *extra: str) -> tuple[dict, dict]:
+    template = empty_cdm(tmp_path / "empty.duckdb")
+    snapshots = []
+    for workers in ("1", "2"):
+        db_path = tmp_path / f"workers-{workers}.duckdb"
+        shutil.copy(template, db_path)
+        result = run_cli("fhir2omop", str(inputs), "--db", str(db_path), "--workers", workers, "--quiet", *extra)
+        assert result.returncode == 0, result.stderr
+        db = connect(db_path)
+        snapshots.append(database_snapshot(db))
+        db.close()
+    return snapshots[0], snapshots[1]
+
+
+def test_two_workers_write_exactly_what_one_writes_for_bundles(tmp_path, make_inputs, database_snapshot, empty_cdm, run_cli):
+    one, two = _load_twice(database_snapshot, empty_cdm, run_cli, make_inputs(tmp_path / "in", copies=4), tmp_path, "--batch-size", "70")
+    assert one["person"] and one["measurement"] and one["ctcl_quarantine"]
+    assert two == one
+
+
+@pytest.mark.skipif(not BULK.exists(), reason=f"bulk NDJSON test data not present at {BULK}")
+def test_two_workers_write_exactly_what_one_writes_for_bulk_ndjson_in_chunks(tmp_path, monkeypatch, database_snapshot, fresh_db):
+    """Small units so one NDJSON file is split over many workers' chunks."""
+    monkeypatch.setattr(parallel, "NDJSON_LINES_PER_UNIT", 37)
+    snapshots = []
+    for workers in (1, 2):
+        db = fresh_db(str(tmp_path / f"bulk-{workers}.duckdb"))
+        run_fhir2omop(db, RunOptions(inputs=[BULK], workers=workers, batch_size=500))
+        snapshots.append(database_snapshot(db))
+        db.close()
+    assert snapshots[0]["procedure_occurrence"] and snapshots[0]["condition_occurrence"] and snapshots[0]["drug_exposure"]
+    assert snapshots[1] == snapshots[0]
+
+
+PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-04-12"}
+
+
+def _medication(version: str, atc: str) -> dict:
+    return {"resourceType": "Medication", "id": "m1", "meta": {"versionId": version},
+            "code": {"coding": [{"system": "http://www.whocc.no/atc", "code": atc}]}}
+
+
+def _request(number: int) -> dict:
+    return {"resourceType": "MedicationRequest", "id": f"mr{number}", "status": "active", "intent": "order",
+            "subject": {"reference": "Patient/p1"}, "medicationReference": {"reference": "Medication/m1"},
+            "authoredOn": f"2020-03-{number:02d}"}
+
+
+def test_medication_read_in_an_earlier_unit_resolves_in_a_worker_as_it_does_in_one_process(tmp_path, monkeypatch, database_snapshot, fresh_db):
+    """Requests in later units (handed to workers before the Medication's unit was settled) must
+    see the Medication, and a newer version of it read later applies to requests after it only."""
+    monkeypatch.setattr(parallel, "NDJSON_LINES_PER_UNIT", 2)
+    folder = tmp_path / "bulk"
+    folder.mkdir()
+    (folder / "Patient.000.ndjson").write_text(json.dumps(PATIENT) + "\n")
+    (folder / "Medication.000.ndjson").write_text(json.dumps(_medication("1", "L01XF03")) + "\n")  # bexarotene
+    requests = [_request(n) for n in range(1, 9)]
+    (folder / "MedicationRequest.000.ndjson").write_text("\n".join(json.dumps(r) for r in requests) + "\n")
+    # A later file (sorted after MedicationRequest) re-defines m1 and is followed by more requests.
+    (folder / "z-later.ndjson").write_text("\n".join(json.dumps(r) for r in
+                                                     [_medication("2", "L01XX"), _request(20), _request(21)]) + "\n")
+    snapshots = []
+    for workers in (1, 2):
+        db = fresh_db(str(tmp_path / f"med-{workers}.duckdb"))
+        run_fhir2omop(db, RunOptions(inputs=[folder], workers=workers, batch_size=3))
+        snapshots.append(database_snapshot(db))
+        rows = db.query(f"SELECT drug_source_value, COUNT(*) FROM {db.table('drug_exposure')} GROUP BY 1 ORDER BY 1")
+        db.close()
+        assert rows == [("L01XF03", 8), ("L01XX", 2)], f"workers={workers}"
+    assert snapshots[1] == snapshots[0]
+
+
+def test_a_stale_worker_answer_is_detected_and_the_unit_reconverted():
+    """The check itself: an answer that differs from the complete index forces re-conversion."""
+    index = parallel.MedicationIndex({"Medication/m1": {"v": 1}})
+    assert index.get("Medication/m1") == {"v": 1}
+    assert index.get("Medication/none") is None
+    assert index.outside_answers == {"Medication/m1": {"v": 1}, "Medication/none": None}
+    index["Medication/m2"] = {"v": 2}  # the unit's own Medication: not an outside answer
+    assert index.get("Medication/m2") == {"v": 2}
+    assert "Medication/m2" not in index.outside_answers
+
+
+def test_default_is_one_worker_per_available_core_and_none_for_small_inputs():
+    import os
+
+    from ctcl_map.pipeline import PARALLEL_MIN_BYTES, default_workers
+
+    assert default_workers(PARALLEL_MIN_BYTES - 1) == 1
+    assert default_workers(PARALLEL_MIN_BYTES) == len(os.sched_getaffinity(0))
+
+
+def test_no_more_workers_than_json_files_to_read(tmp_path, fresh_db, make_inputs):
+    """An incremental run of one changed Bundle converts in this process even with --workers 2."""
+    inputs = make_inputs(tmp_path / "in", copies=2, golden=False)
+    db = fresh_db(str(tmp_path / "cdm.duckdb"))
+    first = run_fhir2omop(db, RunOptions(inputs=[inputs], workers=2, incremental=True))
+    changed = sorted(inputs.glob("*.json"))[0]
+    changed.write_text(changed.read_text().replace('"active"', '"inactive"', 1))
+    again = run_fhir2omop(db, RunOptions(inputs=[inputs], workers=2, incremental=True))
+    db.close()
+    assert first.workers == 2
+    assert again.files == 1 and again.workers == 1
+
+
+def test_with_workers_a_streamed_bundle_is_converted_in_the_loader_lazily_and_writes_what_one_process_writes(tmp_path, monkeypatch, database_snapshot, fresh_db, make_inputs):
+    """A Bundle the reader streams (here: over 1 kB) is not sent to a worker, which would hand its
+    rows back whole; the loader converts it lazily, in input order with the units around it."""
+    import functools
+
+    import ctcl_map.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "ReadLimits", functools.partial(pipeline.ReadLimits, whole_file_bytes=1000))
+    in_loader: list[str] = []
+    real_convert_unit = parallel.convert_unit
+
+    def spy(setup, unit, *args, **kwargs):
+        in_loader.append(unit.path.name)
+        return real_convert_unit(setup, unit, *args, **kwargs)
+
+    monkeypatch.setattr(parallel, "convert_unit", spy)
+    inputs = make_inputs(tmp_path / "in", copies=2)
+    (inputs / "small.json").write_text(json.dumps(PATIENT))  # under 1 kB: a worker's
+    snapshots = []
+    for workers in (1, 2):
+        in_loader.clear()
+        db = fresh_db(str(tmp_path / f"streamed-{workers}.duckdb"))
+        run_fhir2omop(db, RunOptions(inputs=[inputs], workers=workers, batch_size=70))
+        snapshots.append(database_snapshot(db))
+        db.close()
+    def streamed(path: Path) -> bool:  # over 1 kB, a gzipped file judged at 8 times its size
+        return path.stat().st_size * (8 if path.suffix == ".gz" else 1) > 1000
+
+    bundles = [p for p in inputs.iterdir() if p.suffix in (".json", ".gz")]
+    assert {p.name for p in bundles if streamed(p)} == set(in_loader)
+    assert "small.json" not in in_loader and any(not streamed(p) for p in bundles)
+    assert snapshots[0]["person"] and snapshots[1] == snapshots[0]

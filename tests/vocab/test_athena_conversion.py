@@ -1,0 +1,110 @@
+"""After `vocab load`, conversion resolves codes through the loaded Athena vocabulary.
+
+The Athena folders are written by the test from verified concept ids only. SNOMED 118600007
+(Malignant lymphoma, 432571) is in no CTCL mapping table, so only the vocabulary can resolve it.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+from ctcl_map.cdm.schema import cdm_ddl
+from ctcl_map.pipeline import RunOptions, prepare_database, run_fhir2omop
+from ctcl_map.vocab import prepare
+from ctcl_map.vocab.prepare import prepare_vocabulary
+from ctcl_map.vocab.snapshot import SnapshotVocabulary
+from ctcl_map.vocab.loader import load_athena
+from ctcl_map.store.database import connect
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+LYMPHOMA = "432571\tMalignant lymphoma\tCondition\tSNOMED\tDisorder\tS\t118600007\t20020131\t20991231\t"
+
+
+def _bundle(tmp_path, code_system: str, code: str):
+    condition = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
+                 "code": {"coding": [{"system": code_system, "code": code}]}, "onsetDateTime": "2019-02-01"}
+    patient = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-04-12"}
+    path = tmp_path / f"{code}.json"
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": patient}, {"resource": condition}]}))
+    return path
+
+
+def _athena_db(write_athena, tmp_path, concept_rows):
+    db = connect(tmp_path / "cdm.duckdb")
+    for statement in cdm_ddl(db.dialect, db.cdm_schema):
+        db.execute(statement)
+    load_athena(db, write_athena(tmp_path / "athena", concept_rows))
+    prepare_database(db)  # keeps the loaded vocabulary: the shipped subset goes only into an empty CDM
+    return db
+
+
+def test_loaded_vocabulary_resolves_codes_and_its_version_is_recorded(tmp_path, load, athena_concept_rows, athena_version, write_athena):
+    db = _athena_db(write_athena, tmp_path, [*athena_concept_rows, LYMPHOMA])
+    report = load(db, _bundle(tmp_path, "http://snomed.info/sct", "118600007"))
+    assert db.query(f"SELECT condition_concept_id, condition_source_concept_id FROM {db.table('condition_occurrence')}") == [(432571, 432571)]
+    assert report.vocabulary_version == athena_version
+    db.close()
+
+
+def test_the_loaded_vocabulary_replaces_the_shipped_subset(tmp_path, load, athena_concept_rows, write_athena):
+    """432571 is in the shipped subset; an Athena download without it no longer resolves the code."""
+    db = _athena_db(write_athena, tmp_path, athena_concept_rows)
+    report = load(db, _bundle(tmp_path, "http://snomed.info/sct", "118600007"))
+    assert db.query(f"SELECT condition_concept_id FROM {db.table('condition_occurrence')}") == [(0,)]
+    assert ("condition_occurrence", "concept_id", "SNOMED", "118600007", "code_not_in_vocabulary") in report.outcome.unmapped
+    db.close()
+
+
+def test_ctcl_tables_keep_precedence_over_the_loaded_vocabulary(tmp_path, load, athena_concept_rows, write_athena):
+    db = _athena_db(write_athena, tmp_path, athena_concept_rows)
+    load(db, FIXTURES / "golden" / "condition_icd10_mf_maps_to_snomed.json")
+    assert db.query(f"SELECT condition_concept_id, condition_source_value FROM {db.table('condition_occurrence')}") == [(4040380, "C84.0")]
+    db.close()
+
+
+def test_a_full_vocabulary_is_read_from_its_snapshot_and_two_workers_write_what_one_writes(
+        tmp_path, monkeypatch, write_athena, athena_concept_rows, database_snapshot):
+    """A vocabulary over the in-memory limit (every Athena download) is copied once into a
+    read-only snapshot file that each converting process opens: workers are not reduced to one."""
+    monkeypatch.setattr(prepare, "IN_MEMORY_LIMIT", 0)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for code in ("118600007", "C84.0"):
+        system = "http://snomed.info/sct" if code[0].isdigit() else "http://hl7.org/fhir/sid/icd-10"
+        _bundle(inputs, system, code).rename(inputs / f"{code}.json")
+        bundle = json.loads((inputs / f"{code}.json").read_text())
+        for entry in bundle["entry"]:  # a patient of each file
+            entry["resource"]["id"] += f"-{code}"
+            if "subject" in entry["resource"]:
+                entry["resource"]["subject"]["reference"] += f"-{code}"
+        (inputs / f"{code}.json").write_text(json.dumps(bundle))
+    snapshots = []
+    for workers in (1, 2):
+        (tmp_path / str(workers)).mkdir()
+        db = _athena_db(write_athena, tmp_path / str(workers), [*athena_concept_rows, LYMPHOMA])
+        assert isinstance(prepare_vocabulary(db), SnapshotVocabulary)
+        report = run_fhir2omop(db, RunOptions(inputs=[inputs], workers=workers))
+        assert report.workers == workers and not report.outcome.notes
+        snapshots.append(database_snapshot(db))
+        assert sorted(db.query(f"SELECT condition_concept_id FROM {db.table('condition_occurrence')}")) == [(432571,), (4040380,)]
+        db.close()
+    assert snapshots[1] == snapshots[0]
+    assert len(list((tmp_path / "2").glob(f"{prepare.SNAPSHOT_PREFIX}*.duckdb"))) == 1  # next to the CDM file
+
+
+def test_the_snapshot_answers_every_code_and_concept_as_the_in_memory_index(tmp_path, monkeypatch):
+    db = connect(tmp_path / "cdm.duckdb")
+    prepare_database(db)  # the shipped subset, several 'Maps to' per code included
+    in_memory = prepare_vocabulary(db)
+    monkeypatch.setattr(prepare, "IN_MEMORY_LIMIT", 0)
+    snapshot = prepare_vocabulary(db)
+    assert isinstance(snapshot, SnapshotVocabulary)
+    concepts = db.query(f"SELECT vocabulary_id, concept_code, concept_id FROM {db.table('concept')}")
+    for vocabulary_id, code, concept_id in concepts:
+        assert snapshot.lookup(vocabulary_id, code) == in_memory.lookup(vocabulary_id, code)
+        assert pickle.loads(pickle.dumps(snapshot)).concept(concept_id) == in_memory.concept(concept_id)
+    assert snapshot.lookup("SNOMED", "no such code") is None and snapshot.concept(1) is None
+    db.close()
