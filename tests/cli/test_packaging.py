@@ -3,6 +3,7 @@ the tests; `ctcl-map samples copy` works from the installed package alone."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,8 +17,12 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    build_folder = REPOSITORY / "build"  # setuptools builds in the source tree: leave it as found
+    existed = build_folder.exists()
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out),
                             str(REPOSITORY)], capture_output=True, text=True)
+    if not existed:
+        shutil.rmtree(build_folder, ignore_errors=True)
     if built.returncode != 0:
         pytest.fail(f"pip wheel failed: {built.stderr[-2000:]}")
     return next(out.glob("ctcl_map-*.whl"))
