@@ -18,19 +18,22 @@ from datetime import date, datetime
 from pathlib import Path
 
 from ctcl_map import CDM_VERSION, __version__
-from ctcl_map.store.ctcl_tables import CTCL_TABLES, ctcl_ddl
 from ctcl_map.derive.eras import cap_drug_ends_at_death, derive_for_persons
-from ctcl_map.cdm.schema import cdm_ddl, cdm_fields, columns, primary_key
+from ctcl_map.cdm.schema import columns, primary_key
 from ctcl_map.converters import ConvertContext, convert
 from ctcl_map.vocab.lookup import ConceptResolver, VocabIndex
 from ctcl_map.converters.context import encounter_key
 from ctcl_map.converters.observation import report_awaited_by
 from ctcl_map.converters.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
 from ctcl_map.readers.fhir_input import (
-    BundleIndex, DEFAULT_LIMITS, InputProblem, ReadLimits, SourceItem, discover, display_name, file_digest, file_size, is_ndjson,
+    BundleIndex, DEFAULT_LIMITS, InputProblem, ReadLimits, SourceItem, discover, file_size, is_ndjson,
 )
 from ctcl_map.load.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, clear_missing_visits, content_hash
+from ctcl_map.load.incremental import FileStates
 from ctcl_map.store.database import Database
+from ctcl_map.store.prepare import prepare_database
+from ctcl_map.store.runs import files_quarantined_for_missing_persons, finish_run, start_run
+from ctcl_map.store.settings import forget_setting, record_setting, recorded_setting
 
 PARALLEL_MIN_BYTES = 16_000_000
 EVENT_TABLES = ("visit_occurrence", "condition_occurrence", "drug_exposure", "procedure_occurrence",
@@ -179,66 +182,6 @@ class RunFailed(RuntimeError):
     """Configuration that makes a run impossible (bad mapping file, unusable vocabulary)."""
 
 
-def prepare_database(db: Database) -> None:
-    """Create the CDM and our tables if absent, and load the shipped vocabulary into an empty CDM."""
-    from ctcl_map.vocab.loader import load_shipped_vocabulary
-
-    statements = cdm_ddl(db.dialect, db.cdm_schema) + ctcl_ddl(db.table, db.dialect)
-    # The DDL that built this CDM is recorded by its digest: when it matches and every table is
-    # there, the ~50 CREATE ... IF NOT EXISTS statements are skipped (a fifth of a small
-    # incremental run). The probe runs outside the transaction: a missing table aborts it.
-    digest = hashlib.sha256("\n".join([*statements, *UPGRADES]).encode()).hexdigest()
-    complete = db.tables_exist([*cdm_fields(), *CTCL_TABLES])
-    # Under the load lock: two loaders starting together on a new PostgreSQL schema would otherwise
-    # race in CREATE TABLE IF NOT EXISTS and both load the vocabulary.
-    with db.exclusive():
-        if not complete or _recorded_setting(db, "ddl_digest") != digest:
-            for statement in statements:
-                db.execute(statement)
-            _backfill_occurrences(db)
-            _reread_files_with_deletions(db)
-            _record_setting(db, "ddl_digest", digest)
-        if not db.query(f"SELECT 1 FROM {db.table('concept')} LIMIT 1"):
-            load_shipped_vocabulary(db)
-
-
-# Names of the upgrade steps below: part of the DDL digest, so a CDM last loaded by a version
-# without one of them runs them (once) on its first run of this version.
-UPGRADES = ("reread-files-with-deletions-1",)
-
-
-def _reread_files_with_deletions(db: Database) -> None:
-    """Repair for CDMs loaded by concurrent PostgreSQL loaders of earlier versions, which deleted
-    each other's resources as "vanished" from files that still held them, and then recorded those
-    files as loaded (so an incremental run skipped them). Every file a deleted resource was last
-    seen in is read again by the next run: a resource it still holds is loaded again (its content
-    differs from 'deleted'); a resource really gone or deleted by a DELETE entry stays deleted."""
-    db.execute(f"DELETE FROM {db.table('ctcl_file_state')} WHERE source_file IN "
-               f"(SELECT source_file FROM {db.table('ctcl_resource_state')} WHERE status = 'deleted' AND source_file IS NOT NULL)")
-
-
-def _backfill_occurrences(db: Database) -> None:
-    """A CDM loaded by a version without ctcl_resource_file: each resource is taken to stand in
-    the file that last loaded it (ctcl_resource_state.source_file), so a resource that vanishes
-    from that file is found from the first run of this version on."""
-    if db.query(f"SELECT 1 FROM {db.table('ctcl_resource_file')} LIMIT 1"):
-        return
-    db.execute(f"INSERT INTO {db.table('ctcl_resource_file')} (source_file, resource_key, seen_run) "
-               f"SELECT source_file, resource_key, run_id FROM {db.table('ctcl_resource_state')} "
-               "WHERE source_file IS NOT NULL AND status <> 'deleted'")
-
-
-def _record_setting(db: Database, name: str, value: str) -> None:
-    db.execute(f"DELETE FROM {db.table('ctcl_settings')} WHERE name = ?", [name])
-    db.insert_rows("ctcl_settings", ("name", "value"), [(name, value)])
-
-
-def _recorded_setting(db: Database, name: str) -> str | None:
-    """A value from ctcl_settings (which must exist); None when absent."""
-    rows = db.query(f"SELECT value FROM {db.table('ctcl_settings')} WHERE name = ?", [name])
-    return rows[0][0] if rows else None
-
-
 @dataclass
 class LoadProgress:
     """Where a run is, for a progress display (bytes drive the ETA: files differ widely in size)."""
@@ -258,7 +201,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     from ctcl_map.mappings.tables import (
         MappingError, load_code_systems, load_fhir_valuesets, load_mappings, source_to_concept_map_rows,
     )
-    from ctcl_map.vocab.loader import vocabulary_version
+    from ctcl_map.vocab.loader import load_shipped_vocabulary, vocabulary_version
 
     try:
         mappings = load_mappings(options.mapping_dirs)
@@ -266,7 +209,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         valuesets = load_fhir_valuesets(options.mapping_dirs)
     except MappingError as problem:
         raise RunFailed(str(problem)) from None
-    prepare_database(db)
+    prepare_database(db, load_shipped_vocabulary)
     resolver = ConceptResolver(code_systems, mappings, VocabIndex(db))
     notices: list[str] = []
     ctx = ConvertContext(resolver=resolver, valuesets=valuesets, pseudonym_salt=_pseudonym_key(db, options.key_file, notices))
@@ -275,21 +218,17 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     with db.exclusive():
         # SOURCE_TO_CONCEPT_MAP mirrors the mapping tables: rewritten only when the configuration
         # (which includes them) changed since it was last written.
-        if _recorded_setting(db, "source_to_concept_map_config") != fingerprint:
+        if recorded_setting(db, "source_to_concept_map_config") != fingerprint:
             db.execute(f"DELETE FROM {db.table('source_to_concept_map')}")
             db.insert_rows("source_to_concept_map", columns("source_to_concept_map"), source_to_concept_map_rows(mappings))
-            _record_setting(db, "source_to_concept_map_config", fingerprint)
+            record_setting(db, "source_to_concept_map_config", fingerprint)
     started_at = datetime.now()
     with db.exclusive():
-        run_id = (db.query(f"SELECT COALESCE(MAX(run_id), 0) FROM {db.table('ctcl_run')}")[0][0] or 0) + 1
-        db.claim_run(run_id)  # before the 'running' row commits, so no other run takes us for dead
-        db.insert_rows("ctcl_run", ("run_id", "started_at", "status", "software_version", "cdm_version", "vocabulary_version",
-                                    "config_fingerprint", "inputs"),
-                       [(run_id, started_at, "running", __version__, CDM_VERSION, vocab_version, fingerprint,
-                         json.dumps([str(p) for p in options.inputs]))])
-        # Under the same lock as the run id: a run that is 'running' now and held by a live
-        # process loads concurrently with this one (see CdmWriter.vanished_resources).
-        recovered_runs, recovered_persons, concurrent_runs = _interrupted_runs(db, run_id)
+        # Under the lock, the run id and the runs 'running' now and held by a live process, which
+        # load concurrently with this one (see CdmWriter.vanished_resources).
+        start = start_run(db, started_at, vocab_version, fingerprint, [str(p) for p in options.inputs])
+    run_id, recovered_runs, recovered_persons, concurrent_runs = (
+        start.run_id, start.recovered_runs, start.recovered_persons, start.concurrent_runs)
     report = RunReport(run_id=run_id, vocabulary_version=vocab_version, started_at=started_at, notices=notices)
     report.recovered_runs = recovered_runs
     discovered = discover(options.inputs)
@@ -384,7 +323,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
             report.vanished_deleted = _delete_vanished(writer, file_states.clean_completed(), outcome)
         report.medications_filled_late, report.results_completed = _complete_waiting(writer, run_medications, ctx, outcome)
         report.dangling_removed, dangling_files = _remove_dangling_subjects(writer, own_runs, outcome)
-        dangling_files |= _dangling_files_of_concurrent_runs(db, run_id, concurrent_runs)
+        dangling_files |= files_quarantined_for_missing_persons(db, run_id, concurrent_runs, PERSON_MISSING_REASONS)
         # What this process wrote and deleted is known; a killed run's, or the sweep's, is not.
         visit_candidates = None if report.recovered_runs or report.dangling_removed else writer.visit_ids
         report.visit_links_restored = _restore_visit_links(db)
@@ -416,12 +355,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         _write_cdm_source(db, options.source_name, vocab_version)
         report.finished_at = datetime.now()
         unmapped_rows = [(run_id, t, c, v[:300], code[:300], r, n) for (t, c, v, code, r), n in outcome.unmapped.items()]
-        db.insert_rows("ctcl_unmapped", ("run_id", "omop_table", "omop_column", "vocabulary", "code", "reason", "row_count"), unmapped_rows)
-        db.execute(f"UPDATE {db.table('ctcl_run')} SET finished_at = ?, status = ?, report = ? WHERE run_id = ?",
-                   [report.finished_at, "completed", json.dumps(report.to_dict()), run_id])
-        runs = ", ".join(str(r) for r in own_runs)
-        db.execute(f"UPDATE {db.table('ctcl_run')} SET status = 'interrupted' WHERE run_id IN ({runs}) AND run_id <> {run_id}")
-        db.execute(f"DELETE FROM {db.table('ctcl_run_person')} WHERE run_id IN ({runs})")
+        finish_run(db, run_id, own_runs, report.finished_at, report.to_dict(), unmapped_rows)
         # Only now are this run's files fully loaded; a file that lost resources to the dangling
         # sweep must be read again next time (its Patient may arrive then).
         file_states.record(run_id, exclude=dangling_files)
@@ -441,23 +375,6 @@ def _delete_vanished(writer: CdmWriter, files: list[str], outcome: BatchOutcome)
     return len(deletes)
 
 
-def _interrupted_runs(db: Database, run_id: int) -> tuple[list[int], set[int], set[int]]:
-    """Runs still marked 'running' that no live process holds, the persons they touched, and the
-    runs still marked 'running' that a live process holds (concurrent loaders, PostgreSQL only).
-
-    The dead runs' committed batches are skipped as unchanged by this run, so without this their
-    persons would never get observation periods, eras and oncology rows.
-    """
-    candidates = db.query(f"SELECT run_id FROM {db.table('ctcl_run')} WHERE status = 'running' AND run_id <> ? ORDER BY run_id", [run_id])
-    dead, live = [], set()
-    for (candidate,) in candidates:
-        (dead.append if db.claim_run(int(candidate)) else live.add)(int(candidate))
-    if not dead:
-        return [], set(), live
-    rows = db.query(f"SELECT DISTINCT person_id FROM {db.table('ctcl_run_person')} WHERE run_id IN ({', '.join(map(str, dead))})")
-    return dead, {int(p) for (p,) in rows}, live
-
-
 def _config_fingerprint(vocab_version: str, mappings, code_systems, valuesets) -> str:
     parts = [__version__, vocab_version,
              json.dumps(sorted((e.source_vocabulary_id, e.source_code, e.target_concept_id, e.origin) for e in mappings.entries)),
@@ -475,8 +392,8 @@ def _pseudonym_key(db: Database, key_file: Path | None, notices: list[str]) -> b
 
     try:
         with db.exclusive():
-            legacy = _recorded_setting(db, "pseudonym_salt")
-            recorded_check = _recorded_setting(db, "pseudonym_key_check")
+            legacy = recorded_setting(db, "pseudonym_salt")
+            recorded_check = recorded_setting(db, "pseudonym_key_check")
             key, new_file = configured_key(key_file)
             if legacy is not None:
                 legacy_key = bytes.fromhex(legacy)
@@ -489,7 +406,7 @@ def _pseudonym_key(db: Database, key_file: Path | None, notices: list[str]) -> b
                                      f"key in {key.origin}: give a --key-file that does not exist yet, and the CDM's key is moved there")
                 else:
                     notices.append(f"the pseudonym key was removed from the CDM: it is the one in {key.origin}")
-                db.execute(f"DELETE FROM {db.table('ctcl_settings')} WHERE name = 'pseudonym_salt'")
+                forget_setting(db, "pseudonym_salt")
             elif key is None:
                 if recorded_check is not None:
                     raise KeyProblem(f"this CDM's pseudonyms were made with a key that is not configured here ({new_file} does not exist): "
@@ -498,97 +415,13 @@ def _pseudonym_key(db: Database, key_file: Path | None, notices: list[str]) -> b
                 notices.append(f"a new pseudonym key was written to {key.origin}: keep it (and a copy in a safe place); "
                                "person_source_value cannot be reproduced without it")
             if recorded_check is None:
-                _record_setting(db, "pseudonym_key_check", key_check(key.key))
+                record_setting(db, "pseudonym_key_check", key_check(key.key))
             elif recorded_check != key_check(key.key):
                 raise KeyProblem(f"the pseudonym key in {key.origin} is not the one this CDM was made with: "
                                  "give the right one with --key-file or $CTCL_MAP_PSEUDONYM_KEY")
     except KeyProblem as problem:
         raise RunFailed(str(problem)) from None
     return key.key
-
-
-class FileStates:
-    """ctcl_file_state: content hash (salted with the configuration) and size of each input file a
-    completed run loaded, so an incremental run skips unchanged files without parsing them.
-
-    Files that held Medication resources are always read: later files' medication references
-    resolve through the run-wide Medication index, which must hold them.
-    """
-
-    def __init__(self, db: Database, fingerprint: str, files: list[Path]):
-        self.db = db
-        self.fingerprint = fingerprint
-        with db.temp_relation("ctcl_input_files", ("source_file",), [(display_name(p),) for p in files] or [("",)]) as relation:
-            rows = db.query(f"SELECT s.source_file, s.content_hash, s.size_bytes, s.modified_ns, s.medications "
-                            f"FROM {db.table('ctcl_file_state')} s JOIN {relation} f ON f.source_file = s.source_file")
-        self.known = {name: (digest, size, modified, medications) for name, digest, size, modified, medications in rows}
-        self.hashes: dict[str, tuple[str, int, int]] = {}  # file -> (hash, size, mtime) when it was read
-        self.medications: Counter = Counter()
-        self.completed: list[str] = []  # files read to the end without a read error, in order
-        self.unclean: set[str] = set()  # files with entries that could not be read as resources
-
-    def digest(self, path: Path) -> tuple[str, int, int]:
-        name = display_name(path)
-        if name not in self.hashes:
-            self.hashes[name] = file_digest(path, self.fingerprint)
-        return self.hashes[name]
-
-    def unchanged(self, path: Path) -> bool:
-        """True when a completed run loaded this file as it is now. Same size and modification time
-        as recorded: unchanged without reading it (as make and rsync decide); otherwise the content
-        hash decides (a copied file has a new mtime). New files are not hashed here: whoever reads
-        a file hashes it just before (see will_read)."""
-        known = self.known.get(display_name(path))
-        if known is None or known[3]:  # new, or holds Medications (always read)
-            return False
-        try:
-            status = path.stat()
-            if status.st_size == known[1] and status.st_mtime_ns == known[2]:
-                return True
-            digest, size, _ = self.digest(path)
-        except OSError:
-            return False  # the reader reports it
-        return known[1] == size and known[0] == digest
-
-    def will_read(self, path: Path) -> None:
-        """Hash an NDJSON file before its chunks are read here, so the hash recorded is of the
-        content loaded. A whole JSON file is hashed by the process that parses it (a worker, in
-        parallel runs: 100 MB of hashing is 0.2 s off the writer's process)."""
-        if is_ndjson(path):
-            try:
-                self.digest(path)
-            except OSError:
-                pass  # the reader reports it
-
-    def saw(self, result) -> None:
-        name = display_name(result.unit.path)
-        self.medications[name] += len(result.medications)
-        if result.file_digest is not None:
-            self.hashes.setdefault(name, result.file_digest)
-        if result.problems:
-            self.unclean.add(name)
-        if result.unit.problem is not None:
-            self.hashes[name] = ("", -1, 0)  # unreadable: never recorded, read again next time
-        elif result.unit.closes_file:
-            self.completed.append(name)
-
-    def clean_completed(self) -> list[str]:
-        """Files read to the end in which every entry was a resource: only their content tells
-        what is no longer there (an unreadable entry might be the resource that seems gone)."""
-        return [name for name in self.completed if name not in self.unclean]
-
-    def record(self, run_id: int, exclude: set[str]) -> None:
-        rows = []
-        for name in dict.fromkeys(self.completed):  # once each, even if given twice
-            if name in exclude or name not in self.hashes or self.hashes[name][1] == -1:
-                continue
-            digest, size, modified = self.hashes[name]
-            rows.append((name, digest, size, modified, self.medications[name], run_id))
-        if exclude:
-            with self.db.key_relation(sorted(exclude)) as relation:
-                self.db.execute(f"DELETE FROM {self.db.table('ctcl_file_state')} WHERE source_file IN (SELECT k FROM {relation})")
-        self.db.upsert_rows("ctcl_file_state", ("source_file", "content_hash", "size_bytes", "modified_ns", "medications", "run_id"),
-                            rows, key=("source_file",))
 
 
 def _portable(ctx: ConvertContext) -> ConvertContext:
@@ -801,20 +634,6 @@ def _missing_person_verdicts(db: Database, person_ids: set[int]) -> dict[int, tu
 
 
 PERSON_MISSING_REASONS = ("dangling_subject", "patient_quarantined", "patient_excluded")  # see _missing_person_verdicts
-
-
-def _dangling_files_of_concurrent_runs(db: Database, run_id: int, concurrent_runs: set[int]) -> set[str]:
-    """Files in which a concurrent loader (one loading when this run started, or started since)
-    quarantined a resource whose person is missing (dangling_subject, patient_quarantined ...). This run may have skipped that resource as
-    unchanged (the other loader had written it), so its own sweep did not see it; the file must
-    be read again next time all the same, as after a sweep of its own. (DuckDB: one writer.)
-    Run-level step: call inside db.exclusive()."""
-    if db.dialect != "postgresql":
-        return set()
-    others = "".join(f" OR run_id = {int(run)}" for run in sorted(concurrent_runs))
-    rows = db.query(f"SELECT DISTINCT source_file FROM {db.table('ctcl_quarantine')} "
-                    f"WHERE reason IN ({', '.join(repr(r) for r in PERSON_MISSING_REASONS)}) AND (run_id > ?{others})", [run_id])
-    return {name for (name,) in rows}
 
 
 VISIT_LINKED_TABLES = ("condition_occurrence", "drug_exposure", "procedure_occurrence", "device_exposure", "measurement", "observation")

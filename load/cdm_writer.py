@@ -100,16 +100,8 @@ class IdRegistry:
 
     def _read_next_ids(self, spaces: Iterable[str] | None) -> None:
         table = self.db.table("ctcl_id_map")
-        if spaces is None and self.db.dialect == "postgresql":
-            # A loose index scan over (id_space, omop_id): one probe per space instead of a scan
-            # of the whole map, which a 100-bundle CDM's incremental run would spend 10 ms on.
-            rows = self.db.query(
-                f"WITH RECURSIVE spaces AS (SELECT MIN(id_space) AS space FROM {table} UNION ALL "
-                f"SELECT (SELECT MIN(id_space) FROM {table} WHERE id_space > spaces.space) FROM spaces WHERE space IS NOT NULL) "
-                f"SELECT space, (SELECT MAX(omop_id) FROM {table} WHERE id_space = spaces.space) FROM spaces WHERE space IS NOT NULL"
-            )
-        elif spaces is None:
-            rows = self.db.query(f"SELECT id_space, MAX(omop_id) FROM {table} GROUP BY id_space")
+        if spaces is None:
+            rows = self.db.group_maxima("ctcl_id_map", "id_space", "omop_id")
         else:
             # One indexed MAX per space (an aggregate over the whole table would scan it per batch).
             spaces = sorted(spaces)
@@ -129,7 +121,7 @@ class IdRegistry:
     def prepare(self, keys: Iterable[tuple[str, str]]) -> None:
         """Read the ids of these (space, row_key) pairs that exist; call inside the batch transaction."""
         wanted = sorted({pair for pair in keys if pair[1] not in self.ids[pair[0]]})
-        if self.db.dialect == "postgresql":
+        if self.db.concurrent_writers:  # another loader may have allocated ids since
             self._read_next_ids({space for space, _ in wanted} | {space for space, _, _ in self.pending})
         if not wanted:
             return
@@ -147,7 +139,7 @@ class IdRegistry:
             f"SELECT id_space, row_key, omop_id FROM {self.db.table('ctcl_id_map')} WHERE row_key LIKE ?", [key_prefix + "%"]
         ):
             self.ids[space][row_key] = omop_id
-        if self.db.dialect == "postgresql":
+        if self.db.concurrent_writers:
             self._read_next_ids(None)
 
     def get(self, space: str, row_key: str) -> int:
@@ -196,7 +188,7 @@ class CdmWriter:
         self.awaiting_person: dict[str, Counter] = {}
         # Whether ctcl_reference_wait may hold rows: when it cannot, replacing resources skips it
         # (on PostgreSQL another loader may add rows at any time: always checked there).
-        self._waits = db.dialect == "postgresql" or bool(
+        self._waits = db.concurrent_writers or bool(
             db.query(f"SELECT 1 FROM {db.table('ctcl_reference_wait')} LIMIT 1"))
         # With foreign keys on (`ctcl-map constraints`), a batch must commit consistent: links to
         # visits absent at its commit are cleared in the batch, not at the end of the run.

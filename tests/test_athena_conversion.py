@@ -12,8 +12,8 @@ from conftest import FIXTURES, load
 from test_athena_loader import CONCEPT_ROWS, VERSION, write_athena
 
 from ctcl_map.cdm.schema import cdm_ddl
-from ctcl_map.pipeline import prepare_database
-from ctcl_map.vocab.loader import load_athena
+from ctcl_map.store.prepare import prepare_database
+from ctcl_map.vocab.loader import load_athena, load_shipped_vocabulary
 from ctcl_map.store.database import connect
 
 LYMPHOMA = "432571\tMalignant lymphoma\tCondition\tSNOMED\tDisorder\tS\t118600007\t20020131\t20991231\t"
@@ -33,7 +33,7 @@ def _athena_db(tmp_path, concept_rows):
     for statement in cdm_ddl(db.dialect, db.cdm_schema):
         db.execute(statement)
     load_athena(db, write_athena(tmp_path / "athena", concept_rows))
-    prepare_database(db)  # keeps the loaded vocabulary: the shipped subset goes only into an empty CDM
+    prepare_database(db, load_shipped_vocabulary)  # keeps the loaded vocabulary: the shipped subset goes only into an empty CDM
     return db
 
 

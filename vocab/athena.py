@@ -152,9 +152,7 @@ def load_athena(db: Database, athena_dir: Path, progress: Callable[[str, int], N
     loader = _load_duckdb if db.dialect == "duckdb" else _load_postgres
     with db.transaction():
         for table in REPLACED_TABLES:
-            # TRUNCATE is transactional in PostgreSQL and much faster than DELETE on millions of rows.
-            verb = "TRUNCATE TABLE" if db.dialect == "postgresql" else "DELETE FROM"
-            db.execute(f"{verb} {db.table(table)}")
+            db.empty_table(table)
         for name, table in present.items():
             report.rows_loaded[name] = loader(db, files[name], table, headers[name])
             if progress:
