@@ -39,6 +39,12 @@ def statement(db: Database, file: str, name: str, **parts: str | Iterable[int | 
     return _TABLE.sub(lambda match: literals.get(match.group(1)) or db.table(match.group(1)), _statements(file)[name])
 
 
+def int_list(values: Iterable[int]) -> str:
+    """A SQL IN-list of integers (ints only, so no injection), sorted, once each; '(NULL)' when empty."""
+    items = sorted({int(v) for v in values})
+    return "(" + ", ".join(str(v) for v in items) + ")" if items else "(NULL)"
+
+
 def _literal_list(values: Iterable[int | str]) -> str:
     """`(1, 2)` or `('a', 'b')`; `(NULL)` when empty (matches nothing)."""
     items = [str(int(v)) if isinstance(v, int) else "'" + str(v).replace("'", "''") + "'" for v in values]
