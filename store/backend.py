@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 
@@ -49,6 +50,11 @@ class Backend(ABC):
     @abstractmethod
     def upsert_rows(self, qualified: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], key: Sequence[str]) -> None:
         """Insert rows; a row whose `key` columns match an existing row replaces it."""
+
+    @abstractmethod
+    def load_tab_separated(self, qualified: str, path: Path, columns: Sequence[str], types: Sequence[str]) -> None:
+        """Append the rows of tab-separated file `path` (a header row naming `columns`, of DuckDB
+        `types`; fields verbatim, never quoted; an empty field is NULL; dates as YYYYMMDD)."""
 
     @abstractmethod
     def temp_relation(self, name: str, columns: Sequence[str], types: Sequence[str],

@@ -137,6 +137,11 @@ class Database:
         with self._driver_errors():
             self.backend.insert_rows(qualified, columns, rows)
 
+    def load_tab_separated(self, table: str, path: Path, columns: Sequence[str], types: Sequence[str]) -> None:
+        """Append the rows of a tab-separated file (an Athena vocabulary file: see Backend)."""
+        with self._driver_errors():
+            self.backend.load_tab_separated(self.table(table), path, columns, types)
+
     def delete_keys(self, table: str, columns: Sequence[str], keys: Sequence[Sequence[Any]]) -> None:
         """Delete the rows of `table` whose `columns` equal one of the `keys` tuples, in one statement."""
         if not keys:

@@ -9,6 +9,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -55,6 +56,14 @@ class DuckDBBackend(Backend):
             self.raw.execute(f"DELETE FROM {qualified} AS target WHERE EXISTS "
                              f"(SELECT 1 FROM {relation} s WHERE {key_match('s', 'target', key)})")
             self.raw.execute(f"INSERT INTO {qualified} ({col_list}) SELECT {col_list} FROM {relation}")
+
+    def load_tab_separated(self, qualified: str, path: Path, columns: Sequence[str], types: Sequence[str]) -> None:
+        spec = ", ".join(f"'{name}': '{kind}'" for name, kind in zip(columns, types))
+        # quote='' : Athena does not quote fields, and concept names contain '"' characters.
+        source = (f"read_csv(?, delim='\t', header=true, quote='', escape='', auto_detect=false, "
+                  f"columns={{{spec}}}, dateformat='%Y%m%d', nullstr='')")
+        col_list = ", ".join(columns)
+        self.raw.execute(f"INSERT INTO {qualified} ({col_list}) SELECT {col_list} FROM {source}", [str(path)])
 
     @contextmanager
     def temp_relation(self, name: str, columns: Sequence[str], types: Sequence[str],

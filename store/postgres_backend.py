@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -14,6 +15,7 @@ import psycopg
 from ctcl_map.store.backend import Backend
 
 SMALL_RELATION_ROWS = 1000  # temp relations up to this size get planner statistics
+COPY_BLOCK_BYTES = 1 << 20  # a file is streamed to COPY in blocks of this size
 
 
 class PostgresBackend(Backend):
@@ -67,6 +69,16 @@ class PostgresBackend(Backend):
             self.execute(f"INSERT INTO {qualified} ({col_list}) SELECT {col_list} FROM ctcl_upsert {conflict}")
         finally:
             self.execute("DROP TABLE IF EXISTS pg_temp.ctcl_upsert")
+
+    def load_tab_separated(self, qualified: str, path: Path, columns: Sequence[str], types: Sequence[str]) -> None:
+        # CSV mode with a quote character that never occurs (backspace): fields are taken verbatim,
+        # an empty field is NULL, and YYYYMMDD is a valid PostgreSQL date literal.
+        sql = (f"COPY {qualified} ({', '.join(columns)}) FROM STDIN "
+               "WITH (FORMAT csv, DELIMITER E'\\t', HEADER true, QUOTE E'\\b', NULL '')")
+        with self.raw.cursor() as cur, path.open("rb") as handle:
+            with cur.copy(sql) as copy:
+                while block := handle.read(COPY_BLOCK_BYTES):
+                    copy.write(block)
 
     @contextmanager
     def temp_relation(self, name: str, columns: Sequence[str], types: Sequence[str],
