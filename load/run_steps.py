@@ -14,6 +14,8 @@ from ctcl_map.cdm.schema import columns, primary_key
 from ctcl_map.load.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, content_hash
 from ctcl_map.readers.fhir_input import SourceItem
 from ctcl_map.store.database import Database
+from ctcl_map.store.quarantine import already_quarantined_by_other_runs, why_persons_are_missing
+from ctcl_map.store.runs import persons_missing_from_runs
 
 EVENT_TABLES = ("visit_occurrence", "condition_occurrence", "drug_exposure", "procedure_occurrence",
                 "device_exposure", "measurement", "observation", "death")
@@ -47,11 +49,8 @@ def remove_dangling_subjects(writer: CdmWriter, own_runs: Sequence[int], outcome
     db, run_id = writer.db, writer.run_id
     t = db.table
     runs = ", ".join(str(r) for r in own_runs)
-    # Every row these runs wrote or removed has its person in ctcl_run_person: when all of those
-    # persons exist, nothing can dangle (one cheap query instead of one per table).
-    missing = db.query(f"SELECT COUNT(*) FROM {t('ctcl_run_person')} WHERE run_id IN ({runs}) "
-                       f"AND person_id NOT IN (SELECT person_id FROM {t('person')})")[0][0]
-    if not missing:
+    # One cheap query first instead of one per table.
+    if not persons_missing_from_runs(db, own_runs):
         return 0, set()
     dangling: set[tuple[str, str, str, int]] = set()
     for table in EVENT_TABLES:
@@ -80,11 +79,7 @@ def remove_dangling_subjects(writer: CdmWriter, own_runs: Sequence[int], outcome
     writer.forget_resources(keys)
     entries = sorted({(run_id, f, p, key.split("/", 1)[0], key.split("/", 1)[1], *verdicts[person])
                       for key, f, p, person in dangling})
-    with db.temp_relation("ctcl_quarantine_keys", ("source_file", "source_position", "reason"),
-                          [entry[1:3] + entry[5:6] for entry in entries]) as relation:
-        known = set(db.query(f"SELECT q.source_file, q.source_position, q.reason FROM {t('ctcl_quarantine')} q JOIN {relation} k "
-                             f"ON k.source_file = q.source_file AND k.source_position = q.source_position AND k.reason = q.reason "
-                             f"WHERE q.run_id <> ?", [run_id]))
+    known = already_quarantined_by_other_runs(db, run_id, [entry[1:3] + entry[5:6] for entry in entries])
     for entry in entries:
         if (entry[1], entry[2], entry[5]) in known:
             outcome.notes["still_waiting_for_their_patient"] += 1
@@ -97,15 +92,8 @@ def remove_dangling_subjects(writer: CdmWriter, own_runs: Sequence[int], outcome
 def _missing_person_verdicts(db: Database, person_ids: set[int]) -> dict[int, tuple[str, str]]:
     """person_id -> (reason, message) of why it is not in the CDM: its Patient was quarantined
     (with the Patient's own reason), excluded, or never arrived."""
-    t = db.table
-    with db.temp_relation("ctcl_person_ids", ("person_id",), [(p,) for p in sorted(person_ids)]) as relation:
-        rows = db.query(
-            f"SELECT c.person_id, s.status, (SELECT MIN(q.reason) FROM {t('ctcl_quarantine')} q WHERE q.resource_type = 'Patient' "
-            f"AND 'Patient/' || q.resource_id = m.row_key) FROM {relation} c "
-            f"LEFT JOIN {t('ctcl_id_map')} m ON m.id_space = 'person' AND m.omop_id = c.person_id "
-            f"LEFT JOIN {t('ctcl_resource_state')} s ON s.resource_key = m.row_key")
     verdicts = {}
-    for person_id, status, reason in rows:
+    for person_id, status, reason in why_persons_are_missing(db, person_ids):
         if status == "quarantined":
             verdicts[person_id] = ("patient_quarantined", f"its Patient was quarantined: {reason or 'see its entry'}")
         elif status == "excluded":

@@ -14,6 +14,9 @@ from ctcl_map.converters.observation import report_awaited_by
 from ctcl_map.load.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem
 from ctcl_map.readers.fhir_input import BundleIndex, SourceItem
 from ctcl_map.store.database import Database
+from ctcl_map.store.id_map import visit_starts
+from ctcl_map.store.quarantine import lift, undated_at
+from ctcl_map.store.waits import any_waiting_resource, drugs_waiting_for, results_waiting_for_reports, stop_waiting, wait
 
 
 def complete_waiting(writer: CdmWriter, medications: dict[str, dict], ctx: ConvertContext, outcome: BatchOutcome) -> tuple[int, int]:
@@ -29,15 +32,9 @@ def _fill_waiting_medications(writer: CdmWriter, medications: dict[str, dict], c
     get the drug now, as the converter would have given it; their report entries move with them.
     (Files holding Medications are always read, so `medications` is every Medication there is.)"""
     db = writer.db
-    t = db.table
     if not medications:
         return 0
-    with db.key_relation(sorted(medications)) as relation:
-        waiting = db.query(
-            f"SELECT w.resource_key, w.awaited_key, w.run_id, d.drug_exposure_id, d.person_id FROM {t('ctcl_reference_wait')} w "
-            f"JOIN {relation} k ON k.k = w.awaited_key "
-            f"JOIN {t('ctcl_lineage')} l ON l.resource_key = w.resource_key AND l.omop_table = 'drug_exposure' "
-            f"JOIN {t('drug_exposure')} d ON d.drug_exposure_id = l.omop_id")
+    waiting = drugs_waiting_for(db, list(medications))
     if not waiting:
         return 0
     updates = []
@@ -53,9 +50,9 @@ def _fill_waiting_medications(writer: CdmWriter, medications: dict[str, dict], c
         outcome.persons_by_table["drug_exposure"].add(person_id)
     _drop_spent(outcome.notes, outcome.unmapped)
     for concept_id, source_value, source_concept_id, drug_id in updates:
-        db.execute(f"UPDATE {t('drug_exposure')} SET drug_concept_id = ?, drug_source_value = ?, drug_source_concept_id = ? "
+        db.execute(f"UPDATE {db.table('drug_exposure')} SET drug_concept_id = ?, drug_source_value = ?, drug_source_concept_id = ? "
                    f"WHERE drug_exposure_id = ?", [concept_id, (source_value or "")[:50] or None, source_concept_id, drug_id])
-    db.delete_keys("ctcl_reference_wait", ("resource_key",), sorted({(key,) for key, *_ in waiting}))
+    stop_waiting(db, [key for key, *_ in waiting])
     return len({key for key, *_ in waiting})
 
 
@@ -67,16 +64,9 @@ def _convert_waiting_results(writer: CdmWriter, ctx: ConvertContext, outcome: Ba
     One dated by its Encounter keeps waiting for its report, which comes first in the rules:
     a later run that reads the report converts it again (an unchanged re-run does not)."""
     db = writer.db
-    t = db.table
-    if not db.query(f"SELECT 1 FROM {t('ctcl_reference_wait')} WHERE resource IS NOT NULL LIMIT 1"):
+    if not any_waiting_resource(db):
         return 0
-    prefix = report_awaited_by("")
-    waiting = db.query(
-        f"SELECT w.resource_key, w.run_id, w.source_file, w.source_position, w.resource, s.content_hash, c.report_key, c.context "
-        f"FROM {t('ctcl_reference_wait')} w JOIN {t('ctcl_resource_state')} s ON s.resource_key = w.resource_key "
-        f"LEFT JOIN {t('ctcl_result_context')} c ON '{prefix}' || c.result_key = w.awaited_key "
-        f"WHERE w.resource IS NOT NULL AND w.awaited_key LIKE '{prefix}%' AND (s.status = 'quarantined' OR c.context IS NOT NULL) "
-        f"ORDER BY w.resource_key, c.report_key")
+    waiting = results_waiting_for_reports(db, report_awaited_by(""))
     candidates: dict[str, tuple] = {}
     for key, run_id, source_file, position, resource, digest, _, context in waiting:
         candidates.setdefault(key, (run_id, source_file, position, json.loads(resource), digest, context and json.loads(context)))
@@ -95,18 +85,14 @@ def _convert_waiting_results(writer: CdmWriter, ctx: ConvertContext, outcome: Ba
             still_waiting.append((key, report_awaited_by(key), writer.run_id, source_file, position, json.dumps(resource)))
     if not entries:
         return 0
-    with db.temp_relation("ctcl_quarantine_keys", ("source_file", "source_position"), [r[1:] for r in restored]) as relation:
-        lifted = db.query(f"SELECT q.run_id, q.source_file, q.source_position, q.reason FROM {t('ctcl_quarantine')} q JOIN {relation} k "
-                          f"ON k.source_file = q.source_file AND k.source_position = q.source_position "
-                          f"WHERE q.reason IN ('missing_date', 'missing_subject')")
+    lifted = undated_at(db, [r[1:] for r in restored])
     for run_id, _, _, reason in lifted:
         if run_id == writer.run_id:  # this run's report counted the quarantine
             outcome.quarantined[reason] -= 1
     _drop_spent(outcome.quarantined)
-    db.delete_keys("ctcl_quarantine", ("source_file", "source_position", "reason"),
-                   sorted({(f, p, r) for _, f, p, r in lifted}))
+    lift(db, [(f, p, r) for _, f, p, r in lifted])
     writer.rewrite_batch(entries, outcome)
-    db.insert_rows("ctcl_reference_wait", ("resource_key", "awaited_key", "run_id", "source_file", "source_position", "resource"), still_waiting)
+    wait(db, still_waiting)
     return len(entries)
 
 
@@ -114,12 +100,7 @@ def _encounter_periods(db: Database, encounter_keys: list[str]) -> dict[str, dic
     """Encounter key -> a period starting when its visit_occurrence does, for loaded Encounters."""
     if not encounter_keys:
         return {}
-    t = db.table
-    with db.key_relation(encounter_keys) as relation:
-        rows = db.query(f"SELECT m.row_key, v.visit_start_date, v.visit_start_datetime FROM {t('ctcl_id_map')} m "
-                        f"JOIN {relation} k ON k.k = m.row_key "
-                        f"JOIN {t('visit_occurrence')} v ON v.visit_occurrence_id = m.omop_id WHERE m.id_space = 'visit_occurrence'")
-    return {key: {"start": str(moment or day).replace(" ", "T")} for key, day, moment in rows}
+    return {key: {"start": str(moment or day).replace(" ", "T")} for key, day, moment in visit_starts(db, encounter_keys)}
 
 
 def _drop_spent(*counters: Counter) -> None:

@@ -78,3 +78,9 @@ def finish_run(db: Database, run_id: int, own_runs: Sequence[int], finished_at: 
     db.execute(statement(db, "runs", "complete"), [finished_at, json.dumps(report), run_id])
     db.execute(statement(db, "runs", "mark_interrupted", runs=own_runs), [run_id])
     db.execute(statement(db, "runs", "forget_persons", runs=own_runs))
+
+
+def persons_missing_from_runs(db: Database, runs: Sequence[int]) -> int:
+    """How many persons these runs changed (wrote or removed rows of) are not in PERSON. Every row
+    a run wrote or removed has its person in ctcl_run_person: when all exist, nothing dangles."""
+    return int(db.query(statement(db, "runs", "missing_persons_of_runs", runs=runs))[0][0])

@@ -23,3 +23,6 @@ DELETE FROM {ctcl_run_person} WHERE run_id IN {runs}
 -- by a run after run ? (started since) or by one of {runs} (running when it started)
 SELECT DISTINCT source_file FROM {ctcl_quarantine}
 WHERE reason IN {reasons} AND (run_id > ? OR run_id IN {runs})
+
+-- name: missing_persons_of_runs
+SELECT COUNT(*) FROM {ctcl_run_person} WHERE run_id IN {runs} AND person_id NOT IN (SELECT person_id FROM {person})
