@@ -24,6 +24,10 @@ from ctcl_map.converters.observation import report_contexts
 from ctcl_map.readers.fhir_input import InputProblem, SourceItem
 from ctcl_map.store.database import Database
 from ctcl_map.store.id_map import IdRegistry
+from ctcl_map.store.lineage import record_lineage, record_resource_states
+from ctcl_map.store.quarantine import quarantine_records
+from ctcl_map.store.runs import record_run_persons
+from ctcl_map.store.waits import any_wait, record_result_contexts, wait
 
 # Columns whose values are keys of other rows, and the id space they live in.
 REFERENCE_SPACES = {
@@ -101,8 +105,7 @@ class CdmWriter:
         self.awaiting_person: dict[str, Counter] = {}
         # Whether ctcl_reference_wait may hold rows: when it cannot, replacing resources skips it
         # (on PostgreSQL another loader may add rows at any time: always checked there).
-        self._waits = db.concurrent_writers or bool(
-            db.query(f"SELECT 1 FROM {db.table('ctcl_reference_wait')} LIMIT 1"))
+        self._waits = db.concurrent_writers or any_wait(db)
         # With foreign keys on (`ctcl-map constraints`), a batch must commit consistent: links to
         # visits absent at its commit are cleared in the batch, not at the end of the run.
         self._foreign_keys = db.has_foreign_keys()
@@ -146,7 +149,7 @@ class CdmWriter:
                 self.ids.flush()
                 new_persons = set().union(*self._batch_persons.values()) - self._recorded_persons
                 new_persons.discard(None)
-                self.db.insert_rows("ctcl_run_person", ("run_id", "person_id"), [(self.run_id, p) for p in sorted(new_persons)])
+                record_run_persons(self.db, self.run_id, new_persons)
                 if self._foreign_keys:
                     self._remove_rows_of_deleted_persons()
                     clear_missing_visits(self.db, [self.run_id], set(self.visit_ids))
@@ -263,14 +266,13 @@ class CdmWriter:
         for table, rows in rows_by_table.items():
             db.insert_rows(table, self._columns[table], rows)
             outcome.rows_by_table[table] += len(rows)
-        db.insert_rows("ctcl_lineage", ("omop_table", "omop_id", "resource_key", "source_file", "source_position", "run_id"), lineage)
+        record_lineage(db, lineage)
         if waiting:
-            db.insert_rows("ctcl_reference_wait", ("resource_key", "awaited_key", "run_id", "source_file", "source_position", "resource"), waiting)
+            wait(db, waiting)
             self._waits = True
-        db.insert_rows("ctcl_result_context", ("result_key", "report_key", "context"), contexts)
+        record_result_contexts(db, contexts)
         self._note_awaiting_person(persons_of, {entry.item.key: entry.conversion for entry in to_replace})
-        db.upsert_rows("ctcl_resource_state", ("resource_key", "content_hash", "version_id", "last_updated", "status", "source_file", "run_id"),
-                       states, key=("resource_key",))
+        record_resource_states(db, states)
         return quarantine
 
     def _note_awaiting_person(self, persons_of: dict[str, set[int]], conversions: dict[str, Conversion]) -> None:
@@ -327,16 +329,8 @@ class CdmWriter:
                            if applied != DELETED and key not in still_held).items())
 
     def record_quarantine(self, rows: list[tuple]) -> None:
-        """rows: (run_id, file, position, resource type, resource id, reason, message).
-
-        A problem already recorded at the same file, position and reason is replaced, not repeated:
-        a re-run (or the run that completes a killed one) leaves one row per problem.
-        """
-        if not rows:
-            return
-        db = self.db
-        db.delete_keys("ctcl_quarantine", ("source_file", "source_position", "reason"), sorted({(f, p, r) for _, f, p, _, _, r, _ in rows}))
-        db.insert_rows("ctcl_quarantine", ("run_id", "source_file", "source_position", "resource_type", "resource_id", "reason", "message"), rows)
+        """rows: (run_id, file, position, resource type, resource id, reason, message); see store.quarantine.quarantine_records."""
+        quarantine_records(self.db, rows)
 
     # ------------------------------------------------------------------------------------------
     def _key_columns(self, row: OmopRow) -> Iterator[tuple[str, str | None, str]]:

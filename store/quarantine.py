@@ -32,3 +32,16 @@ def why_persons_are_missing(db: Database, person_ids: set[int]) -> list[tuple[in
     """(person_id, status of its Patient or None, the Patient's quarantine reason or None)."""
     with db.temp_relation("ctcl_person_ids", ("person_id",), [(p,) for p in sorted(person_ids)]) as relation:
         return db.query(statement(db, "quarantine", "why_persons_are_missing", persons=relation))
+
+
+QUARANTINE_COLUMNS = ("run_id", "source_file", "source_position", "resource_type", "resource_id", "reason", "message")
+
+
+def quarantine_records(db: Database, rows: Sequence[tuple]) -> None:
+    """Quarantine records (rows of QUARANTINE_COLUMNS). A problem already recorded at the same
+    file, position and reason is replaced, not repeated: a re-run (or the run that completes a
+    killed one) leaves one row per problem."""
+    if not rows:
+        return
+    lift(db, [(f, p, r) for _, f, p, _, _, r, _ in rows])
+    db.insert_rows("ctcl_quarantine", QUARANTINE_COLUMNS, rows)

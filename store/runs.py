@@ -84,3 +84,8 @@ def persons_missing_from_runs(db: Database, runs: Sequence[int]) -> int:
     """How many persons these runs changed (wrote or removed rows of) are not in PERSON. Every row
     a run wrote or removed has its person in ctcl_run_person: when all exist, nothing dangles."""
     return int(db.query(statement(db, "runs", "missing_persons_of_runs", runs=runs))[0][0])
+
+
+def record_run_persons(db: Database, run_id: int, persons: Sequence[int]) -> None:
+    """Persons run `run_id` changed, kept until its run-level steps are done."""
+    db.insert_rows("ctcl_run_person", ("run_id", "person_id"), [(run_id, p) for p in sorted(persons)])

@@ -38,3 +38,12 @@ def stop_waiting(db: Database, resource_keys: Sequence[str]) -> None:
 def wait(db: Database, rows: Sequence[tuple]) -> None:
     """Records (rows of WAIT_COLUMNS) that wait for a resource."""
     db.insert_rows("ctcl_reference_wait", WAIT_COLUMNS, rows)
+
+
+def any_wait(db: Database) -> bool:
+    return bool(db.query(statement(db, "waits", "any_wait")))
+
+
+def record_result_contexts(db: Database, rows: Sequence[tuple[str, str, str]]) -> None:
+    """(result key, report key, context JSON): what a DiagnosticReport says of a result it lists."""
+    db.insert_rows("ctcl_result_context", ("result_key", "report_key", "context"), rows)

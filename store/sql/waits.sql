@@ -21,3 +21,6 @@ JOIN {ctcl_resource_state} s ON s.resource_key = w.resource_key
 LEFT JOIN {ctcl_result_context} c ON CAST(? AS VARCHAR) || c.result_key = w.awaited_key
 WHERE w.resource IS NOT NULL AND w.awaited_key LIKE ? AND (s.status = 'quarantined' OR c.context IS NOT NULL)
 ORDER BY w.resource_key, c.report_key
+
+-- name: any_wait
+SELECT 1 FROM {ctcl_reference_wait} LIMIT 1
