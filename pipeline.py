@@ -26,16 +26,17 @@ from ctcl_map.converters.parallel import ConverterSetup, converted_units, fhir_r
 from ctcl_map.readers.fhir_input import (
     DEFAULT_LIMITS, InputProblem, ReadLimits, discover, file_size, is_ndjson,
 )
-from ctcl_map.load.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, clear_missing_visits
+from ctcl_map.load.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem
 from ctcl_map.load.incremental import FileStates
 from ctcl_map.load.run_steps import (
-    PERSON_MISSING_REASONS, delete_vanished, events_before_birth, remove_dangling_subjects, restore_visit_links, write_cdm_source,
+    PERSON_MISSING_REASONS, delete_vanished, events_before_birth, remove_dangling_subjects, write_cdm_source,
 )
 from ctcl_map.load.waiting import complete_waiting
 from ctcl_map.store.database import Database
 from ctcl_map.store.prepare import prepare_database
 from ctcl_map.store.runs import files_quarantined_for_missing_persons, finish_run, start_run
 from ctcl_map.store.settings import forget_setting, record_setting, recorded_setting
+from ctcl_map.store.visit_links import clear_missing_visits, restore_visit_links
 
 PARALLEL_MIN_BYTES = 16_000_000
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from ctcl_map.store.id_map import IdRegistry
 from ctcl_map.store.lineage import record_lineage, record_resource_states
 from ctcl_map.store.quarantine import quarantine_records
 from ctcl_map.store.runs import record_run_persons
+from ctcl_map.store.visit_links import clear_missing_visits
 from ctcl_map.store.waits import any_wait, record_result_contexts, wait
 
 # Columns whose values are keys of other rows, and the id space they live in.
@@ -507,42 +508,3 @@ def _compare(mine: tuple, theirs: tuple) -> int:
         if a is not None and b is not None and a != b:
             return -1 if a < b else 1
     return 0
-
-
-def clear_missing_visits(db: Database, own_runs: Sequence[int], candidates: set[int] | None) -> int:
-    """visit_occurrence_id values pointing at an Encounter that never arrived (or was deleted)
-    become NULL, in rows of the persons this run or a killed run it completes changed.
-
-    `candidates`: every visit id this run's rows reference or whose visit it deleted, when known;
-    if all of them exist, no link can dangle and the tables are not scanned.
-    Run-level step: call inside db.exclusive()."""
-    t = db.table
-    if candidates is not None:
-        if not candidates:
-            return 0
-        with db.temp_relation("ctcl_visit_ids", ("visit_id",), [(v,) for v in sorted(candidates)]) as relation:
-            missing = db.query(f"SELECT COUNT(*) FROM {relation} c WHERE NOT EXISTS "
-                               f"(SELECT 1 FROM {t('visit_occurrence')} v WHERE v.visit_occurrence_id = c.visit_id)")[0][0]
-        if not missing:
-            return 0
-    runs = ", ".join(str(r) for r in own_runs)
-    # Rows these runs wrote have their person in ctcl_run_person; so do rows whose Encounter these
-    # runs deleted. Filtering on those persons is cheaper than on the lineage of the runs.
-    where = {
-        table: (f"visit_occurrence_id IS NOT NULL AND person_id IN "
-                f"(SELECT person_id FROM {t('ctcl_run_person')} WHERE run_id IN ({runs})) AND NOT EXISTS "
-                f"(SELECT 1 FROM {t('visit_occurrence')} v WHERE v.visit_occurrence_id = {t(table)}.visit_occurrence_id)")
-        for table in ("condition_occurrence", "drug_exposure", "procedure_occurrence", "device_exposure", "measurement", "observation")
-    }
-    counts = db.query(" UNION ALL ".join(f"SELECT '{table}', COUNT(*) FROM {t(table)} WHERE {condition}"
-                                         for table, condition in where.items()))
-    for table, count in counts:
-        if count:
-            # Remembered with the version of the resource that made the row (see pipeline._restore_visit_links).
-            pk = primary_key(table)
-            db.execute(f"INSERT INTO {t('ctcl_cleared_link')} (omop_table, omop_id, visit_occurrence_id, resource_key, content_hash) "
-                       f"SELECT '{table}', {t(table)}.{pk}, {t(table)}.visit_occurrence_id, l.resource_key, s.content_hash "
-                       f"FROM {t(table)} JOIN {t('ctcl_lineage')} l ON l.omop_table = '{table}' AND l.omop_id = {t(table)}.{pk} "
-                       f"JOIN {t('ctcl_resource_state')} s ON s.resource_key = l.resource_key WHERE {where[table]}")
-            db.execute(f"UPDATE {t(table)} SET visit_occurrence_id = NULL WHERE {where[table]}")
-    return sum(count for _, count in counts)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from ctcl_map import CDM_VERSION, __version__
-from ctcl_map.cdm.schema import columns, primary_key
+from ctcl_map.cdm.schema import columns
 from ctcl_map.load.cdm_writer import BatchOutcome, CdmWriter, ConvertedItem, content_hash
 from ctcl_map.readers.fhir_input import SourceItem
 from ctcl_map.store.database import Database
@@ -104,30 +104,6 @@ def _missing_person_verdicts(db: Database, person_ids: set[int]) -> dict[int, tu
 
 
 PERSON_MISSING_REASONS = ("dangling_subject", "patient_quarantined", "patient_excluded")  # see _missing_person_verdicts
-
-
-def restore_visit_links(db: Database) -> int:
-    """Put back visit links an earlier run cleared, whose Encounter has arrived since: the visit
-    id is the one its key always gets, so the link is what the resource said. Only while the
-    resource is still the version that made the row (a newer version wrote its own link, or none);
-    remembered links that can never be restored that way are forgotten.
-    Run-level step: call inside db.exclusive()."""
-    t = db.table
-    current = (f"EXISTS (SELECT 1 FROM {t('ctcl_resource_state')} s JOIN {t('ctcl_lineage')} l ON l.resource_key = s.resource_key "
-               f"WHERE s.resource_key = c.resource_key AND s.content_hash = c.content_hash "
-               f"AND l.omop_table = c.omop_table AND l.omop_id = c.omop_id)")
-    arrived = f"EXISTS (SELECT 1 FROM {t('visit_occurrence')} v WHERE v.visit_occurrence_id = c.visit_occurrence_id)"
-    tables = [table for (table,) in db.query(f"SELECT DISTINCT c.omop_table FROM {t('ctcl_cleared_link')} c WHERE {arrived}")]
-    restored = 0
-    for table in tables:
-        pk = primary_key(table)
-        link = (f"FROM {t('ctcl_cleared_link')} c WHERE c.omop_table = '{table}' AND c.omop_id = {t(table)}.{pk} "
-                f"AND {arrived} AND {current}")
-        restored += db.execute_count(f"UPDATE {t(table)} SET visit_occurrence_id = (SELECT MAX(c.visit_occurrence_id) {link}) "
-                                     f"WHERE {t(table)}.visit_occurrence_id IS NULL AND EXISTS (SELECT 1 {link})")
-    if tables:
-        db.execute(f"DELETE FROM {t('ctcl_cleared_link')} AS c WHERE {arrived} OR NOT {current}")
-    return restored
 
 
 EVENT_START_DATES = {"visit_occurrence": "visit_start_date", "condition_occurrence": "condition_start_date",
