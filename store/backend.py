@@ -10,7 +10,7 @@ Backends raise their driver's own errors; `Database` translates them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,16 @@ class Backend(ABC):
     def temp_relation(self, name: str, columns: Sequence[str], types: Sequence[str],
                       rows: Sequence[Sequence[Any]]) -> AbstractContextManager[str]:
         """A relation holding `rows` (columns of the given BIGINT/TEXT types), for the context's lifetime."""
+
+    # -- export ----------------------------------------------------------------------------------
+    @abstractmethod
+    def write_csv(self, select: str, path: Path) -> None:
+        """The result of `select` as a CSV file with a header row, streamed (never held whole)."""
+
+    @abstractmethod
+    def arrow_batches(self, select: str, schema: Any, chunk_rows: int) -> Iterator[Any]:
+        """The result of `select` as Arrow tables or record batches (of `schema`) of at most
+        `chunk_rows` rows, streamed."""
 
     # -- transactions and locks -----------------------------------------------------------------
     @abstractmethod

@@ -142,6 +142,16 @@ class Database:
         with self._driver_errors():
             self.backend.load_tab_separated(self.table(table), path, columns, types)
 
+    def write_csv(self, select: str, path: Path) -> None:
+        """The result of `select` as a CSV file with a header row (streamed)."""
+        with self._driver_errors():
+            self.backend.write_csv(select, path)
+
+    def arrow_batches(self, select: str, schema: Any, chunk_rows: int) -> Iterator[Any]:
+        """The result of `select` as Arrow tables or batches of `schema`, at most `chunk_rows` rows each (streamed)."""
+        with self._driver_errors():
+            yield from self.backend.arrow_batches(select, schema, chunk_rows)
+
     def delete_keys(self, table: str, columns: Sequence[str], keys: Sequence[Sequence[Any]]) -> None:
         """Delete the rows of `table` whose `columns` equal one of the `keys` tuples, in one statement."""
         if not keys:

@@ -72,6 +72,16 @@ class DuckDBBackend(Backend):
         with self._json_relation(columns, types, rows) as relation:
             yield relation
 
+    def write_csv(self, select: str, path: Path) -> None:
+        quoted = str(path).replace("'", "''")
+        self.raw.execute(f"COPY ({select}) TO '{quoted}' (FORMAT csv, HEADER true)")
+
+    def arrow_batches(self, select: str, schema: Any, chunk_rows: int) -> Iterator[Any]:
+        relation = self.raw.sql(select)
+        # DuckDB >= 1.4 names it to_arrow_reader; 1.1-1.3 record_batch
+        reader = getattr(relation, "to_arrow_reader", None) or relation.record_batch
+        yield from reader(chunk_rows)
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         self.raw.execute("BEGIN TRANSACTION")

@@ -97,6 +97,24 @@ class PostgresBackend(Backend):
         finally:
             self.execute(f"DROP TABLE IF EXISTS pg_temp.{name}")
 
+    def write_csv(self, select: str, path: Path) -> None:
+        with open(path, "wb") as handle, self.raw.cursor() as cur:
+            with cur.copy(f"COPY ({select}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
+                for block in copy:
+                    handle.write(block)
+
+    def arrow_batches(self, select: str, schema: Any, chunk_rows: int) -> Iterator[Any]:
+        import pyarrow as pa
+
+        # A named (server-side) cursor in its own transaction: the rows arrive chunk by chunk.
+        with self.raw.transaction(), self.raw.cursor(name="ctcl_export") as cur:
+            cur.itersize = chunk_rows
+            cur.execute(select)
+            while rows := cur.fetchmany(chunk_rows):
+                yield pa.Table.from_arrays(
+                    [pa.array(list(values), type=column.type) for values, column in zip(zip(*rows), schema)],
+                    names=schema.names)
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self.raw.transaction():
