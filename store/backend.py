@@ -95,6 +95,10 @@ class Backend(ABC):
     @abstractmethod
     def has_foreign_keys(self, schema: str) -> bool: ...
 
+    @abstractmethod
+    def index_names(self, schema: str) -> set[str]:
+        """Names (lower case) of the indexes on tables of `schema`."""
+
     # -- SQL fragments that differ --------------------------------------------------------------
     @abstractmethod
     def regex_full_match(self, text_expr: str, pattern: str) -> str:

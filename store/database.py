@@ -247,6 +247,11 @@ class Database:
         with self._driver_errors():
             return self.backend.tables_exist(self.cdm_schema or self.default_schema, [self.table(name) for name in names])
 
+    def index_names(self) -> set[str]:
+        """Names (lower case) of the indexes in the CDM schema."""
+        with self._driver_errors():
+            return self.backend.index_names(self.cdm_schema or self.default_schema)
+
     def existing_tables(self, schema: str | None = None) -> set[str]:
         """Names of the tables in `schema` (default: the CDM schema)."""
         schema = schema if schema is not None else self.cdm_schema

@@ -114,6 +114,9 @@ class DuckDBBackend(Backend):
     def has_foreign_keys(self, schema: str) -> bool:
         return False  # `ctcl-map constraints` adds foreign keys on PostgreSQL only
 
+    def index_names(self, schema: str) -> set[str]:
+        return {str(name).lower() for (name,) in self.query("SELECT index_name FROM duckdb_indexes() WHERE schema_name = ?", [schema])}
+
     def regex_full_match(self, text_expr: str, pattern: str) -> str:
         return f"regexp_full_match({text_expr}, '{pattern}')"
 

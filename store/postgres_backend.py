@@ -141,6 +141,9 @@ class PostgresBackend(Backend):
             "SELECT 1 FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
             "WHERE c.contype = 'f' AND n.nspname = ? LIMIT 1", [schema]))
 
+    def index_names(self, schema: str) -> set[str]:
+        return {str(name).lower() for (name,) in self.query("SELECT indexname FROM pg_indexes WHERE schemaname = ?", [schema])}
+
     def regex_full_match(self, text_expr: str, pattern: str) -> str:
         return f"{text_expr} ~ '^{pattern}$'"
 
