@@ -1,8 +1,10 @@
-"""One connection type for both backends: an embedded DuckDB file (the default) or PostgreSQL.
+"""One connection type for every engine: an embedded DuckDB file (the default) or PostgreSQL.
 
-Everything above this module speaks plain SQL that both dialects accept, plus the two bulk paths
-that matter for speed: DuckDB's JSON reader and PostgreSQL's COPY. URLs follow
-SQLAlchemy's syntax (`postgresql+psycopg://user@host:5432/db`); a bare path means a DuckDB file.
+Everything above this module speaks plain SQL that both dialects accept, through Database; what
+differs between engines (the bulk paths that matter for speed, DuckDB's JSON reader and
+PostgreSQL's COPY, transactions, locks, a few SQL fragments) is its Backend's (store/backend.py,
+duckdb_backend.py, postgres_backend.py). URLs follow SQLAlchemy's syntax
+(`postgresql+psycopg://user@host:5432/db`); a bare path means a DuckDB file.
 """
 
 from __future__ import annotations
