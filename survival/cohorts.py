@@ -25,7 +25,7 @@ from ctcl_map.survival.covariates import (
     stage_answer_concepts,
 )
 from ctcl_map.survival.spec import AttritionStep, Restrictions, SurvivalSpecError
-from ctcl_map.store.database import Database, DatabaseError, check_identifier
+from ctcl_map.store.database import Database, DatabaseError, DatabaseUsageError, check_identifier
 
 # Episode concept 'Treatment Regimen' (shared/reference/vocab-concepts.csv section 8).
 TREATMENT_REGIMEN = 32531
@@ -101,13 +101,13 @@ def ensure_cohort_tables(db: Database) -> None:
         db.execute(create_table_sql("cohort", db.dialect, db.results_schema, check_identifier(db.cohort_table)))
         db.execute(create_table_sql("cohort_definition", db.dialect, db.results_schema,
                                     f"{db.cohort_table}_definition"))
-    except DatabaseError:
-        raise
-    except Exception as exc:  # read-only file, missing privileges: say what to change
+    except DatabaseUsageError:
+        raise  # a name that cannot be used: its message says which
+    except DatabaseError as exc:  # read-only file, missing privileges: say what to change
         raise DatabaseError(
             f"cannot create {db.results_table('cohort')} in {db.label}: survival writes its cohorts there, so "
             f"open the database writable or give a results schema you may write to ({str(exc).splitlines()[0]})"
-        ) from None
+        ) from exc
 
 
 class CohortIdClash(SurvivalSpecError):
