@@ -14,32 +14,34 @@ import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 from ctcl_map import CDM_VERSION, __version__
 from ctcl_map.errors import KeyProblem, MappingError, RunFailed
-from ctcl_map.store.ctcl_tables import CTCL_TABLES, ctcl_ddl
 from ctcl_map.derive.eras import cap_drug_ends_at_death, derive_for_persons
-from ctcl_map.cdm.schema import cdm_ddl, cdm_fields, columns, primary_key
+from ctcl_map.cdm.schema import columns
 from ctcl_map.converters import ConvertContext, convert
 from ctcl_map.vocab.lookup import ConceptResolver
 from ctcl_map.vocab.prepare import prepare_vocabulary
-from ctcl_map.converters.context import encounter_key
-from ctcl_map.converters.observation import report_awaited_by
 from ctcl_map.converters.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
-from ctcl_map.model import BatchOutcome, BundleIndex, ConvertedItem, InputProblem, NotConverted, SourceItem, content_hash
+from ctcl_map.model import BatchOutcome, ConvertedItem, InputProblem, NotConverted
 from ctcl_map.readers.fhir_input import (
-    DEFAULT_LIMITS, ReadLimits, discover, display_name, file_digest, file_size, is_ndjson,
+    DEFAULT_LIMITS, ReadLimits, discover, display_name, file_size, is_ndjson,
 )
-from ctcl_map.load.cdm_writer import CdmWriter, clear_missing_visits
+from ctcl_map.load.cdm_writer import CdmWriter
+from ctcl_map.load.incremental import FileStates
+from ctcl_map.load.run_steps import (
+    PERSON_MISSING_REASONS, delete_vanished, events_before_birth, remove_dangling_subjects, write_cdm_source,
+)
+from ctcl_map.load.waiting import complete_waiting
 from ctcl_map.store.database import Database
+from ctcl_map.store.prepare import prepare_database
+from ctcl_map.store.runs import files_quarantined_for_missing_persons, finish_run, start_run
+from ctcl_map.store.settings import forget_setting, record_setting, recorded_setting
+from ctcl_map.store.visit_links import clear_missing_visits, restore_visit_links
 
 PARALLEL_MIN_BYTES = 16_000_000
-EVENT_TABLES = ("visit_occurrence", "condition_occurrence", "drug_exposure", "procedure_occurrence",
-                "device_exposure", "measurement", "observation", "death")
-
-
 @dataclass
 class RunOptions:
     inputs: Sequence[Path]
@@ -178,64 +180,6 @@ def default_workers(bytes_to_read: int) -> int:
         return os.cpu_count() or 1
 
 
-def prepare_database(db: Database) -> None:
-    """Create the CDM and our tables if absent, and load the shipped vocabulary into an empty CDM."""
-    from ctcl_map.vocab.loader import load_shipped_vocabulary
-
-    statements = cdm_ddl(db.dialect, db.cdm_schema) + ctcl_ddl(db.table, db.dialect)
-    # The DDL that built this CDM is recorded by its digest: when it matches and every table is
-    # there, the ~50 CREATE ... IF NOT EXISTS statements are skipped (a fifth of a small
-    # incremental run). The probe runs outside the transaction: a missing table aborts it.
-    digest = hashlib.sha256("\n".join([*statements, *UPGRADES]).encode()).hexdigest()
-    complete = db.tables_exist([*cdm_fields(), *CTCL_TABLES])
-    # Under the load lock: two loaders starting together on a new PostgreSQL schema would otherwise
-    # race in CREATE TABLE IF NOT EXISTS and both load the vocabulary.
-    with db.exclusive():
-        if not complete or _recorded_setting(db, "ddl_digest") != digest:
-            for statement in statements:
-                db.execute(statement)
-            _backfill_occurrences(db)
-            _reread_files_with_deletions(db)
-            _record_setting(db, "ddl_digest", digest)
-        if not db.query(f"SELECT 1 FROM {db.table('concept')} LIMIT 1"):
-            load_shipped_vocabulary(db)
-
-
-# Names of the upgrade steps below: part of the DDL digest, so a CDM last loaded by a version
-# without one of them runs them (once) on its first run of this version.
-UPGRADES = ("reread-files-with-deletions-1",)
-
-
-def _reread_files_with_deletions(db: Database) -> None:
-    """Repair for CDMs loaded by concurrent PostgreSQL loaders of earlier versions, which deleted
-    each other's resources as "vanished" from files that still held them, and then recorded those
-    files as loaded (so an incremental run skipped them). Every file a deleted resource was last
-    seen in is read again by the next run: a resource it still holds is loaded again (its content
-    differs from 'deleted'); a resource really gone or deleted by a DELETE entry stays deleted."""
-    db.execute(f"DELETE FROM {db.table('ctcl_file_state')} WHERE source_file IN "
-               f"(SELECT source_file FROM {db.table('ctcl_resource_state')} WHERE status = 'deleted' AND source_file IS NOT NULL)")
-
-
-def _backfill_occurrences(db: Database) -> None:
-    """A CDM loaded by a version without ctcl_resource_file: each resource is taken to stand in
-    the file that last loaded it (ctcl_resource_state.source_file), so a resource that vanishes
-    from that file is found from the first run of this version on."""
-    if db.query(f"SELECT 1 FROM {db.table('ctcl_resource_file')} LIMIT 1"):
-        return
-    db.execute(f"INSERT INTO {db.table('ctcl_resource_file')} (source_file, resource_key, seen_run) "
-               f"SELECT source_file, resource_key, run_id FROM {db.table('ctcl_resource_state')} "
-               "WHERE source_file IS NOT NULL AND status <> 'deleted'")
-
-
-def _record_setting(db: Database, name: str, value: str) -> None:
-    db.execute(f"DELETE FROM {db.table('ctcl_settings')} WHERE name = ?", [name])
-    db.insert_rows("ctcl_settings", ("name", "value"), [(name, value)])
-
-
-def _recorded_setting(db: Database, name: str) -> str | None:
-    """A value from ctcl_settings (which must exist); None when absent."""
-    rows = db.query(f"SELECT value FROM {db.table('ctcl_settings')} WHERE name = ?", [name])
-    return rows[0][0] if rows else None
 
 
 @dataclass
@@ -257,7 +201,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     from ctcl_map.mappings.tables import (
         load_code_systems, load_fhir_valuesets, load_mappings, source_to_concept_map_rows,
     )
-    from ctcl_map.vocab.loader import vocabulary_version
+    from ctcl_map.vocab.loader import load_shipped_vocabulary, vocabulary_version
 
     try:
         mappings = load_mappings(options.mapping_dirs)
@@ -265,7 +209,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         valuesets = load_fhir_valuesets(options.mapping_dirs)
     except MappingError as problem:
         raise RunFailed(str(problem)) from None
-    prepare_database(db)
+    prepare_database(db, load_shipped_vocabulary)
     resolver = ConceptResolver(code_systems, mappings, prepare_vocabulary(db))
     notices: list[str] = []
     ctx = ConvertContext(resolver=resolver, valuesets=valuesets, pseudonym_salt=_pseudonym_key(db, options.key_file, notices))
@@ -274,21 +218,17 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     with db.exclusive():
         # SOURCE_TO_CONCEPT_MAP mirrors the mapping tables: rewritten only when the configuration
         # (which includes them) changed since it was last written.
-        if _recorded_setting(db, "source_to_concept_map_config") != fingerprint:
+        if recorded_setting(db, "source_to_concept_map_config") != fingerprint:
             db.execute(f"DELETE FROM {db.table('source_to_concept_map')}")
             db.insert_rows("source_to_concept_map", columns("source_to_concept_map"), source_to_concept_map_rows(mappings))
-            _record_setting(db, "source_to_concept_map_config", fingerprint)
+            record_setting(db, "source_to_concept_map_config", fingerprint)
     started_at = datetime.now()
     with db.exclusive():
-        run_id = (db.query(f"SELECT COALESCE(MAX(run_id), 0) FROM {db.table('ctcl_run')}")[0][0] or 0) + 1
-        db.claim_run(run_id)  # before the 'running' row commits, so no other run takes us for dead
-        db.insert_rows("ctcl_run", ("run_id", "started_at", "status", "software_version", "cdm_version", "vocabulary_version",
-                                    "config_fingerprint", "inputs"),
-                       [(run_id, started_at, "running", __version__, CDM_VERSION, vocab_version, fingerprint,
-                         json.dumps([str(p) for p in options.inputs]))])
-        # Under the same lock as the run id: a run that is 'running' now and held by a live
-        # process loads concurrently with this one (see CdmWriter.vanished_resources).
-        recovered_runs, recovered_persons, concurrent_runs = _interrupted_runs(db, run_id)
+        # Under the lock, the run id and the runs 'running' now and held by a live process, which
+        # load concurrently with this one (see CdmWriter.vanished_resources).
+        start = start_run(db, started_at, vocab_version, fingerprint, [str(p) for p in options.inputs])
+    run_id, recovered_runs, recovered_persons, concurrent_runs = (
+        start.run_id, start.recovered_runs, start.recovered_persons, start.concurrent_runs)
     report = RunReport(run_id=run_id, vocabulary_version=vocab_version, started_at=started_at, notices=notices)
     report.recovered_runs = recovered_runs
     discovered = discover(options.inputs)
@@ -376,15 +316,15 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     own_runs = [run_id, *report.recovered_runs]
     with db.exclusive():
         if options.delete_vanished:
-            report.vanished_deleted = _delete_vanished(writer, file_states.clean_completed(), outcome)
-        report.medications_filled_late, report.results_completed = _complete_waiting(writer, run_medications, ctx, outcome)
-        report.dangling_removed, dangling_files = _remove_dangling_subjects(writer, own_runs, outcome)
-        dangling_files |= _dangling_files_of_concurrent_runs(db, run_id, concurrent_runs)
+            report.vanished_deleted = delete_vanished(writer, file_states.clean_completed(), outcome)
+        report.medications_filled_late, report.results_completed = complete_waiting(writer, run_medications, ctx, outcome)
+        report.dangling_removed, dangling_files = remove_dangling_subjects(writer, own_runs, outcome)
+        dangling_files |= files_quarantined_for_missing_persons(db, run_id, concurrent_runs, PERSON_MISSING_REASONS)
         # What this process wrote and deleted is known; a killed run's, or the sweep's, is not.
         visit_candidates = None if report.recovered_runs or report.dangling_removed else writer.visit_ids
-        report.visit_links_restored = _restore_visit_links(db)
+        report.visit_links_restored = restore_visit_links(db)
         report.visit_links_cleared = clear_missing_visits(db, own_runs, visit_candidates)
-        report.events_before_birth = _events_before_birth(db, own_runs) if outcome.person_ids | recovered_persons else 0
+        report.events_before_birth = events_before_birth(db, own_runs) if outcome.person_ids | recovered_persons else 0
         persons = sorted(outcome.person_ids | recovered_persons)
 
         def changed_in(*tables: str) -> set[int]:
@@ -408,49 +348,16 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
             writer.ids.flush()
         report.derived = derive_for_persons(db, persons, condition_persons=changed_in("condition_occurrence"),
                                             drug_persons=drug_persons)
-        _write_cdm_source(db, options.source_name, vocab_version)
+        write_cdm_source(db, options.source_name, vocab_version)
         report.finished_at = datetime.now()
         unmapped_rows = [(run_id, t, c, v[:300], code[:300], r, n) for (t, c, v, code, r), n in outcome.unmapped.items()]
-        db.insert_rows("ctcl_unmapped", ("run_id", "omop_table", "omop_column", "vocabulary", "code", "reason", "row_count"), unmapped_rows)
-        db.execute(f"UPDATE {db.table('ctcl_run')} SET finished_at = ?, status = ?, report = ? WHERE run_id = ?",
-                   [report.finished_at, "completed", json.dumps(report.to_dict()), run_id])
-        runs = ", ".join(str(r) for r in own_runs)
-        db.execute(f"UPDATE {db.table('ctcl_run')} SET status = 'interrupted' WHERE run_id IN ({runs}) AND run_id <> {run_id}")
-        db.execute(f"DELETE FROM {db.table('ctcl_run_person')} WHERE run_id IN ({runs})")
+        finish_run(db, run_id, own_runs, report.finished_at, report.to_dict(), unmapped_rows)
         # Only now are this run's files fully loaded; a file that lost resources to the dangling
         # sweep must be read again next time (its Patient may arrive then).
         file_states.record(run_id, exclude=dangling_files)
     for claimed in own_runs:
         db.release_run(claimed)
     return report
-
-
-def _delete_vanished(writer: CdmWriter, files: list[str], outcome: BatchOutcome) -> int:
-    """Delete, as a DELETE entry would, each resource that no file holds any more (judged by the
-    files this run read cleanly to the end). Run-level step: call inside db.exclusive()."""
-    vanished = writer.vanished_resources(files)
-    deletes = [ConvertedItem(SourceItem(None, *key.split("/", 1), file, "absent", "DELETE"), None, content_hash(None))
-               for key, file in vanished]
-    if deletes:
-        writer.write_batch(deletes, [], outcome)
-    return len(deletes)
-
-
-def _interrupted_runs(db: Database, run_id: int) -> tuple[list[int], set[int], set[int]]:
-    """Runs still marked 'running' that no live process holds, the persons they touched, and the
-    runs still marked 'running' that a live process holds (concurrent loaders, PostgreSQL only).
-
-    The dead runs' committed batches are skipped as unchanged by this run, so without this their
-    persons would never get observation periods, eras and oncology rows.
-    """
-    candidates = db.query(f"SELECT run_id FROM {db.table('ctcl_run')} WHERE status = 'running' AND run_id <> ? ORDER BY run_id", [run_id])
-    dead, live = [], set()
-    for (candidate,) in candidates:
-        (dead.append if db.claim_run(int(candidate)) else live.add)(int(candidate))
-    if not dead:
-        return [], set(), live
-    rows = db.query(f"SELECT DISTINCT person_id FROM {db.table('ctcl_run_person')} WHERE run_id IN ({', '.join(map(str, dead))})")
-    return dead, {int(p) for (p,) in rows}, live
 
 
 def _config_fingerprint(vocab_version: str, mappings, code_systems, valuesets) -> str:
@@ -470,8 +377,8 @@ def _pseudonym_key(db: Database, key_file: Path | None, notices: list[str]) -> b
 
     try:
         with db.exclusive():
-            legacy = _recorded_setting(db, "pseudonym_salt")
-            recorded_check = _recorded_setting(db, "pseudonym_key_check")
+            legacy = recorded_setting(db, "pseudonym_salt")
+            recorded_check = recorded_setting(db, "pseudonym_key_check")
             key, new_file = configured_key(key_file)
             if legacy is not None:
                 legacy_key = bytes.fromhex(legacy)
@@ -484,7 +391,7 @@ def _pseudonym_key(db: Database, key_file: Path | None, notices: list[str]) -> b
                                      f"key in {key.origin}: give a --key-file that does not exist yet, and the CDM's key is moved there")
                 else:
                     notices.append(f"the pseudonym key was removed from the CDM: it is the one in {key.origin}")
-                db.execute(f"DELETE FROM {db.table('ctcl_settings')} WHERE name = 'pseudonym_salt'")
+                forget_setting(db, "pseudonym_salt")
             elif key is None:
                 if recorded_check is not None:
                     raise KeyProblem(f"this CDM's pseudonyms were made with a key that is not configured here ({new_file} does not exist): "
@@ -493,97 +400,13 @@ def _pseudonym_key(db: Database, key_file: Path | None, notices: list[str]) -> b
                 notices.append(f"a new pseudonym key was written to {key.origin}: keep it (and a copy in a safe place); "
                                "person_source_value cannot be reproduced without it")
             if recorded_check is None:
-                _record_setting(db, "pseudonym_key_check", key_check(key.key))
+                record_setting(db, "pseudonym_key_check", key_check(key.key))
             elif recorded_check != key_check(key.key):
                 raise KeyProblem(f"the pseudonym key in {key.origin} is not the one this CDM was made with: "
                                  "give the right one with --key-file or $CTCL_MAP_PSEUDONYM_KEY")
     except KeyProblem as problem:
         raise RunFailed(str(problem)) from None
     return key.key
-
-
-class FileStates:
-    """ctcl_file_state: content hash (salted with the configuration) and size of each input file a
-    completed run loaded, so an incremental run skips unchanged files without parsing them.
-
-    Files that held Medication resources are always read: later files' medication references
-    resolve through the run-wide Medication index, which must hold them.
-    """
-
-    def __init__(self, db: Database, fingerprint: str, files: list[Path]):
-        self.db = db
-        self.fingerprint = fingerprint
-        with db.temp_relation("ctcl_input_files", ("source_file",), [(display_name(p),) for p in files] or [("",)]) as relation:
-            rows = db.query(f"SELECT s.source_file, s.content_hash, s.size_bytes, s.modified_ns, s.medications "
-                            f"FROM {db.table('ctcl_file_state')} s JOIN {relation} f ON f.source_file = s.source_file")
-        self.known = {name: (digest, size, modified, medications) for name, digest, size, modified, medications in rows}
-        self.hashes: dict[str, tuple[str, int, int]] = {}  # file -> (hash, size, mtime) when it was read
-        self.medications: Counter = Counter()
-        self.completed: list[str] = []  # files read to the end without a read error, in order
-        self.unclean: set[str] = set()  # files with entries that could not be read as resources
-
-    def digest(self, path: Path) -> tuple[str, int, int]:
-        name = display_name(path)
-        if name not in self.hashes:
-            self.hashes[name] = file_digest(path, self.fingerprint)
-        return self.hashes[name]
-
-    def unchanged(self, path: Path) -> bool:
-        """True when a completed run loaded this file as it is now. Same size and modification time
-        as recorded: unchanged without reading it (as make and rsync decide); otherwise the content
-        hash decides (a copied file has a new mtime). New files are not hashed here: whoever reads
-        a file hashes it just before (see will_read)."""
-        known = self.known.get(display_name(path))
-        if known is None or known[3]:  # new, or holds Medications (always read)
-            return False
-        try:
-            status = path.stat()
-            if status.st_size == known[1] and status.st_mtime_ns == known[2]:
-                return True
-            digest, size, _ = self.digest(path)
-        except OSError:
-            return False  # the reader reports it
-        return known[1] == size and known[0] == digest
-
-    def will_read(self, path: Path) -> None:
-        """Hash an NDJSON file before its chunks are read here, so the hash recorded is of the
-        content loaded. A whole JSON file is hashed by the process that parses it (a worker, in
-        parallel runs: 100 MB of hashing is 0.2 s off the writer's process)."""
-        if is_ndjson(path):
-            try:
-                self.digest(path)
-            except OSError:
-                pass  # the reader reports it
-
-    def saw(self, result) -> None:
-        name = display_name(result.unit.path)
-        self.medications[name] += len(result.medications)
-        if result.file_digest is not None:
-            self.hashes.setdefault(name, result.file_digest)
-        if result.problems:
-            self.unclean.add(name)
-        if result.unit.problem is not None:
-            self.hashes[name] = ("", -1, 0)  # unreadable: never recorded, read again next time
-        elif result.unit.closes_file:
-            self.completed.append(name)
-
-    def clean_completed(self) -> list[str]:
-        """Files read to the end in which every entry was a resource: only their content tells
-        what is no longer there (an unreadable entry might be the resource that seems gone)."""
-        return [name for name in self.completed if name not in self.unclean]
-
-    def record(self, run_id: int, exclude: set[str]) -> None:
-        rows = []
-        for name in dict.fromkeys(self.completed):  # once each, even if given twice
-            if name in exclude or name not in self.hashes or self.hashes[name][1] == -1:
-                continue
-            digest, size, modified = self.hashes[name]
-            rows.append((name, digest, size, modified, self.medications[name], run_id))
-        if exclude:
-            with self.db.key_relation(sorted(exclude)) as relation:
-                self.db.execute(f"DELETE FROM {self.db.table('ctcl_file_state')} WHERE source_file IN (SELECT k FROM {relation})")
-        self.db.upsert_rows("ctcl_file_state", ("source_file", "content_hash", "size_bytes", "modified_ns", "medications", "run_id"),
-                            rows, key=("source_file",))
 
 
 def _write_batch(writer: CdmWriter, batch: list[ConvertedItem], problems: list[InputProblem], outcome: BatchOutcome,
@@ -606,274 +429,3 @@ def _portable(ctx: ConvertContext) -> ConvertContext:
     return dataclasses.replace(ctx, resolver=resolver, medications={})
 
 
-def _remove_dangling_subjects(writer: CdmWriter, own_runs: Sequence[int], outcome: BatchOutcome) -> tuple[int, set[str]]:
-    """Rows whose person never arrived: remove them, quarantine their resource, forget its state
-    (so a later run that brings the Patient loads them).
-
-    The quarantine says why: the Patient is absent ('dangling_subject'), or it was read but
-    quarantined or excluded itself ('patient_quarantined: missing_birth_date'). The rows this run
-    wrote for them leave the report's counts, so the report equals the CDM; a resource still
-    waiting for the Patient an earlier run already quarantined it for is counted as a note, not as
-    a new quarantine.
-
-    Only rows this run (or a killed run it completes) wrote, or of persons it changed (a deleted
-    Patient), are checked: a concurrent loader's events whose Patient it has not committed yet
-    are not dangling. Run-level step: call inside db.exclusive().
-    """
-    db, run_id = writer.db, writer.run_id
-    t = db.table
-    runs = ", ".join(str(r) for r in own_runs)
-    # Every row these runs wrote or removed has its person in ctcl_run_person: when all of those
-    # persons exist, nothing can dangle (one cheap query instead of one per table).
-    missing = db.query(f"SELECT COUNT(*) FROM {t('ctcl_run_person')} WHERE run_id IN ({runs}) "
-                       f"AND person_id NOT IN (SELECT person_id FROM {t('person')})")[0][0]
-    if not missing:
-        return 0, set()
-    dangling: set[tuple[str, str, str, int]] = set()
-    for table in EVENT_TABLES:
-        rows = db.query(
-            f"SELECT DISTINCT l.resource_key, l.source_file, l.source_position, e.person_id FROM {t(table)} e "
-            f"JOIN {t('ctcl_lineage')} l ON l.omop_table = '{table}' AND l.omop_id = "
-            f"{'e.person_id' if table == 'death' else 'e.' + table + '_id'} "
-            f"WHERE e.person_id NOT IN (SELECT person_id FROM {t('person')}) AND (l.run_id IN ({runs}) OR e.person_id IN "
-            f"(SELECT person_id FROM {t('ctcl_run_person')} WHERE run_id IN ({runs})))"
-        )
-        dangling.update(rows)
-    if not dangling:
-        return 0, set()
-    keys = sorted({key for key, _, _, _ in dangling})
-    verdicts = _missing_person_verdicts(db, {person for _, _, _, person in dangling})
-    written = writer.rows_written_by(keys)
-    for table, key, count in written:
-        outcome.rows_by_table[table] -= count
-        outcome.rows_by_source[(key.split("/", 1)[0], table)] -= count
-    for key in {key for _, key, _ in written}:
-        outcome.resources_loaded[key.split("/", 1)[0]] -= 1
-        outcome.unmapped.subtract(writer.awaiting_person.get(key, Counter()))
-    for counter in (outcome.rows_by_table, outcome.rows_by_source, outcome.resources_loaded, outcome.unmapped):
-        for name in [name for name, count in counter.items() if count <= 0]:
-            del counter[name]
-    writer.forget_resources(keys)
-    entries = sorted({(run_id, f, p, key.split("/", 1)[0], key.split("/", 1)[1], *verdicts[person])
-                      for key, f, p, person in dangling})
-    with db.temp_relation("ctcl_quarantine_keys", ("source_file", "source_position", "reason"),
-                          [entry[1:3] + entry[5:6] for entry in entries]) as relation:
-        known = set(db.query(f"SELECT q.source_file, q.source_position, q.reason FROM {t('ctcl_quarantine')} q JOIN {relation} k "
-                             f"ON k.source_file = q.source_file AND k.source_position = q.source_position AND k.reason = q.reason "
-                             f"WHERE q.run_id <> ?", [run_id]))
-    for entry in entries:
-        if (entry[1], entry[2], entry[5]) in known:
-            outcome.notes["still_waiting_for_their_patient"] += 1
-        else:
-            outcome.quarantined[entry[5]] += 1
-    writer.record_quarantine(entries)
-    return len(keys), {source_file for _, source_file, _, _ in dangling}
-
-
-def _complete_waiting(writer: CdmWriter, medications: dict[str, dict], ctx: ConvertContext, outcome: BatchOutcome) -> tuple[int, int]:
-    """Records waiting for a resource they need (ctcl_reference_wait) whose resource is now known,
-    read earlier or later in this run or in an earlier run, are completed: (drugs, results).
-    A record whose resource is still unknown keeps waiting (and its quarantine, if it has one) for
-    a later run. Run-level step: call inside db.exclusive()."""
-    return _fill_waiting_medications(writer, medications, ctx, outcome), _convert_waiting_results(writer, ctx, outcome)
-
-
-def _fill_waiting_medications(writer: CdmWriter, medications: dict[str, dict], ctx: ConvertContext, outcome: BatchOutcome) -> int:
-    """Drug rows written before their Medication was read (later in this run, or in an earlier run)
-    get the drug now, as the converter would have given it; their report entries move with them.
-    (Files holding Medications are always read, so `medications` is every Medication there is.)"""
-    db = writer.db
-    t = db.table
-    if not medications:
-        return 0
-    with db.key_relation(sorted(medications)) as relation:
-        waiting = db.query(
-            f"SELECT w.resource_key, w.awaited_key, w.run_id, d.drug_exposure_id, d.person_id FROM {t('ctcl_reference_wait')} w "
-            f"JOIN {relation} k ON k.k = w.awaited_key "
-            f"JOIN {t('ctcl_lineage')} l ON l.resource_key = w.resource_key AND l.omop_table = 'drug_exposure' "
-            f"JOIN {t('drug_exposure')} d ON d.drug_exposure_id = l.omop_id")
-    if not waiting:
-        return 0
-    updates = []
-    for resource_key, medication_key, run_id, drug_id, person_id in waiting:
-        resolved = ctx.resolver.resolve(medications[medication_key].get("code"), "drug")
-        updates.append((resolved.concept_id, resolved.source_value, resolved.source_concept_id, drug_id))
-        if run_id == writer.run_id:  # this run's report counted it as unresolved
-            outcome.notes["medication_reference_unresolved"] -= 1
-            outcome.unmapped[("drug_exposure", "concept_id", "", "", "medication_reference_unresolved")] -= 1
-        if not resolved.concept_id and resolved.reason:
-            outcome.unmapped[("drug_exposure", "concept_id", resolved.vocabulary_id or "", resolved.code or "", resolved.reason)] += 1
-        outcome.person_ids.add(person_id)
-        outcome.persons_by_table["drug_exposure"].add(person_id)
-    _drop_spent(outcome.notes, outcome.unmapped)
-    for concept_id, source_value, source_concept_id, drug_id in updates:
-        db.execute(f"UPDATE {t('drug_exposure')} SET drug_concept_id = ?, drug_source_value = ?, drug_source_concept_id = ? "
-                   f"WHERE drug_exposure_id = ?", [concept_id, (source_value or "")[:50] or None, source_concept_id, drug_id])
-    db.delete_keys("ctcl_reference_wait", ("resource_key",), sorted({(key,) for key, *_ in waiting}))
-    return len({key for key, *_ in waiting})
-
-
-def _convert_waiting_results(writer: CdmWriter, ctx: ConvertContext, outcome: BatchOutcome) -> int:
-    """Results quarantined without a date or subject because the DiagnosticReport listing them was
-    not in their Bundle: converted again with that report (ctcl_result_context, written by any
-    file of any run), else with the period of their Encounter as loaded. Those that now load leave
-    the quarantine (and this run's count of it, if this run quarantined them); the others wait.
-    One dated by its Encounter keeps waiting for its report, which comes first in the rules:
-    a later run that reads the report converts it again (an unchanged re-run does not)."""
-    db = writer.db
-    t = db.table
-    if not db.query(f"SELECT 1 FROM {t('ctcl_reference_wait')} WHERE resource IS NOT NULL LIMIT 1"):
-        return 0
-    prefix = report_awaited_by("")
-    waiting = db.query(
-        f"SELECT w.resource_key, w.run_id, w.source_file, w.source_position, w.resource, s.content_hash, c.report_key, c.context "
-        f"FROM {t('ctcl_reference_wait')} w JOIN {t('ctcl_resource_state')} s ON s.resource_key = w.resource_key "
-        f"LEFT JOIN {t('ctcl_result_context')} c ON '{prefix}' || c.result_key = w.awaited_key "
-        f"WHERE w.resource IS NOT NULL AND w.awaited_key LIKE '{prefix}%' AND (s.status = 'quarantined' OR c.context IS NOT NULL) "
-        f"ORDER BY w.resource_key, c.report_key")
-    candidates: dict[str, tuple] = {}
-    for key, run_id, source_file, position, resource, digest, _, context in waiting:
-        candidates.setdefault(key, (run_id, source_file, position, json.loads(resource), digest, context and json.loads(context)))
-    encounters = {encounter_key(SourceItem(resource, "Observation", "", "", "")) for *_, resource, _, _ in candidates.values()}
-    periods = _encounter_periods(db, sorted(encounters - {None}))
-    entries, restored, still_waiting = [], [], []
-    for key, (run_id, source_file, position, resource, digest, context) in candidates.items():
-        index = BundleIndex(reports={key: context} if context else {}, encounter_periods=periods)
-        item = SourceItem(resource, "Observation", key.split("/", 1)[1], source_file, position, None, index)
-        conversion = convert(item, ctx)
-        if conversion is None or conversion.quarantined:
-            continue  # still nothing gives it a date or subject: it keeps waiting
-        entries.append(ConvertedItem(item, conversion, digest))
-        restored.append((run_id, source_file, position))
-        if not context:  # dated by its Encounter: the report, which comes first, may still arrive
-            still_waiting.append((key, report_awaited_by(key), writer.run_id, source_file, position, json.dumps(resource)))
-    if not entries:
-        return 0
-    with db.temp_relation("ctcl_quarantine_keys", ("source_file", "source_position"), [r[1:] for r in restored]) as relation:
-        lifted = db.query(f"SELECT q.run_id, q.source_file, q.source_position, q.reason FROM {t('ctcl_quarantine')} q JOIN {relation} k "
-                          f"ON k.source_file = q.source_file AND k.source_position = q.source_position "
-                          f"WHERE q.reason IN ('missing_date', 'missing_subject')")
-    for run_id, _, _, reason in lifted:
-        if run_id == writer.run_id:  # this run's report counted the quarantine
-            outcome.quarantined[reason] -= 1
-    _drop_spent(outcome.quarantined)
-    db.delete_keys("ctcl_quarantine", ("source_file", "source_position", "reason"),
-                   sorted({(f, p, r) for _, f, p, r in lifted}))
-    writer.rewrite_batch(entries, outcome)
-    db.insert_rows("ctcl_reference_wait", ("resource_key", "awaited_key", "run_id", "source_file", "source_position", "resource"), still_waiting)
-    return len(entries)
-
-
-def _encounter_periods(db: Database, encounter_keys: list[str]) -> dict[str, dict]:
-    """Encounter key -> a period starting when its visit_occurrence does, for loaded Encounters."""
-    if not encounter_keys:
-        return {}
-    t = db.table
-    with db.key_relation(encounter_keys) as relation:
-        rows = db.query(f"SELECT m.row_key, v.visit_start_date, v.visit_start_datetime FROM {t('ctcl_id_map')} m "
-                        f"JOIN {relation} k ON k.k = m.row_key "
-                        f"JOIN {t('visit_occurrence')} v ON v.visit_occurrence_id = m.omop_id WHERE m.id_space = 'visit_occurrence'")
-    return {key: {"start": str(moment or day).replace(" ", "T")} for key, day, moment in rows}
-
-
-def _drop_spent(*counters: Counter) -> None:
-    """Remove the entries a completion brought to zero (the report lists only what happened)."""
-    for counter in counters:
-        for name in [name for name, count in counter.items() if count <= 0]:
-            del counter[name]
-
-
-def _missing_person_verdicts(db: Database, person_ids: set[int]) -> dict[int, tuple[str, str]]:
-    """person_id -> (reason, message) of why it is not in the CDM: its Patient was quarantined
-    (with the Patient's own reason), excluded, or never arrived."""
-    t = db.table
-    with db.temp_relation("ctcl_person_ids", ("person_id",), [(p,) for p in sorted(person_ids)]) as relation:
-        rows = db.query(
-            f"SELECT c.person_id, s.status, (SELECT MIN(q.reason) FROM {t('ctcl_quarantine')} q WHERE q.resource_type = 'Patient' "
-            f"AND 'Patient/' || q.resource_id = m.row_key) FROM {relation} c "
-            f"LEFT JOIN {t('ctcl_id_map')} m ON m.id_space = 'person' AND m.omop_id = c.person_id "
-            f"LEFT JOIN {t('ctcl_resource_state')} s ON s.resource_key = m.row_key")
-    verdicts = {}
-    for person_id, status, reason in rows:
-        if status == "quarantined":
-            verdicts[person_id] = ("patient_quarantined", f"its Patient was quarantined: {reason or 'see its entry'}")
-        elif status == "excluded":
-            verdicts[person_id] = ("patient_excluded", "its Patient was excluded: it is not loaded as a person")
-        else:
-            verdicts[person_id] = ("dangling_subject", "subject references a Patient that is not in the input or the database")
-    return verdicts
-
-
-PERSON_MISSING_REASONS = ("dangling_subject", "patient_quarantined", "patient_excluded")  # see _missing_person_verdicts
-
-
-def _dangling_files_of_concurrent_runs(db: Database, run_id: int, concurrent_runs: set[int]) -> set[str]:
-    """Files in which a concurrent loader (one loading when this run started, or started since)
-    quarantined a resource whose person is missing (dangling_subject, patient_quarantined ...). This run may have skipped that resource as
-    unchanged (the other loader had written it), so its own sweep did not see it; the file must
-    be read again next time all the same, as after a sweep of its own. (DuckDB: one writer.)
-    Run-level step: call inside db.exclusive()."""
-    if db.dialect != "postgresql":
-        return set()
-    others = "".join(f" OR run_id = {int(run)}" for run in sorted(concurrent_runs))
-    rows = db.query(f"SELECT DISTINCT source_file FROM {db.table('ctcl_quarantine')} "
-                    f"WHERE reason IN ({', '.join(repr(r) for r in PERSON_MISSING_REASONS)}) AND (run_id > ?{others})", [run_id])
-    return {name for (name,) in rows}
-
-
-VISIT_LINKED_TABLES = ("condition_occurrence", "drug_exposure", "procedure_occurrence", "device_exposure", "measurement", "observation")
-
-
-def _restore_visit_links(db: Database) -> int:
-    """Put back visit links an earlier run cleared, whose Encounter has arrived since: the visit
-    id is the one its key always gets, so the link is what the resource said. Only while the
-    resource is still the version that made the row (a newer version wrote its own link, or none);
-    remembered links that can never be restored that way are forgotten.
-    Run-level step: call inside db.exclusive()."""
-    t = db.table
-    current = (f"EXISTS (SELECT 1 FROM {t('ctcl_resource_state')} s JOIN {t('ctcl_lineage')} l ON l.resource_key = s.resource_key "
-               f"WHERE s.resource_key = c.resource_key AND s.content_hash = c.content_hash "
-               f"AND l.omop_table = c.omop_table AND l.omop_id = c.omop_id)")
-    arrived = f"EXISTS (SELECT 1 FROM {t('visit_occurrence')} v WHERE v.visit_occurrence_id = c.visit_occurrence_id)"
-    tables = [table for (table,) in db.query(f"SELECT DISTINCT c.omop_table FROM {t('ctcl_cleared_link')} c WHERE {arrived}")]
-    restored = 0
-    for table in tables:
-        pk = primary_key(table)
-        link = (f"FROM {t('ctcl_cleared_link')} c WHERE c.omop_table = '{table}' AND c.omop_id = {t(table)}.{pk} "
-                f"AND {arrived} AND {current}")
-        restored += db.execute_count(f"UPDATE {t(table)} SET visit_occurrence_id = (SELECT MAX(c.visit_occurrence_id) {link}) "
-                                     f"WHERE {t(table)}.visit_occurrence_id IS NULL AND EXISTS (SELECT 1 {link})")
-    if tables:
-        db.execute(f"DELETE FROM {t('ctcl_cleared_link')} AS c WHERE {arrived} OR NOT {current}")
-    return restored
-
-
-EVENT_START_DATES = {"visit_occurrence": "visit_start_date", "condition_occurrence": "condition_start_date",
-                     "drug_exposure": "drug_exposure_start_date", "procedure_occurrence": "procedure_date",
-                     "device_exposure": "device_exposure_start_date", "measurement": "measurement_date",
-                     "observation": "observation_date"}
-
-
-def _events_before_birth(db: Database, own_runs: Sequence[int]) -> int:
-    """Rows of the persons these runs changed that start before the person's birth (a partial
-    birth date counts from its first day). Each resource is converted alone, so this is found
-    here, after the load; the rows stay (the birth date may be the wrong one) and are counted.
-    Run-level step: call inside db.exclusive()."""
-    t = db.table
-    runs = ", ".join(str(r) for r in own_runs)
-    birth = "make_date(p.year_of_birth, COALESCE(p.month_of_birth, 1), COALESCE(p.day_of_birth, 1))"
-    counts = " UNION ALL ".join(
-        f"SELECT COUNT(*) AS n FROM {t(table)} e JOIN {t('person')} p ON p.person_id = e.person_id "
-        f"WHERE e.{column} < {birth} AND e.person_id IN (SELECT person_id FROM {t('ctcl_run_person')} WHERE run_id IN ({runs}))"
-        for table, column in EVENT_START_DATES.items())
-    return int(db.query(f"SELECT SUM(n) FROM ({counts}) c")[0][0] or 0)
-
-
-def _write_cdm_source(db: Database, name: str, vocab_version: str) -> None:
-    """The one cdm_source row (rewritten only when it changes: a write costs more than a read)."""
-    row = (name[:255], "ctcl-map", "ctcl-map user", "FHIR R4 resources converted by ctcl-map",
-           None, f"ctcl-map {__version__}", date.today(), date.today(), CDM_VERSION, 0, (vocab_version or "unknown")[:20])
-    if db.query(f"SELECT {', '.join(columns('cdm_source'))} FROM {db.table('cdm_source')}") == [row]:
-        return
-    db.execute(f"DELETE FROM {db.table('cdm_source')}")
-    db.insert_rows("cdm_source", columns("cdm_source"), [row])

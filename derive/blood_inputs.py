@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-from ctcl_map.derive.concept_sets import int_list
+from ctcl_map.store.statements import int_list
 
 PER_UL_FACTORS = {
     "/ul": 1.0, "{cells}/ul": 1.0, "cells/ul": 1.0, "/mm3": 1.0, "{cells}/mm3": 1.0, "ul-1": 1.0,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ctcl_map.ctcl.diagnosis import UNCONFIRMED_STATUSES
 from ctcl_map.derive.mapping_rows import MappingRows, concept_id, is_true
 from ctcl_map.store.database import Database
+from ctcl_map.store.statements import int_list
 
 FIELD_CONDITION = 1147127  # condition_occurrence.condition_occurrence_id (vocab-concepts.csv §6)
 FIELD_DRUG = 1147094  # drug_exposure.drug_exposure_id (issue 4, vocab/extra_verified.csv)
@@ -98,12 +99,6 @@ def _concept_ids(db: Database, codes: set[tuple[str, str]]) -> dict[tuple[str, s
 
 def _existing(db: Database, concepts: set[int]) -> set[int]:
     return {int(r[0]) for r in db.query(f"SELECT concept_id FROM {db.table('concept')} WHERE concept_id IN {int_list(concepts)}")}
-
-
-def int_list(values) -> str:
-    """A SQL IN-list of integers (ints only, so no injection); '(NULL)' when empty."""
-    items = sorted({int(v) for v in values})
-    return "(" + ", ".join(str(v) for v in items) + ")" if items else "(NULL)"
 
 
 def _diagnosis_ids(db: Database, rows: MappingRows) -> set[int]:

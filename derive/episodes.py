@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ctcl_map.derive.concept_sets import DISEASE_EPISODE, FIELD_CONDITION, FIELD_DRUG, TREATMENT_REGIMEN, int_list
+from ctcl_map.derive.concept_sets import DISEASE_EPISODE, FIELD_CONDITION, FIELD_DRUG, TREATMENT_REGIMEN
 from ctcl_map.ctcl.lines import Exposure, assign_lines
 from ctcl_map.derive.mapping_rows import concept_id
+from ctcl_map.store.statements import int_list
 
 EPISODE_COLUMNS = (
     "episode_id", "person_id", "episode_concept_id", "episode_start_date", "episode_end_date", "episode_parent_id",

@@ -28,15 +28,16 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from ctcl_map.derive import bookkeeping
 from ctcl_map.ctcl.blood import derive_b_category
 from ctcl_map.ctcl.diagnosis import UNCONFIRMED_STATUSES
-from ctcl_map.derive.concept_sets import FIELD_CONDITION, OncologyConcepts, int_list, resolve_concepts
+from ctcl_map.derive.concept_sets import FIELD_CONDITION, OncologyConcepts, resolve_concepts
 from ctcl_map.derive.mapping_rows import MappingRows, load_mapping_rows
 from ctcl_map.ctcl.olsen import derive_stage_group, groups_compatible, is_advanced, more_advanced
 from ctcl_map.derive.oncology_report import OncologyReport
 from ctcl_map.ctcl.tnmb import base_category, parse_category
+from ctcl_map.store import derived_rows
 from ctcl_map.store.database import Database
+from ctcl_map.store.statements import int_list
 
 CHUNK = 500  # persons per transaction
 MEASUREMENT_COLUMNS = (
@@ -73,7 +74,7 @@ class Run:
     db: Database
     concepts: OncologyConcepts
     report: OncologyReport
-    ids: bookkeeping.IdAllocator
+    ids: derived_rows.IdAllocator
     b_rules: str
     options: dict
     derived: list  # ctcl_derived rows to record
@@ -98,7 +99,7 @@ def derive_oncology(
     if b_rules not in ("2007", "2022"):
         raise ValueError(f"unknown B rule set {b_rules!r}: expected '2007' or '2022'")
     rows = mappings if mappings is not None else load_mapping_rows(mapping_dirs)
-    bookkeeping.ensure_tables(db)
+    derived_rows.ensure_tables(db)
     concepts = resolve_concepts(db, rows)
     report = OncologyReport(
         b_rules=b_rules,
@@ -110,17 +111,17 @@ def derive_oncology(
         person_ids = [int(r[0]) for r in db.query(f"SELECT person_id FROM {db.table('person')} ORDER BY person_id")]
     persons = sorted({int(p) for p in person_ids})
     report.persons = len(persons)
-    ids = bookkeeping.IdAllocator(db, allocate_id)
+    ids = derived_rows.IdAllocator(db, allocate_id)
     options = {"assume_m0": assume_m0, "nx_as_n1": nx_as_n1, "gap_days": gap_days,
                "regimen_window_days": regimen_window_days, "include_unconfirmed": include_unconfirmed}
     for start in range(0, len(persons), CHUNK):
         chunk = persons[start:start + CHUNK]
         with db.transaction():
-            bookkeeping.undo_previous(db, chunk)
+            derived_rows.undo_previous(db, chunk)
             ids.next.clear()  # without ctcl_id_map: ids freed by the undo are reused by the re-run
             run = Run(db, concepts, report, ids, b_rules, options, [])
             _derive_chunk(run, chunk)
-            bookkeeping.record(db, run.derived)
+            derived_rows.record(db, run.derived)
             ids.flush()
     return report
 

@@ -10,7 +10,7 @@ it was before that batch, and the next run redoes it.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -20,6 +20,12 @@ from ctcl_map.converters.context import outside_its_bundle
 from ctcl_map.converters.observation import report_contexts
 from ctcl_map.model import DELETED, BatchOutcome, Conversion, ConvertedItem, InputProblem, NotConverted, OmopRow, SourceItem
 from ctcl_map.store.database import Database
+from ctcl_map.store.id_map import IdRegistry
+from ctcl_map.store.lineage import record_lineage, record_resource_states
+from ctcl_map.store.quarantine import quarantine_records
+from ctcl_map.store.runs import record_run_persons
+from ctcl_map.store.visit_links import clear_missing_visits
+from ctcl_map.store.waits import any_wait, record_result_contexts, wait
 
 # Columns whose values are keys of other rows, and the id space they live in.
 REFERENCE_SPACES = {
@@ -33,100 +39,6 @@ EVENT_FIELD_SPACES = {1147127: "condition_occurrence", 1147094: "drug_exposure",
 EVENT_COLUMNS = {"measurement_event_id": "meas_event_field_concept_id", "observation_event_id": "obs_event_field_concept_id"}
 
 
-class IdRegistry:
-    """Row key -> integer id per id space, persisted in ctcl_id_map.
-
-    Only the keys a batch needs are held: `prepare()` reads them with one join per batch, and
-    `start_batch()` forgets the previous batch's, so memory stays bounded whatever the size of the
-    CDM. New ids continue after the largest id of their space. On PostgreSQL, where several loaders
-    may share a CDM, `prepare()` runs under the load lock and re-reads the largest ids first, so two
-    processes never hand out the same id; a single loader gets exactly the ids it would get alone.
-    """
-
-    def __init__(self, db: Database):
-        self.db = db
-        self.ids: dict[str, dict[str, int]] = defaultdict(dict)
-        self.next_id: dict[str, int] = defaultdict(lambda: 1)
-        self.pending: list[tuple[str, str, int]] = []
-        self._read_next_ids(None)
-
-    def _read_next_ids(self, spaces: Iterable[str] | None) -> None:
-        table = self.db.table("ctcl_id_map")
-        if spaces is None and self.db.dialect == "postgresql":
-            # A loose index scan over (id_space, omop_id): one probe per space instead of a scan
-            # of the whole map, which a 100-bundle CDM's incremental run would spend 10 ms on.
-            rows = self.db.query(
-                f"WITH RECURSIVE spaces AS (SELECT MIN(id_space) AS space FROM {table} UNION ALL "
-                f"SELECT (SELECT MIN(id_space) FROM {table} WHERE id_space > spaces.space) FROM spaces WHERE space IS NOT NULL) "
-                f"SELECT space, (SELECT MAX(omop_id) FROM {table} WHERE id_space = spaces.space) FROM spaces WHERE space IS NOT NULL"
-            )
-        elif spaces is None:
-            rows = self.db.query(f"SELECT id_space, MAX(omop_id) FROM {table} GROUP BY id_space")
-        else:
-            # One indexed MAX per space (an aggregate over the whole table would scan it per batch).
-            spaces = sorted(spaces)
-            if not spaces:
-                return
-            rows = self.db.query(" UNION ALL ".join(
-                f"SELECT CAST(? AS VARCHAR(40)), (SELECT MAX(omop_id) FROM {table} WHERE id_space = ?)" for _ in spaces
-            ), [value for space in spaces for value in (space, space)])
-        for space, max_id in rows:
-            if max_id is not None:
-                self.next_id[space] = max(self.next_id[space], max_id + 1)
-
-    def start_batch(self) -> None:
-        """Forget the keys of the previous batch (they are in ctcl_id_map now)."""
-        self.ids.clear()
-
-    def prepare(self, keys: Iterable[tuple[str, str]]) -> None:
-        """Read the ids of these (space, row_key) pairs that exist; call inside the batch transaction."""
-        wanted = sorted({pair for pair in keys if pair[1] not in self.ids[pair[0]]})
-        if self.db.dialect == "postgresql":
-            self._read_next_ids({space for space, _ in wanted} | {space for space, _, _ in self.pending})
-        if not wanted:
-            return
-        with self.db.temp_relation("ctcl_wanted_ids", ("id_space", "row_key"), wanted) as relation:
-            found = self.db.query(
-                f"SELECT m.id_space, m.row_key, m.omop_id FROM {self.db.table('ctcl_id_map')} m "
-                f"JOIN {relation} w ON w.id_space = m.id_space AND w.row_key = m.row_key"
-            )
-        for space, row_key, omop_id in found:
-            self.ids[space][row_key] = omop_id
-
-    def preload(self, key_prefix: str) -> None:
-        """Read every key starting with `key_prefix` (the derived rows' keys, a few per person)."""
-        for space, row_key, omop_id in self.db.query(
-            f"SELECT id_space, row_key, omop_id FROM {self.db.table('ctcl_id_map')} WHERE row_key LIKE ?", [key_prefix + "%"]
-        ):
-            self.ids[space][row_key] = omop_id
-        if self.db.dialect == "postgresql":
-            self._read_next_ids(None)
-
-    def get(self, space: str, row_key: str) -> int:
-        """The id of a key read by prepare()/preload() or allocated in this batch, else a new one."""
-        known = self.ids[space].get(row_key)
-        if known is not None:
-            return known
-        new_id = self.next_id[space]
-        self.next_id[space] = new_id + 1
-        self.ids[space][row_key] = new_id
-        self.pending.append((space, row_key, new_id))
-        return new_id
-
-    def lookup(self, space: str, row_key: str) -> int | None:
-        return self.ids[space].get(row_key)
-
-    def flush(self) -> None:
-        if self.pending:
-            self.db.insert_rows("ctcl_id_map", ("id_space", "row_key", "omop_id"), self.pending)
-            self.pending = []
-
-    def forget_pending(self) -> None:
-        """After a failed batch: drop allocations that never reached the database."""
-        for space, row_key, omop_id in self.pending:
-            self.ids[space].pop(row_key, None)
-            self.next_id[space] = min(self.next_id[space], omop_id)  # pending ids are the newest of their space
-        self.pending = []
 
 
 class CdmWriter:
@@ -146,8 +58,7 @@ class CdmWriter:
         self.awaiting_person: dict[str, Counter] = {}
         # Whether ctcl_reference_wait may hold rows: when it cannot, replacing resources skips it
         # (on PostgreSQL another loader may add rows at any time: always checked there).
-        self._waits = db.dialect == "postgresql" or bool(
-            db.query(f"SELECT 1 FROM {db.table('ctcl_reference_wait')} LIMIT 1"))
+        self._waits = db.concurrent_writers or any_wait(db)
         # With foreign keys on (`ctcl-map constraints`), a batch must commit consistent: links to
         # visits absent at its commit are cleared in the batch, not at the end of the run.
         self._foreign_keys = db.has_foreign_keys()
@@ -203,7 +114,7 @@ class CdmWriter:
                 self.ids.flush()
                 new_persons = set().union(*self._batch_persons.values()) - self._recorded_persons
                 new_persons.discard(None)
-                self.db.insert_rows("ctcl_run_person", ("run_id", "person_id"), [(self.run_id, p) for p in sorted(new_persons)])
+                record_run_persons(self.db, self.run_id, new_persons)
                 if self._foreign_keys:
                     self._remove_rows_of_deleted_persons()
                     clear_missing_visits(self.db, [self.run_id], set(self.visit_ids))
@@ -319,14 +230,13 @@ class CdmWriter:
         for table, rows in rows_by_table.items():
             db.insert_rows(table, self._columns[table], rows)
             outcome.rows_by_table[table] += len(rows)
-        db.insert_rows("ctcl_lineage", ("omop_table", "omop_id", "resource_key", "source_file", "source_position", "run_id"), lineage)
+        record_lineage(db, lineage)
         if waiting:
-            db.insert_rows("ctcl_reference_wait", ("resource_key", "awaited_key", "run_id", "source_file", "source_position", "resource"), waiting)
+            wait(db, waiting)
             self._waits = True
-        db.insert_rows("ctcl_result_context", ("result_key", "report_key", "context"), contexts)
+        record_result_contexts(db, contexts)
         self._note_awaiting_person(persons_of, {entry.item.key: entry.conversion for entry in to_replace})
-        db.upsert_rows("ctcl_resource_state", ("resource_key", "content_hash", "version_id", "last_updated", "status", "source_file", "run_id"),
-                       states, key=("resource_key",))
+        record_resource_states(db, states)
         return quarantine
 
     def _note_awaiting_person(self, persons_of: dict[str, set[int]], conversions: dict[str, Conversion]) -> None:
@@ -383,16 +293,8 @@ class CdmWriter:
                            if applied != DELETED and key not in still_held).items())
 
     def record_quarantine(self, rows: list[tuple]) -> None:
-        """rows: (run_id, file, position, resource type, resource id, reason, message).
-
-        A problem already recorded at the same file, position and reason is replaced, not repeated:
-        a re-run (or the run that completes a killed one) leaves one row per problem.
-        """
-        if not rows:
-            return
-        db = self.db
-        db.delete_keys("ctcl_quarantine", ("source_file", "source_position", "reason"), sorted({(f, p, r) for _, f, p, _, _, r, _ in rows}))
-        db.insert_rows("ctcl_quarantine", ("run_id", "source_file", "source_position", "resource_type", "resource_id", "reason", "message"), rows)
+        """rows: (run_id, file, position, resource type, resource id, reason, message); see store.quarantine.quarantine_records."""
+        quarantine_records(self.db, rows)
 
     # ------------------------------------------------------------------------------------------
     def _key_columns(self, row: OmopRow) -> Iterator[tuple[str, str | None, str]]:
@@ -569,42 +471,3 @@ def _compare(mine: tuple, theirs: tuple) -> int:
         if a is not None and b is not None and a != b:
             return -1 if a < b else 1
     return 0
-
-
-def clear_missing_visits(db: Database, own_runs: Sequence[int], candidates: set[int] | None) -> int:
-    """visit_occurrence_id values pointing at an Encounter that never arrived (or was deleted)
-    become NULL, in rows of the persons this run or a killed run it completes changed.
-
-    `candidates`: every visit id this run's rows reference or whose visit it deleted, when known;
-    if all of them exist, no link can dangle and the tables are not scanned.
-    Run-level step: call inside db.exclusive()."""
-    t = db.table
-    if candidates is not None:
-        if not candidates:
-            return 0
-        with db.temp_relation("ctcl_visit_ids", ("visit_id",), [(v,) for v in sorted(candidates)]) as relation:
-            missing = db.query(f"SELECT COUNT(*) FROM {relation} c WHERE NOT EXISTS "
-                               f"(SELECT 1 FROM {t('visit_occurrence')} v WHERE v.visit_occurrence_id = c.visit_id)")[0][0]
-        if not missing:
-            return 0
-    runs = ", ".join(str(r) for r in own_runs)
-    # Rows these runs wrote have their person in ctcl_run_person; so do rows whose Encounter these
-    # runs deleted. Filtering on those persons is cheaper than on the lineage of the runs.
-    where = {
-        table: (f"visit_occurrence_id IS NOT NULL AND person_id IN "
-                f"(SELECT person_id FROM {t('ctcl_run_person')} WHERE run_id IN ({runs})) AND NOT EXISTS "
-                f"(SELECT 1 FROM {t('visit_occurrence')} v WHERE v.visit_occurrence_id = {t(table)}.visit_occurrence_id)")
-        for table in ("condition_occurrence", "drug_exposure", "procedure_occurrence", "device_exposure", "measurement", "observation")
-    }
-    counts = db.query(" UNION ALL ".join(f"SELECT '{table}', COUNT(*) FROM {t(table)} WHERE {condition}"
-                                         for table, condition in where.items()))
-    for table, count in counts:
-        if count:
-            # Remembered with the version of the resource that made the row (see pipeline._restore_visit_links).
-            pk = primary_key(table)
-            db.execute(f"INSERT INTO {t('ctcl_cleared_link')} (omop_table, omop_id, visit_occurrence_id, resource_key, content_hash) "
-                       f"SELECT '{table}', {t(table)}.{pk}, {t(table)}.visit_occurrence_id, l.resource_key, s.content_hash "
-                       f"FROM {t(table)} JOIN {t('ctcl_lineage')} l ON l.omop_table = '{table}' AND l.omop_id = {t(table)}.{pk} "
-                       f"JOIN {t('ctcl_resource_state')} s ON s.resource_key = l.resource_key WHERE {where[table]}")
-            db.execute(f"UPDATE {t(table)} SET visit_occurrence_id = NULL WHERE {where[table]}")
-    return sum(count for _, count in counts)

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ctcl_map.quality.definitions import table_schema_kind
+from ctcl_map.store.backend import Backend
 from ctcl_map.store.database import Database, check_identifier
 
 
@@ -24,7 +25,7 @@ class TableFacts:
 
 @dataclass
 class Catalog:
-    dialect: str
+    engine: Backend  # the SQL fragments that differ between database engines
     tables: dict[str, TableFacts]  # lower case table name -> facts; only tables that exist
 
     def has_table(self, table: str) -> bool:
@@ -48,14 +49,10 @@ class Catalog:
         return self.tables[table].column_types.get(field_name, "")
 
 
-def _default_schema(db: Database) -> str:
-    return "main" if db.dialect == "duckdb" else "public"
-
-
 def read_catalog(db: Database, tables: Iterable[str]) -> Catalog:
     """Locate `tables` (DQD names): vocabulary and CDM tables in the CDM schema, cohort tables in the
     results schema first (where ctcl-map writes them), then in the CDM schema."""
-    cdm_schema = db.cdm_schema or _default_schema(db)
+    cdm_schema = db.cdm_schema or db.default_schema
     results_schema = db.results_schema or cdm_schema
     schemas = sorted({cdm_schema, results_schema})
     placeholders = ", ".join("?" for _ in schemas)
@@ -76,7 +73,7 @@ def read_catalog(db: Database, tables: Iterable[str]) -> Catalog:
             if columns is not None:
                 found[table] = TableFacts(f"{check_identifier(schema)}.{check_identifier(table)}", columns)
                 break
-    return Catalog(db.dialect, found)
+    return Catalog(db.backend, found)
 
 
 def count_rows(db: Database, catalog: Catalog, table: str, fields: Iterable[str]) -> None:

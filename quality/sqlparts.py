@@ -30,10 +30,6 @@ class SqlContext:
     catalog: Catalog
     today: date  # DQD's GETDATE(), fixed per run so that one report is self-consistent
 
-    @property
-    def dialect(self) -> str:
-        return self.catalog.dialect
-
     def table(self, name: str) -> str:
         """Qualified name of a table a check reads; a missing one makes the check an error, as in DQD."""
         if not self.catalog.has_table(name):
@@ -43,9 +39,7 @@ class SqlContext:
     def regex_full_match(self, text_expr: str, pattern: str) -> str:
         if "?" in pattern or "%" in pattern:  # placeholders / psycopg escapes: keep patterns plain
             raise ValueError("regex pattern must not contain '?' or '%'")
-        if self.dialect == "duckdb":
-            return f"regexp_full_match({text_expr}, '{pattern}')"
-        return f"{text_expr} ~ '^{pattern}$'"
+        return self.catalog.engine.regex_full_match(text_expr, pattern)
 
 
 def ident(name: str) -> str:

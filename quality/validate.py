@@ -196,9 +196,10 @@ def _input_finding(problem: InputProblem) -> Finding:
 
 def _shipped_vocabulary() -> Database:
     """The shipped vocabulary subset in a fresh in-memory DuckDB (about 0.6 s); closed by the caller."""
-    from ctcl_map.pipeline import prepare_database
     from ctcl_map.store.database import connect
+    from ctcl_map.store.prepare import prepare_database
+    from ctcl_map.vocab.loader import load_shipped_vocabulary
 
     database = connect(":memory:")
-    prepare_database(database)
+    prepare_database(database, load_shipped_vocabulary)
     return database

@@ -81,7 +81,7 @@ def _fk_field(table: str, field_name: str) -> str:
 
 def apply_indices(db: Database) -> ConstraintReport:
     report = ConstraintReport()
-    existing = _existing_indices(db)
+    existing = db.index_names()
     for name, statement in index_statements(db.dialect, db.cdm_schema):
         if name.lower() in existing:
             report.present.append(name)
@@ -121,14 +121,6 @@ def apply_foreign_keys(db: Database) -> ConstraintReport:
 def _table_of(db: Database, constraint: str) -> str:
     rows = db.query("SELECT conrelid::regclass::text FROM pg_constraint WHERE conname = ?", [constraint])
     return rows[0][0]
-
-
-def _existing_indices(db: Database) -> set[str]:
-    if db.dialect == "duckdb":
-        rows = db.query("SELECT index_name FROM duckdb_indexes() WHERE schema_name = ?", [db.cdm_schema or "main"])
-    else:
-        rows = db.query("SELECT indexname FROM pg_indexes WHERE schemaname = ?", [db.cdm_schema or "public"])
-    return {str(r[0]).lower() for r in rows}
 
 
 def _existing_foreign_keys(db: Database) -> dict[str, bool]:

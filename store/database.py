@@ -1,27 +1,25 @@
-"""One connection type for both backends: an embedded DuckDB file (the default) or PostgreSQL.
+"""One connection type for every engine: an embedded DuckDB file (the default) or PostgreSQL.
 
-Everything above this module speaks plain SQL that both dialects accept, plus the two bulk paths
-that matter for speed: DuckDB's JSON reader and PostgreSQL's COPY. URLs follow
-SQLAlchemy's syntax (`postgresql+psycopg://user@host:5432/db`); a bare path means a DuckDB file.
+Everything above this module speaks plain SQL that both dialects accept, through Database; what
+differs between engines (the bulk paths that matter for speed, DuckDB's JSON reader and
+PostgreSQL's COPY, transactions, locks, a few SQL fragments) is its Backend's (store/backend.py,
+duckdb_backend.py, postgres_backend.py). URLs follow SQLAlchemy's syntax
+(`postgresql+psycopg://user@host:5432/db`); a bare path means a DuckDB file.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ctcl_map.errors import DatabaseError, DatabaseLocked, DatabaseUsageError
-
+from ctcl_map.store.backend import Backend, first_non_null_types, key_match
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SMALL_RELATION_ROWS = 1000  # PostgreSQL temp relations up to this size get planner statistics
-COLUMN_WISE_ROWS = 1000  # DuckDB: batches from this size are handed over column-wise (see _json_relation)
 
 
 DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
@@ -45,22 +43,41 @@ def check_schema(name: str | None) -> None:
 
 
 class Database:
-    """A connection plus the schema names the CDM and our results live in."""
+    """A connection plus the schema names the CDM and our results live in.
 
-    dialect: str
+    What differs between engines is its backend's (store/backend.py); every driver error a method
+    meets leaves it as a DatabaseError (the driver's error kept as its __cause__).
+    """
 
-    def __init__(self, raw: Any, dialect: str, cdm_schema: str | None, results_schema: str | None, label: str):
-        self.raw = raw
-        self.dialect = dialect
+    def __init__(self, backend: Backend, cdm_schema: str | None, results_schema: str | None, label: str):
+        self.backend = backend
         self.cdm_schema = cdm_schema
         self.results_schema = results_schema or cdm_schema
         self.label = label  # printable, never contains a password
         self._in_transaction = False
         self._holds_load_lock = False  # inside exclusive(): its transaction holds the load lock
-        self._types: dict[tuple[str, tuple[str, ...]], list[str]] = {}
         # The table OHDSI cohorts are written to (`--cohort-table`): the standard COHORT by default,
         # another name to stay clear of tools (CohortGenerator) that drop and recreate their own.
         self.cohort_table = "cohort"
+
+    @property
+    def dialect(self) -> str:
+        return self.backend.name
+
+    @property
+    def raw(self) -> Any:
+        """The driver's connection, for the engine-specific export paths."""
+        return self.backend.raw
+
+    @property
+    def default_schema(self) -> str:
+        """The schema unqualified names live in ('main' on DuckDB, 'public' on PostgreSQL)."""
+        return self.backend.default_schema
+
+    @property
+    def concurrent_writers(self) -> bool:
+        """Whether other loaders may write this CDM while we do (PostgreSQL; a DuckDB file has one writer)."""
+        return self.backend.concurrent_writers
 
     # -- naming ---------------------------------------------------------------------------------
     def table(self, name: str) -> str:
@@ -74,39 +91,31 @@ class Database:
             name = self.cohort_table + name[len("cohort"):]
         return f"{self.results_schema}.{name}" if self.results_schema else name
 
+    @contextmanager
+    def _driver_errors(self) -> Iterator[None]:
+        """Driver errors leave the store as DatabaseError, their message without secrets."""
+        try:
+            yield
+        except self.backend.driver_error as error:
+            raise DatabaseError(self.backend.describe(error)) from error
+
     # -- statements -----------------------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
-        if self.dialect == "duckdb":
-            self.raw.execute(sql, params or [])
-        else:
-            with self.raw.cursor() as cur:
-                cur.execute(*_pg_args(sql, params))
+        with self._driver_errors():
+            self.backend.execute(sql, params)
 
     def execute_count(self, sql: str, params: Sequence[Any] | None = None) -> int:
         """Run an INSERT, UPDATE or DELETE and return the number of rows it affected."""
-        if self.dialect == "duckdb":
-            row = self.raw.execute(sql, params or []).fetchone()
-            return int(row[0]) if row else 0
-        with self.raw.cursor() as cur:
-            cur.execute(*_pg_args(sql, params))
-            return max(cur.rowcount, 0)
+        with self._driver_errors():
+            return self.backend.execute_count(sql, params)
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
-        if self.dialect == "duckdb":
-            return self.raw.execute(sql, params or []).fetchall()
-        with self.raw.cursor() as cur:
-            cur.execute(*_pg_args(sql, params))
-            return cur.fetchall()
+        with self._driver_errors():
+            return self.backend.query(sql, params)
 
     def query_df(self, sql: str, params: Sequence[Any] | None = None):
-        import pandas as pd
-
-        if self.dialect == "duckdb":
-            return self.raw.execute(sql, params or []).df()
-        with self.raw.cursor() as cur:
-            cur.execute(*_pg_args(sql, params))
-            names = [d.name for d in cur.description]
-            return pd.DataFrame(cur.fetchall(), columns=names)
+        with self._driver_errors():
+            return self.backend.query_df(sql, params)
 
     def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], temporary: bool = False) -> None:
         """Bulk insert: DuckDB reads the rows as one JSON document in one statement, PostgreSQL uses COPY.
@@ -116,16 +125,23 @@ class Database:
         if not rows:
             return
         qualified = table if "." in table or temporary else self.table(table)
-        if self.dialect == "duckdb":
-            col_list = ", ".join(columns)
-            with self._json_relation(columns, self._column_types(qualified, columns), rows) as relation:
-                self.raw.execute(f"INSERT INTO {qualified} ({col_list}) SELECT {col_list} FROM {relation}")
-        else:
-            col_list = ", ".join(columns)
-            with self.raw.cursor() as cur:
-                with cur.copy(f"COPY {qualified} ({col_list}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
+        with self._driver_errors():
+            self.backend.insert_rows(qualified, columns, rows)
+
+    def load_tab_separated(self, table: str, path: Path, columns: Sequence[str], types: Sequence[str]) -> None:
+        """Append the rows of a tab-separated file (an Athena vocabulary file: see Backend)."""
+        with self._driver_errors():
+            self.backend.load_tab_separated(self.table(table), path, columns, types)
+
+    def write_csv(self, select: str, path: Path) -> None:
+        """The result of `select` as a CSV file with a header row (streamed)."""
+        with self._driver_errors():
+            self.backend.write_csv(select, path)
+
+    def arrow_batches(self, select: str, schema: Any, chunk_rows: int) -> Iterator[Any]:
+        """The result of `select` as Arrow tables or batches of `schema`, at most `chunk_rows` rows each (streamed)."""
+        with self._driver_errors():
+            yield from self.backend.arrow_batches(select, schema, chunk_rows)
 
     def delete_keys(self, table: str, columns: Sequence[str], keys: Sequence[Sequence[Any]]) -> None:
         """Delete the rows of `table` whose `columns` equal one of the `keys` tuples, in one statement."""
@@ -133,34 +149,15 @@ class Database:
             return
         with self.temp_relation("ctcl_delete_keys", columns, keys) as relation:
             self.execute(f"DELETE FROM {self.table(table)} AS target WHERE EXISTS "
-                         f"(SELECT 1 FROM {relation} k WHERE {_key_match('k', 'target', columns)})")
+                         f"(SELECT 1 FROM {relation} k WHERE {key_match('k', 'target', columns)})")
 
     def upsert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], key: Sequence[str]) -> None:
         """Insert rows (unique by `key`); a row whose `key` columns match an existing row replaces it.
-
-        DuckDB: delete the matching rows, then insert (the table needs no key: see
-        cdm/ctcl_tables.DUCKDB_KEYLESS; ON CONFLICT costs 2-4 ms a statement there). PostgreSQL:
-        INSERT ... ON CONFLICT on the table's primary key."""
+        (PostgreSQL needs `key` to be the table's primary key; DuckDB needs no key at all.)"""
         if not rows:
             return
-        col_list, qualified = ", ".join(columns), self.table(table)
-        if self.dialect == "duckdb":
-            # One JSON hand-over serves both statements (delete_keys would write the keys again).
-            with self._json_relation(columns, self._column_types(qualified, columns), rows) as relation:
-                self.raw.execute(f"DELETE FROM {qualified} AS target WHERE EXISTS "
-                                 f"(SELECT 1 FROM {relation} s WHERE {_key_match('s', 'target', key)})")
-                self.raw.execute(f"INSERT INTO {qualified} ({col_list}) SELECT {col_list} FROM {relation}")
-            return
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
-        conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}" if updates else f"ON CONFLICT ({', '.join(key)}) DO NOTHING"
-        # A staging table with the target's own column types, filled by COPY.
-        self.execute("DROP TABLE IF EXISTS pg_temp.ctcl_upsert")
-        self.execute(f"CREATE TEMP TABLE ctcl_upsert AS SELECT {col_list} FROM {qualified} WITH NO DATA")
-        try:
-            self.insert_rows("ctcl_upsert", columns, rows, temporary=True)
-            self.execute(f"INSERT INTO {qualified} ({col_list}) SELECT {col_list} FROM ctcl_upsert {conflict}")
-        finally:
-            self.execute("DROP TABLE IF EXISTS pg_temp.ctcl_upsert")
+        with self._driver_errors():
+            self.backend.upsert_rows(self.table(table), columns, rows, key)
 
     @contextmanager
     def temp_relation(self, name: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Iterator[str]:
@@ -169,79 +166,12 @@ class Database:
         Columns are BIGINT or TEXT by their first non-null value; use the relation with an alias.
         """
         check_identifier(name)
-        types = _inferred_types(columns, rows)
-        if self.dialect == "duckdb":
-            # The JSON file itself is the relation: no table to create and drop (2 statements).
-            with self._json_relation(columns, types, rows) as relation:
-                yield relation
-        else:
-            # Re-created each time: the same name may be used with other columns.
-            self.execute(f"DROP TABLE IF EXISTS pg_temp.{name}")
-            self.execute(f"CREATE TEMP TABLE {name} ({', '.join(f'{c} {t}' for c, t in zip(columns, types))})")
-            self.insert_rows(name, columns, rows, temporary=True)
-            if len(rows) <= SMALL_RELATION_ROWS:
-                # Statistics, so the planner probes the big table's index for a few keys instead
-                # of hashing the whole table (a temp table is never auto-analysed). Large key
-                # sets are best hashed anyway, and analysing them costs a few ms each.
-                self.execute(f"ANALYZE pg_temp.{name}")
-            try:
-                yield name
-            finally:
-                self.execute(f"DROP TABLE IF EXISTS pg_temp.{name}")
+        with self._driver_errors(), self.backend.temp_relation(name, columns, first_non_null_types(columns, rows), rows) as relation:
+            yield relation
 
     def key_relation(self, keys: Sequence[str]):
         """A one-column relation `k` holding `keys`."""
         return self.temp_relation("ctcl_keys", ("k",), [(k,) for k in keys])
-
-    def _column_types(self, qualified: str, columns: Sequence[str]) -> list[str]:
-        """DuckDB types of `columns` in table `qualified`: as our DDL declares them, else as the
-        database describes them (cached: tables do not change during a run)."""
-        from ctcl_map.store.ctcl_tables import declared_types
-
-        key = (qualified, tuple(columns))
-        if key not in self._types:
-            declared = declared_types(qualified.rsplit(".", 1)[-1])
-            if all(column in declared for column in columns):
-                self._types[key] = [declared[column] for column in columns]
-            else:
-                described = self.raw.execute(f"SELECT {', '.join(columns)} FROM {qualified} LIMIT 0").description
-                self._types[key] = [str(d[1]) for d in described]
-        return self._types[key]
-
-    @contextmanager
-    def _json_relation(self, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]) -> Iterator[str]:
-        """`rows` as a DuckDB read_json relation with the given column types.
-
-        Why JSON and not Arrow: building an Arrow array imports pandas (pyarrow checks for it),
-        0.35 s per run, which made a one-bundle incremental run cost 20 % of a full load; orjson
-        plus DuckDB's JSON reader is as fast as Arrow for our batch sizes and needs neither.
-        Values are int, float, str, date, datetime or None (orjson writes ISO dates, which DuckDB
-        casts to the declared DATE / TIMESTAMP). The file lives only for the statement; a process
-        killed meanwhile leaves it in the temporary folder.
-        """
-        import orjson
-
-        # Large batches go column-wise (one list per column, zipped back by UNNEST): building that
-        # costs a third of one dict per row. Small ones go row-wise: UNNEST adds 2 ms a statement,
-        # which an incremental run pays dozens of times.
-        handle = tempfile.NamedTemporaryFile("wb", prefix="ctcl_map_rows_", suffix=".json", delete=False)
-        try:
-            path = handle.name.replace("'", "''")
-            column_wise = len(rows) >= COLUMN_WISE_ROWS
-            with handle:
-                if column_wise:
-                    handle.write(orjson.dumps(dict(zip(columns, map(list, zip(*rows))))))
-                else:
-                    handle.write(orjson.dumps([dict(zip(columns, row)) for row in rows]))
-            if column_wise:
-                spec = ", ".join(f"'{c}': '{t}[]'" for c, t in zip(columns, types))
-                unnested = ", ".join(f"UNNEST({c}) AS {c}" for c in columns)
-                yield f"(SELECT {unnested} FROM read_json('{path}', format = 'unstructured', columns = {{{spec}}}))"
-            else:
-                spec = ", ".join(f"'{c}': '{t}'" for c, t in zip(columns, types))
-                yield f"read_json('{path}', format = 'array', columns = {{{spec}}})"
-        finally:
-            os.unlink(handle.name)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -251,30 +181,15 @@ class Database:
             return
         self._in_transaction = True
         try:
-            if self.dialect == "duckdb":
-                self.raw.execute("BEGIN TRANSACTION")
-                try:
-                    yield
-                except BaseException:
-                    self.raw.execute("ROLLBACK")
-                    raise
-                self.raw.execute("COMMIT")
-            else:
-                with self.raw.transaction():
-                    # Deferrable foreign keys (`ctcl-map constraints`) are checked at commit: a
-                    # replaced resource's rows are deleted and re-inserted within the transaction.
-                    self.execute("SET CONSTRAINTS ALL DEFERRED")
-                    yield
+            with self._driver_errors(), self.backend.transaction():
+                yield
         finally:
             self._in_transaction = False
 
     def has_foreign_keys(self) -> bool:
         """Whether the CDM schema has foreign keys (PostgreSQL: `ctcl-map constraints`; DuckDB has none)."""
-        if self.dialect != "postgresql":
-            return False
-        return bool(self.query(
-            "SELECT 1 FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
-            "WHERE c.contype = 'f' AND n.nspname = ? LIMIT 1", [self.cdm_schema or "public"]))
+        with self._driver_errors():
+            return self.backend.has_foreign_keys(self.cdm_schema or self.default_schema)
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -289,8 +204,8 @@ class Database:
             yield  # nested: the enclosing transaction holds the lock already
             return
         with self.transaction():
-            if self.dialect == "postgresql":
-                self.query("SELECT pg_advisory_xact_lock(?)", [self._lock_key("load")])
+            with self._driver_errors():
+                self.backend.hold_load_lock(self._lock_key("load"))
             self._holds_load_lock = True
             try:
                 yield
@@ -303,13 +218,12 @@ class Database:
         A run whose ctcl_run.status is still 'running' but that nobody holds was killed: the next
         run finishes its derivations. (DuckDB: the file lock already guarantees nobody else runs.)
         """
-        if self.dialect != "postgresql":
-            return True
-        return bool(self.query("SELECT pg_try_advisory_lock(?)", [self._lock_key(f"run:{run_id}")])[0][0])
+        with self._driver_errors():
+            return self.backend.try_lock_run(self._lock_key(f"run:{run_id}"))
 
     def release_run(self, run_id: int) -> None:
-        if self.dialect == "postgresql":
-            self.query("SELECT pg_advisory_unlock(?)", [self._lock_key(f"run:{run_id}")])
+        with self._driver_errors():
+            self.backend.unlock_run(self._lock_key(f"run:{run_id}"))
 
     def _lock_key(self, name: str) -> int:
         """A signed 64-bit advisory lock key private to this CDM schema."""
@@ -320,63 +234,46 @@ class Database:
         return name in self.existing_tables(schema)
 
     def tables_exist(self, names: Sequence[str]) -> bool:
-        """True when every one of `names` exists in the CDM schema.
+        """True when every one of `names` exists in the CDM schema."""
+        with self._driver_errors():
+            return self.backend.tables_exist(self.cdm_schema or self.default_schema, [self.table(name) for name in names])
 
-        DuckDB: a LIMIT 0 probe of the tables themselves (5 ms), because listing its catalog loads
-        every table's metadata (13 ms, the largest single cost of a small incremental run)."""
-        if self.dialect != "duckdb":
-            return set(names) <= self.existing_tables()
-        import duckdb
-
-        probe = " UNION ALL ".join(f"(SELECT 1 FROM {self.table(name)} LIMIT 0)" for name in names)
-        try:
-            self.raw.execute(probe)
-        except duckdb.CatalogException:
-            return False
-        return True
+    def index_names(self) -> set[str]:
+        """Names (lower case) of the indexes in the CDM schema."""
+        with self._driver_errors():
+            return self.backend.index_names(self.cdm_schema or self.default_schema)
 
     def existing_tables(self, schema: str | None = None) -> set[str]:
         """Names of the tables in `schema` (default: the CDM schema)."""
         schema = schema if schema is not None else self.cdm_schema
-        default = "main" if self.dialect == "duckdb" else "public"
-        rows = self.query("SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema or default])
+        rows = self.query("SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema or self.default_schema])
         return {name for (name,) in rows}
 
     def ensure_schema(self, schema: str | None) -> None:
         if schema:
             self.execute(f"CREATE SCHEMA IF NOT EXISTS {check_identifier(schema)}")
 
+    # -- SQL fragments that differ between engines (see Backend) --------------------------------
+    def regex_full_match(self, text_expr: str, pattern: str) -> str:
+        return self.backend.regex_full_match(text_expr, pattern)
+
+    def empty_table(self, name: str) -> None:
+        """Delete every row of table `name` (transactional; TRUNCATE where the engine has it)."""
+        self.execute(self.backend.empty_table(self.table(name)))
+
+    def group_maxima(self, name: str, group: str, value: str) -> list[tuple]:
+        """(group, MAX(value)) for each group of table `name`, as fast as the engine allows."""
+        return self.query(self.backend.group_maxima(self.table(name), group, value))
+
     def close(self) -> None:
-        self.raw.close()
+        with self._driver_errors():
+            self.backend.close()
 
     def __enter__(self) -> "Database":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _key_match(left: str, right: str, columns: Sequence[str]) -> str:
-    return " AND ".join(f"{left}.{column} = {right}.{column}" for column in columns)
-
-
-def _inferred_types(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    """BIGINT for a column whose first non-null value is an int, else text (a temp relation's keys)."""
-    types = []
-    for index, _ in enumerate(columns):
-        sample = next((row[index] for row in rows if row[index] is not None), None)
-        types.append("BIGINT" if isinstance(sample, int) and not isinstance(sample, bool) else "TEXT")
-    return types
-
-
-def _pg_args(sql: str, params: Sequence[Any] | None) -> tuple:
-    """Our SQL uses DuckDB's `?` placeholders; psycopg wants `%s` (and a literal % doubled).
-
-    Without parameters psycopg does not parse placeholders, so the SQL passes unchanged.
-    """
-    if not params:
-        return (sql,)
-    return (sql.replace("%", "%%").replace("?", "%s"), list(params))
 
 
 def connect(
@@ -446,6 +343,8 @@ def _check_duckdb_file(path: Path) -> None:
 def _connect_duckdb(path: Path, cdm_schema: str | None, results_schema: str | None, read_only: bool) -> Database:
     import duckdb
 
+    from ctcl_map.store.duckdb_backend import DuckDBBackend
+
     _check_duckdb_file(path)
     for name in (cdm_schema, results_schema):
         if name:
@@ -459,9 +358,11 @@ def _connect_duckdb(path: Path, cdm_schema: str | None, results_schema: str | No
         if "lock" in str(exc).lower():
             raise DatabaseLocked(
                 f"{path} is locked by another run (only one process may write a DuckDB file at a time)"
-            ) from None
-        raise DatabaseError(f"cannot open DuckDB file {path}: {exc}") from None
-    db = Database(raw, "duckdb", cdm_schema, results_schema, label=str(path))
+            ) from exc
+        raise DatabaseError(f"cannot open DuckDB file {path}: {exc}") from exc
+    except duckdb.Error as exc:  # a file of a newer DuckDB, a damaged file ...
+        raise DatabaseError(f"cannot open DuckDB file {path}: {str(exc).strip() or type(exc).__name__}") from exc
+    db = Database(DuckDBBackend(raw), cdm_schema, results_schema, label=str(path))
     if not read_only:
         db.ensure_schema(cdm_schema)
         db.ensure_schema(results_schema)
@@ -470,6 +371,8 @@ def _connect_duckdb(path: Path, cdm_schema: str | None, results_schema: str | No
 
 def _connect_postgres(url, cdm_schema: str | None, results_schema: str | None) -> Database:
     import psycopg
+
+    from ctcl_map.store.postgres_backend import PostgresBackend
 
     conninfo = {
         "host": url.host or "127.0.0.1",
@@ -480,12 +383,13 @@ def _connect_postgres(url, cdm_schema: str | None, results_schema: str | None) -
     }
     try:
         raw = psycopg.connect(**{k: v for k, v in conninfo.items() if v is not None}, autocommit=True)
-    except psycopg.OperationalError as exc:
+    except psycopg.Error as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
         if url.password:
             first_line = first_line.replace(url.password, "***")
-        raise DatabaseError(f"cannot connect to PostgreSQL at {url.host}:{url.port or 5432}: {first_line}") from None
-    db = Database(raw, "postgresql", cdm_schema, results_schema, label=url.render_as_string(hide_password=True))
+        # The driver's error stays as the cause: libpq's messages never repeat the password.
+        raise DatabaseError(f"cannot connect to PostgreSQL at {url.host}:{url.port or 5432}: {first_line}") from exc
+    db = Database(PostgresBackend(raw, url.password), cdm_schema, results_schema, label=url.render_as_string(hide_password=True))
     db.ensure_schema(cdm_schema)
     db.ensure_schema(results_schema)
     return db

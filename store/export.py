@@ -10,7 +10,7 @@ CSV: DuckDB's COPY ... TO, PostgreSQL's COPY ... TO STDOUT straight into the fil
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,20 +50,12 @@ def export_cdm(db: Database, out_dir: Path, file_format: str, tables: list[str] 
         columns = [f.name for f in fields[table]]
         select = f"SELECT {', '.join(_quoted(c) for c in columns)} FROM {db.table(table)}"
         if file_format == "parquet":
-            _write_parquet(_row_batches(db, table, select), arrow_schema(table), path)
-        elif db.dialect == "duckdb":
-            db.execute(f"COPY ({select}) TO '{_sql_string(path)}' (FORMAT csv, HEADER true)")
+            schema = arrow_schema(table)
+            _write_parquet(db.arrow_batches(select, schema, CHUNK_ROWS), schema, path)
         else:
-            _postgres_csv(db, select, path)
+            db.write_csv(select, path)
         written.append(ExportedTable(table, path, db.query(f"SELECT COUNT(*) FROM {db.table(table)}")[0][0]))
     return written
-
-
-def _postgres_csv(db: Database, select: str, path: Path) -> None:
-    with open(path, "wb") as handle, db.raw.cursor() as cur:
-        with cur.copy(f"COPY ({select}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
-            for block in copy:
-                handle.write(block)
 
 
 def arrow_schema(table: str):
@@ -72,26 +64,6 @@ def arrow_schema(table: str):
 
     return pa.schema([pa.field(f.name.strip('"'), _arrow_type(f.datatype), nullable=not f.required)
                       for f in cdm_fields()[table]])
-
-
-def _row_batches(db: Database, table: str, select: str) -> Iterator:
-    """The rows of `select` as Arrow tables or batches of at most CHUNK_ROWS rows."""
-    import pyarrow as pa
-
-    if db.dialect == "duckdb":
-        relation = db.raw.sql(select)
-        # DuckDB >= 1.4 names it to_arrow_reader; 1.1-1.3 record_batch
-        reader = getattr(relation, "to_arrow_reader", None) or relation.record_batch
-        yield from reader(CHUNK_ROWS)
-        return
-    schema = arrow_schema(table)
-    with db.raw.transaction(), db.raw.cursor(name=f"ctcl_export_{table}") as cur:
-        cur.itersize = CHUNK_ROWS
-        cur.execute(select)
-        while rows := cur.fetchmany(CHUNK_ROWS):
-            yield pa.Table.from_arrays(
-                [pa.array(list(values), type=column.type) for values, column in zip(zip(*rows), schema)],
-                names=schema.names)
 
 
 def _write_parquet(batches: Iterable, schema, path: Path) -> None:
@@ -122,7 +94,3 @@ def _arrow_type(datatype: str):
 def _quoted(column: str) -> str:
     """Always quoted (the spec names a column offset, a keyword); the spec may quote it already."""
     return f'"{column.strip(chr(34))}"'
-
-
-def _sql_string(path: Path) -> str:
-    return str(path).replace("'", "''")

@@ -27,7 +27,7 @@ def circe_sql(db: Database, expression_json: str, cohort_id: int) -> list[str]:
     except ImportError as exc:
         raise CirceUnavailable(f"running Circe JSON needs the ohdsi-circepy package ({exc})") from None
     expression = cohort_expression_from_json(expression_json)
-    default_schema = "main" if db.dialect == "duckdb" else "public"
+    default_schema = db.default_schema
     options = BuildExpressionQueryOptions()
     options.cdm_schema = db.cdm_schema or default_schema
     options.vocabulary_schema = db.cdm_schema or default_schema
@@ -36,7 +36,7 @@ def circe_sql(db: Database, expression_json: str, cohort_id: int) -> list[str]:
     options.cohort_id = cohort_id
     options.generate_stats = False
     sql, id_lists = _park_id_lists(build_cohort_query(expression, options))
-    translated = translate(sql, "duckdb" if db.dialect == "duckdb" else "postgresql")
+    translated = translate(sql, db.dialect)  # sqlglot names the dialects as we do
     for marker, ids in id_lists.items():
         translated = translated.replace(marker, ids)
     return [s for s in split_sql(translated) if s.strip()]

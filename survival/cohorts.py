@@ -16,7 +16,7 @@ from datetime import date
 import pandas as pd
 
 from ctcl_map.cdm.schema import create_table_sql
-from ctcl_map.errors import CohortIdClash, DatabaseError, SurvivalSpecError
+from ctcl_map.errors import CohortIdClash, DatabaseError, DatabaseUsageError, SurvivalSpecError
 from ctcl_map.derive.concept_sets import confirmed_condition_sql, not_of_unconfirmed_sql
 from ctcl_map.survival.concept_sets import descendants, resolve_concept_set, sql_ids
 from ctcl_map.survival.covariates import (
@@ -102,13 +102,13 @@ def ensure_cohort_tables(db: Database) -> None:
         db.execute(create_table_sql("cohort", db.dialect, db.results_schema, check_identifier(db.cohort_table)))
         db.execute(create_table_sql("cohort_definition", db.dialect, db.results_schema,
                                     f"{db.cohort_table}_definition"))
-    except DatabaseError:
-        raise
-    except Exception as exc:  # read-only file, missing privileges: say what to change
+    except DatabaseUsageError:
+        raise  # a name that cannot be used: its message says which
+    except DatabaseError as exc:  # read-only file, missing privileges: say what to change
         raise DatabaseError(
             f"cannot create {db.results_table('cohort')} in {db.label}: survival writes its cohorts there, so "
             f"open the database writable or give a results schema you may write to ({str(exc).splitlines()[0]})"
-        ) from None
+        ) from exc
 
 
 def cohort_definition_id(db: Database, name: str, description: str, chosen_id: int | None = None) -> int:

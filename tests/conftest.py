@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from ctcl_map.cdm.schema import columns, primary_key
-from ctcl_map.pipeline import RunOptions, prepare_database, run_fhir2omop
+from ctcl_map.pipeline import RunOptions, run_fhir2omop
+from ctcl_map.store.prepare import prepare_database
+from ctcl_map.vocab.loader import load_shipped_vocabulary
 from ctcl_map.store.database import Database, connect
 
 TEST_SALT = "00" * 32  # the pseudonym key of every test load ($CTCL_MAP_PSEUDONYM_KEY)
@@ -42,7 +44,7 @@ def _private_cache_dir(tmp_path_factory):
 
 def _fresh_db(target: str = ":memory:", cdm_schema: str | None = None) -> Database:
     db = connect(target, cdm_schema=cdm_schema)
-    prepare_database(db)
+    prepare_database(db, load_shipped_vocabulary)
     return db
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctcl_map.cdm.schema import cdm_fields, columns
-from ctcl_map.errors import AthenaError
+from ctcl_map.errors import AthenaError, DatabaseError
 from ctcl_map.store.database import Database
 
 # File -> CDM table. Required files make a usable vocabulary; the others are loaded when present.
@@ -25,7 +25,6 @@ OPTIONAL_FILES = {
 }
 # Every vocabulary table is emptied first, so no row of an older release survives next to the new one.
 REPLACED_TABLES = tuple(REQUIRED_FILES.values()) + tuple(OPTIONAL_FILES.values())
-COPY_BLOCK_BYTES = 1 << 20
 
 
 @dataclass
@@ -92,38 +91,12 @@ def _duckdb_type(datatype: str) -> str:
     return {"integer": "INTEGER", "float": "DOUBLE", "date": "DATE", "datetime": "TIMESTAMP"}.get(datatype, "VARCHAR")
 
 
-def _load_duckdb(db: Database, path: Path, table: str, file_columns: list[str]) -> int:
+def _load_file(db: Database, path: Path, table: str, file_columns: list[str]) -> int:
     kinds = {f.name: _duckdb_type(f.datatype) for f in cdm_fields()[table]}
-    spec = ", ".join(f"'{name}': '{kinds[name]}'" for name in file_columns)
-    # quote='' : Athena does not quote fields, and concept names contain '"' characters.
-    source = (
-        f"read_csv(?, delim='\t', header=true, quote='', escape='', auto_detect=false, "
-        f"columns={{{spec}}}, dateformat='%Y%m%d', nullstr='')"
-    )
-    cols = ", ".join(columns(table))
     try:
-        db.execute(f"INSERT INTO {db.table(table)} ({cols}) SELECT {cols} FROM {source}", [str(path)])
-    except Exception as exc:  # duckdb.Error subclasses; re-raised with file and line
-        raise _database_error(path, exc) from None
-    return db.query(f"SELECT count(*) FROM {db.table(table)}")[0][0]
-
-
-def _load_postgres(db: Database, path: Path, table: str, file_columns: list[str]) -> int:
-    import psycopg
-
-    # CSV mode with a quote character that never occurs (backspace): fields are taken verbatim,
-    # an empty field is NULL, and YYYYMMDD is a valid PostgreSQL date literal.
-    sql = (
-        f"COPY {db.table(table)} ({', '.join(file_columns)}) FROM STDIN "
-        "WITH (FORMAT csv, DELIMITER E'\\t', HEADER true, QUOTE E'\\b', NULL '')"
-    )
-    try:
-        with db.raw.cursor() as cur, path.open("rb") as handle:
-            with cur.copy(sql) as copy:
-                while block := handle.read(COPY_BLOCK_BYTES):
-                    copy.write(block)
-    except psycopg.Error as exc:
-        raise _database_error(path, exc) from None
+        db.load_tab_separated(table, path, file_columns, [kinds[name] for name in file_columns])
+    except DatabaseError as exc:  # re-raised with file and line
+        raise _database_error(path, exc) from exc
     return db.query(f"SELECT count(*) FROM {db.table(table)}")[0][0]
 
 
@@ -146,14 +119,11 @@ def load_athena(db: Database, athena_dir: Path, progress: Callable[[str, int], N
 
     report = AthenaLoadReport(directory=athena_dir, vocabulary_version="")
     report.missing_optional = [name for name in OPTIONAL_FILES if name not in present]
-    loader = _load_duckdb if db.dialect == "duckdb" else _load_postgres
     with db.transaction():
         for table in REPLACED_TABLES:
-            # TRUNCATE is transactional in PostgreSQL and much faster than DELETE on millions of rows.
-            verb = "TRUNCATE TABLE" if db.dialect == "postgresql" else "DELETE FROM"
-            db.execute(f"{verb} {db.table(table)}")
+            db.empty_table(table)
         for name, table in present.items():
-            report.rows_loaded[name] = loader(db, files[name], table, headers[name])
+            report.rows_loaded[name] = _load_file(db, files[name], table, headers[name])
             if progress:
                 progress(name, report.rows_loaded[name])
         report.own_concepts_added = load_shipped_vocabulary(db, own_only=True)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ctcl_map.pipeline import prepare_database
+from ctcl_map.store.prepare import prepare_database
+from ctcl_map.vocab.loader import load_shipped_vocabulary
 from ctcl_map.store.database import connect
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -79,7 +80,7 @@ PROBLEM_LINES = "\n".join([
 def _empty_cdm(path: Path) -> Path:
     """A DuckDB file with the CDM and vocabulary, ready to load."""
     db = connect(str(path))
-    prepare_database(db)
+    prepare_database(db, load_shipped_vocabulary)
     db.close()
     return path
 

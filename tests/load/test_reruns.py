@@ -76,7 +76,7 @@ def test_same_input_in_another_order_of_runs_gives_same_ids(tmp_path, cdm_snapsh
     assert snapshots[0] == snapshots[1]
 
 
-def test_an_entry_left_unconverted_as_unchanged_is_converted_when_it_must_be_written(db, tmp_path):
+def test_an_entry_left_unconverted_as_unchanged_is_converted_when_it_must_be_written(db, tmp_path, load):
     """A resource its file applied before with the same content is not converted when read; if an
     earlier batch of the run changed it meanwhile (here: an earlier entry of the same file), the
     writer asks for its conversion and the later entry wins, as always."""

@@ -6,7 +6,8 @@ from datetime import date, datetime
 
 import pytest
 
-from ctcl_map.store.database import COLUMN_WISE_ROWS, connect
+from ctcl_map.store.database import connect
+from ctcl_map.store.duckdb_backend import COLUMN_WISE_ROWS
 
 ROWS = [
     (1, "plain", date(2020, 1, 31), datetime(2020, 1, 31, 8, 30), 1.25),

@@ -11,11 +11,12 @@ import pickle
 from pathlib import Path
 
 from ctcl_map.cdm.schema import cdm_ddl
-from ctcl_map.pipeline import RunOptions, prepare_database, run_fhir2omop
+from ctcl_map.pipeline import RunOptions, run_fhir2omop
+from ctcl_map.store.prepare import prepare_database
 from ctcl_map.vocab import prepare
 from ctcl_map.vocab.prepare import prepare_vocabulary
 from ctcl_map.vocab.snapshot import SnapshotVocabulary
-from ctcl_map.vocab.loader import load_athena
+from ctcl_map.vocab.loader import load_athena, load_shipped_vocabulary
 from ctcl_map.store.database import connect
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -37,7 +38,7 @@ def _athena_db(write_athena, tmp_path, concept_rows):
     for statement in cdm_ddl(db.dialect, db.cdm_schema):
         db.execute(statement)
     load_athena(db, write_athena(tmp_path / "athena", concept_rows))
-    prepare_database(db)  # keeps the loaded vocabulary: the shipped subset goes only into an empty CDM
+    prepare_database(db, load_shipped_vocabulary)  # keeps the loaded vocabulary: the shipped subset goes only into an empty CDM
     return db
 
 
@@ -97,7 +98,7 @@ def test_a_full_vocabulary_is_read_from_its_snapshot_and_two_workers_write_what_
 
 def test_the_snapshot_answers_every_code_and_concept_as_the_in_memory_index(tmp_path, monkeypatch):
     db = connect(tmp_path / "cdm.duckdb")
-    prepare_database(db)  # the shipped subset, several 'Maps to' per code included
+    prepare_database(db, load_shipped_vocabulary)  # the shipped subset, several 'Maps to' per code included
     in_memory = prepare_vocabulary(db)
     monkeypatch.setattr(prepare, "IN_MEMORY_LIMIT", 0)
     snapshot = prepare_vocabulary(db)

@@ -19,7 +19,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-from ctcl_map.pipeline import RunOptions, prepare_database, run_fhir2omop
+from ctcl_map.pipeline import RunOptions, run_fhir2omop
+from ctcl_map.store.prepare import prepare_database
+from ctcl_map.vocab.loader import load_shipped_vocabulary
 from ctcl_map.survival.study import StudyOptions, run_study, write_study
 from ctcl_map.synthetic import GeneratorConfig, generate_cohort, write_cohort
 from ctcl_map.store.database import connect
@@ -32,7 +34,7 @@ def confounded_cdm(patients: int, seed: int, hr: float, folder: Path):
                                              background_mortality=False))
     write_cohort(cohort, folder, "ndjson", True)
     db = connect(str(folder / "omop.duckdb"))
-    prepare_database(db)
+    prepare_database(db, load_shipped_vocabulary)
     run_fhir2omop(db, RunOptions(inputs=[folder / "fhir"], mapping_dirs=[SAMPLES / "site-mappings"], oncology=True))
     return db
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ctcl_map.derive.concept_sets import int_list
 from ctcl_map.store.database import Database
+from ctcl_map.store.statements import int_list
 
 
 def ensure_tables(db: Database) -> None:
