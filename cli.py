@@ -14,13 +14,18 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from ctcl_map import __version__
 from ctcl_map.errors import (
-    CtclMapError, DatabaseError, JobFailed, OutputPathError, OutputWriteError, UsageError,
+    CtclMapError,
+    DatabaseError,
+    JobFailed,
+    OutputPathError,
+    OutputWriteError,
+    UsageError,
 )
 
 
@@ -98,15 +103,15 @@ DbOption = Annotated[
                  help="A DuckDB file, or a PostgreSQL URL: postgresql+psycopg://USER@HOST:5432/DB."),
 ]
 SchemaOption = Annotated[
-    Optional[str], typer.Option("--cdm-schema", metavar="NAME", rich_help_panel=DATABASE,
+    str | None, typer.Option("--cdm-schema", metavar="NAME", rich_help_panel=DATABASE,
                                 help="Schema of the CDM tables (default: the database's default).")
 ]
 ResultsSchemaOption = Annotated[
-    Optional[str], typer.Option("--results-schema", metavar="NAME", rich_help_panel=DATABASE,
+    str | None, typer.Option("--results-schema", metavar="NAME", rich_help_panel=DATABASE,
                                 help="Schema of the cohort tables (default: the CDM schema).")
 ]
 MappingsOption = Annotated[
-    Optional[list[Path]], typer.Option("--mappings", metavar="DIR", rich_help_panel=INPUT,
+    list[Path] | None, typer.Option("--mappings", metavar="DIR", rich_help_panel=INPUT,
                                        help="Folder of site mapping CSVs, merged over the shipped tables (repeatable).")
 ]
 InputsArgument = Annotated[
@@ -156,16 +161,16 @@ def fhir2omop(
     delete_vanished: Annotated[bool, typer.Option("--delete-vanished/--keep-vanished", metavar="", show_default=False, rich_help_panel=BEHAVIOUR, help="Delete resources gone from their re-read file (default), or keep them (delta feeds).")] = True,
     oncology: Annotated[bool, typer.Option("--oncology/--no-oncology", metavar="", show_default=False, rich_help_panel=BEHAVIOUR, help="Derive staging, CLIPI, episodes and lines of therapy after the load (default), or not.")] = True,
     b_rules: Annotated[str, typer.Option("--b-rules", metavar="2007|2022", rich_help_panel=INPUT, help="ISCL/EORTC criteria for reading blood counts as a B category.")] = "2007",
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, metavar="N", rich_help_panel=PERFORMANCE, help="Converting processes (default: one per core, fewer for small inputs). Same output for any N.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, metavar="N", rich_help_panel=PERFORMANCE, help="Converting processes (default: one per core, fewer for small inputs). Same output for any N.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, metavar="N", rich_help_panel=PERFORMANCE, help="Resources per transaction.")] = 5000,
     strict: Annotated[bool, typer.Option("--strict", metavar="", rich_help_panel=BEHAVIOUR, help="Exit 1 when any record was quarantined.")] = False,
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", rich_help_panel=OUTPUT, help="No progress bar (it is drawn only on a terminal anyway).")] = False,
     max_resource_mb: Annotated[int, typer.Option("--max-resource-mb", min=1, metavar="MB", hidden=True, help="Quarantine a larger resource unread.")] = 64,
     max_decompressed_mb: Annotated[int, typer.Option("--max-decompressed-mb", min=0, metavar="MB", hidden=True, help="Stop reading a .gz past this (0: no limit).")] = 4096,
-    log_file: Annotated[Optional[Path], typer.Option("--log-file", metavar="FILE", rich_help_panel=OUTPUT, help="Append JSON lines for a scheduler: run start, progress per file, warnings, the report.")] = None,
+    log_file: Annotated[Path | None, typer.Option("--log-file", metavar="FILE", rich_help_panel=OUTPUT, help="Append JSON lines for a scheduler: run start, progress per file, warnings, the report.")] = None,
     include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=BEHAVIOUR, help="Treat provisional, differential and unconfirmed CTCL diagnoses as cases in the oncology step (default: loaded, left out).")] = False,
-    key_file: Annotated[Optional[Path], typer.Option("--key-file", metavar="FILE", rich_help_panel=DATABASE, help="Pseudonym key file kept apart from the CDM (else $CTCL_MAP_KEY_FILE or ~/.config/ctcl-map/pseudonym.key; see README, Privacy).")] = None,
+    key_file: Annotated[Path | None, typer.Option("--key-file", metavar="FILE", rich_help_panel=DATABASE, help="Pseudonym key file kept apart from the CDM (else $CTCL_MAP_KEY_FILE or ~/.config/ctcl-map/pseudonym.key; see README, Privacy).")] = None,
 ) -> None:
     """Load FHIR R4 data into an OMOP CDM v5.4 database (DuckDB by default).
 
@@ -283,8 +288,8 @@ def vocab_load(
 
 @mappings_app.command("check")
 def mappings_check(
-    override_dirs: Annotated[Optional[list[Path]], typer.Argument(metavar="DIR", help="Site override folders to check with the shipped tables.")] = None,
-    db: Annotated[Optional[str], typer.Option("--db", metavar="PATH|URL", rich_help_panel=DATABASE, help="Check targets against this database's CONCEPT table instead of the shipped subset.")] = None,
+    override_dirs: Annotated[list[Path] | None, typer.Argument(metavar="DIR", help="Site override folders to check with the shipped tables.")] = None,
+    db: Annotated[str | None, typer.Option("--db", metavar="PATH|URL", rich_help_panel=DATABASE, help="Check targets against this database's CONCEPT table instead of the shipped subset.")] = None,
     cdm_schema: SchemaOption = None,
 ) -> None:
     """Validate the mapping tables: every row against its JSON Schema, every target concept present,
@@ -299,8 +304,8 @@ def mappings_check(
 
         ctcl-map mappings check site-mappings/ --db omop.duckdb
     """
-    from ctcl_map.mappings.check import check_mappings
     from ctcl_map.errors import MappingError
+    from ctcl_map.mappings.check import check_mappings
     from ctcl_map.mappings.tables import load_mappings
     from ctcl_map.terminal import clean
 
@@ -328,11 +333,11 @@ def dq(
     db: DbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
     results_schema: ResultsSchemaOption = None,
-    check: Annotated[Optional[list[str]], typer.Option("--check", metavar="NAME", rich_help_panel=BEHAVIOUR, help="Run only this DQD check (repeatable), e.g. isRequired.")] = None,
-    table: Annotated[Optional[list[str]], typer.Option("--table", metavar="TABLE", rich_help_panel=BEHAVIOUR, help="Only checks on this CDM table (repeatable).")] = None,
+    check: Annotated[list[str] | None, typer.Option("--check", metavar="NAME", rich_help_panel=BEHAVIOUR, help="Run only this DQD check (repeatable), e.g. isRequired.")] = None,
+    table: Annotated[list[str] | None, typer.Option("--table", metavar="TABLE", rich_help_panel=BEHAVIOUR, help="Only checks on this CDM table (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT, help="Print every check result as JSON.")] = False,
     show_passed: Annotated[bool, typer.Option("--show-passed", metavar="", rich_help_panel=OUTPUT, help="List passing checks in the table too.")] = False,
-    dqd_json: Annotated[Optional[Path], typer.Option("--dqd-json", metavar="FILE", rich_help_panel=OUTPUT, help="Also write the results in DataQualityDashboard's results JSON format (for DQD's viewer) to this file.")] = None,
+    dqd_json: Annotated[Path | None, typer.Option("--dqd-json", metavar="FILE", rich_help_panel=OUTPUT, help="Also write the results in DataQualityDashboard's results JSON format (for DQD's viewer) to this file.")] = None,
 ) -> None:
     """Data-quality checks over the CDM, after the OHDSI DataQualityDashboard v5.4 definitions and
     thresholds. Exit 1 when a check fails (or cannot run).
@@ -349,9 +354,9 @@ def dq(
         ctcl-map dq --json > dq.json
     """
     from ctcl_map.quality import run_dq
-    from ctcl_map.terminal import show
     from ctcl_map.quality.dqd_results import dqd_json as to_dqd_json
     from ctcl_map.quality.dqd_results import dqd_results
+    from ctcl_map.terminal import show
 
     database = _open(db, cdm_schema, results_schema, read_only=True)
     started = datetime.now()
@@ -406,30 +411,30 @@ def survival(
     cdm_schema: SchemaOption = None,
     results_schema: ResultsSchemaOption = None,
     cohort: Annotated[str, typer.Option("--cohort", metavar="NAME", rich_help_panel=INPUT, help="Built-in target cohort: ctcl, mf, ss, advanced, early, first-line.")] = "ctcl",
-    circe: Annotated[Optional[Path], typer.Option("--circe", metavar="FILE", rich_help_panel=INPUT, help="An ATLAS/Circe cohort definition JSON to use instead of --cohort.")] = None,
-    cohort_id: Annotated[Optional[int], typer.Option("--cohort-id", metavar="N", rich_help_panel=OUTPUT, help="Cohort id (default: a Circe file's own, else a free one); another definition's id is refused.")] = None,
+    circe: Annotated[Path | None, typer.Option("--circe", metavar="FILE", rich_help_panel=INPUT, help="An ATLAS/Circe cohort definition JSON to use instead of --cohort.")] = None,
+    cohort_id: Annotated[int | None, typer.Option("--cohort-id", metavar="N", rich_help_panel=OUTPUT, help="Cohort id (default: a Circe file's own, else a free one); another definition's id is refused.")] = None,
     cohort_table: Annotated[str, typer.Option("--cohort-table", metavar="TABLE", rich_help_panel=OUTPUT, help="Cohort table in the results schema (e.g. apart from CohortGenerator's).")] = "cohort",
-    compare: Annotated[Optional[str], typer.Option("--compare", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="Drug: ingredient name or concept_id.")] = None,
-    comparator: Annotated[Optional[str], typer.Option("--comparator", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="new-user: one comparator drug.")] = None,
-    design: Annotated[Optional[str], typer.Option("--design", metavar="DESIGN", rich_help_panel=BEHAVIOUR, help="new-user (default); naive warns.")] = None,
+    compare: Annotated[str | None, typer.Option("--compare", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="Drug: ingredient name or concept_id.")] = None,
+    comparator: Annotated[str | None, typer.Option("--comparator", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="new-user: one comparator drug.")] = None,
+    design: Annotated[str | None, typer.Option("--design", metavar="DESIGN", rich_help_panel=BEHAVIOUR, help="new-user (default); naive warns.")] = None,
     landmark_months: Annotated[float, typer.Option("--landmark-months", metavar="MONTHS", rich_help_panel=BEHAVIOUR, help="Landmark time for --design landmark.")] = 6.0,
-    strata: Annotated[Optional[str], typer.Option("--strata", metavar="LIST", rich_help_panel=BEHAVIOUR, help="stage_group,ctcl_type,clipi_group,sex")] = None,
-    stage: Annotated[Optional[str], typer.Option("--stage", metavar="LIST", rich_help_panel=INPUT, help="Restrict to stage groups at index, e.g. IIB,IIIA or advanced / early.")] = None,
-    clipi: Annotated[Optional[str], typer.Option("--clipi", metavar="LIST", rich_help_panel=INPUT, help="Restrict to CLIPI risk groups: low, intermediate, high.")] = None,
-    ctcl_type: Annotated[Optional[str], typer.Option("--type", metavar="MF|SS", rich_help_panel=INPUT, help="Restrict to MF or SS.")] = None,
-    age_min: Annotated[Optional[float], typer.Option("--age-min", metavar="YEARS", rich_help_panel=INPUT, help="Minimum age at index (years).")] = None,
-    age_max: Annotated[Optional[float], typer.Option("--age-max", metavar="YEARS", rich_help_panel=INPUT, help="Maximum age at index (years).")] = None,
-    sex: Annotated[Optional[str], typer.Option("--sex", metavar="male|female", rich_help_panel=INPUT, help="male or female.")] = None,
-    index_from: Annotated[Optional[datetime], typer.Option("--index-from", metavar="YYYY-MM-DD", rich_help_panel=INPUT, formats=["%Y-%m-%d"], help="Earliest index date.")] = None,
-    index_to: Annotated[Optional[datetime], typer.Option("--index-to", metavar="YYYY-MM-DD", rich_help_panel=INPUT, formats=["%Y-%m-%d"], help="Latest index date.")] = None,
-    admin_end: Annotated[Optional[datetime], typer.Option("--admin-end", metavar="YYYY-MM-DD", rich_help_panel=BEHAVIOUR, formats=["%Y-%m-%d"], help="Administrative censoring date.")] = None,
+    strata: Annotated[str | None, typer.Option("--strata", metavar="LIST", rich_help_panel=BEHAVIOUR, help="stage_group,ctcl_type,clipi_group,sex")] = None,
+    stage: Annotated[str | None, typer.Option("--stage", metavar="LIST", rich_help_panel=INPUT, help="Restrict to stage groups at index, e.g. IIB,IIIA or advanced / early.")] = None,
+    clipi: Annotated[str | None, typer.Option("--clipi", metavar="LIST", rich_help_panel=INPUT, help="Restrict to CLIPI risk groups: low, intermediate, high.")] = None,
+    ctcl_type: Annotated[str | None, typer.Option("--type", metavar="MF|SS", rich_help_panel=INPUT, help="Restrict to MF or SS.")] = None,
+    age_min: Annotated[float | None, typer.Option("--age-min", metavar="YEARS", rich_help_panel=INPUT, help="Minimum age at index (years).")] = None,
+    age_max: Annotated[float | None, typer.Option("--age-max", metavar="YEARS", rich_help_panel=INPUT, help="Maximum age at index (years).")] = None,
+    sex: Annotated[str | None, typer.Option("--sex", metavar="male|female", rich_help_panel=INPUT, help="male or female.")] = None,
+    index_from: Annotated[datetime | None, typer.Option("--index-from", metavar="YYYY-MM-DD", rich_help_panel=INPUT, formats=["%Y-%m-%d"], help="Earliest index date.")] = None,
+    index_to: Annotated[datetime | None, typer.Option("--index-to", metavar="YYYY-MM-DD", rich_help_panel=INPUT, formats=["%Y-%m-%d"], help="Latest index date.")] = None,
+    admin_end: Annotated[datetime | None, typer.Option("--admin-end", metavar="YYYY-MM-DD", rich_help_panel=BEHAVIOUR, formats=["%Y-%m-%d"], help="Administrative censoring date.")] = None,
     years: Annotated[str, typer.Option("--years", metavar="LIST", rich_help_panel=OUTPUT, help="Survival reported at these years.")] = "1,2,5",
     unit: Annotated[str, typer.Option("--unit", metavar="UNIT", rich_help_panel=OUTPUT, help="Time unit shown: days, months or years.")] = "months",
     as_json: Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT, help="Print the result as JSON.")] = False,
-    csv_out: Annotated[Optional[Path], typer.Option("--csv", metavar="FILE", rich_help_panel=OUTPUT, help="Write the result table as CSV here.")] = None,
-    plot_stem: Annotated[Optional[Path], typer.Option("--plot", metavar="STEM", rich_help_panel=OUTPUT, help="Write a Kaplan-Meier plot as STEM.png and STEM.svg.")] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", metavar="FILE", rich_help_panel=OUTPUT, help="Write the result table as CSV here.")] = None,
+    plot_stem: Annotated[Path | None, typer.Option("--plot", metavar="STEM", rich_help_panel=OUTPUT, help="Write a Kaplan-Meier plot as STEM.png and STEM.svg.")] = None,
     include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=INPUT, help="Let unconfirmed diagnoses (and their stages) enter the cohorts.")] = False,
-    adjust: Annotated[Optional[str], typer.Option("--adjust", metavar="LIST", rich_help_panel=BEHAVIOUR, help="Covariates: default (age, sex, MF/SS, stage, CLIPI, LDH, LCT) or a list.")] = None,
+    adjust: Annotated[str | None, typer.Option("--adjust", metavar="LIST", rich_help_panel=BEHAVIOUR, help="Covariates: default (age, sex, MF/SS, stage, CLIPI, LDH, LCT) or a list.")] = None,
     method: Annotated[str, typer.Option("--method", metavar="METHOD", rich_help_panel=BEHAVIOUR, help="cox, ps-match, ps-stratify or iptw.")] = "cox",
     missing: Annotated[str, typer.Option("--missing", metavar="HOW", rich_help_panel=BEHAVIOUR, help="indicator or complete-case.")] = "indicator",
 ) -> None:
@@ -451,8 +456,8 @@ def survival(
         ctcl-map survival --cohort advanced --compare mogamulizumab \\
             --adjust default --method ps-match
     """
-    from ctcl_map.survival import Restrictions, SurvivalSpec, plot, render, run_survival
     from ctcl_map.store.database import check_identifier
+    from ctcl_map.survival import Restrictions, SurvivalSpec, plot, render, run_survival
 
     spec = SurvivalSpec(
         cohort=cohort,
@@ -504,12 +509,12 @@ def study(
     db: DbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
     results_schema: ResultsSchemaOption = None,
-    compare: Annotated[Optional[str], typer.Option("--compare", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="Exposure to compare by every design and method, e.g. mogamulizumab.")] = None,
+    compare: Annotated[str | None, typer.Option("--compare", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="Exposure to compare by every design and method, e.g. mogamulizumab.")] = None,
     cohort: Annotated[str, typer.Option("--cohort", metavar="NAME", rich_help_panel=INPUT, help="Target cohort of the exposure comparison.")] = "advanced",
     adjust: Annotated[str, typer.Option("--adjust", metavar="LIST", rich_help_panel=BEHAVIOUR, help="Adjustment covariates: 'default' or a list (see survival --adjust).")] = "default",
     missing: Annotated[str, typer.Option("--missing", metavar="HOW", rich_help_panel=BEHAVIOUR, help="Missing covariates: indicator or complete-case.")] = "indicator",
     landmark_months: Annotated[float, typer.Option("--landmark-months", metavar="MONTHS", rich_help_panel=BEHAVIOUR, help="Landmark time of the landmark design.")] = 6.0,
-    admin_end: Annotated[Optional[datetime], typer.Option("--admin-end", metavar="YYYY-MM-DD", rich_help_panel=BEHAVIOUR, formats=["%Y-%m-%d"], help="Administrative censoring date.")] = None,
+    admin_end: Annotated[datetime | None, typer.Option("--admin-end", metavar="YYYY-MM-DD", rich_help_panel=BEHAVIOUR, formats=["%Y-%m-%d"], help="Administrative censoring date.")] = None,
 ) -> None:
     """A survival study in one command: one self-contained HTML report plus its JSON and CSV.
 
@@ -569,7 +574,7 @@ def export(
     db: DbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
     file_format: Annotated[str, typer.Option("--format", metavar="parquet|csv", rich_help_panel=OUTPUT, help="parquet or csv (with a header row).")] = "parquet",
-    table: Annotated[Optional[list[str]], typer.Option("--table", metavar="TABLE", rich_help_panel=OUTPUT, help="Only this CDM table (repeatable); default: all 39.")] = None,
+    table: Annotated[list[str] | None, typer.Option("--table", metavar="TABLE", rich_help_panel=OUTPUT, help="Only this CDM table (repeatable); default: all 39.")] = None,
 ) -> None:
     """Write every CDM table to OUT_DIR as Parquet or CSV, one file per table (empty tables too).
 
@@ -668,11 +673,11 @@ def samples_generate(
 def validate(
     inputs: InputsArgument,
     mappings: MappingsOption = None,
-    db: Annotated[Optional[str], typer.Option("--db", metavar="PATH|URL", rich_help_panel=DATABASE, help="Read the vocabulary from this CDM (e.g. a loaded Athena download); default: the shipped subset. Nothing is written.")] = None,
+    db: Annotated[str | None, typer.Option("--db", metavar="PATH|URL", rich_help_panel=DATABASE, help="Read the vocabulary from this CDM (e.g. a loaded Athena download); default: the shipped subset. Nothing is written.")] = None,
     cdm_schema: SchemaOption = None,
     schema: Annotated[bool, typer.Option("--schema", metavar="", rich_help_panel=BEHAVIOUR, help="Also validate against HL7's FHIR R4 JSON schema (about 250 resources/s).")] = False,
     as_json: Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT, help="Print every finding, the counts and the mapping coverage as JSON.")] = False,
-    html: Annotated[Optional[Path], typer.Option("--html", metavar="FILE", rich_help_panel=OUTPUT, help="Also write a self-contained HTML report to this file.")] = None,
+    html: Annotated[Path | None, typer.Option("--html", metavar="FILE", rich_help_panel=OUTPUT, help="Also write a self-contained HTML report to this file.")] = None,
     strict: Annotated[bool, typer.Option("--strict", metavar="", rich_help_panel=BEHAVIOUR, help="Exit 1 on warnings too.")] = False,
     top: Annotated[int, typer.Option("--top", metavar="N", rich_help_panel=OUTPUT, min=1, help="Problems and unmapped codes shown in the table.")] = 20,
     include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=BEHAVIOUR, help="Judge provisional, differential and unconfirmed CTCL diagnoses as diagnoses, as fhir2omop --include-unconfirmed does (they are still reported).")] = False,

@@ -18,28 +18,37 @@ from datetime import datetime
 from pathlib import Path
 
 from ctcl_map import CDM_VERSION, __version__
-from ctcl_map.errors import KeyProblem, MappingError, RunFailed
-from ctcl_map.derive.eras import cap_drug_ends_at_death, derive_for_persons
 from ctcl_map.cdm.schema import columns
 from ctcl_map.converters import ConvertContext, convert
-from ctcl_map.vocab.lookup import ConceptResolver
-from ctcl_map.vocab.prepare import prepare_vocabulary
 from ctcl_map.converters.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
-from ctcl_map.model import BatchOutcome, ConvertedItem, InputProblem, NotConverted
-from ctcl_map.readers.fhir_input import (
-    DEFAULT_LIMITS, ReadLimits, discover, display_name, file_size, is_ndjson,
-)
+from ctcl_map.derive.eras import cap_drug_ends_at_death, derive_for_persons
+from ctcl_map.errors import KeyProblem, MappingError, RunFailed
 from ctcl_map.load.cdm_writer import CdmWriter
 from ctcl_map.load.incremental import FileStates
 from ctcl_map.load.run_steps import (
-    PERSON_MISSING_REASONS, delete_vanished, events_before_birth, remove_dangling_subjects, write_cdm_source,
+    PERSON_MISSING_REASONS,
+    delete_vanished,
+    events_before_birth,
+    remove_dangling_subjects,
+    write_cdm_source,
 )
 from ctcl_map.load.waiting import complete_waiting
+from ctcl_map.model import BatchOutcome, ConvertedItem, InputProblem, NotConverted
+from ctcl_map.readers.fhir_input import (
+    DEFAULT_LIMITS,
+    ReadLimits,
+    discover,
+    display_name,
+    file_size,
+    is_ndjson,
+)
 from ctcl_map.store.database import Database
 from ctcl_map.store.prepare import prepare_database
 from ctcl_map.store.runs import files_quarantined_for_missing_persons, finish_run, start_run
 from ctcl_map.store.settings import forget_setting, record_setting, recorded_setting
 from ctcl_map.store.visit_links import clear_missing_visits, restore_visit_links
+from ctcl_map.vocab.lookup import ConceptResolver
+from ctcl_map.vocab.prepare import prepare_vocabulary
 
 PARALLEL_MIN_BYTES = 16_000_000
 @dataclass
@@ -199,7 +208,10 @@ class LoadProgress:
 
 def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadProgress], None] | None = None) -> RunReport:
     from ctcl_map.mappings.tables import (
-        load_code_systems, load_fhir_valuesets, load_mappings, source_to_concept_map_rows,
+        load_code_systems,
+        load_fhir_valuesets,
+        load_mappings,
+        source_to_concept_map_rows,
     )
     from ctcl_map.vocab.loader import load_shipped_vocabulary, vocabulary_version
 
@@ -336,8 +348,8 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         drug_persons = changed_in("drug_exposure", "death")
         report.drug_ends_capped = cap_drug_ends_at_death(db, drug_persons)
         if options.oncology and persons:
-            from ctcl_map.derive.oncology import derive_oncology
             from ctcl_map.derive.mapping_rows import rows_by_kind
+            from ctcl_map.derive.oncology import derive_oncology
 
             # Oncology rows get their ids from the same registry, so re-runs keep them stable.
             writer.ids.start_batch()

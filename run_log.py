@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -64,7 +64,7 @@ class RunLog:
     def event(self, name: str, **fields: Any) -> None:
         if self.stream is None:
             return
-        record = {"event": name, "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **fields}
+        record = {"event": name, "time": datetime.now(UTC).isoformat(timespec="milliseconds"), **fields}
         self.stream.write(json.dumps(record, default=str) + "\n")
         self.stream.flush()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ctcl_map.converters.allergy import convert_allergy
-from ctcl_map.model import Conversion, SourceItem
 from ctcl_map.converters.base import InvalidValue, quarantined
 from ctcl_map.converters.condition import convert_condition
 from ctcl_map.converters.context import ConvertContext, contained_patient
@@ -15,6 +14,7 @@ from ctcl_map.converters.medication import convert_medication
 from ctcl_map.converters.observation import convert_observation
 from ctcl_map.converters.patient import convert_patient
 from ctcl_map.converters.procedure import convert_procedure
+from ctcl_map.model import Conversion, SourceItem
 
 Converter = Callable[[SourceItem, ConvertContext], Conversion]
 

@@ -13,10 +13,10 @@ an OBSERVATION row whatever the domain of its code:
 
 from __future__ import annotations
 
-from ctcl_map.model import Conversion, SourceItem, Unmapped
 from ctcl_map.converters.base import EHR, code_of, excluded, quarantined, start_with_fallback
 from ctcl_map.converters.context import ConvertContext, encounter_key, subject_key, subject_problem
 from ctcl_map.converters.events import event_row, unmapped_of
+from ctcl_map.model import Conversion, SourceItem, Unmapped
 
 NOT_ASSERTED = {"refuted", "entered-in-error"}
 

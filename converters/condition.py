@@ -14,12 +14,12 @@
 
 from __future__ import annotations
 
-from ctcl_map.model import Conversion, SourceItem, Unmapped
-from ctcl_map.ctcl.diagnosis import NOT_ASSERTED, UNCONFIRMED_STATUSES
 from ctcl_map.converters.base import EHR, as_list, code_of, excluded, extension_value, first_time, parse_time, quarantined
-from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
+from ctcl_map.converters.context import ConvertContext, encounter_key, subject_key, subject_problem
 from ctcl_map.converters.events import event_row, route, unmapped_of, with_more_targets
 from ctcl_map.converters.staging_values import resolve_staging_value
+from ctcl_map.ctcl.diagnosis import NOT_ASSERTED, UNCONFIRMED_STATUSES
+from ctcl_map.model import Conversion, SourceItem, Unmapped
 
 CONDITION_FIELD_CONCEPT = 1147127  # condition_occurrence.condition_occurrence_id (vocab-concepts.md section 6)
 ASSERTED_DATE = "http://hl7.org/fhir/StructureDefinition/condition-assertedDate"

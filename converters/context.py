@@ -7,10 +7,10 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ctcl_map.model import Conversion, SourceItem
 from ctcl_map.converters.base import as_list, quarantined
-from ctcl_map.vocab.lookup import ConceptResolver
+from ctcl_map.model import Conversion, SourceItem
 from ctcl_map.readers.fhir_input import reference_key
+from ctcl_map.vocab.lookup import ConceptResolver
 
 
 @dataclass

@@ -7,9 +7,9 @@ entered-in-error encounters did not happen and give no row.
 
 from __future__ import annotations
 
-from ctcl_map.model import Conversion, OmopRow, SourceItem, Unmapped
 from ctcl_map.converters.base import EHR, excluded, period_times, quarantined, text_of
-from ctcl_map.converters.context import ConvertContext, subject_problem, subject_key
+from ctcl_map.converters.context import ConvertContext, subject_key, subject_problem
+from ctcl_map.model import Conversion, OmopRow, SourceItem, Unmapped
 
 NOT_REALIZED = {"planned", "cancelled", "entered-in-error"}
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ctcl_map.model import OmopRow, Unmapped
 from ctcl_map.converters.base import FhirTime
+from ctcl_map.model import OmopRow, Unmapped
 from ctcl_map.vocab.lookup import Resolved
 
 

@@ -16,11 +16,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ctcl_map.model import Conversion, SourceItem
-from ctcl_map.converters.base import EHR, EHR_ADMINISTRATION, EHR_DISPENSING, EHR_PRESCRIPTION, FhirTime, InvalidValue, add_days, as_list, excluded, first_time, number, quarantined, text_of, whole_number
-from ctcl_map.vocab.lookup import Resolved
-from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, reference, subject_key
+from ctcl_map.converters.base import (
+    EHR,
+    EHR_ADMINISTRATION,
+    EHR_DISPENSING,
+    EHR_PRESCRIPTION,
+    FhirTime,
+    InvalidValue,
+    add_days,
+    as_list,
+    excluded,
+    first_time,
+    number,
+    quarantined,
+    text_of,
+    whole_number,
+)
+from ctcl_map.converters.context import ConvertContext, encounter_key, reference, subject_key, subject_problem
 from ctcl_map.converters.events import event_row, route, unmapped_of, with_more_targets
+from ctcl_map.model import Conversion, SourceItem
+from ctcl_map.vocab.lookup import Resolved
 
 
 @dataclass(frozen=True)

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ctcl_map.model import Conversion, SourceItem, Unmapped
 from ctcl_map.converters.base import EHR, LAB, as_list, excluded, first_time, number, parse_time, period_times, quarantined, text_of
-from ctcl_map.vocab.lookup import Resolved
 from ctcl_map.converters.condition import CONDITION_FIELD_CONCEPT
 from ctcl_map.converters.context import ConvertContext, encounter_key, reference, subject_key, subject_problem
 from ctcl_map.converters.events import event_row, route, unmapped_of, with_more_targets
 from ctcl_map.converters.staging_values import resolve_staging_value
+from ctcl_map.model import Conversion, SourceItem, Unmapped
+from ctcl_map.vocab.lookup import Resolved
 
 NOT_REALIZED = {"cancelled", "entered-in-error", "registered"}
 MEASUREMENT_CATEGORIES = {"laboratory", "vital-signs"}

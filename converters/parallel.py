@@ -34,7 +34,17 @@ from ctcl_map.converters.base import quarantined
 from ctcl_map.converters.context import outside_its_bundle
 from ctcl_map.model import UNSERIALISABLE, BatchOutcome, ConvertedItem, InputProblem, SourceItem, content_hash, unserialisable
 from ctcl_map.readers.fhir_input import (
-    DEFAULT_LIMITS, READ_ERRORS, ReadLimits, display_name, file_digest, file_size, is_ndjson, items_from_ndjson_lines, ndjson_chunks, read_file, read_problem,
+    DEFAULT_LIMITS,
+    READ_ERRORS,
+    ReadLimits,
+    display_name,
+    file_digest,
+    file_size,
+    is_ndjson,
+    items_from_ndjson_lines,
+    ndjson_chunks,
+    read_file,
+    read_problem,
 )
 
 NDJSON_LINES_PER_UNIT = 2000

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from ctcl_map.model import Conversion, OmopRow, SourceItem, Unmapped
-from ctcl_map.converters.base import TODAY, EHR, as_list, excluded, extension_value, parse_time, quarantined, text_of
+from ctcl_map.converters.base import EHR, TODAY, as_list, excluded, extension_value, parse_time, quarantined, text_of
 from ctcl_map.converters.context import ConvertContext
+from ctcl_map.model import Conversion, OmopRow, SourceItem, Unmapped
 
 US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
 US_CORE_ETHNICITY = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"

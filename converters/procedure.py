@@ -6,10 +6,10 @@ stopped, entered-in-error and unknown give no row and are counted by status in t
 
 from __future__ import annotations
 
-from ctcl_map.model import Conversion, SourceItem
 from ctcl_map.converters.base import EHR, excluded, first_time, quarantined, text_of
-from ctcl_map.converters.context import ConvertContext, subject_problem, encounter_key, subject_key
+from ctcl_map.converters.context import ConvertContext, encounter_key, subject_key, subject_problem
 from ctcl_map.converters.events import event_row, route, unmapped_of, with_more_targets
+from ctcl_map.model import Conversion, SourceItem
 
 
 def convert_procedure(item: SourceItem, ctx: ConvertContext) -> Conversion:

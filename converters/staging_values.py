@@ -8,8 +8,8 @@ staging mapping table's ISCL rows give the concept. The source text is kept verb
 from __future__ import annotations
 
 from ctcl_map.converters.base import as_list
-from ctcl_map.vocab.lookup import Resolved
 from ctcl_map.converters.context import ConvertContext
+from ctcl_map.vocab.lookup import Resolved
 
 ISCL_VOCABULARY = "ISCL"  # mapping-table rows keyed by the normalised category ('T2b', 'IVA1')
 

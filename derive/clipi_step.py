@@ -22,8 +22,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from ctcl_map.ctcl.clipi import clipi
-from ctcl_map.derive.concept_sets import LDH_CODES
 from ctcl_map.ctcl.tnmb import base_category, parse_category
+from ctcl_map.derive.concept_sets import LDH_CODES
 from ctcl_map.store.statements import int_list
 
 SOURCE = "derived:CLIPI-PROCLIPI-2025"

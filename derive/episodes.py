@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ctcl_map.derive.concept_sets import DISEASE_EPISODE, FIELD_CONDITION, FIELD_DRUG, TREATMENT_REGIMEN
 from ctcl_map.ctcl.lines import Exposure, assign_lines
+from ctcl_map.derive.concept_sets import DISEASE_EPISODE, FIELD_CONDITION, FIELD_DRUG, TREATMENT_REGIMEN
 from ctcl_map.derive.mapping_rows import concept_id
 from ctcl_map.store.statements import int_list
 

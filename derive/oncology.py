@@ -30,11 +30,11 @@ from pathlib import Path
 
 from ctcl_map.ctcl.blood import derive_b_category
 from ctcl_map.ctcl.diagnosis import UNCONFIRMED_STATUSES
+from ctcl_map.ctcl.olsen import derive_stage_group, groups_compatible, is_advanced, more_advanced
+from ctcl_map.ctcl.tnmb import base_category, parse_category
 from ctcl_map.derive.concept_sets import FIELD_CONDITION, OncologyConcepts, resolve_concepts
 from ctcl_map.derive.mapping_rows import MappingRows, load_mapping_rows
-from ctcl_map.ctcl.olsen import derive_stage_group, groups_compatible, is_advanced, more_advanced
 from ctcl_map.derive.oncology_report import OncologyReport
-from ctcl_map.ctcl.tnmb import base_category, parse_category
 from ctcl_map.store import derived_rows
 from ctcl_map.store.database import Database
 from ctcl_map.store.statements import int_list

@@ -38,7 +38,7 @@ def _fill_waiting_medications(writer: CdmWriter, medications: dict[str, dict], c
     if not waiting:
         return 0
     updates = []
-    for resource_key, medication_key, run_id, drug_id, person_id in waiting:
+    for _resource_key, medication_key, run_id, drug_id, person_id in waiting:
         resolved = ctx.resolver.resolve(medications[medication_key].get("code"), "drug")
         updates.append((resolved.concept_id, resolved.source_value, resolved.source_concept_id, drug_id))
         if run_id == writer.run_id:  # this run's report counted it as unresolved

@@ -70,8 +70,8 @@ def check_mappings(override_dirs: Sequence[Path] = (), db: Database | None = Non
     Checked: every target_concept_id, hemonc_regimen_concept_id (domain Regimen), unit_concept_id
     (domain Unit) and every non-zero fhir_valuesets target (domain of its OMOP field).
     """
-    from ctcl_map.mappings.tables import load_fhir_valuesets, load_mappings
     from ctcl_map.errors import MappingError
+    from ctcl_map.mappings.tables import load_fhir_valuesets, load_mappings
 
     try:
         mappings = load_mappings(override_dirs)

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from ctcl_map.errors import MappingError
-
+from ctcl_map.store.cache import cache_folder
 
 MAPPING_KINDS = ("therapies", "diagnoses", "staging", "procedures", "labs", "answers")
 COMMON_COLUMNS = (
@@ -99,12 +99,7 @@ VALIDATED_CACHE_SIZE = 256
 
 
 def _validated_cache_path() -> Path:
-    """$CTCL_MAP_CACHE_DIR, else $XDG_CACHE_HOME/ctcl-map, else ~/.cache/ctcl-map."""
-    if os.environ.get("CTCL_MAP_CACHE_DIR"):
-        folder = Path(os.environ["CTCL_MAP_CACHE_DIR"])
-    else:
-        folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ctcl-map"
-    return folder / "validated-mapping-files.json"
+    return cache_folder() / "validated-mapping-files.json"
 
 
 def _validated_digests() -> list[str]:

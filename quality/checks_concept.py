@@ -3,8 +3,8 @@ measurement units outside the approved list for a measurement concept."""
 
 from __future__ import annotations
 
-from ctcl_map.quality.definitions import CheckInstance
 from ctcl_map.errors import CheckSetupError
+from ctcl_map.quality.definitions import CheckInstance
 from ctcl_map.quality.sqlparts import CountSql, SqlContext, ident, integer_list
 
 # The two gender concepts DQD's plausibleGender templates compare with (Gender vocabulary, verified

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import date
 
+from ctcl_map.errors import CheckSetupError
 from ctcl_map.quality import checks_completeness as completeness
 from ctcl_map.quality import checks_concept as concept
 from ctcl_map.quality import checks_conformance as conformance
@@ -21,7 +22,6 @@ from ctcl_map.quality import checks_plausibility as plausibility
 from ctcl_map.quality.catalog import Catalog, count_rows, read_catalog
 from ctcl_map.quality.definitions import CheckInstance, check_instances, level_rows, table_schema_kind
 from ctcl_map.quality.report import CheckResult, DqReport
-from ctcl_map.errors import CheckSetupError
 from ctcl_map.quality.sqlparts import CountSql, SqlContext, ident
 from ctcl_map.store.database import Database
 

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from ctcl_map.quality.catalog import Catalog
 from ctcl_map.errors import CheckSetupError
+from ctcl_map.quality.catalog import Catalog
 from ctcl_map.store.database import check_identifier
 
 

@@ -19,20 +19,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from time import perf_counter
 
-from ctcl_map.errors import MappingError, ValidationFailed
 from ctcl_map.converters import CONVERTERS, ConvertContext, convert
-from ctcl_map.vocab.lookup import ConceptResolver
-from ctcl_map.vocab.prepare import prepare_vocabulary
 from ctcl_map.converters.context import subject_key
+from ctcl_map.errors import MappingError, ValidationFailed
+from ctcl_map.model import UNSERIALISABLE, InputProblem, SourceItem, content_hash, unserialisable
 from ctcl_map.quality.validate_coverage import CoverageCounter
 from ctcl_map.quality.validate_ctcl import CtclChecker, load_ctcl_concepts
 from ctcl_map.quality.validate_references import ReferenceChecker
 from ctcl_map.quality.validate_report import Finding, ValidationReport
 from ctcl_map.quality.validate_structure import MAX_ERRORS_PER_RESOURCE, structure_checkers
-from ctcl_map.readers.fhir_structure import resource_path
-from ctcl_map.model import UNSERIALISABLE, InputProblem, SourceItem, content_hash, unserialisable
 from ctcl_map.readers.fhir_input import discover, read_file
+from ctcl_map.readers.fhir_structure import resource_path
 from ctcl_map.store.database import Database
+from ctcl_map.vocab.lookup import ConceptResolver
+from ctcl_map.vocab.prepare import prepare_vocabulary
 
 # Converter quarantine reasons another rule already reports with a precise path.
 REPORTED_ELSEWHERE = frozenset({"unresolvable_subject", "death_before_birth"})

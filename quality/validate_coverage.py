@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ctcl_map.converters.base import as_list
-from ctcl_map.vocab.lookup import ConceptResolver
 from ctcl_map.model import SourceItem
+from ctcl_map.vocab.lookup import ConceptResolver
 
 # resource type -> (field, resolver kind) of the CodeableConcepts the converters map
 CODED_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {

@@ -38,19 +38,19 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from ctcl_map.model import Conversion, SourceItem
 from ctcl_map.converters.base import InvalidValue, as_list, parse_time
-from ctcl_map.vocab.lookup import ConceptResolver
-from ctcl_map.ctcl.diagnosis import UNCONFIRMED_STATUSES
-from ctcl_map.quality.validate_report import Finding
-from ctcl_map.readers.fhir_structure import resource_path
 from ctcl_map.ctcl.blood import derive_b_category
-from ctcl_map.derive.blood_inputs import PER_UL_FACTORS, clone_status
-from ctcl_map.derive.concept_sets import OncologyConcepts, resolve_concepts
-from ctcl_map.derive.oncology import given_group_conflict, one_category, staging_category
-from ctcl_map.derive.mapping_rows import concept_id, is_true, load_mapping_rows
+from ctcl_map.ctcl.diagnosis import UNCONFIRMED_STATUSES
 from ctcl_map.ctcl.olsen import derive_stage_group, groups_compatible
 from ctcl_map.ctcl.tnmb import base_category
+from ctcl_map.derive.blood_inputs import PER_UL_FACTORS, clone_status
+from ctcl_map.derive.concept_sets import OncologyConcepts, resolve_concepts
+from ctcl_map.derive.mapping_rows import concept_id, is_true, load_mapping_rows
+from ctcl_map.derive.oncology import given_group_conflict, one_category, staging_category
+from ctcl_map.model import Conversion, SourceItem
+from ctcl_map.quality.validate_report import Finding
+from ctcl_map.readers.fhir_structure import resource_path
+from ctcl_map.vocab.lookup import ConceptResolver
 
 AFTER_DEATH_TOLERANCE_DAYS = 60  # DQD plausibleDuringLife / plausibleBeforeDeath
 TREATMENT_CLASSES = frozenset({"skin_directed", "ecp"})  # plus every therapy with starts_systemic_line
@@ -282,7 +282,7 @@ class CtclChecker:
         return by_date
 
     def _stage_groups(self, key: str, staging: dict[date, list[tuple[str, str | None, Event]]]) -> None:
-        for day, rows in sorted(staging.items()):
+        for _day, rows in sorted(staging.items()):
             groups = given_group_conflict([c for a, c, _ in rows if a == "stage" and c])
             if groups:
                 event = next(e for a, c, e in rows if a == "stage" and c == groups[-1])

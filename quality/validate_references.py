@@ -24,10 +24,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ctcl_map.converters.base import as_list
-from ctcl_map.quality.validate_report import Finding
-from ctcl_map.readers.fhir_structure import resource_path
 from ctcl_map.model import SourceItem
+from ctcl_map.quality.validate_report import Finding
 from ctcl_map.readers.fhir_input import reference_key
+from ctcl_map.readers.fhir_structure import resource_path
 
 SUBJECT_FIELDS = ("subject", "patient")
 

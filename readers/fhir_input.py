@@ -22,7 +22,14 @@ import orjson
 
 from ctcl_map.model import BundleIndex, InputProblem, SourceItem
 from ctcl_map.readers.json_stream import (
-    UTF8_BOM, BundleScanner, InputLimitExceeded, JsonShapeError, LimitedReader, encoding_problem, lines, parse_json,
+    UTF8_BOM,
+    BundleScanner,
+    InputLimitExceeded,
+    JsonShapeError,
+    LimitedReader,
+    encoding_problem,
+    lines,
+    parse_json,
 )
 
 JSON_SUFFIXES = (".json", ".json.gz")

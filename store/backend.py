@@ -96,6 +96,10 @@ class Backend(ABC):
     def has_foreign_keys(self, schema: str) -> bool: ...
 
     @abstractmethod
+    def database_file(self) -> Path | None:
+        """The file the database lives in, if it is one (derived files are kept beside it)."""
+
+    @abstractmethod
     def index_names(self, schema: str) -> set[str]:
         """Names (lower case) of the indexes on tables of `schema`."""
 

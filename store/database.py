@@ -233,6 +233,11 @@ class Database:
     def table_exists(self, name: str, schema: str | None = None) -> bool:
         return name in self.existing_tables(schema)
 
+    def database_file(self) -> Path | None:
+        """The file the database lives in (a DuckDB file); None for a server or an in-memory database."""
+        with self._driver_errors():
+            return self.backend.database_file()
+
     def tables_exist(self, names: Sequence[str]) -> bool:
         """True when every one of `names` exists in the CDM schema."""
         with self._driver_errors():
@@ -269,7 +274,7 @@ class Database:
         with self._driver_errors():
             self.backend.close()
 
-    def __enter__(self) -> "Database":
+    def __enter__(self) -> Database:
         return self
 
     def __exit__(self, *exc: object) -> None:

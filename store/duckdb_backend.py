@@ -111,6 +111,10 @@ class DuckDBBackend(Backend):
             return False
         return True
 
+    def database_file(self) -> Path | None:
+        rows = self.query("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+        return Path(rows[0][0]).resolve() if rows and rows[0][0] else None  # None: in memory
+
     def has_foreign_keys(self, schema: str) -> bool:
         return False  # `ctcl-map constraints` adds foreign keys on PostgreSQL only
 

@@ -136,6 +136,9 @@ class PostgresBackend(Backend):
         rows = self.query("SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema])
         return {name.rsplit(".", 1)[-1] for name in qualified} <= {name for (name,) in rows}
 
+    def database_file(self) -> Path | None:
+        return None  # a server
+
     def has_foreign_keys(self, schema: str) -> bool:
         return bool(self.query(
             "SELECT 1 FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "

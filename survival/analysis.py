@@ -12,12 +12,12 @@ Designs for an exposure X (see README.md for why each is, or is not, free of imm
 from __future__ import annotations
 
 import math
-
 import warnings as py_warnings
 
 import numpy as np
 import pandas as pd
 
+from ctcl_map.store.database import Database
 from ctcl_map.survival import cohorts
 from ctcl_map.survival.adjust import adjusted_comparison, adjusted_time_varying, convergence_notes
 from ctcl_map.survival.baseline import add_baseline_covariates
@@ -35,7 +35,6 @@ from ctcl_map.survival.spec import (
     SurvivalResult,
     SurvivalSpec,
 )
-from ctcl_map.store.database import Database
 
 NAIVE_WARNING = (
     "IMMORTAL-TIME BIAS: 'ever vs never received {x}' indexed at the cohort index credits the "

@@ -19,10 +19,10 @@ import pandas as pd
 
 from ctcl_map.derive.clipi_step import finding_status
 from ctcl_map.derive.concept_sets import LDH_CODES
+from ctcl_map.store.database import Database
 from ctcl_map.survival.cohorts import TREATMENT_REGIMEN
 from ctcl_map.survival.concept_sets import sql_ids
-from ctcl_map.survival.covariates import latest_at_index, ctcl_concept_ids
-from ctcl_map.store.database import Database
+from ctcl_map.survival.covariates import ctcl_concept_ids, latest_at_index
 
 
 def add_baseline_covariates(db: Database, frame: pd.DataFrame, grace_days: int) -> pd.DataFrame:

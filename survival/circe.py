@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ctcl_map.survival.cohorts import cohort_definition_id, ensure_cohort_tables, settle_definition
 from ctcl_map.errors import CirceUnavailable, DatabaseError, SurvivalSpecError
-from ctcl_map.vocab.loader import vocabulary_version
 from ctcl_map.store.database import Database
+from ctcl_map.survival.cohorts import cohort_definition_id, ensure_cohort_tables, settle_definition
+from ctcl_map.vocab.loader import vocabulary_version
 
 
 def circe_sql(db: Database, expression_json: str, cohort_id: int) -> list[str]:

@@ -16,8 +16,9 @@ from datetime import date
 import pandas as pd
 
 from ctcl_map.cdm.schema import create_table_sql
-from ctcl_map.errors import CohortIdClash, DatabaseError, DatabaseUsageError, SurvivalSpecError
 from ctcl_map.derive.concept_sets import confirmed_condition_sql, not_of_unconfirmed_sql
+from ctcl_map.errors import CohortIdClash, DatabaseError, DatabaseUsageError, SurvivalSpecError
+from ctcl_map.store.database import Database, check_identifier
 from ctcl_map.survival.concept_sets import descendants, resolve_concept_set, sql_ids
 from ctcl_map.survival.covariates import (
     EARLY_STAGES,
@@ -26,7 +27,6 @@ from ctcl_map.survival.covariates import (
     stage_answer_concepts,
 )
 from ctcl_map.survival.spec import AttritionStep, Restrictions
-from ctcl_map.store.database import Database, check_identifier
 
 # Episode concept 'Treatment Regimen' (shared/reference/vocab-concepts.csv section 8).
 TREATMENT_REGIMEN = 32531

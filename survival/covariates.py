@@ -10,11 +10,12 @@ recent such value wins.
 from __future__ import annotations
 
 import re
+
 import pandas as pd
 
 from ctcl_map.derive.concept_sets import confirmed_condition_sql, not_of_unconfirmed_sql
-from ctcl_map.survival.concept_sets import resolve_concept_set, sql_ids
 from ctcl_map.store.database import Database
+from ctcl_map.survival.concept_sets import resolve_concept_set, sql_ids
 
 STAGE_ORDER = ("IA", "IB", "IIA", "IIB", "III", "IIIA", "IIIB", "IV", "IVA", "IVA1", "IVA2", "IVB")
 EARLY_STAGES = ("IA", "IB", "IIA")

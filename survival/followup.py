@@ -16,8 +16,8 @@ from datetime import date
 
 import pandas as pd
 
-from ctcl_map.survival.spec import AttritionStep
 from ctcl_map.store.database import Database
+from ctcl_map.survival.spec import AttritionStep
 
 
 def read_cohort_followup(db: Database, cohort_definition_id: int) -> pd.DataFrame:
@@ -72,5 +72,5 @@ def time_to_death(
     frame["end_date"] = frame["death_date"].where(death_in_window, end)
     frame["time_days"] = (frame["end_date"] - frame["index_date"]).dt.days.astype(int)
     keep(frame["time_days"] >= min_survival_days, f"follow-up of at least {min_survival_days} day(s)",
-         "death or censoring before day %d (CohortSurvival minimumSurvivalDays)" % min_survival_days)
+         f"death or censoring before day {min_survival_days:d} (CohortSurvival minimumSurvivalDays)")
     return frame, steps

@@ -14,19 +14,19 @@ import html
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ctcl_map.store.database import Database
 from ctcl_map.survival.adjust import DEFAULT_COVARIATES, METHODS, adjusted_comparison, table_one
 from ctcl_map.survival.analysis import run_survival
 from ctcl_map.survival.baseline import add_baseline_covariates
 from ctcl_map.survival.plot import plot
 from ctcl_map.survival.report import describe_arm, render, result_dict
 from ctcl_map.survival.spec import DAYS_PER_MONTH, SurvivalResult, SurvivalSpec
-from ctcl_map.store.database import Database
 
 DESIGNS = ("new-user", "landmark", "time-varying", "naive")
 OS_SECTIONS = (  # key, title, cohort, stratum
@@ -111,7 +111,7 @@ def _row(design: str, method: str, estimate: dict | None, adjusted: dict | None 
 # -- outputs -------------------------------------------------------------------------------------------
 def study_dict(study: Study) -> dict[str, Any]:
     return {
-        "generated_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "generated_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "options": {"compare": study.options.compare, "cohort": study.options.cohort,
                     "covariates": list(study.options.covariates), "missing": study.options.missing,
                     "landmark_months": study.options.landmark_months,
@@ -370,7 +370,7 @@ def _html(study: Study, data: dict, figures: dict[str, Path]) -> str:
     if study.comparison:
         parts.append(_key_findings(study))
     parts.append("<h2>1. Cohorts and attrition</h2>")
-    for key, title, _cohort, _stratum in OS_SECTIONS[::2]:
+    for key, _title, _cohort, _stratum in OS_SECTIONS[::2]:
         parts.append(f"<h3>{html.escape(study.os_results[key].cohort_name)} cohort</h3>" + _attrition(study.os_results[key]))
     if study.designs.get("new-user"):
         parts.append("<h3>new-user design arms</h3>" + _attrition(study.designs["new-user"]))

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import orjson
 
+from ctcl_map.store.output_folder import inside, prepare_output_folder
 from ctcl_map.synthetic.model import Cohort
 from ctcl_map.synthetic.runtime import garbage_collector_paused
 from ctcl_map.synthetic.truth import TRUTH_COLUMNS, truth_row, truth_summary
-from ctcl_map.store.output_folder import inside, prepare_output_folder
 
 # Every reference the builders write is 'Type/<uuid>'; in a transaction bundle it becomes
 # 'urn:uuid:<uuid>' (contained '#med1' references have no slash and stay as they are).

@@ -18,9 +18,9 @@ import pytest
 
 from ctcl_map.cdm.schema import columns, primary_key
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
+from ctcl_map.store.database import Database, connect
 from ctcl_map.store.prepare import prepare_database
 from ctcl_map.vocab.loader import load_shipped_vocabulary
-from ctcl_map.store.database import Database, connect
 
 TEST_SALT = "00" * 32  # the pseudonym key of every test load ($CTCL_MAP_PSEUDONYM_KEY)
 CLINICAL_TABLES = (

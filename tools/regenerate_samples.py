@@ -13,8 +13,8 @@ from __future__ import annotations
 import csv
 import io
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ctcl_map.synthetic.generator import generate_cohort, write_cohort
 from ctcl_map.synthetic.model import GeneratorConfig, PatientCourse, PatientRecord

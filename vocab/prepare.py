@@ -16,6 +16,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from ctcl_map.store.cache import cache_folder
 from ctcl_map.store.database import Database
 from ctcl_map.vocab.lookup import VOCABULARY_ROW_COLUMNS, VocabIndex, Vocabulary
 from ctcl_map.vocab.snapshot import ROWS_TABLE, SnapshotVocabulary
@@ -59,14 +60,10 @@ def _digest(db: Database) -> str:
 
 
 def _snapshot_folder(db: Database) -> Path:
-    if db.dialect == "duckdb":
-        rows = db.query("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
-        if rows and rows[0][0]:
-            return Path(rows[0][0]).resolve().parent
-    # The cache folder of the mapping-file digests (mappings.tables): $CTCL_MAP_CACHE_DIR, else
-    # $XDG_CACHE_HOME/ctcl-map, else ~/.cache/ctcl-map.
-    folder = Path(os.environ.get("CTCL_MAP_CACHE_DIR")
-                  or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ctcl-map")
+    database_file = db.database_file()
+    if database_file is not None:
+        return database_file.parent  # beside the CDM file it was read from
+    folder = cache_folder()
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ctcl_map.store.constraints import apply_foreign_keys, apply_indices, foreign_key_statements, index_statements
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
+from ctcl_map.store.constraints import apply_foreign_keys, apply_indices, foreign_key_statements, index_statements
 
 TESTS = Path(__file__).resolve().parents[1]
 # A patient, an encounter and a condition in it: the update and delete paths run on these.

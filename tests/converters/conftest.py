@@ -7,10 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from ctcl_map.model import Conversion
 from ctcl_map.converters.context import ConvertContext
 from ctcl_map.mappings.tables import load_code_systems, load_fhir_valuesets, load_mappings
-from ctcl_map.model import BundleIndex, SourceItem
+from ctcl_map.model import BundleIndex, Conversion, SourceItem
 from ctcl_map.vocab.loader import read_shipped
 from ctcl_map.vocab.lookup import ConceptResolver, VocabIndex
 

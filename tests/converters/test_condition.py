@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from ctcl_map.model import Unmapped
 from ctcl_map.converters.condition import convert_condition
+from ctcl_map.model import Unmapped
 
 VER_STATUS = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 

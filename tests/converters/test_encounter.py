@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from ctcl_map.model import Unmapped
 from ctcl_map.converters.encounter import convert_encounter
+from ctcl_map.model import Unmapped
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 

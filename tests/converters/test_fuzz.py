@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ctcl_map.converters import CONVERTERS, ConvertContext, convert
-from ctcl_map.model import BundleIndex, Conversion, SourceItem
 from ctcl_map.converters.base import EARLIEST_DATE, INT32_MAX, LATEST_DATE, InvalidValue
+from ctcl_map.mappings.tables import load_code_systems, load_fhir_valuesets, load_mappings
+from ctcl_map.model import BundleIndex, Conversion, SourceItem
 from ctcl_map.vocab.lookup import ConceptResolver
 from ctcl_map.vocab.prepare import prepare_vocabulary
-from ctcl_map.mappings.tables import load_code_systems, load_fhir_valuesets, load_mappings
 
 SNOMED_MF = {"coding": [{"system": "http://snomed.info/sct", "code": "118618005", "display": "Mycosis fungoides"}], "text": "MF"}
 RXNORM = {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "2054068"}]}

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from ctcl_map.model import Unmapped
 from ctcl_map.converters.medication import convert_medication
+from ctcl_map.model import Unmapped
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED = "http://snomed.info/sct"

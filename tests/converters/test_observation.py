@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from ctcl_map.model import Unmapped
 from ctcl_map.converters.observation import convert_observation
+from ctcl_map.model import Unmapped
 
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 UCUM = "http://unitsofmeasure.org"

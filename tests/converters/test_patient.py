@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from ctcl_map.model import Unmapped
 from ctcl_map.converters.patient import convert_patient
+from ctcl_map.model import Unmapped
 
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition"
 CDC_RACE_ETHNICITY = "urn:oid:2.16.840.1.113883.6.238"

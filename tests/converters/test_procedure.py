@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from ctcl_map.model import Unmapped
 from ctcl_map.converters.procedure import convert_procedure
+from ctcl_map.model import Unmapped
 
 SNOMED = "http://snomed.info/sct"
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from datetime import date
 
-
 SOURCE_ID = 2099000001  # a test-only source concept (our id range): the targets are verified ids
 MF, MF_MORPHOLOGY = 4040380, 4233385  # Condition / Observation domain (vocab/CONCEPT.csv)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from ctcl_map.store.database import connect
 from ctcl_map.store.prepare import prepare_database
 from ctcl_map.vocab.loader import load_shipped_vocabulary
-from ctcl_map.store.database import connect
 
 TESTS = Path(__file__).resolve().parents[1]
 FIXTURES = TESTS / "fixtures"

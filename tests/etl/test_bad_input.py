@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 
-
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-04-12"}
 CONDITION = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
              "code": {"coding": [{"system": "http://snomed.info/sct", "code": "118618005"}]}, "onsetDateTime": "2019-02-01"}

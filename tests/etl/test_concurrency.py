@@ -203,8 +203,8 @@ def test_the_first_run_of_this_version_repairs_resources_concurrent_loaders_dele
     from files that still held them, and recorded those files as loaded, so an incremental re-run
     skipped them. Here that damage is made by hand (the backend does not matter for the repair):
     the first run of this version reads such files again and the CDM is whole."""
-    from ctcl_map.model import BatchOutcome, ConvertedItem, SourceItem, content_hash
     from ctcl_map.load.cdm_writer import CdmWriter
+    from ctcl_map.model import BatchOutcome, ConvertedItem, SourceItem, content_hash
 
     inputs = make_inputs(tmp_path / "in", copies=1)
     db_path = empty_cdm(tmp_path / "cdm.duckdb")

@@ -10,10 +10,14 @@ from ctcl_map.cdm.schema import cdm_ddl, columns
 from ctcl_map.errors import MappingError
 from ctcl_map.mappings.check import shipped_concepts
 from ctcl_map.mappings.tables import (
-    check_mappings, load_code_systems, load_fhir_valuesets, load_mappings, source_to_concept_map_rows,
+    check_mappings,
+    load_code_systems,
+    load_fhir_valuesets,
+    load_mappings,
+    source_to_concept_map_rows,
 )
-from ctcl_map.vocab.loader import load_shipped_vocabulary
 from ctcl_map.store.database import connect
+from ctcl_map.vocab.loader import load_shipped_vocabulary
 
 SITE = Path(__file__).parents[2] / "samples" / "site-mappings"
 EXPECTED_DOMAINS = {"therapies": {"Drug"}, "diagnoses": {"Condition"}, "procedures": {"Procedure"},

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from ctcl_map.cdm.schema import cdm_ddl
-from ctcl_map.quality import DqReport, run_dq
 from ctcl_map.errors import DatabaseError
+from ctcl_map.quality import DqReport, run_dq
 from ctcl_map.store.database import Database, connect
 
 TODAY = date(2025, 1, 1)  # DQD's GETDATE(), fixed so "future date" thresholds do not drift

@@ -8,9 +8,9 @@ R/summarizeResults.R); the column list below is the default of DQD's writeJsonRe
 from __future__ import annotations
 
 import json
-from datetime import date
 import subprocess
 import sys
+from datetime import date
 
 from ctcl_map.quality import run_dq
 from ctcl_map.quality.dqd_results import check_id, dqd_results

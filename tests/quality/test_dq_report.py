@@ -9,10 +9,10 @@ from datetime import date
 import pytest
 from rich.console import Console
 
+from ctcl_map.errors import CheckSetupError
 from ctcl_map.quality.definitions import check_instances, check_names
 from ctcl_map.quality.dq import CATALOG_CHECKS, CHECK_SQL, _exceeds_threshold
 from ctcl_map.quality.report import CheckResult
-from ctcl_map.errors import CheckSetupError
 from ctcl_map.quality.sqlparts import plausible_bound
 from ctcl_map.store.database import Database
 

@@ -72,9 +72,9 @@ def test_table_shows_summary_rules_and_unmapped_codes():
 
 def test_a_loaded_vocabulary_database_is_used_and_left_unchanged(tmp_path):
     """--db: the vocabulary is read from the given CDM (here one holding the shipped subset); nothing is written."""
+    from ctcl_map.store.database import connect
     from ctcl_map.store.prepare import prepare_database
     from ctcl_map.vocab.loader import load_shipped_vocabulary
-    from ctcl_map.store.database import connect
 
     database = connect(str(tmp_path / "vocab.duckdb"))
     try:

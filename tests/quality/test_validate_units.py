@@ -24,7 +24,7 @@ def test_resource_path(position, location, expected):
 def test_messages_never_quote_the_value():
     secret = "Johanna Privacyhidden"
     patient = {"resourceType": "Patient", "id": "p", "gender": secret, "birthDate": secret, "active": secret}
-    for location, message in model_errors(patient) + schema_errors(patient):
+    for _location, message in model_errors(patient) + schema_errors(patient):
         assert "Privacyhidden" not in message
     assert {loc for loc, _ in schema_errors(patient)} == {("gender",), ("birthDate",), ("active",)}
 

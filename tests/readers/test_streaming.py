@@ -12,8 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ctcl_map.readers import json_stream
 from ctcl_map.model import InputProblem
+from ctcl_map.readers import json_stream
 from ctcl_map.readers.fhir_input import ReadLimits, read_file
 from ctcl_map.readers.json_stream import BundleScanner, JsonShapeError, lines, parse_json
 

@@ -108,7 +108,7 @@ def test_parquet_from_both_backends_has_the_spec_schema_and_concatenates(tmp_pat
         for db, name in ((postgres, "pg"), (duck, "duck")):
             load(db, *INPUTS)
             export_cdm(db, tmp_path / name, "parquet")
-        for table, fields in cdm_fields().items():
+        for table, _fields in cdm_fields().items():
             expected = arrow_schema(table)
             from_pg, from_duck = (pq.read_table(tmp_path / name / f"{table}.parquet") for name in ("pg", "duck"))
             assert from_pg.schema.equals(expected) and from_duck.schema.equals(expected), table

@@ -11,12 +11,12 @@ import pytest
 from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 from typer.testing import CliRunner
 
-from ctcl_map.errors import SurvivalSpecError
 from ctcl_map.cli import app
+from ctcl_map.errors import SurvivalSpecError
+from ctcl_map.store.database import connect
 from ctcl_map.survival import SurvivalSpec, render, result_dict, run_survival
 from ctcl_map.survival.analysis import time_varying_rows
 from ctcl_map.survival.baseline import add_baseline_covariates
-from ctcl_map.store.database import connect
 
 MF = 4040380  # Mycosis fungoides (SNOMED 118618005)
 SS = 4041799  # Sezary's disease (SNOMED 118611004)

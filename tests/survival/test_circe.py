@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "survival"
-
 from ctcl_map.errors import SurvivalSpecError
 from ctcl_map.survival import SurvivalSpec, run_survival
 from ctcl_map.survival.cohorts import build_cohort, built_in
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "survival"
 
 MF = 4040380  # Mycosis fungoides (SNOMED 118618005)
 MF_FOLLICULOTROPIC = 4301661  # descendant of MF

@@ -9,7 +9,6 @@ import pytest
 from ctcl_map.errors import SurvivalSpecError
 from ctcl_map.survival import Restrictions
 from ctcl_map.survival.cohorts import (
-
     build_cohort,
     built_in,
     comparator_definition,

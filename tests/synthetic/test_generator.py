@@ -9,16 +9,15 @@ import csv
 import gzip
 import json
 import re
-from datetime import date, timedelta
-from pathlib import Path
 import subprocess
 import sys
+from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from ctcl_map.synthetic import GeneratorConfig, generate_cohort, write_cohort
-from ctcl_map.synthetic import codes, messy, survival
+from ctcl_map.synthetic import GeneratorConfig, codes, generate_cohort, messy, survival, write_cohort
 from ctcl_map.synthetic.olsen import derive_stage_group
 
 REPO = Path(__file__).resolve().parents[2]

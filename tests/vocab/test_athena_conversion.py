@@ -12,12 +12,12 @@ from pathlib import Path
 
 from ctcl_map.cdm.schema import cdm_ddl
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
+from ctcl_map.store.database import connect
 from ctcl_map.store.prepare import prepare_database
 from ctcl_map.vocab import prepare
+from ctcl_map.vocab.loader import load_athena, load_shipped_vocabulary
 from ctcl_map.vocab.prepare import prepare_vocabulary
 from ctcl_map.vocab.snapshot import SnapshotVocabulary
-from ctcl_map.vocab.loader import load_athena, load_shipped_vocabulary
-from ctcl_map.store.database import connect
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -6,8 +6,8 @@ import pytest
 
 from ctcl_map.cdm.schema import cdm_ddl
 from ctcl_map.errors import AthenaError
-from ctcl_map.vocab.loader import load_athena, vocabulary_version
 from ctcl_map.store.database import connect
+from ctcl_map.vocab.loader import load_athena, vocabulary_version
 
 
 @pytest.fixture

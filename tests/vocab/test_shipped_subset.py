@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ctcl_map.cdm.schema import cdm_ddl, columns
-from ctcl_map.vocab.loader import SHIPPED_FILES, load_shipped_vocabulary, read_shipped, vocabulary_version
 from ctcl_map.store.database import connect
+from ctcl_map.vocab.loader import SHIPPED_FILES, load_shipped_vocabulary, read_shipped, vocabulary_version
 
 OWN_FLOOR = 2_000_000_000
 REFERENCE_CSV = Path(__file__).parents[3] / "shared" / "reference" / "vocab-concepts.csv"

@@ -90,8 +90,8 @@ def run_measured(command: list[str]) -> tuple[dict, int]:
 def one_load(db_target: str, schema: str | None, inputs: Path, workers: int, incremental: bool) -> None:
     # Code loading is start-up, like the interpreter's: the modules a run imports lazily are
     # imported first, so "seconds" is the load itself; the whole process is timed by the parent.
-    import ctcl_map.mappings.tables  # noqa: F401
     import ctcl_map.derive.oncology  # noqa: F401
+    import ctcl_map.mappings.tables  # noqa: F401
     import ctcl_map.vocab.loader  # noqa: F401
     from ctcl_map.pipeline import RunOptions, run_fhir2omop
     from ctcl_map.store.database import connect
@@ -182,7 +182,7 @@ def main() -> None:
                     ten_seconds = sorted(ten_changed)[1]
                     one_changed = sorted(inputs.glob("*.json"))[:1]
                     changed_parsed, changed_parse_seconds = parse_only(one_changed)
-                    def median(key: str) -> float:
+                    def median(key: str, incremental_runs=incremental_runs) -> float:
                         values = sorted(run[key] for run, _ in incremental_runs)
                         return values[len(values) // 2]
 

@@ -20,11 +20,11 @@ from datetime import date
 from pathlib import Path
 
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
+from ctcl_map.store.database import connect
 from ctcl_map.store.prepare import prepare_database
-from ctcl_map.vocab.loader import load_shipped_vocabulary
 from ctcl_map.survival.study import StudyOptions, run_study, write_study
 from ctcl_map.synthetic import GeneratorConfig, generate_cohort, write_cohort
-from ctcl_map.store.database import connect
+from ctcl_map.vocab.loader import load_shipped_vocabulary
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
