@@ -274,7 +274,7 @@ def vocab_load(
         ctcl-map vocab load athena-download/ --db omop.duckdb
     """
     from ctcl_map.cdm.schema import cdm_ddl
-    from ctcl_map.vocab.loader import load_athena
+    from ctcl_map.vocab.athena import load_athena
 
     database = _open(db, cdm_schema)
     try:

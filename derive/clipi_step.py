@@ -24,6 +24,7 @@ from datetime import date, timedelta
 from ctcl_map.ctcl.clipi import clipi
 from ctcl_map.ctcl.tnmb import base_category, parse_category
 from ctcl_map.derive.concept_sets import LDH_CODES
+from ctcl_map.derive.oncology_run import insert_measurement
 from ctcl_map.store.statements import int_list
 
 SOURCE = "derived:CLIPI-PROCLIPI-2025"
@@ -126,8 +127,6 @@ def _lct(run, person_id: int, day: date) -> bool | None:
 
 
 def derive_clipi(run, first_advanced: dict, staging) -> None:
-    from ctcl_map.derive.oncology import insert_measurement
-
     ours = run.concepts.ours
     if not {"CLIPI-SCORE", "CLIPI-RISK"} <= ours.keys() or not first_advanced:
         return

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -35,16 +35,12 @@ from ctcl_map.ctcl.tnmb import base_category, parse_category
 from ctcl_map.derive.concept_sets import FIELD_CONDITION, OncologyConcepts, resolve_concepts
 from ctcl_map.derive.mapping_rows import MappingRows, load_mapping_rows
 from ctcl_map.derive.oncology_report import OncologyReport
+from ctcl_map.derive.oncology_run import Run, insert_measurement
 from ctcl_map.store import derived_rows
 from ctcl_map.store.database import Database
 from ctcl_map.store.statements import int_list
 
 CHUNK = 500  # persons per transaction
-MEASUREMENT_COLUMNS = (
-    "measurement_id", "person_id", "measurement_concept_id", "measurement_date", "measurement_type_concept_id",
-    "value_as_number", "value_as_concept_id", "measurement_source_value", "value_source_value",
-    "measurement_event_id", "meas_event_field_concept_id",
-)
 
 
 @dataclass(frozen=True)
@@ -65,20 +61,6 @@ class StagingRow:
     linked_to: int | None  # measurement_event_id when already linked to a condition that exists
     derived: bool = False
     dangling: bool = False  # linked to a condition that is gone (deleted, or never arrived)
-
-
-@dataclass
-class Run:
-    """Everything the steps share for one chunk of persons."""
-
-    db: Database
-    concepts: OncologyConcepts
-    report: OncologyReport
-    ids: derived_rows.IdAllocator
-    b_rules: str
-    options: dict
-    derived: list  # ctcl_derived rows to record
-    unconfirmed: set[int] = field(default_factory=set)  # CTCL condition_occurrence_ids left out
 
 
 def derive_oncology(
@@ -247,20 +229,6 @@ def _link_given(run: Run, staging: list[StagingRow], diagnoses: dict[int, list[D
     if unlink:
         run.db.execute(f"UPDATE {run.db.table('measurement')} SET measurement_event_id = NULL, meas_event_field_concept_id = NULL "
                        f"WHERE measurement_id IN {int_list(unlink)}")
-
-
-def insert_measurement(run: Run, person_id: int, day: date, concept: int, kind: str, *, value_number=None,
-                       value_concept=None, source: str, value_source: str | None, event_id: int | None,
-                       note: str | None = None) -> int:
-    """Write one derived measurement row and remember it in ctcl_derived."""
-    measurement_id = run.ids.take("measurement", "measurement_id", f"derived:{kind}:{person_id}:{day.isoformat()}")
-    run.db.insert_rows(run.db.table("measurement"), MEASUREMENT_COLUMNS, [(
-        measurement_id, person_id, concept, day, run.concepts.measurement_type_id, value_number, value_concept,
-        source[:50], (value_source or None) and value_source[:50], event_id,
-        FIELD_CONDITION if event_id is not None else None,
-    )])
-    run.derived.append(("measurement", measurement_id, person_id, kind, note))
-    return measurement_id
 
 
 def _warn_once(run: Run, message: str) -> None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from ctcl_map.errors import MappingError
+from ctcl_map.mappings.tables import load_fhir_valuesets, load_mappings
 from ctcl_map.store.database import Database
 
 FIELD_DOMAINS = {
@@ -70,9 +72,6 @@ def check_mappings(override_dirs: Sequence[Path] = (), db: Database | None = Non
     Checked: every target_concept_id, hemonc_regimen_concept_id (domain Regimen), unit_concept_id
     (domain Unit) and every non-zero fhir_valuesets target (domain of its OMOP field).
     """
-    from ctcl_map.errors import MappingError
-    from ctcl_map.mappings.tables import load_fhir_valuesets, load_mappings
-
     try:
         mappings = load_mappings(override_dirs)
         valuesets = load_fhir_valuesets(override_dirs)

@@ -300,10 +300,10 @@ def source_to_concept_map_rows(mappings: MappingSet, concept_vocabularies: Mappi
     (concept_id -> vocabulary_id, e.g. read from a loaded Athena CONCEPT table) is given.
     """
     from ctcl_map.cdm.schema import columns
-    from ctcl_map.mappings.check import shipped_concepts
+    from ctcl_map.vocab.loader import read_shipped
 
     if concept_vocabularies is None:
-        concept_vocabularies = {cid: c.vocabulary_id for cid, c in shipped_concepts().items()}
+        concept_vocabularies = {int(row["concept_id"]): row["vocabulary_id"] for row in read_shipped("CONCEPT.csv")}
     rows = []
     for entry in mappings.entries:
         values = {
@@ -320,10 +320,7 @@ def source_to_concept_map_rows(mappings: MappingSet, concept_vocabularies: Mappi
         rows.append(tuple(values[c] for c in columns("source_to_concept_map")))
     return rows
 
-
-from ctcl_map.mappings.check import check_mappings  # noqa: E402  (re-export; check.py imports this module lazily)
-
 __all__ = [
-    "MappingEntry", "MappingError", "MappingSet", "check_mappings", "load_code_systems", "load_fhir_valuesets",
+    "MappingEntry", "MappingError", "MappingSet", "load_code_systems", "load_fhir_valuesets",
     "load_mappings", "lookup_key", "source_to_concept_map_rows",
 ]

@@ -25,30 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-METHODS = ("cox", "ps-match", "ps-stratify", "iptw")
-DEFAULT_METHOD = "cox"
-MISSING = ("indicator", "complete-case")
+from ctcl_map.survival.followup import time_varying_rows
+from ctcl_map.survival.spec import COVARIATES, DEFAULT_COVARIATES, METHODS
+
 SMD_THRESHOLD = 0.1
 PS_STRATA = 5
 CALIPER_SD = 0.2
 
-# name -> kind (numeric | binary | category), the value shown as 1 for binary, and its description
-COVARIATES: dict[str, tuple[str, str, str]] = {
-    "age": ("numeric", "", "age at index (years)"),
-    "sex": ("binary", "male", "male sex"),
-    "ctcl_type": ("binary", "SS", "Sezary syndrome (vs MF)"),
-    "stage_group": ("category", "", "stage group at index (early = IA-IIA)"),
-    "stage_iv": ("binary", "yes", "stage IV at index"),
-    "clipi_group": ("category", "", "CLIPI risk group"),
-    "ldh_raised": ("binary", "yes", "raised LDH"),
-    "lct": ("binary", "yes", "large-cell transformation"),
-    "prior_lines": ("numeric", "", "prior systemic lines"),
-    "index_year": ("numeric", "", "calendar year of index"),
-}
-# The CTCL prognostic set. prior_lines and index_year are offered but not default: in the new-user
-# design the X line is a later line in later years by construction (mogamulizumab: line >= 2, from
-# 2018), so they separate the arms (no overlap) without being prognostic; add them by name.
-DEFAULT_COVARIATES = ("age", "sex", "ctcl_type", "stage_group", "clipi_group", "ldh_raised", "lct")
 _STAGE_LEVEL = {"IA": "early", "IB": "early", "IIA": "early", "IIB": "IIB", "III": "III", "IIIA": "III",
                 "IIIB": "III", "IV": "IV", "IVA": "IV", "IVA1": "IVA1", "IVA2": "IVA2", "IVB": "IVB"}
 _LEVEL_ORDER = {"early": 0, "IIB": 1, "III": 2, "IV": 3, "IVA1": 4, "IVA2": 5, "IVB": 6,
@@ -426,8 +409,6 @@ def adjusted_time_varying(frame: pd.DataFrame, covariates: tuple[str, ...], miss
                           strata: list[str] | None = None) -> dict:
     """Cox with the exposure time-varying and the baseline covariates (at the cohort index) fixed.
     Only regression adjustment: there is no baseline treatment decision to model a PS for."""
-    from ctcl_map.survival.analysis import time_varying_rows
-
     frame = frame.dropna(subset=list(strata or []))
     design = design_matrix(frame, covariates, missing)
     used = frame.loc[design.rows]

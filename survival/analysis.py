@@ -24,7 +24,7 @@ from ctcl_map.survival.baseline import add_baseline_covariates
 from ctcl_map.survival.circe import run_circe_cohort
 from ctcl_map.survival.concept_sets import sql_ids
 from ctcl_map.survival.covariates import STAGE_ORDER, covariates_at_index
-from ctcl_map.survival.followup import read_cohort_followup, time_to_death
+from ctcl_map.survival.followup import read_cohort_followup, time_to_death, time_varying_rows
 from ctcl_map.survival.km import kaplan_meier, median_with_ci
 from ctcl_map.survival.spec import (
     DAYS_PER_MONTH,
@@ -136,24 +136,6 @@ def cox_time_varying(long: pd.DataFrame, strata: list[str] | None = None) -> dic
         "model": "Cox with time-varying exposure (lifelines CoxTimeVaryingFitter)"
                  + (f", stratified by {', '.join(strata)}" if strata else ""),
     }
-
-
-def time_varying_rows(frame: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
-    """Split each person's follow-up at first exposure: [0, x) unexposed, [x, end] exposed.
-    `extra` columns (strata, baseline covariates) are copied onto both pieces."""
-    extra = list(extra or [])
-    rows = []
-    carried_rows = frame[extra].to_numpy(dtype=object).tolist() if extra else [[]] * len(frame)
-    for r, carried in zip(frame.itertuples(), carried_rows):
-        x = r.exposure_day
-        if pd.isna(x) or x >= r.time_days:
-            rows.append((r.person_id, 0, r.time_days, 0, r.event, *carried))
-        elif x <= 0:
-            rows.append((r.person_id, 0, r.time_days, 1, r.event, *carried))
-        else:
-            rows.append((r.person_id, 0, int(x), 0, 0, *carried))
-            rows.append((r.person_id, int(x), r.time_days, 1, r.event, *carried))
-    return pd.DataFrame(rows, columns=["person_id", "start", "stop", "exposed", "event", *extra])
 
 
 # -- cohorts and exposure ------------------------------------------------------------------------

@@ -13,13 +13,16 @@ import re
 
 import pandas as pd
 
+from ctcl_map.ctcl.olsen import ADVANCED_GROUPS, EARLY_GROUPS, GROUP_ORDER
 from ctcl_map.derive.concept_sets import confirmed_condition_sql, not_of_unconfirmed_sql
 from ctcl_map.store.database import Database
 from ctcl_map.survival.concept_sets import resolve_concept_set, sql_ids
 
-STAGE_ORDER = ("IA", "IB", "IIA", "IIB", "III", "IIIA", "IIIB", "IV", "IVA", "IVA1", "IVA2", "IVB")
-EARLY_STAGES = ("IA", "IB", "IIA")
-ADVANCED_STAGES = ("IIB", "III", "IIIA", "IIIB", "IV", "IVA", "IVA1", "IVA2", "IVB")
+# The one stage order and early/advanced split are ctcl.olsen's; analyses take every group but the
+# unsplit I and II, which are not strata of their own.
+STAGE_ORDER = tuple(group for group in GROUP_ORDER if group not in ("I", "II"))
+EARLY_STAGES = tuple(group for group in STAGE_ORDER if group in EARLY_GROUPS)
+ADVANCED_STAGES = tuple(group for group in STAGE_ORDER if group in ADVANCED_GROUPS)
 CLIPI_GROUPS = ("low", "intermediate", "high")
 _CLIPI_ANSWER = {"CLIPI-LOW": "low", "CLIPI-INT": "intermediate", "CLIPI-HIGH": "high"}
 _STAGE_TEXT = re.compile(r"^(?:STAGE[\s_-]*)?(I{1,3}V?|IV)([AB]?)([12]?)$")

@@ -74,3 +74,21 @@ def time_to_death(
     keep(frame["time_days"] >= min_survival_days, f"follow-up of at least {min_survival_days} day(s)",
          f"death or censoring before day {min_survival_days:d} (CohortSurvival minimumSurvivalDays)")
     return frame, steps
+
+
+def time_varying_rows(frame: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
+    """Split each person's follow-up at first exposure: [0, x) unexposed, [x, end] exposed.
+    `extra` columns (strata, baseline covariates) are copied onto both pieces."""
+    extra = list(extra or [])
+    rows = []
+    carried_rows = frame[extra].to_numpy(dtype=object).tolist() if extra else [[]] * len(frame)
+    for r, carried in zip(frame.itertuples(), carried_rows):
+        x = r.exposure_day
+        if pd.isna(x) or x >= r.time_days:
+            rows.append((r.person_id, 0, r.time_days, 0, r.event, *carried))
+        elif x <= 0:
+            rows.append((r.person_id, 0, r.time_days, 1, r.event, *carried))
+        else:
+            rows.append((r.person_id, 0, int(x), 0, 0, *carried))
+            rows.append((r.person_id, int(x), r.time_days, 1, r.event, *carried))
+    return pd.DataFrame(rows, columns=["person_id", "start", "stop", "exposed", "event", *extra])

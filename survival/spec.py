@@ -9,6 +9,29 @@ from typing import Any
 
 from ctcl_map.errors import SurvivalSpecError
 
+# The adjusted comparisons a spec may ask for (survival/adjust.py carries them out).
+METHODS = ("cox", "ps-match", "ps-stratify", "iptw")
+DEFAULT_METHOD = "cox"
+MISSING = ("indicator", "complete-case")
+
+# name -> kind (numeric | binary | category), the value shown as 1 for binary, and its description
+COVARIATES: dict[str, tuple[str, str, str]] = {
+    "age": ("numeric", "", "age at index (years)"),
+    "sex": ("binary", "male", "male sex"),
+    "ctcl_type": ("binary", "SS", "Sezary syndrome (vs MF)"),
+    "stage_group": ("category", "", "stage group at index (early = IA-IIA)"),
+    "stage_iv": ("binary", "yes", "stage IV at index"),
+    "clipi_group": ("category", "", "CLIPI risk group"),
+    "ldh_raised": ("binary", "yes", "raised LDH"),
+    "lct": ("binary", "yes", "large-cell transformation"),
+    "prior_lines": ("numeric", "", "prior systemic lines"),
+    "index_year": ("numeric", "", "calendar year of index"),
+}
+# The CTCL prognostic set. prior_lines and index_year are offered but not default: in the new-user
+# design the X line is a later line in later years by construction (mogamulizumab: line >= 2, from
+# 2018), so they separate the arms (no overlap) without being prognostic; add them by name.
+DEFAULT_COVARIATES = ("age", "sex", "ctcl_type", "stage_group", "clipi_group", "ldh_raised", "lct")
+
 DESIGNS = ("none", "naive", "new-user", "landmark", "time-varying")
 STRATA = ("stage_group", "ctcl_type", "clipi_group", "sex")
 DAYS_PER_MONTH = 365.25 / 12
@@ -85,8 +108,6 @@ class SurvivalSpec:
         self._check_adjustment()
 
     def _check_adjustment(self) -> None:
-        from ctcl_map.survival.adjust import COVARIATES, METHODS, MISSING
-
         if self.method not in METHODS:
             raise SurvivalSpecError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
         if self.missing not in MISSING:

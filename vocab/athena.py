@@ -16,6 +16,7 @@ from pathlib import Path
 from ctcl_map.cdm.schema import cdm_fields, columns
 from ctcl_map.errors import AthenaError, DatabaseError
 from ctcl_map.store.database import Database
+from ctcl_map.vocab.loader import _typed, load_shipped_vocabulary, read_shipped, vocabulary_version
 
 # File -> CDM table. Required files make a usable vocabulary; the others are loaded when present.
 REQUIRED_FILES = {"CONCEPT.csv": "concept", "CONCEPT_RELATIONSHIP.csv": "concept_relationship", "VOCABULARY.csv": "vocabulary"}
@@ -105,8 +106,6 @@ def load_athena(db: Database, athena_dir: Path, progress: Callable[[str, int], N
 
     All in one transaction: a malformed file leaves the previously loaded vocabulary untouched.
     """
-    from ctcl_map.vocab.loader import load_shipped_vocabulary, vocabulary_version
-
     athena_dir = Path(athena_dir)
     if not athena_dir.is_dir():
         raise AthenaError(f"{athena_dir}: not a folder (give the unzipped Athena download)")
@@ -134,8 +133,6 @@ def load_athena(db: Database, athena_dir: Path, progress: Callable[[str, int], N
 
 def _add_missing_metadata(db: Database) -> None:
     """Our concepts use domains, classes and relationships; add ours only where Athena lacks them."""
-    from ctcl_map.vocab.loader import _typed, read_shipped
-
     for file_name, table, key in (
         ("DOMAIN.csv", "domain", "domain_id"), ("CONCEPT_CLASS.csv", "concept_class", "concept_class_id"),
         ("RELATIONSHIP.csv", "relationship", "relationship_id"),

@@ -120,10 +120,7 @@ def vocabulary_version(db: Database) -> str:
     rows = db.query(f"SELECT vocabulary_version FROM {db.table('vocabulary')} WHERE vocabulary_id = 'None'")
     return (rows[0][0] or "") if rows else ""
 
-
-from ctcl_map.vocab.athena import AthenaLoadReport, load_athena  # noqa: E402  (re-export)
-
 __all__ = [
-    "AthenaLoadReport", "load_athena", "load_shipped_vocabulary", "read_shipped",
+    "load_shipped_vocabulary", "read_shipped",
     "shipped_dir", "vocabulary_version",
 ]

@@ -8,9 +8,8 @@ import pytest
 
 from ctcl_map.cdm.schema import cdm_ddl, columns
 from ctcl_map.errors import MappingError
-from ctcl_map.mappings.check import shipped_concepts
+from ctcl_map.mappings.check import check_mappings, shipped_concepts
 from ctcl_map.mappings.tables import (
-    check_mappings,
     load_code_systems,
     load_fhir_valuesets,
     load_mappings,

@@ -15,8 +15,8 @@ from ctcl_map.cli import app
 from ctcl_map.errors import SurvivalSpecError
 from ctcl_map.store.database import connect
 from ctcl_map.survival import SurvivalSpec, render, result_dict, run_survival
-from ctcl_map.survival.analysis import time_varying_rows
 from ctcl_map.survival.baseline import add_baseline_covariates
+from ctcl_map.survival.followup import time_varying_rows
 
 MF = 4040380  # Mycosis fungoides (SNOMED 118618005)
 SS = 4041799  # Sezary's disease (SNOMED 118611004)

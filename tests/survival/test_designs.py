@@ -11,7 +11,7 @@ from lifelines import CoxTimeVaryingFitter
 
 from ctcl_map.errors import SurvivalSpecError
 from ctcl_map.survival import SurvivalSpec, plot, render, result_dict, run_survival
-from ctcl_map.survival.analysis import time_varying_rows
+from ctcl_map.survival.followup import time_varying_rows
 
 MF = 4040380  # Mycosis fungoides (SNOMED 118618005)
 SS = 4041799  # Sezary's disease (SNOMED 118611004)

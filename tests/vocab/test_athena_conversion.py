@@ -15,7 +15,8 @@ from ctcl_map.pipeline import RunOptions, run_fhir2omop
 from ctcl_map.store.database import connect
 from ctcl_map.store.prepare import prepare_database
 from ctcl_map.vocab import prepare
-from ctcl_map.vocab.loader import load_athena, load_shipped_vocabulary
+from ctcl_map.vocab.athena import load_athena
+from ctcl_map.vocab.loader import load_shipped_vocabulary
 from ctcl_map.vocab.prepare import prepare_vocabulary
 from ctcl_map.vocab.snapshot import SnapshotVocabulary
 

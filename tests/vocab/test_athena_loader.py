@@ -7,7 +7,8 @@ import pytest
 from ctcl_map.cdm.schema import cdm_ddl
 from ctcl_map.errors import AthenaError
 from ctcl_map.store.database import connect
-from ctcl_map.vocab.loader import load_athena, vocabulary_version
+from ctcl_map.vocab.athena import load_athena
+from ctcl_map.vocab.loader import vocabulary_version
 
 
 @pytest.fixture
