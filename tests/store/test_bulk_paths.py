@@ -1,4 +1,4 @@
-"""The bulk paths of writers/db.py, on both backends: what goes in comes out, value for value."""
+"""The bulk paths of store/ (DuckDB and PostgreSQL backends), on both backends: what goes in comes out, value for value."""
 
 from __future__ import annotations
 
