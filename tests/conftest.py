@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import subprocess
 import sys
@@ -213,3 +214,20 @@ class _RepositoryRootIsNoTestPackage:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_RepositoryRootIsNoTestPackage(), "ctcl-map-repository-root")
+
+
+def _transaction_bundle(path: Path, *entries: dict) -> Path:
+    """A transaction Bundle at `path`: each resource is PUT; an entry given as {"request": ...}
+    (a DELETE) goes in as it is."""
+    def entry(item: dict) -> dict:
+        if "request" in item:
+            return item
+        return {"resource": item, "request": {"method": "PUT", "url": f"{item['resourceType']}/{item['id']}"}}
+
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": [entry(item) for item in entries]}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def transaction_bundle():
+    return _transaction_bundle
