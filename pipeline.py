@@ -1,4 +1,5 @@
-"""`fhir2omop` as a function: read -> convert -> write, batch by batch, then derive.
+"""`fhir2omop` as a function: read -> convert -> load, batch by batch, then derive; `run_fhir2omop`
+reads as the table of contents of the ETL, one step a line.
 
 The CLI only parses options and prints; everything a run does is here, so tests and other
 programs drive exactly what users run.
@@ -22,6 +23,8 @@ from ctcl_map.cdm.schema import columns
 from ctcl_map.converters import ConvertContext, convert
 from ctcl_map.converters.parallel import ConverterSetup, converted_units, fhir_resource_types, units_of
 from ctcl_map.derive.eras import cap_drug_ends_at_death, derive_for_persons
+from ctcl_map.derive.mapping_rows import rows_by_kind
+from ctcl_map.derive.oncology import derive_oncology
 from ctcl_map.errors import KeyProblem, MappingError, RunFailed
 from ctcl_map.load.cdm_writer import CdmWriter
 from ctcl_map.load.incremental import FileStates
@@ -33,6 +36,13 @@ from ctcl_map.load.run_steps import (
     write_cdm_source,
 )
 from ctcl_map.load.waiting import complete_waiting
+from ctcl_map.mappings.tables import (
+    MappingSet,
+    load_code_systems,
+    load_fhir_valuesets,
+    load_mappings,
+    source_to_concept_map_rows,
+)
 from ctcl_map.model import BatchOutcome, ConvertedItem, InputProblem, NotConverted
 from ctcl_map.readers.fhir_input import (
     DEFAULT_LIMITS,
@@ -47,6 +57,7 @@ from ctcl_map.store.prepare import prepare_database
 from ctcl_map.store.runs import files_quarantined_for_missing_persons, finish_run, start_run
 from ctcl_map.store.settings import forget_setting, record_setting, recorded_setting
 from ctcl_map.store.visit_links import clear_missing_visits, restore_visit_links
+from ctcl_map.vocab.loader import load_shipped_vocabulary, vocabulary_version
 from ctcl_map.vocab.lookup import ConceptResolver
 from ctcl_map.vocab.prepare import prepare_vocabulary
 
@@ -207,14 +218,56 @@ class LoadProgress:
 
 
 def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadProgress], None] | None = None) -> RunReport:
-    from ctcl_map.mappings.tables import (
-        load_code_systems,
-        load_fhir_valuesets,
-        load_mappings,
-        source_to_concept_map_rows,
-    )
-    from ctcl_map.vocab.loader import load_shipped_vocabulary, vocabulary_version
+    """Load FHIR files into the CDM: the ETL's table of contents, one step a line."""
+    config = _configuration(db, options)  # mapping tables, the prepared CDM, its vocabulary
+    notices: list[str] = []
+    ctx = ConvertContext(resolver=ConceptResolver(config.code_systems, config.mappings, prepare_vocabulary(db)),
+                         valuesets=config.valuesets, pseudonym_salt=_pseudonym_key(db, options.key_file, notices))
+    _mirror_mappings(db, config)  # SOURCE_TO_CONCEPT_MAP
+    report, run = _start_run(db, options, config, notices)  # run id, killed runs to finish, concurrent loaders, files
+    _read_convert_load(options, config, ctx, report, run, progress)  # batch by batch, each one transaction
+    # Run-level steps, in one transaction: a run killed anywhere in here leaves them undone as a
+    # whole, and the next run completes them (this run's persons stay in ctcl_run_person until
+    # the end). One transaction, not one per step: a commit costs as much as a small step.
+    with db.exclusive():
+        dangling_files = _complete_the_load(db, options, ctx, report, run)  # vanished, waiting, dangling, visit links
+        _derive(db, options, config, report, run)  # observation periods, eras, capped drug ends, oncology rows
+        _finish_run(db, options, config, report, run, dangling_files)  # cdm_source, the run's record, file states
+    for claimed in run.own_runs:
+        db.release_run(claimed)
+    return report
 
+
+@dataclass
+class _Configuration:
+    mappings: MappingSet
+    code_systems: dict[str, str]
+    valuesets: dict
+    vocabulary_version: str
+    fingerprint: str  # of everything that decides the output besides the input (software, vocabulary, mappings)
+
+
+@dataclass
+class _Run:
+    """What the steps of one run share beyond the report."""
+
+    writer: CdmWriter
+    files: list[Path]  # the input files found
+    file_states: FileStates  # what completed runs loaded of them (incremental)
+    recovered_persons: set[int]  # persons of killed runs this run finishes
+    concurrent_runs: set[int]  # runs loading while this one does (PostgreSQL)
+    recovered_runs: list[int]  # killed runs whose derivations this run finishes
+    medications: dict[str, dict] = field(default_factory=dict)  # every Medication this run read
+
+    @property
+    def own_runs(self) -> list[int]:
+        """This run and the killed ones it finishes: their persons and claims are this run's."""
+        return [self.writer.run_id, *self.recovered_runs]
+
+
+def _configuration(db: Database, options: RunOptions) -> _Configuration:
+    """The mapping tables (a bad file fails the run), the CDM and our tables created if absent
+    (with the shipped vocabulary in an empty CDM), and the fingerprint of the configuration."""
     try:
         mappings = load_mappings(options.mapping_dirs)
         code_systems = load_code_systems(options.mapping_dirs)
@@ -222,40 +275,47 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     except MappingError as problem:
         raise RunFailed(str(problem)) from None
     prepare_database(db, load_shipped_vocabulary)
-    resolver = ConceptResolver(code_systems, mappings, prepare_vocabulary(db))
-    notices: list[str] = []
-    ctx = ConvertContext(resolver=resolver, valuesets=valuesets, pseudonym_salt=_pseudonym_key(db, options.key_file, notices))
     vocab_version = vocabulary_version(db)
     fingerprint = _config_fingerprint(vocab_version, mappings, code_systems, valuesets)
+    return _Configuration(mappings, code_systems, valuesets, vocab_version, fingerprint)
+
+
+def _mirror_mappings(db: Database, config: _Configuration) -> None:
+    """SOURCE_TO_CONCEPT_MAP mirrors the mapping tables: rewritten only when the configuration
+    (which includes them) changed since it was last written."""
     with db.exclusive():
-        # SOURCE_TO_CONCEPT_MAP mirrors the mapping tables: rewritten only when the configuration
-        # (which includes them) changed since it was last written.
-        if recorded_setting(db, "source_to_concept_map_config") != fingerprint:
+        if recorded_setting(db, "source_to_concept_map_config") != config.fingerprint:
             db.execute(f"DELETE FROM {db.table('source_to_concept_map')}")
-            db.insert_rows("source_to_concept_map", columns("source_to_concept_map"), source_to_concept_map_rows(mappings))
-            record_setting(db, "source_to_concept_map_config", fingerprint)
+            db.insert_rows("source_to_concept_map", columns("source_to_concept_map"), source_to_concept_map_rows(config.mappings))
+            record_setting(db, "source_to_concept_map_config", config.fingerprint)
+
+
+def _start_run(db: Database, options: RunOptions, config: _Configuration, notices: list[str]) -> tuple[RunReport, _Run]:
     started_at = datetime.now()
     with db.exclusive():
         # Under the lock, the run id and the runs 'running' now and held by a live process, which
         # load concurrently with this one (see CdmWriter.vanished_resources).
-        start = start_run(db, started_at, vocab_version, fingerprint, [str(p) for p in options.inputs])
-    run_id, recovered_runs, recovered_persons, concurrent_runs = (
-        start.run_id, start.recovered_runs, start.recovered_persons, start.concurrent_runs)
-    report = RunReport(run_id=run_id, vocabulary_version=vocab_version, started_at=started_at, notices=notices)
-    report.recovered_runs = recovered_runs
+        start = start_run(db, started_at, config.vocabulary_version, config.fingerprint, [str(p) for p in options.inputs])
+    report = RunReport(run_id=start.run_id, vocabulary_version=config.vocabulary_version, started_at=started_at,
+                       notices=notices, recovered_runs=start.recovered_runs)
+    writer = CdmWriter(db, start.run_id, concurrent_runs=start.concurrent_runs)
     discovered = discover(options.inputs)
-    files, missing = discovered.files, discovered.problems
     for path, kind in discovered.skipped:
         report.non_fhir_files_skipped[f"{path.name} ({kind})"] += 1
-    writer = CdmWriter(db, run_id, concurrent_runs=concurrent_runs)
-    outcome = report.outcome
-    if missing:
-        writer.write_batch([], missing, outcome)
-        report.unreadable_files += len(missing)
+    if discovered.problems:  # paths that do not exist or cannot be listed: quarantined, the rest loads
+        writer.write_batch([], discovered.problems, report.outcome)
+        report.unreadable_files += len(discovered.problems)
+    run = _Run(writer, discovered.files, FileStates(db, config.fingerprint, discovered.files), start.recovered_persons,
+               start.concurrent_runs, start.recovered_runs)
+    return report, run
 
-    bytes_total = sum(file_size(p) for p in files)
-    load_progress = LoadProgress(files_total=len(files), bytes_total=bytes_total)
-    file_states = FileStates(db, fingerprint, files)
+
+def _read_convert_load(options: RunOptions, config: _Configuration, ctx: ConvertContext, report: RunReport, run: _Run,
+                       progress: Callable[[LoadProgress], None] | None) -> None:
+    """Read the inputs, convert them (in worker processes for large inputs) and write them in
+    batches; files unchanged since a completed run are skipped unread (incremental)."""
+    files, file_states, writer, outcome = run.files, run.file_states, run.writer, report.outcome
+    load_progress = LoadProgress(files_total=len(files), bytes_total=sum(file_size(p) for p in files))
 
     def skip(path: Path) -> bool:
         if not options.incremental or not file_states.unchanged(path):
@@ -276,13 +336,12 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         workers = min(workers, max(len(files_to_read), 1))  # a JSON file is one unit: more would idle
     report.workers = workers
     limits = ReadLimits(max_resource_bytes=options.max_resource_bytes, max_decompressed_bytes=options.max_decompressed_bytes)
-    setup = ConverterSetup(_portable(ctx) if workers > 1 else ctx, fingerprint, fhir_resource_types(), options.validate, limits)
+    setup = ConverterSetup(_portable(ctx) if workers > 1 else ctx, config.fingerprint, fhir_resource_types(), options.validate, limits)
 
     if progress:
         progress(load_progress)
     batch: list[ConvertedItem] = []
     problems: list[InputProblem] = []
-    run_medications: dict[str, dict] = {}  # every Medication this run read (files holding them are always read)
     # Resources are converted before the batch takes the load lock, so concurrent loaders convert
     # in parallel; a resource its file applied before with the same content is not converted.
     units = (dataclasses.replace(unit, applied=writer.applied_hashes(display_name(unit.path))) if unit.lines is None else unit
@@ -300,7 +359,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
                 load_progress.batches_committed += 1
         # Only now, its entries consumed, is a unit's result complete (counters, Medications).
         file_states.saw(result)
-        run_medications.update(result.medications)
+        run.medications.update(result.medications)  # files holding Medications are always read
         report.resources_read += result.resources_read
         report.unreadable_files += result.unreadable_files
         outcome.not_mapped_types.update(result.not_mapped_types)
@@ -322,54 +381,62 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
         if progress:
             progress(load_progress)
 
-    # Run-level steps, in one transaction: a run killed anywhere in here leaves them undone as a
-    # whole, and the next run completes them (this run's persons stay in ctcl_run_person until
-    # the end). One transaction, not one per step: a commit costs as much as a small step.
-    own_runs = [run_id, *report.recovered_runs]
-    with db.exclusive():
-        if options.delete_vanished:
-            report.vanished_deleted = delete_vanished(writer, file_states.clean_completed(), outcome)
-        report.medications_filled_late, report.results_completed = complete_waiting(writer, run_medications, ctx, outcome)
-        report.dangling_removed, dangling_files = remove_dangling_subjects(writer, own_runs, outcome)
-        dangling_files |= files_quarantined_for_missing_persons(db, run_id, concurrent_runs, PERSON_MISSING_REASONS)
-        # What this process wrote and deleted is known; a killed run's, or the sweep's, is not.
-        visit_candidates = None if report.recovered_runs or report.dangling_removed else writer.visit_ids
-        report.visit_links_restored = restore_visit_links(db)
-        report.visit_links_cleared = clear_missing_visits(db, own_runs, visit_candidates)
-        report.events_before_birth = events_before_birth(db, own_runs) if outcome.person_ids | recovered_persons else 0
-        persons = sorted(outcome.person_ids | recovered_persons)
 
-        def changed_in(*tables: str) -> set[int]:
-            """Persons whose rows in `tables` (or whose person row) changed; a killed run's
-            persons count for every table (what it changed is not known)."""
-            return set().union(*(outcome.persons_by_table[t] for t in (*tables, "person"))) | recovered_persons
+def _complete_the_load(db: Database, options: RunOptions, ctx: ConvertContext, report: RunReport, run: _Run) -> set[str]:
+    """What only the whole run can decide: resources gone from their files, records that waited
+    for a resource read later, rows whose person never arrived, visit links. Returns the files
+    that must be read again next time (they lost resources to the dangling sweep).
+    Run-level step: call inside db.exclusive()."""
+    writer, outcome = run.writer, report.outcome
+    if options.delete_vanished:
+        report.vanished_deleted = delete_vanished(writer, run.file_states.clean_completed(), outcome)
+    report.medications_filled_late, report.results_completed = complete_waiting(writer, run.medications, ctx, outcome)
+    report.dangling_removed, dangling_files = remove_dangling_subjects(writer, run.own_runs, outcome)
+    dangling_files |= files_quarantined_for_missing_persons(db, writer.run_id, run.concurrent_runs, PERSON_MISSING_REASONS)
+    # What this process wrote and deleted is known; a killed run's, or the sweep's, is not.
+    visit_candidates = None if report.recovered_runs or report.dangling_removed else writer.visit_ids
+    report.visit_links_restored = restore_visit_links(db)
+    report.visit_links_cleared = clear_missing_visits(db, run.own_runs, visit_candidates)
+    report.events_before_birth = events_before_birth(db, run.own_runs) if outcome.person_ids | run.recovered_persons else 0
+    return dangling_files
 
-        # Eras and capped drug ends depend on conditions, drugs and deaths only.
-        drug_persons = changed_in("drug_exposure", "death")
-        report.drug_ends_capped = cap_drug_ends_at_death(db, drug_persons)
-        if options.oncology and persons:
-            from ctcl_map.derive.mapping_rows import rows_by_kind
-            from ctcl_map.derive.oncology import derive_oncology
 
-            # Oncology rows get their ids from the same registry, so re-runs keep them stable.
-            writer.ids.start_batch()
-            writer.ids.preload("derived:")
-            report.oncology = derive_oncology(db, persons, b_rules=options.b_rules,
-                                              mappings=rows_by_kind(mappings), allocate_id=writer.ids.get,
-                                              include_unconfirmed=options.include_unconfirmed)
-            writer.ids.flush()
-        report.derived = derive_for_persons(db, persons, condition_persons=changed_in("condition_occurrence"),
-                                            drug_persons=drug_persons)
-        write_cdm_source(db, options.source_name, vocab_version)
-        report.finished_at = datetime.now()
-        unmapped_rows = [(run_id, t, c, v[:300], code[:300], r, n) for (t, c, v, code, r), n in outcome.unmapped.items()]
-        finish_run(db, run_id, own_runs, report.finished_at, report.to_dict(), unmapped_rows)
-        # Only now are this run's files fully loaded; a file that lost resources to the dangling
-        # sweep must be read again next time (its Patient may arrive then).
-        file_states.record(run_id, exclude=dangling_files)
-    for claimed in own_runs:
-        db.release_run(claimed)
-    return report
+def _derive(db: Database, options: RunOptions, config: _Configuration, report: RunReport, run: _Run) -> None:
+    """The derived tables, for the persons whose rows changed (a killed run's persons count for
+    every table: what it changed is not known). Run-level step: call inside db.exclusive()."""
+    outcome, writer = report.outcome, run.writer
+    persons = sorted(outcome.person_ids | run.recovered_persons)
+
+    def changed_in(*tables: str) -> set[int]:
+        """Persons whose rows in `tables` (or whose person row) changed."""
+        return set().union(*(outcome.persons_by_table[t] for t in (*tables, "person"))) | run.recovered_persons
+
+    # Eras and capped drug ends depend on conditions, drugs and deaths only.
+    drug_persons = changed_in("drug_exposure", "death")
+    report.drug_ends_capped = cap_drug_ends_at_death(db, drug_persons)
+    if options.oncology and persons:
+        # Oncology rows get their ids from the same registry, so re-runs keep them stable.
+        writer.ids.start_batch()
+        writer.ids.preload("derived:")
+        report.oncology = derive_oncology(db, persons, b_rules=options.b_rules,
+                                          mappings=rows_by_kind(config.mappings), allocate_id=writer.ids.get,
+                                          include_unconfirmed=options.include_unconfirmed)
+        writer.ids.flush()
+    report.derived = derive_for_persons(db, persons, condition_persons=changed_in("condition_occurrence"),
+                                        drug_persons=drug_persons)
+
+
+def _finish_run(db: Database, options: RunOptions, config: _Configuration, report: RunReport, run: _Run,
+                dangling_files: set[str]) -> None:
+    """cdm_source, the run's record (report, unmapped codes), and only now, the run's files as
+    loaded (a file that lost resources to the dangling sweep is read again next time: its Patient
+    may arrive then). Run-level step: call inside db.exclusive()."""
+    run_id = run.writer.run_id
+    write_cdm_source(db, options.source_name, config.vocabulary_version)
+    report.finished_at = datetime.now()
+    unmapped_rows = [(run_id, t, c, v[:300], code[:300], r, n) for (t, c, v, code, r), n in report.outcome.unmapped.items()]
+    finish_run(db, run_id, run.own_runs, report.finished_at, report.to_dict(), unmapped_rows)
+    run.file_states.record(run_id, exclude=dangling_files)
 
 
 def _config_fingerprint(vocab_version: str, mappings, code_systems, valuesets) -> str:
