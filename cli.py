@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 
@@ -29,9 +29,9 @@ from ctcl_map.errors import (
 )
 
 
-def _driver_errors() -> tuple[type[BaseException], ...]:
-    """The database drivers' own error types, of the drivers this process has imported."""
-    return tuple(sys.modules[name].Error for name in ("duckdb", "psycopg") if name in sys.modules)
+def _with_driver_errors(*own: type[BaseException]) -> tuple[type[BaseException], ...]:
+    """`own` error types and the database drivers' own error types, of the drivers this process has imported."""
+    return (*own, *(sys.modules[name].Error for name in ("duckdb", "psycopg") if name in sys.modules))
 
 
 def _as_reported(problem: BaseException) -> CtclMapError:
@@ -44,7 +44,10 @@ def _as_reported(problem: BaseException) -> CtclMapError:
     return DatabaseError(f"{problem.__class__.__name__}: {first_line}")
 
 
-def _reported(command: Callable[..., Any]) -> Callable[..., Any]:
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def _reported(command: _Command) -> _Command:
     """The one place errors meet the user: a CtclMapError (or a driver error) becomes its message
     on stderr and its exit code (see ctcl_map.errors), never a traceback."""
 
@@ -52,20 +55,20 @@ def _reported(command: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (CtclMapError, *_driver_errors()) as problem:
+        except _with_driver_errors(CtclMapError) as problem:
             reported = _as_reported(problem)
             from ctcl_map.terminal import clean
 
             typer.secho(f"error: {clean(str(reported))}", fg=typer.colors.RED, err=True)
             raise typer.Exit(reported.exit_code) from None
 
-    return run
+    return cast(_Command, run)  # functools.wraps keeps the signature Typer reads
 
 
 class _Typer(typer.Typer):
     """A Typer app whose every command reports its errors through `_reported`."""
 
-    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[_Command], _Command]:
         register = super().command(*args, **kwargs)
         return lambda command: register(_reported(command))
 
@@ -192,7 +195,7 @@ def fhir2omop(
         ctcl-map fhir2omop bulk/ --cdm-schema cdm \\
             --db postgresql+psycopg://postgres@127.0.0.1:5432/test
     """
-    from ctcl_map.pipeline import RunOptions, run_fhir2omop
+    from ctcl_map.pipeline import LoadProgress, RunOptions, run_fhir2omop
     from ctcl_map.progress_display import load_progress_bar
     from ctcl_map.report import print_run_report
     from ctcl_map.run_log import RunLog
@@ -220,8 +223,13 @@ def fhir2omop(
         try:
             with load_progress_bar(enabled=bar_enabled) as bar:
                 progress = [show for show in (bar, log.progress if log.stream else None) if show]
-                report = run_fhir2omop(database, options, (lambda state: [show(state) for show in progress]) if progress else None)
-        except (DatabaseError, *_driver_errors()) as problem:
+
+                def show_progress(state: LoadProgress) -> None:
+                    for show in progress:
+                        show(state)
+
+                report = run_fhir2omop(database, options, show_progress if progress else None)
+        except _with_driver_errors(DatabaseError) as problem:
             failure = _as_reported(problem)
             raise type(failure)(f"the load failed and was rolled back to the last committed batch: {failure}") from problem
         finally:
@@ -243,7 +251,7 @@ def fhir2omop(
             log.end(JobFailed.exit_code, "quarantined_with_strict")
             raise JobFailed(f"{report.quarantined} record(s) quarantined and --strict is set")
         log.end(0)
-    except (CtclMapError, *_driver_errors()) as problem:
+    except _with_driver_errors(CtclMapError) as problem:
         failure = _as_reported(problem)  # the run log records what `_reported` tells the user; log.end keeps its first call
         log.end(failure.exit_code, "configuration" if failure.exit_code == 2 else failure.__class__.__name__)
         raise

@@ -125,7 +125,7 @@ class RunReport:
 
     def to_dict(self) -> dict:
         o = self.outcome
-        unmapped_by_system = Counter()
+        unmapped_by_system: Counter[str] = Counter()  # vocabulary -> rows
         for (_, _, vocabulary, _, _), rows in o.unmapped.items():
             unmapped_by_system[vocabulary] += rows
         top_unmapped = [

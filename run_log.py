@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -35,7 +36,7 @@ class RunLog:
         self.started = time.perf_counter()
         self.ended = False
         self._last_resources = 0
-        self._show_warning = None
+        self._show_warning: Callable[..., None] | None = None  # warnings.showwarning replaced by open()
 
     @classmethod
     def open(cls, path: Path | None) -> RunLog:

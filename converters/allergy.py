@@ -28,6 +28,7 @@ def convert_allergy(item: SourceItem, ctx: ConvertContext) -> Conversion:
         return excluded(f"allergy_{verification}")
     person_key, problem = subject_key(item, "patient")
     if person_key is None:
+        assert problem is not None  # subject_key gives a reason with every missing key
         return subject_problem(item, problem, "patient")
     conversion = Conversion()
     start = start_with_fallback(allergy, ("onsetDateTime", "onsetPeriod"), "recordedDate", "start_from_recorded_date",

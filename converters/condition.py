@@ -33,6 +33,7 @@ def convert_condition(item: SourceItem, ctx: ConvertContext) -> Conversion:
         return excluded(f"condition_{verification}")
     person_key, problem = subject_key(item)
     if person_key is None:
+        assert problem is not None  # subject_key gives a reason with every missing key
         return subject_problem(item, problem)
     start, _ = first_time(condition, ("onsetDateTime", "onsetPeriod"))
     notes = []

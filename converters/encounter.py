@@ -21,13 +21,16 @@ def convert_encounter(item: SourceItem, ctx: ConvertContext) -> Conversion:
         return excluded(f"encounter_status_{status}")
     person_key, problem = subject_key(item)
     if person_key is None:
+        assert problem is not None  # subject_key gives a reason with every missing key
         return subject_problem(item, problem)
     start, end = period_times(encounter.get("period"), "period")
     if start is None:
         return quarantined("missing_date", "Encounter has no period.start")
     if end is not None and end.day < start.day:
         return quarantined("end_before_start", "Encounter period.end is before period.start")
-    visit_class = encounter.get("class") if isinstance(encounter.get("class"), dict) else {}
+    visit_class = encounter.get("class")
+    if not isinstance(visit_class, dict):
+        visit_class = {}
     visit_concept_id, class_code = ctx.valueset("visit_concept_id", visit_class)
     conversion = Conversion()
     if not visit_concept_id:

@@ -98,7 +98,7 @@ def event_row(
         columns.source_concept: resolved.source_concept_id,
         "visit_occurrence_id": visit_key,
     }
-    if columns.end_date:
+    if columns.end_date and columns.end_datetime:  # both or neither: EVENT_TABLES
         if end is not None:
             values[columns.end_date] = end.day
             values[columns.end_datetime] = end.moment

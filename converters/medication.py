@@ -94,6 +94,7 @@ def convert_medication(item: SourceItem, ctx: ConvertContext) -> Conversion:
         return excluded(f"{_snake(item.resource_type)}_intent_{(intent or 'None')[:40]}")
     person_key, problem = subject_key(item, kind.subject_field)
     if person_key is None:
+        assert problem is not None  # subject_key gives a reason with every missing key
         return subject_problem(item, problem, kind.subject_field)
     start, end = first_time(resource, kind.start_fields)
     if start is None:
@@ -186,7 +187,9 @@ def _drug_columns(resource_type: str, resource: dict, kind: MedicationKind, ctx:
         if dosage and isinstance(dosage.get("text"), str):
             columns["sig"] = dosage["text"]
     if resource_type == "MedicationRequest":
-        dispense = resource.get("dispenseRequest") if isinstance(resource.get("dispenseRequest"), dict) else {}
+        dispense = resource.get("dispenseRequest")
+        if not isinstance(dispense, dict):
+            dispense = {}
         if isinstance(dispense.get("quantity"), dict):
             columns["quantity"] = number(dispense["quantity"].get("value"), "dispenseRequest.quantity.value")
         columns["refills"] = whole_number(dispense.get("numberOfRepeatsAllowed"), "dispenseRequest.numberOfRepeatsAllowed")

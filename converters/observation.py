@@ -62,6 +62,7 @@ def convert_observation(item: SourceItem, ctx: ConvertContext) -> Conversion:
         conversion.notes.append("subject_from_diagnostic_report")
     person_key, problem = subject_key(item)
     if person_key is None:
+        assert problem is not None  # subject_key gives a reason with every missing key
         return _awaiting_report(item, report, subject_problem(item, problem))
     start = _result_date(item, observation, report, conversion.notes)
     if start is None:
@@ -131,7 +132,7 @@ def report_contexts(item: SourceItem) -> list[tuple[str, dict]]:
 def _awaiting_report(item: SourceItem, report: dict | None, verdict: Conversion) -> Conversion:
     """A result its Bundle gives no DiagnosticReport: the report (or its Encounter) may be in
     another file or come in a later run, so the quarantine waits for it."""
-    if report is None and verdict.quarantined[0] in ("missing_date", "missing_subject"):
+    if report is None and verdict.quarantined is not None and verdict.quarantined[0] in ("missing_date", "missing_subject"):
         verdict.awaits = report_awaited_by(item.key)
     return verdict
 

@@ -183,7 +183,6 @@ def _unit_entries(setup: ConverterSetup, unit: Unit, earlier_medications: dict[s
     result.not_mapped_types = outcome.not_mapped_types
     result.medications = dict(index)
     result.outside_answers = index.outside_answers
-    return result
 
 
 def convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_types: frozenset[str],
@@ -199,7 +198,7 @@ def convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_
     except UNSERIALISABLE as error:
         return ConvertedItem(item, quarantined(*unserialisable(error)),
                              salted_hash(fingerprint, {"unserialisable": item.key}))
-    if item.resource_type == "Medication":
+    if item.resource_type == "Medication" and item.resource is not None:  # None only for a DELETE
         ctx.medications[item.key] = item.resource
     if item.resource_type not in CONVERTERS:
         if item.resource_type not in known_types:
@@ -333,6 +332,7 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 
 def _convert_in_worker(unit: Unit, medications: dict[str, dict] | None) -> UnitResult:
+    assert _SETUP is not None  # the pool's initializer (_start_worker) set it in this worker
     result = convert_unit(_SETUP, unit, medications or {})
     result.unit = dataclasses.replace(unit, lines=None)  # the main process still holds the lines
     result.entries = [_slim(entry) for entry in result.entries]

@@ -44,12 +44,13 @@ def convert_patient(item: SourceItem, ctx: ConvertContext) -> Conversion:
     partial = patient.get("birthDate", "")
     conversion = Conversion()
 
+    gender_system: str | None
     gender_code, gender_system = text_of(patient.get("gender")), GENDER_SYSTEM
     if gender_code is None:
         gender_code, gender_system = _sex_from_extensions(patient, conversion)
     gender_id, _ = ctx.valueset("gender_concept_id", gender_code, gender_system)
     if not gender_id:
-        conversion.unmapped.append(Unmapped("person", "gender_concept_id", gender_system, str(gender_code), "gender_not_male_or_female"))
+        conversion.unmapped.append(Unmapped("person", "gender_concept_id", gender_system or "", str(gender_code), "gender_not_male_or_female"))
     race_id, race_code = _us_core_category(patient, US_CORE_RACE, "race_concept_id", ctx, conversion)
     ethnicity_id, ethnicity_code = _us_core_category(patient, US_CORE_ETHNICITY, "ethnicity_concept_id", ctx, conversion)
 
@@ -76,6 +77,7 @@ def convert_patient(item: SourceItem, ctx: ConvertContext) -> Conversion:
     deceased = patient.get("deceasedDateTime")
     if deceased is not None:
         death = parse_time(deceased, "deceasedDateTime")
+        assert death is not None  # parse_time gives None only for a None value
         if death.day < birth.day:
             return quarantined("death_before_birth", "deceasedDateTime is before birthDate")
         conversion.rows.append(
@@ -93,8 +95,9 @@ def convert_patient(item: SourceItem, ctx: ConvertContext) -> Conversion:
     return conversion
 
 
-def _sex_from_extensions(patient: dict, conversion: Conversion) -> tuple[str | None, str]:
-    """(code, system) of the first sex extension present; (None, the gender system) without one."""
+def _sex_from_extensions(patient: dict, conversion: Conversion) -> tuple[str | None, str | None]:
+    """(code, system) of the first sex extension present; (None, the gender system) without one.
+    The system is None for a bare code in the valueCoding extension (which names no system)."""
     for url, value_name, system in SEX_EXTENSIONS:
         value = extension_value(patient, url, value_name)
         if isinstance(value, dict) and isinstance(value.get("code"), str):

@@ -19,6 +19,7 @@ def convert_procedure(item: SourceItem, ctx: ConvertContext) -> Conversion:
         return excluded(f"procedure_status_{(status or 'missing')[:40]}")
     person_key, problem = subject_key(item)
     if person_key is None:
+        assert problem is not None  # subject_key gives a reason with every missing key
         return subject_problem(item, problem)
     start, end = first_time(procedure, ("performedDateTime", "performedPeriod"))
     if start is None:

@@ -18,7 +18,7 @@ def resolve_staging_value(ctx: ConvertContext, value: object, axis: str) -> Reso
     """value: a CodeableConcept dict or a string; axis: 'T', 'N', 'M', 'B' or 'stage'."""
     from ctcl_map.ctcl.tnmb import parse_category
 
-    texts: list[str] = []
+    texts: list[object] = []  # candidates, checked to be non-blank strings below
     if isinstance(value, dict):
         resolved = ctx.resolver.resolve(value, "value")
         if resolved.concept_id:

@@ -57,9 +57,12 @@ def assign_lines(
     lines: list[Line] = []
     current: list[Exposure] = []
     regimen: set[int] = set()
-    line_start = line_end = None
+    line_start: date | None = None
+    line_end: date | None = None
     for exposure in systemic:
         if current:
+            # A non-empty `current` means a line was opened below, which set its start and end.
+            assert line_start is not None and line_end is not None
             in_window = (exposure.start - line_start).days <= regimen_window_days
             gap = (exposure.start - line_end).days
             joins = gap <= gap_days and (in_window or exposure.ingredient_concept_id in regimen)
@@ -73,6 +76,7 @@ def assign_lines(
         regimen = {exposure.ingredient_concept_id}
         line_start, line_end = exposure.start, exposure.last_day
     if current:
+        assert line_start is not None and line_end is not None  # set when `current` was opened
         lines.append(_close(len(lines) + 1, current, regimen, line_start, line_end))
     return lines
 

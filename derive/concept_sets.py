@@ -126,17 +126,17 @@ def resolve_concepts(db: Database, rows: MappingRows) -> OncologyConcepts:
     value_codes: dict[int, tuple[str, str]] = {}
     category_value_ids: dict[tuple[str, str], int] = {}
     for row in rows.get("staging", []):
-        axis = STAGING_AXIS_NAMES.get(row.get("axis", ""))
+        row_axis = STAGING_AXIS_NAMES.get(row.get("axis", ""))
         target = concept_id(row)
-        if axis is None or target is None:
+        if row_axis is None or target is None:
             continue
         value_code = row.get("value_code", "")
         if not value_code:
-            questions[axis].add(target)
+            questions[row_axis].add(target)
             continue
-        value_codes.setdefault(target, (axis, value_code))
-        if row.get("source_vocabulary_id") == "ISCL" or (axis, value_code) not in category_value_ids:
-            category_value_ids[(axis, value_code)] = target
+        value_codes.setdefault(target, (row_axis, value_code))
+        if row.get("source_vocabulary_id") == "ISCL" or (row_axis, value_code) not in category_value_ids:
+            category_value_ids[(row_axis, value_code)] = target
 
     blood = {
         name: {cid for vocab, code in codes if (cid := found.get((vocab, code)))}

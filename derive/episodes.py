@@ -81,7 +81,8 @@ def derive_episodes(run, persons: list[int], diagnoses, staging) -> None:
     db, report, concepts = run.db, run.report, run.concepts
     exposures = _systemic_exposures(run, persons)
     deaths = _deaths(run, persons)
-    episodes, events = [], []
+    episodes: list[tuple] = []  # EPISODE rows in EPISODE_COLUMNS order
+    events: list[tuple[int, int, int]] = []  # EPISODE_EVENT rows: episode, event, field concept
     regimen_cache: dict[int, bool] = {}
     staging_by_person = defaultdict(list)
     for row in staging:

@@ -48,7 +48,8 @@ class CdmWriter:
         # Runs that were loading (held by a live process) when this one started: see vanished_resources.
         self.concurrent_runs = frozenset(concurrent_runs)
         self.ids = IdRegistry(db)
-        self._batch_persons: defaultdict[str, set[int]] = defaultdict(set)  # table -> persons whose rows the batch changes
+        # table -> persons whose rows the batch changes (None: a row naming no person)
+        self._batch_persons: defaultdict[str, set[int | None]] = defaultdict(set)
         self._recorded_persons: set[int] = set()  # already in ctcl_run_person for this run
         # Visit ids this writer's rows reference or whose visit rows it deleted: if all of them
         # exist at the end of the run, no visit link can dangle (see clear_missing_visits).
@@ -112,8 +113,8 @@ class CdmWriter:
             with self.db.exclusive():
                 write()
                 self.ids.flush()
-                new_persons = set().union(*self._batch_persons.values()) - self._recorded_persons
-                new_persons.discard(None)
+                new_persons = {person for persons in self._batch_persons.values() for person in persons
+                               if person is not None} - self._recorded_persons
                 record_run_persons(self.db, self.run_id, new_persons)
                 if self._foreign_keys:
                     self._remove_rows_of_deleted_persons()
@@ -235,7 +236,8 @@ class CdmWriter:
             wait(db, waiting)
             self._waits = True
         record_result_contexts(db, contexts)
-        self._note_awaiting_person(persons_of, {entry.item.key: entry.conversion for entry in to_replace})
+        self._note_awaiting_person(persons_of, {entry.item.key: entry.conversion for entry in to_replace
+                                                if entry.conversion is not None})
         record_resource_states(db, states)
         return quarantine
 
@@ -312,7 +314,8 @@ class CdmWriter:
         for column, field_column in self._event_columns[table]:
             ref = values.get(column)
             if ref.__class__ is str:
-                yield column, EVENT_FIELD_SPACES.get(values.get(field_column)), ref
+                field_concept = values.get(field_column)
+                yield column, None if field_concept is None else EVENT_FIELD_SPACES.get(field_concept), ref
 
     def _materialise(self, row: OmopRow, outcome: BatchOutcome) -> tuple[tuple, int]:
         """Keys -> integer ids, missing columns -> NULL, text cut to its declared length."""
@@ -327,6 +330,7 @@ class CdmWriter:
             self.visit_ids.add(visit_id)
         pk = primary_key(table)
         own = values[pk] if pk is not None else person_id
+        assert own is not None  # the one table without a primary key we write (death) names its person
         self._batch_persons[table].add(person_id)
         for column, limit in self._lengths[table]:
             text = values.get(column)

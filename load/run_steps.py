@@ -25,11 +25,16 @@ def delete_vanished(writer: CdmWriter, files: list[str], outcome: BatchOutcome) 
     """Delete, as a DELETE entry would, each resource that no file holds any more (judged by the
     files this run read cleanly to the end). Run-level step: call inside db.exclusive()."""
     vanished = writer.vanished_resources(files)
-    deletes = [ConvertedItem(SourceItem(None, *key.split("/", 1), file, "absent", "DELETE"), None, content_hash(None))
-               for key, file in vanished]
+    deletes = [_absent_resource(key, file) for key, file in vanished]
     if deletes:
         writer.write_batch(deletes, [], outcome)
     return len(deletes)
+
+
+def _absent_resource(key: str, file: str) -> ConvertedItem:
+    """The DELETE entry of resource `key` ('Type/id'), last held by `file`."""
+    resource_type, resource_id = key.split("/", 1)
+    return ConvertedItem(SourceItem(None, resource_type, resource_id, file, "absent", "DELETE"), None, content_hash(None))
 
 
 def remove_dangling_subjects(writer: CdmWriter, own_runs: Sequence[int], outcome: BatchOutcome) -> tuple[int, set[str]]:

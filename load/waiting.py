@@ -71,7 +71,7 @@ def _convert_waiting_results(writer: CdmWriter, ctx: ConvertContext, outcome: Ba
     for key, run_id, source_file, position, resource, digest, _, context in waiting:
         candidates.setdefault(key, (run_id, source_file, position, json.loads(resource), digest, context and json.loads(context)))
     encounters = {encounter_key(SourceItem(resource, "Observation", "", "", "")) for *_, resource, _, _ in candidates.values()}
-    periods = _encounter_periods(db, sorted(encounters - {None}))
+    periods = _encounter_periods(db, sorted(key for key in encounters if key is not None))
     entries, restored, still_waiting = [], [], []
     for key, (run_id, source_file, position, resource, digest, context) in candidates.items():
         index = BundleIndex(reports={key: context} if context else {}, encounter_periods=periods)

@@ -15,7 +15,7 @@ def concept_record_completeness(ctx: SqlContext, inst: CheckInstance) -> CountSq
     numeric_only = inst.field == "unit_concept_id" and inst.table in ("measurement", "observation")
     scope = " AND value_as_number IS NOT NULL" if numeric_only else ""
     return CountSql(
-        f"SELECT COUNT(*) FROM {table} WHERE {ident(inst.field)} = 0{scope}",
+        f"SELECT COUNT(*) FROM {table} WHERE {ident(inst.field_name)} = 0{scope}",
         f"SELECT COUNT(*) FROM {table} WHERE 1 = 1{scope}",
     )
 
@@ -24,7 +24,7 @@ def source_value_completeness(ctx: SqlContext, inst: CheckInstance) -> CountSql:
     """field_source_value_completeness.sql: distinct source values (NULL counts as one) whose
     standard concept field is 0, out of all distinct source values."""
     table = ctx.table(inst.table)
-    column = ident(inst.field)
+    column = ident(inst.field_name)
     standard = ident(inst.value("standardConceptFieldName"))
     return CountSql(
         f"SELECT COUNT(*) FROM (SELECT DISTINCT {column} FROM {table} WHERE {standard} = 0) unmapped",

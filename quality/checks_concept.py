@@ -22,7 +22,7 @@ def _gender_concept(inst: CheckInstance, column: str) -> int:
 def plausible_gender(ctx: SqlContext, inst: CheckInstance) -> CountSql:
     """concept_plausible_gender.sql: records of the concept for persons whose gender is not the
     plausible one (unknown gender counts as implausible, as in DQD)."""
-    table, column = ctx.table(inst.table), ident(inst.field)
+    table, column = ctx.table(inst.table), ident(inst.field_name)
     concept = integer_list(inst.concept_id or "")
     gender = _gender_concept(inst, "plausibleGender")
     return CountSql(
@@ -35,7 +35,7 @@ def plausible_gender(ctx: SqlContext, inst: CheckInstance) -> CountSql:
 def plausible_gender_use_descendants(ctx: SqlContext, inst: CheckInstance) -> CountSql:
     """concept_plausible_gender_use_descendants.sql: as plausibleGender, for every descendant of the
     listed concept ids (through CONCEPT_ANCESTOR, which includes the concept itself)."""
-    table, column = ctx.table(inst.table), ident(inst.field)
+    table, column = ctx.table(inst.table), ident(inst.field_name)
     ancestors = integer_list(inst.concept_id or "")
     gender = _gender_concept(inst, "plausibleGenderUseDescendants")
     descendant_rows = (
@@ -53,7 +53,7 @@ def plausible_unit_concept_ids(ctx: SqlContext, inst: CheckInstance) -> CountSql
     """concept_plausible_unit_concept_ids.sql: numeric results of the concept whose unit is not in the
     approved list. Like DQD, only rows with a value_as_number and a unit_source_value are counted
     (DQD's `unit_source_value IS NOT NULL OR unit_source_value <> ''` reduces to IS NOT NULL)."""
-    table, column = ctx.table(inst.table), ident(inst.field)
+    table, column = ctx.table(inst.table), ident(inst.field_name)
     concept = integer_list(inst.concept_id or "")
     approved = inst.value("plausibleUnitConceptIds")
     unit_condition = "t.unit_concept_id IS NOT NULL" if not approved else f"t.unit_concept_id NOT IN ({integer_list(approved)})"

@@ -17,7 +17,7 @@ def _all_rows(ctx: SqlContext, inst: CheckInstance) -> str:
 def is_required(ctx: SqlContext, inst: CheckInstance) -> CountSql:
     """field_is_not_nullable.sql: rows whose required field is NULL."""
     return CountSql(
-        f"SELECT COUNT(*) FROM {ctx.table(inst.table)} WHERE {ident(inst.field)} IS NULL",
+        f"SELECT COUNT(*) FROM {ctx.table(inst.table)} WHERE {ident(inst.field_name)} IS NULL",
         _all_rows(ctx, inst),
     )
 
@@ -29,8 +29,8 @@ def cdm_datatype(ctx: SqlContext, inst: CheckInstance) -> CountSql:
     renders as '3' there, so integral floats pass; we compare with FLOOR for numeric columns and use
     an integer pattern on the text for every other column type (text columns loaded from CSV, dates).
     """
-    column = f"t.{ident(inst.field)}"
-    column_type = ctx.catalog.column_type(inst.table, inst.field)
+    column = f"t.{ident(inst.field_name)}"
+    column_type = ctx.catalog.column_type(inst.table, inst.field_name)
     if column_type.startswith(_INTEGER_TYPES) and not column_type.startswith("interval"):
         not_integer = "FALSE"  # the database type already guarantees integers
     elif column_type.startswith(_NUMERIC_TYPES):
@@ -46,7 +46,7 @@ def cdm_datatype(ctx: SqlContext, inst: CheckInstance) -> CountSql:
 
 def is_primary_key(ctx: SqlContext, inst: CheckInstance) -> CountSql:
     """field_is_primary_key.sql: every row whose key value occurs more than once."""
-    table, column = ctx.table(inst.table), ident(inst.field)
+    table, column = ctx.table(inst.table), ident(inst.field_name)
     return CountSql(
         f"SELECT COUNT(*) FROM {table} WHERE {column} IN "
         f"(SELECT {column} FROM {table} GROUP BY {column} HAVING COUNT(*) > 1)",
@@ -58,7 +58,7 @@ def is_foreign_key(ctx: SqlContext, inst: CheckInstance) -> CountSql:
     """is_foreign_key.sql: non-NULL values with no matching row in fkTableName.fkFieldName."""
     fk_table = ctx.table(inst.value("fkTableName").lower())
     fk_column = ident(inst.value("fkFieldName"))
-    column = ident(inst.field)
+    column = ident(inst.field_name)
     return CountSql(
         f"SELECT COUNT(*) FROM {ctx.table(inst.table)} t LEFT JOIN {fk_table} fk ON t.{column} = fk.{fk_column} "
         f"WHERE fk.{fk_column} IS NULL AND t.{column} IS NOT NULL",
@@ -70,7 +70,7 @@ def _concept_attribute_mismatch(ctx: SqlContext, inst: CheckInstance, condition:
     """Rows whose concept (other than 0) exists in CONCEPT but fails `condition` (alias co)."""
     return CountSql(
         f"SELECT COUNT(*) FROM {ctx.table(inst.table)} t JOIN {ctx.table('concept')} co "
-        f"ON t.{ident(inst.field)} = co.concept_id WHERE co.concept_id <> 0 AND {condition}",
+        f"ON t.{ident(inst.field_name)} = co.concept_id WHERE co.concept_id <> 0 AND {condition}",
         _all_rows(ctx, inst),
     )
 

@@ -21,12 +21,12 @@ _VISIT_WINDOW_DAYS = 7  # DQD: events may lie one week before the visit start or
 
 
 def _non_null_rows(ctx: SqlContext, inst: CheckInstance) -> str:
-    return f"SELECT COUNT(*) FROM {ctx.table(inst.table)} WHERE {ident(inst.field)} IS NOT NULL"
+    return f"SELECT COUNT(*) FROM {ctx.table(inst.table)} WHERE {ident(inst.field_name)} IS NOT NULL"
 
 
 def _plausible_value(ctx: SqlContext, inst: CheckInstance, bound_column: str, operator: str) -> CountSql:
     bound = plausible_bound(inst.value(bound_column), ctx.today)
-    column = f"t.{ident(inst.field)}"
+    column = f"t.{ident(inst.field_name)}"
     if isinstance(bound, date):
         condition = f"CAST({column} AS DATE) {operator} {date_literal(bound)}"
     else:
@@ -55,7 +55,7 @@ def plausible_temporal_after(ctx: SqlContext, inst: CheckInstance) -> CountSql:
     other_table = inst.value("plausibleTemporalAfterTableName").lower()
     other_name = inst.value("plausibleTemporalAfterFieldName").lower()
     other_field = ident(other_name)
-    column = f"CAST(t.{ident(inst.field)} AS DATE)"
+    column = f"CAST(t.{ident(inst.field_name)} AS DATE)"
     if other_table == inst.table:
         join, earlier = "", f"CAST(t.{other_field} AS DATE)"
     elif other_table == "person":
@@ -79,7 +79,7 @@ def plausible_during_life(ctx: SqlContext, inst: CheckInstance) -> CountSql:
     table, death = ctx.table(inst.table), ctx.table("death")
     return CountSql(
         f"SELECT COUNT(*) FROM {table} t JOIN {death} de ON t.person_id = de.person_id "
-        f"WHERE CAST(t.{ident(inst.field)} AS DATE) > CAST(de.death_date AS DATE) + {_DEATH_GRACE_DAYS}",
+        f"WHERE CAST(t.{ident(inst.field_name)} AS DATE) > CAST(de.death_date AS DATE) + {_DEATH_GRACE_DAYS}",
         f"SELECT COUNT(*) FROM {table} WHERE person_id IN (SELECT person_id FROM {death})",
     )
 
@@ -88,7 +88,7 @@ def plausible_before_death(ctx: SqlContext, inst: CheckInstance) -> CountSql:
     """field_plausible_before_death.sql: like plausibleDuringLife, but the denominator only counts
     non-NULL dates (of persons who died, once per death record)."""
     table, death = ctx.table(inst.table), ctx.table("death")
-    column = f"t.{ident(inst.field)}"
+    column = f"t.{ident(inst.field_name)}"
     return CountSql(
         f"SELECT COUNT(*) FROM {table} t JOIN {death} de ON t.person_id = de.person_id "
         f"WHERE {column} IS NOT NULL AND CAST({column} AS DATE) > CAST(de.death_date AS DATE) + {_DEATH_GRACE_DAYS}",
@@ -100,7 +100,7 @@ def plausible_after_birth(ctx: SqlContext, inst: CheckInstance) -> CountSql:
     """field_plausible_after_birth.sql: dates before birth (birth_datetime, else year/month/day of
     birth with January / the 1st for missing parts)."""
     table = ctx.table(inst.table)
-    column = f"t.{ident(inst.field)}"
+    column = f"t.{ident(inst.field_name)}"
     return CountSql(
         f"SELECT COUNT(*) FROM {table} t JOIN {ctx.table('person')} p ON t.person_id = p.person_id "
         f"WHERE {column} IS NOT NULL AND CAST({column} AS DATE) < {birth_date('p', mid_year_fallback=False)}",
@@ -110,7 +110,7 @@ def plausible_after_birth(ctx: SqlContext, inst: CheckInstance) -> CountSql:
 
 def plausible_start_before_end(ctx: SqlContext, inst: CheckInstance) -> CountSql:
     """field_plausible_start_before_end.sql: start date after the end date (both non-NULL)."""
-    start = f"t.{ident(inst.field)}"
+    start = f"t.{ident(inst.field_name)}"
     end = f"t.{ident(inst.value('plausibleStartBeforeEndFieldName'))}"
     both = f"{start} IS NOT NULL AND {end} IS NOT NULL"
     table = ctx.table(inst.table)
@@ -125,7 +125,7 @@ def within_visit_dates(ctx: SqlContext, inst: CheckInstance) -> CountSql:
     the denominator is the rows linked to a visit."""
     table, visits = ctx.table(inst.table), ctx.table("visit_occurrence")
     join = f"{table} t JOIN {visits} vo ON t.visit_occurrence_id = vo.visit_occurrence_id"
-    column = f"CAST(t.{ident(inst.field)} AS DATE)"
+    column = f"CAST(t.{ident(inst.field_name)} AS DATE)"
     return CountSql(
         f"SELECT COUNT(*) FROM {join} WHERE {column} < CAST(vo.visit_start_date AS DATE) - {_VISIT_WINDOW_DAYS} "
         f"OR {column} > CAST(vo.visit_end_date AS DATE) + {_VISIT_WINDOW_DAYS}",

@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field  # `field` is also a CheckInstance attribute
 from functools import cache
 from importlib import resources
 
@@ -53,7 +54,7 @@ class CheckInstance:
     field: str | None  # lower case; for concept checks the concept field (e.g. condition_concept_id)
     concept_id: str | None  # as written in the CSV (plausibleGenderUseDescendants may list several ids)
     unit_concept_id: str | None
-    row: Mapping[str, str] = field(repr=False, hash=False, compare=False)
+    row: Mapping[str, str] = dataclass_field(repr=False, hash=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -62,6 +63,13 @@ class CheckInstance:
     @property
     def level(self) -> str:
         return self.check.level
+
+    @property
+    def field_name(self) -> str:
+        """The field of a field- or concept-level check (a table-level check names none)."""
+        if self.field is None:
+            raise ValueError(f"{self.name} on {self.table} is a table-level check: it names no field")
+        return self.field
 
     @property
     def threshold(self) -> float | None:

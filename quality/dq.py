@@ -109,16 +109,17 @@ class _PresentConcepts:
         self._by_field: dict[tuple[str, str], set[int]] = {}
 
     def absent(self, inst: CheckInstance) -> bool:
-        if inst.name not in self.CHECKS or not (inst.concept_id or "").strip().isdigit():
+        concept_id = (inst.concept_id or "").strip()
+        if inst.name not in self.CHECKS or not concept_id.isdigit():
             return False
-        key = (inst.table, inst.field)
+        key = (inst.table, inst.field_name)
         if key not in self._by_field:
-            column = ident(inst.field)
+            column = ident(inst.field_name)
             rows = self._db.query(
                 f"SELECT DISTINCT {column} FROM {self._catalog.name(inst.table)} WHERE {column} IS NOT NULL"
             )
             self._by_field[key] = {int(row[0]) for row in rows}
-        return int(inst.concept_id) not in self._by_field[key]
+        return int(concept_id) not in self._by_field[key]
 
 
 def _evaluate(
@@ -131,7 +132,7 @@ def _evaluate(
         if inst.name == "cdmTable":
             _set_counts(result, 0 if catalog.has_table(inst.table) else 1, 1)
         elif inst.name == "cdmField":
-            _set_counts(result, 0 if catalog.has_field(inst.table, inst.field) else 1, 1)
+            _set_counts(result, 0 if catalog.has_field(inst.table, inst.field_name) else 1, 1)
         elif (reason := _not_applicable_before_running(catalog, inst)) is not None:
             result.status, result.not_applicable_reason = "not_applicable", reason
             return result
@@ -144,7 +145,8 @@ def _evaluate(
             return result
         elif inst.name == "measureValueCompleteness":
             facts = catalog.tables[inst.table]
-            _set_counts(result, facts.row_count - facts.non_null_counts.get(inst.field, 0), facts.row_count)
+            assert facts.row_count is not None  # counted: a table whose count failed returned above
+            _set_counts(result, facts.row_count - facts.non_null_counts.get(inst.field_name, 0), facts.row_count)
         else:
             builder = CHECK_SQL.get(inst.name)
             if builder is None:
@@ -182,19 +184,19 @@ def _not_applicable_before_running(catalog: Catalog, inst: CheckInstance) -> str
         # DQD 2.8: not applicable only when the table is missing; an empty table is judged (every
         # person lacks a record), so it passes where the threshold allows 100 % (e.g. DEATH).
         return None
-    if inst.level != "TABLE" and not catalog.has_field(inst.table, inst.field):
-        return f"Field {table_upper}.{inst.field.upper()} does not exist."
+    if inst.level != "TABLE" and not catalog.has_field(inst.table, inst.field_name):
+        return f"Field {table_upper}.{inst.field_name.upper()} does not exist."
     if catalog.is_empty(inst.table):
         return f"Table {table_upper} is empty."
     if inst.name == "measureValueCompleteness" or inst.level == "TABLE":
         return None
-    if catalog.field_is_empty(inst.table, inst.field):
-        return f"Field {table_upper}.{inst.field.upper()} is not populated."
+    if catalog.field_is_empty(inst.table, inst.field_name):
+        return f"Field {table_upper}.{inst.field_name.upper()} is not populated."
     return None
 
 
 def _concept_missing_reason(inst: CheckInstance) -> str:
-    field_upper, table_upper = inst.field.upper(), inst.table.upper()
+    field_upper, table_upper = inst.field_name.upper(), inst.table.upper()
     if inst.unit_concept_id:
         return (
             f"Combination of {field_upper}={inst.concept_id}, unitConceptId={inst.unit_concept_id} and "
@@ -209,6 +211,7 @@ def _exceeds_threshold(result: CheckResult) -> bool:
         return False
     if result.threshold is None or result.threshold == 0:
         return True
+    assert result.pct_violated is not None  # _set_counts sets it with num_violated
     return result.pct_violated > result.threshold
 
 

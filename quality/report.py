@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field  # `field` is also a CheckResult attribute
 from typing import Any
 
 import orjson
@@ -31,7 +32,7 @@ class CheckResult:
     context: str  # Verification or Validation
     not_applicable_reason: str | None = None
     error: str | None = None
-    sql: str | None = field(default=None, repr=False)
+    sql: str | None = dataclass_field(default=None, repr=False)
     seconds: float = 0.0
     sql_file: str = ""  # the DQD SQL template the check re-implements (Check_Descriptions.csv sqlFile)
 

@@ -170,7 +170,7 @@ def _check_item(item: SourceItem, report: ValidationReport, checkers, references
                                            item.key))
     references.add(item)
     coverage.add(item)
-    if item.resource_type == "Medication":
+    if item.resource_type == "Medication" and item.resource is not None:  # not None: the caller skips DELETEs
         ctx.medications[item.key] = item.resource
     if item.resource_type == "Patient":
         ctcl.add_patient(item)

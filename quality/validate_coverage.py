@@ -108,7 +108,7 @@ class CoverageCounter:
              "percent_mapped": round(100.0 * mapped / total, 1) if total else 0.0}
             for (vocabulary, resource_type), (distinct, distinct_mapped, total, mapped, covered) in sorted(groups.items())
         ]
-        unmapped = [
+        unmapped: list[dict[str, Any]] = [
             {"vocabulary": vocabulary, "code": code, "resource_type": resource_type,
              "occurrences": total - mapped - covered, "reason": self.reasons.get((vocabulary, resource_type, code), "")}
             for (vocabulary, resource_type, code), (total, mapped, covered) in self.codes.items()

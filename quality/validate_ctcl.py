@@ -289,20 +289,21 @@ class CtclChecker:
                 self.findings.append(Finding(
                     "error", "ctcl.stage_group_given_twice", event.file, event.path,
                     f"{key}: stage groups {' and '.join(groups)} are given for the same date and disagree", event.resource))
-            chosen = {}
+            chosen: dict[str, str | None] = {}  # None: the axis is missing or its categories conflict
             for axis in ("T", "N", "M", "B"):
                 chosen[axis], conflict = one_category([c for a, c, _ in rows if a == axis and c])
                 if conflict:
                     chosen[axis] = None
             given = [(c, e) for a, c, e in rows if a == "stage" and c]
-            if not given or any(chosen[a] is None for a in chosen):
+            tnmb_categories = [category for category in chosen.values() if category is not None]  # T N M B
+            if not given or len(tnmb_categories) < len(chosen):
                 continue
             result = derive_stage_group(chosen["T"], chosen["N"], chosen["M"], chosen["B"])
             if result.group is None:
                 continue
             for group, event in given:
                 if not groups_compatible(group, result.group):
-                    tnmb = " ".join(chosen[a] for a in ("T", "N", "M", "B"))
+                    tnmb = " ".join(tnmb_categories)
                     self.findings.append(Finding(
                         "error", "ctcl.stage_group_inconsistent", event.file, event.path,
                         f"{key}: stage group {group} given, but {tnmb} on the same date give {result.group} "

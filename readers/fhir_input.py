@@ -506,7 +506,7 @@ def _finish_index(index: BundleIndex, diagnostic_reports: list[dict], staging: l
 def _index_reports(index: BundleIndex, diagnostic_reports: list[dict]) -> None:
     """Each DiagnosticReport under the key of each result it lists (once every fullUrl is known)."""
     for report in diagnostic_reports:
-        for result in report.get("result") if isinstance(report.get("result"), list) else ():
+        for result in _list(report.get("result")):
             target = reference_key(result, index)
             if target is not None:
                 index.reports.setdefault(target, report)
@@ -516,7 +516,9 @@ def _entry_items(entry: object, name: str, entry_position: str, index: BundleInd
     if not isinstance(entry, dict):
         yield InputProblem(name, entry_position, "invalid_bundle", "Bundle entry is not an object")
         return
-    request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+    request = entry.get("request")
+    if not isinstance(request, dict):
+        request = {}
     method = request.get("method") if isinstance(request.get("method"), str) else None
     resource = entry.get("resource")
     if method == "DELETE":
@@ -597,6 +599,7 @@ def _index_staging_links(entries: list, index: BundleIndex) -> None:
         rid = _resource_id(resource, entry.get("fullUrl"))
         if rid is None:
             continue
+        condition: str | None  # None: a stage group without a focus Condition
         if resource["resourceType"] == "Condition":
             condition, members = f"Condition/{rid}", [
                 ref for stage in _list(resource.get("stage")) if isinstance(stage, dict)
@@ -605,7 +608,9 @@ def _index_staging_links(entries: list, index: BundleIndex) -> None:
             condition = next((k for ref in _list(resource.get("focus"))
                               if (k := reference_key(ref, index)) and k.startswith("Condition/")), None)
             members = _list(resource.get("hasMember"))
-        for ref in members if condition else ():
+        if not condition:
+            continue
+        for ref in members:
             member = reference_key(ref, index)
             if member and member.startswith("Observation/"):
                 index.staging_links.setdefault(member, condition)

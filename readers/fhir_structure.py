@@ -9,7 +9,7 @@ the offending value: pydantic's `msg` does not contain the input.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -32,6 +32,7 @@ def resource_path(position: str, location: Iterable[Any] = ()) -> str:
 def model_errors(resource: dict) -> list[tuple[tuple, str]]:
     """(location, message) for every way the resource breaks the FHIR R4 (R4B models) structure."""
     from fhir.resources.R4B import get_fhir_model_class
+    from pydantic import ValidationError
 
     resource_type = resource.get("resourceType")
     try:
@@ -43,13 +44,13 @@ def model_errors(resource: dict) -> list[tuple[tuple, str]]:
     except Exception as error:  # pydantic.ValidationError; anything else is reported, not raised
         # No local may hold the error after this block: its validator ValueErrors keep tracebacks
         # into this frame, a cycle through pydantic-core that the garbage collector cannot break.
-        if not callable(getattr(error, "errors", None)):
+        if not isinstance(error, ValidationError):
             return [((), f"invalid resource ({error.__class__.__name__})")]
         return [(tuple(e.get("loc", ())), _model_message(e)) for e in error.errors(include_context=False)]
     return []
 
 
-def _model_message(error: dict) -> str:
+def _model_message(error: Mapping[str, Any]) -> str:
     if error.get("type") == "json_invalid":
         # pydantic tried to read a string as the JSON of a complex type (STU3 'clinicalStatus': "active")
         return "should be a JSON object (a FHIR complex type), not a string"

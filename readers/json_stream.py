@@ -151,7 +151,9 @@ class BundleScanner:
     def _peek(self) -> bytes:
         """The next non-blank byte (b'' at the end), pos on it."""
         while True:
-            self.pos = _SPACE.match(self.buf, self.pos).end()
+            blank = _SPACE.match(self.buf, self.pos)
+            assert blank is not None  # a `*` pattern matches (possibly empty) at any position
+            self.pos = blank.end()
             if self.pos < len(self.buf):
                 return self.buf[self.pos : self.pos + 1]
             if not self._more(None):
@@ -284,6 +286,7 @@ class BundleScanner:
                     start, dropped, kept = self._skip_string(start, dropped, kept)
                     continue
                 slow = False
+            assert match is not None  # the fast pattern matched, or the slow search found a bracket
             self.pos = match.end()
             depth += 1 if self.buf[self.pos - 1] in b"{[" else -1
             if depth == 0:

@@ -45,7 +45,10 @@ def index_statements(dialect: str, schema: str | None) -> list[tuple[str, str]]:
     for line in text.splitlines():
         line = line.strip()
         if line.upper().startswith("CREATE INDEX"):
-            statements.append((_INDEX_NAME.match(line).group(1), _schema_sql(line.rstrip(";"), schema)))
+            index_name = _INDEX_NAME.match(line)
+            if index_name is None:  # the shipped script names every index; a changed script must too
+                raise ValueError(f"{INDEX_FILE}: an index statement without a name: {line[:80]}")
+            statements.append((index_name.group(1), _schema_sql(line.rstrip(";"), schema)))
         elif line.upper().startswith("CLUSTER") and dialect == "postgresql":
             name, statement = statements[-1]
             statements[-1] = (name, statement + ";\n" + _schema_sql(line.rstrip(";").strip(), schema))

@@ -356,7 +356,9 @@ def _connect_duckdb(path: Path, cdm_schema: str | None, results_schema: str | No
             check_identifier(name)
     # New files are written in DuckDB 1.1's storage format, so that R users on duckdb 1.1-1.4 can
     # open them; DuckDB 1.1 itself has no such setting (and writes that format anyway).
-    config = {"storage_compatibility_version": DUCKDB_STORAGE_VERSION} if _duckdb_at_least(duckdb, 1, 2) else {}
+    config: dict[str, str | bool | int | float | list[str]] = {}  # duckdb.connect's config type
+    if _duckdb_at_least(duckdb, 1, 2):
+        config["storage_compatibility_version"] = DUCKDB_STORAGE_VERSION
     try:
         raw = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as exc:

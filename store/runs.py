@@ -9,7 +9,7 @@ its persons' derivations. One held by a live process loads concurrently (Postgre
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -86,6 +86,6 @@ def persons_missing_from_runs(db: Database, runs: Sequence[int]) -> int:
     return int(db.query(statement(db, "runs", "missing_persons_of_runs", runs=runs))[0][0])
 
 
-def record_run_persons(db: Database, run_id: int, persons: Sequence[int]) -> None:
+def record_run_persons(db: Database, run_id: int, persons: Iterable[int]) -> None:
     """Persons run `run_id` changed, kept until its run-level steps are done."""
     db.insert_rows("ctcl_run_person", ("run_id", "person_id"), [(run_id, p) for p in sorted(persons)])

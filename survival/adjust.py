@@ -257,7 +257,8 @@ def table_one(frame: pd.DataFrame, covariates: tuple[str, ...], exposed: np.ndar
                 parts.append((f"{name}_missing", f"{description} missing", (~known).astype(float), "proportion"))
         for term, label, column, statistic in parts:
             known = ~np.isnan(column)
-            row = {"covariate": name, "term": term, "label": label, "statistic": statistic}
+            row: dict[str, str | int | float | None] = {"covariate": name, "term": term, "label": label,
+                                                        "statistic": statistic}
             for arm, flag in (("exposed", 1), ("unexposed", 0)):
                 mask = known & (exposed == flag)
                 mean, var = _weighted_mean_var(column[mask], w[mask]) if mask.any() else (None, None)
@@ -383,6 +384,7 @@ def adjusted_comparison(frame: pd.DataFrame, covariates: tuple[str, ...], method
     keep_cols = ["time_days", "event", *columns, *(strata or [])] + [c for c in fit_kwargs.values() if c]
     fit_data = fit_data[list(dict.fromkeys(keep_cols))]
     arms_with_deaths = fit_data.groupby("exposed")["event"].sum()
+    notes: list[str]  # the fit's warnings
     if len(arms_with_deaths) < 2 or (arms_with_deaths == 0).any():
         estimate, terms, notes = None, [], []
     else:

@@ -192,6 +192,7 @@ def run_survival(db: Database, spec: SurvivalSpec) -> SurvivalResult:
         frame, steps = _followup(db, spec, cohort_id, name, pending)
         attrition.extend(steps)
         if spec.design in ("naive", "landmark", "time-varying"):
+            assert x is not None  # spec.check(): every design but "none" names the exposure
             exposure = first_exposure_dates(db, x)
             frame = frame.merge(exposure, on="person_id", how="left")
             frame["exposure_day"] = (frame["exposure_date"] - frame["index_date"]).dt.days
@@ -206,6 +207,7 @@ def run_survival(db: Database, spec: SurvivalSpec) -> SurvivalResult:
     if spec.adjust:
         frame = add_baseline_covariates(db, frame, spec.covariate_grace_days)
     if spec.design in ("naive", "landmark", "new-user"):
+        assert x is not None  # spec.check(): every design but "none" names the exposure
         frame["group"] = np.where(frame["exposed"] == 1, x, _unexposed_label(spec))
     else:
         frame["group"] = "all"

@@ -108,10 +108,13 @@ def published_identity(document: dict, json_path: Path) -> tuple[dict, int | Non
 
     ATLAS/WebAPI exports wrap the expression: {"id": 622, "name": ..., "expression": {...}}; a bare
     expression may carry "id"; PhenotypeLibrary names its files by id (inst/cohorts/622.json)."""
-    expression = document.get("expression") if isinstance(document.get("expression"), dict) else document
+    expression = document.get("expression")
+    if not isinstance(expression, dict):
+        expression = document
     published = document.get("id")
     if isinstance(published, int) and published > 0:
-        return expression, published, document.get("name") if isinstance(document.get("name"), str) else None
+        name = document.get("name")
+        return expression, published, name if isinstance(name, str) else None
     stem = Path(json_path).stem
     if stem.isdigit() and int(stem) > 0:
         return expression, int(stem), None

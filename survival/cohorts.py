@@ -212,10 +212,10 @@ def entry_sql(db: Database, definition: CohortDefinition) -> str:
             f"FROM {t('death')} GROUP BY person_id"
         )
     if definition.entry == "drug":
-        ids = drug_concepts(db, definition.ingredient or "")
+        drug_ids = drug_concepts(db, definition.ingredient or "")
         return (
             f"SELECT person_id, MIN(drug_exposure_start_date) AS index_date, CAST(NULL AS DATE) AS censor_date "
-            f"FROM {t('drug_exposure')} WHERE drug_concept_id IN ({sql_ids(ids)}) GROUP BY person_id"
+            f"FROM {t('drug_exposure')} WHERE drug_concept_id IN ({sql_ids(drug_ids)}) GROUP BY person_id"
         )
     if definition.entry in ("line", "line_comparator"):
         return _line_sql(db, definition)

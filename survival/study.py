@@ -53,7 +53,8 @@ class Study:
     table_one: list[dict] = field(default_factory=list)
     comparison: list[dict] = field(default_factory=list)  # one row per design x method
     designs: dict[str, SurvivalResult] = field(default_factory=dict)
-    adjusted: dict[str, dict[str, dict]] = field(default_factory=dict)  # design -> method -> adjusted dict
+    # design -> method -> adjusted dict (None: the design's own run was not adjusted)
+    adjusted: dict[str, dict[str, dict | None]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -86,12 +87,12 @@ def _compare(db: Database, study: Study) -> None:
         study.designs[design] = result
         study.warnings.extend(f"{design}: {w}" for w in result.warnings)
         study.comparison.append(_row(design, "unadjusted", result.cox))
-        by_method = {"cox": result.adjusted}
+        by_method: dict[str, dict | None] = {"cox": result.adjusted}
         if design != "time-varying":
             for method in METHODS[1:]:
-                adjusted = adjusted_comparison(result.persons, o.covariates, method, o.missing)
-                by_method[method] = adjusted
-                study.warnings.extend(f"{design}, {method}: {w}" for w in adjusted["warnings"])
+                comparison = adjusted_comparison(result.persons, o.covariates, method, o.missing)
+                by_method[method] = comparison
+                study.warnings.extend(f"{design}, {method}: {w}" for w in comparison["warnings"])
         for method, adjusted in by_method.items():
             study.comparison.append(_row(design, method, adjusted and adjusted["estimate"], adjusted))
         study.adjusted[design] = by_method
@@ -252,8 +253,8 @@ def _love_plot(study: Study, design: str, stem: Path) -> Path:
 
 
 def _overlap_plot(study: Study, stem: Path) -> Path:
-    shown = [(d, m["ps-match"]["propensity"]) for d, m in study.adjusted.items()
-             if m.get("ps-match") and m["ps-match"].get("propensity")]
+    shown = [(d, ps_match["propensity"]) for d, m in study.adjusted.items()
+             if (ps_match := m.get("ps-match")) and ps_match.get("propensity")]
     return overlap_plot(shown, study.options.compare or "exposed", stem)
 
 

@@ -36,6 +36,7 @@ def calibrate(patients: int = 20000, rounds: int = 10, seed: int = 20240601) -> 
                 years_between(course.diagnosis_date, course.latent_death_date))
             advanced = course.latent_first_advanced_date
             if advanced is not None and advanced < course.latent_death_date:
+                assert course.latent_clipi_group is not None  # scored when the first advanced stage is set
                 by_clipi.setdefault(course.latent_clipi_group, []).append(years_between(advanced, course.latent_death_date))
         for stage, target in survival.EARLY_FIVE_YEAR_OS.items():
             survival.EARLY_HAZARD[stage] *= _step(target, by_stage[stage])

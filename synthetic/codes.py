@@ -7,6 +7,8 @@ with the codings that do exist (ATC, local, CTCL-map) instead of a guessed one.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -82,7 +84,16 @@ BODY_HEIGHT = (LOINC, "8302-2", "Body height", "cm")
 
 # Drugs: key -> properties. rxnorm only where the RxCUI is verified (docs/codes.md). A brand is
 # also sent as text only (brand_text style) unless it is a generic description (methotrexate).
-DRUGS: dict[str, dict[str, str | None]] = {
+class DrugCodes(TypedDict):
+    rxnorm: str | None  # None: no verified RxCUI
+    atc: str
+    atc_old: str | None  # the ATC code before a reclassification, if any
+    local: str
+    brand: str
+    route: str  # a key of ROUTES
+
+
+DRUGS: dict[str, DrugCodes] = {
     "mogamulizumab": {"rxnorm": "2054068", "atc": "L01FX09", "atc_old": "L01XC25", "local": "MOGA-IV",
                       "brand": "Poteligeo", "route": "IV"},
     "brentuximab vedotin": {"rxnorm": "1147320", "atc": "L01FX05", "atc_old": None, "local": "BV-IV",

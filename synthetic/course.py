@@ -86,13 +86,13 @@ def _lct(rng: random.Random, advanced: bool) -> bool:
 
 
 def _stagings(rng: random.Random, subtype: str, stage: str, diagnosis_date: date,
-              ldh_uln: int) -> tuple[list[StagingSet], float | None]:
+              ldh_uln: int) -> tuple[list[StagingSet], float]:
     """Latent staging history (may extend past follow-up) and time of first advanced stage."""
     categories = disease.sample_categories(rng, stage, subtype)
     advanced = is_advanced(stage)
     stagings = [disease.make_staging(rng, diagnosis_date, categories, ldh_uln, _lct(rng, advanced))]
     if advanced:
-        t_advanced: float | None = 0.0
+        t_advanced = 0.0
     else:
         t_advanced = rng.expovariate(survival.EARLY_PROGRESSION_RATE[stage])
         group = disease.weighted_choice(rng, disease.PROGRESSION_STAGE_WEIGHTS)
@@ -123,7 +123,7 @@ def simulate_course(config: GeneratorConfig, index: int) -> PatientCourse:
     first_advanced = None
     hazard_segments = [(0.0, survival.EARLY_HAZARD.get(stage, 0.0))]
     moga_years: float | None = None
-    if advanced_staging is not None and t_advanced is not None:
+    if advanced_staging is not None:
         first_advanced = advanced_staging.staging_date
         components, score, group = clipi(advanced_staging, years_between(birth_date, first_advanced))
         hazard_segments = [(0.0, survival.EARLY_HAZARD[stage])] if t_advanced > 0 else []

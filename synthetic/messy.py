@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import random
 from datetime import date, timedelta
+from typing import Any
 
 from ctcl_map.synthetic import codes
 from ctcl_map.synthetic.fhir_base import BuildContext, coding, quantity
@@ -43,7 +44,7 @@ def _record(context: BuildContext, kind: str, resource: dict | str, detail: str)
 
 
 def _extra_ldh(context: BuildContext, day: date, value: object, subject: dict | None = None) -> dict:
-    observation = {
+    observation: dict[str, Any] = {
         "resourceType": "Observation", "id": context.new_id(), "meta": {"versionId": "1"}, "status": "final",
         "category": [{"coding": [coding(codes.OBS_CATEGORY, "laboratory")]}],
         "code": {"coding": [coding(codes.LDH[0], codes.LDH[1], codes.LDH[2])], "text": codes.LDH[2]},

@@ -166,8 +166,8 @@ def plan_treatments(rng: random.Random, inputs: TreatmentInputs) -> tuple[list[D
             drug = rng.choices(list(weights), list(weights.values()))[0]
         duration = max(42 if drug == "mogamulizumab" else 60, int(rng.expovariate(1 / MEAN_LINE_DAYS[drug])))
         planned_end = cursor + timedelta(days=duration)
-        moga_pending = moga_date is not None and "mogamulizumab" not in used
-        if drug != "mogamulizumab" and moga_pending and planned_end > moga_date - timedelta(days=14):
+        if (drug != "mogamulizumab" and moga_date is not None and "mogamulizumab" not in used
+                and planned_end > moga_date - timedelta(days=14)):
             planned_end = moga_date - timedelta(days=14)  # switch to mogamulizumab at its planned date
             if (planned_end - cursor).days < 30:
                 cursor = moga_date

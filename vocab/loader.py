@@ -43,7 +43,7 @@ def read_shipped(file_name: str) -> list[dict[str, str]]:
 
 def _typed(table: str, row: dict[str, str]) -> tuple:
     """CDM column order and types for one CSV row (dates YYYYMMDD -> date, '' -> NULL)."""
-    values = []
+    values: list[int | float | date | str | None] = []
     for field in cdm_fields()[table]:
         text = row.get(field.name, "")
         if text == "" and field.python_kind != "str":

@@ -30,7 +30,7 @@ class SnapshotVocabulary:
         return {"path": self.path}
 
     def __setstate__(self, state: dict[str, Path]) -> None:
-        self.__init__(state["path"])
+        type(self).__init__(self, state["path"])
 
     def _query(self, sql: str, params: list) -> list[tuple]:
         if self._connection is None:
