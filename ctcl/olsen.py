@@ -134,3 +134,12 @@ def groups_compatible(given: str, derived: str) -> bool:
     A prefix test would wrongly accept the last two ('IIA' starts with 'I').
     """
     return given == derived or derived in UNSPLIT_GROUPS.get(given, ()) or given in UNSPLIT_GROUPS.get(derived, ())
+
+
+def given_group_conflict(groups: list[str]) -> list[str]:
+    """Stage groups given for one date in several ways (Condition.stage, an Observation, another
+    coding) that contradict each other, sorted; [] when they agree ('IV' and 'IVA1' do)."""
+    distinct = sorted(set(groups))
+    if all(groups_compatible(a, b) for a in distinct for b in distinct):
+        return []
+    return distinct

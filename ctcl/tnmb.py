@@ -91,3 +91,13 @@ def _parse_stage(cleaned: str) -> str | None:
 def base_category(code: str) -> str:
     """The category without its clone suffix: 'T2b' -> 'T2', 'B0a' -> 'B0', 'NX' -> 'NX'."""
     return code[:-1] if len(code) == 3 and code[-1] in "ab" else code
+
+
+def one_category(categories: list[str]) -> tuple[str | None, bool]:
+    """The category of one axis on one date: (code, conflict). T2 and T2b agree (T2b kept)."""
+    distinct = sorted(set(categories), key=len, reverse=True)
+    if not distinct:
+        return None, False
+    if len({base_category(c) for c in distinct}) > 1:
+        return None, True
+    return distinct[0], False

@@ -30,8 +30,8 @@ from pathlib import Path
 
 from ctcl_map.ctcl.blood import derive_b_category
 from ctcl_map.ctcl.diagnosis import UNCONFIRMED_STATUSES
-from ctcl_map.ctcl.olsen import derive_stage_group, groups_compatible, is_advanced, more_advanced
-from ctcl_map.ctcl.tnmb import base_category, parse_category
+from ctcl_map.ctcl.olsen import derive_stage_group, given_group_conflict, groups_compatible, is_advanced, more_advanced
+from ctcl_map.ctcl.tnmb import one_category, parse_category
 from ctcl_map.derive.concept_sets import FIELD_CONDITION, OncologyConcepts, resolve_concepts
 from ctcl_map.derive.mapping_rows import MappingRows, load_mapping_rows
 from ctcl_map.derive.oncology_report import OncologyReport
@@ -268,25 +268,6 @@ def _derive_b(run: Run, persons: list[int], staging: list[StagingRow], diagnoses
 
 
 # -- step 4 ------------------------------------------------------------------------------------
-def one_category(categories: list[str]) -> tuple[str | None, bool]:
-    """The category of one axis on one date: (code, conflict). T2 and T2b agree (T2b kept)."""
-    distinct = sorted(set(categories), key=len, reverse=True)
-    if not distinct:
-        return None, False
-    if len({base_category(c) for c in distinct}) > 1:
-        return None, True
-    return distinct[0], False
-
-
-def given_group_conflict(groups: list[str]) -> list[str]:
-    """Stage groups given for one date in several ways (Condition.stage, an Observation, another
-    coding) that contradict each other, sorted; [] when they agree ('IV' and 'IVA1' do)."""
-    distinct = sorted(set(groups))
-    if all(groups_compatible(a, b) for a in distinct for b in distinct):
-        return []
-    return distinct
-
-
 def _derive_stage(run: Run, staging: list[StagingRow], diagnoses) -> None:
     by_date: dict[tuple[int, date], list[StagingRow]] = defaultdict(list)
     for row in staging:

@@ -41,12 +41,12 @@ from pathlib import Path
 from ctcl_map.converters.base import InvalidValue, as_list, parse_time
 from ctcl_map.ctcl.blood import derive_b_category
 from ctcl_map.ctcl.diagnosis import UNCONFIRMED_STATUSES
-from ctcl_map.ctcl.olsen import derive_stage_group, groups_compatible
-from ctcl_map.ctcl.tnmb import base_category
+from ctcl_map.ctcl.olsen import derive_stage_group, given_group_conflict, groups_compatible
+from ctcl_map.ctcl.tnmb import base_category, one_category
 from ctcl_map.derive.blood_inputs import PER_UL_FACTORS, clone_status
 from ctcl_map.derive.concept_sets import OncologyConcepts, resolve_concepts
 from ctcl_map.derive.mapping_rows import concept_id, is_true, load_mapping_rows
-from ctcl_map.derive.oncology import given_group_conflict, one_category, staging_category
+from ctcl_map.derive.oncology import staging_category
 from ctcl_map.model import Conversion, SourceItem
 from ctcl_map.quality.validate_report import Finding
 from ctcl_map.readers.fhir_structure import resource_path
