@@ -85,3 +85,14 @@ def test_patient_without_birth_date_is_quarantined(run_converter):
     conversion = run_converter(convert_patient, {"resourceType": "Patient", "id": "p4", "gender": "female"})
     assert conversion.rows == []
     assert conversion.quarantined == ("missing_birth_date", "Patient has no birthDate; OMOP requires year_of_birth")
+
+
+def test_a_bare_individual_sex_code_without_a_system_is_recorded_unmapped_with_an_empty_vocabulary(run_converter):
+    """US Core individual-sex sent as a bare code where a Coding belongs: nothing says which code
+    system it is, so the gender stays unmapped, recorded with vocabulary '' (ctcl_unmapped.vocabulary
+    is NOT NULL; the None recorded here before failed the whole run at its end)."""
+    patient = {"resourceType": "Patient", "id": "sex-bare", "birthDate": "1950-01-01", "extension": [
+        {"url": f"{US_CORE}/us-core-individual-sex", "valueCoding": "248152002"}]}
+    conversion = run_converter(convert_patient, patient)
+    assert conversion.rows[0].values["gender_concept_id"] == 0
+    assert Unmapped("person", "gender_concept_id", "", "248152002", "gender_not_male_or_female") in conversion.unmapped
