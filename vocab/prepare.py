@@ -23,6 +23,8 @@ from ctcl_map.vocab.snapshot import ROWS_TABLE, SnapshotVocabulary
 
 IN_MEMORY_LIMIT = 300_000  # concepts; above it the vocabulary is read through a snapshot
 SNAPSHOT_PREFIX = "ctcl-map-vocabulary-"
+SNAPSHOT_BATCH_ROWS = 500_000
+_ROW_TYPES = tuple(zip(VOCABULARY_ROW_COLUMNS, ("VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR")))
 
 
 def prepare_vocabulary(db: Database) -> Vocabulary:
@@ -36,7 +38,8 @@ def prepare_vocabulary(db: Database) -> Vocabulary:
     return SnapshotVocabulary(path)
 
 
-def _rows_sql(db: Database) -> str:
+def _rows_sql(db: Database, ordered: bool = True) -> str:
+    """The vocabulary rows; `ordered` as VocabIndex reads them (a snapshot orders at each lookup)."""
     t = db.table
     return (
         "SELECT c.vocabulary_id, c.concept_code, c.concept_id, c.standard_concept, c.domain_id, "
@@ -45,7 +48,7 @@ def _rows_sql(db: Database) -> str:
         f"LEFT JOIN {t('concept_relationship')} r ON r.concept_id_1 = c.concept_id "
         "AND r.relationship_id = 'Maps to' AND (r.invalid_reason IS NULL OR r.invalid_reason = '') "
         f"LEFT JOIN {t('concept')} t ON t.concept_id = r.concept_id_2 "
-        "ORDER BY c.concept_id, t.concept_id"
+        + ("ORDER BY c.concept_id, t.concept_id" if ordered else "")
     )
 
 
@@ -57,6 +60,13 @@ def _digest(db: Database) -> str:
     maps_to = db.query(f"SELECT COUNT(*), SUM(concept_id_1), SUM(concept_id_2) FROM {t('concept_relationship')} "
                        "WHERE relationship_id = 'Maps to'")
     return hashlib.blake2b(repr((version, concepts, maps_to)).encode(), digest_size=12).hexdigest()
+
+
+def _arrow_schema():
+    import pyarrow as pa
+
+    kinds = {"VARCHAR": pa.string(), "BIGINT": pa.int64()}
+    return pa.schema([(name, kinds[kind]) for name, kind in _ROW_TYPES])
 
 
 def _snapshot_folder(db: Database) -> Path:
@@ -75,9 +85,13 @@ def _build(db: Database, path: Path) -> None:
 
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     with duckdb.connect(str(partial)) as snapshot:
-        snapshot.register("loaded_rows", db.query_df(_rows_sql(db)))
+        # Streamed in Arrow batches: the rows of a full vocabulary (millions) never sit in memory whole.
         names = ", ".join(f'"{name}"' for name in VOCABULARY_ROW_COLUMNS)
-        snapshot.execute(f"CREATE TABLE {ROWS_TABLE} AS SELECT {names} FROM loaded_rows")
+        snapshot.execute(f"CREATE TABLE {ROWS_TABLE} ({', '.join(f'{name} {kind}' for name, kind in _ROW_TYPES)})")
+        for batch in db.arrow_batches(_rows_sql(db, ordered=False), _arrow_schema(), SNAPSHOT_BATCH_ROWS):
+            snapshot.register("loaded_rows", batch)
+            snapshot.execute(f"INSERT INTO {ROWS_TABLE} SELECT {names} FROM loaded_rows")
+            snapshot.unregister("loaded_rows")
         snapshot.execute(f"CREATE INDEX {ROWS_TABLE}_code ON {ROWS_TABLE} (vocabulary_id, concept_code)")
         snapshot.execute(f"CREATE INDEX {ROWS_TABLE}_concept ON {ROWS_TABLE} (concept_id)")
     os.replace(partial, path)

@@ -9,7 +9,8 @@ CONCEPT_ANCESTOR.csv, VOCABULARY.csv, DOMAIN.csv, CONCEPT_CLASS.csv, RELATIONSHI
 ratios of an Athena download: 6 M concepts, 18 M relationships, 12.6 M ancestor rows).
 
 What it holds:
-- the shipped subset's rows (vocab/*.csv, real OMOP ids), unchanged;
+- the shipped subset's rows (vocab/*.csv, real OMOP ids), unchanged but for the concepts the
+  subset knows by id and name only: their empty code becomes "SUBSET-NO-CODE-<id>";
 - the SYNTHETIC concepts: ids from SYNTHETIC_ID_FLOOR up, inside OMOP's site-local range
   (>= 2,000,000,000, which Athena never distributes) and above ctcl-map's own concepts
   (2,000,000,000 + a few hundred); codes start with "SYN-", so no synthetic row can answer a
@@ -75,7 +76,13 @@ CDM_COLUMNS = {
 
 def shipped_rows(file_name: str) -> list[dict[str, str]]:
     with (SHIPPED / file_name).open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle, delimiter="\t"))
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    for row in rows:
+        if file_name == "CONCEPT.csv" and not row["concept_code"]:
+            # The subset verified some concepts by id and name only; Athena requires a code. A marker,
+            # never a guessed code: no Synthea code can match it.
+            row["concept_code"] = f"SUBSET-NO-CODE-{row['concept_id']}"
+    return rows
 
 
 def synthea_codes(bundles: Path) -> dict[tuple[str, str], str]:
