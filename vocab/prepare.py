@@ -23,7 +23,6 @@ from ctcl_map.vocab.snapshot import ROWS_TABLE, SnapshotVocabulary
 
 IN_MEMORY_LIMIT = 300_000  # concepts; above it the vocabulary is read through a snapshot
 SNAPSHOT_PREFIX = "ctcl-map-vocabulary-"
-SNAPSHOT_BATCH_ROWS = 500_000
 _ROW_TYPES = tuple(zip(VOCABULARY_ROW_COLUMNS, ("VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR")))
 
 
@@ -62,13 +61,6 @@ def _digest(db: Database) -> str:
     return hashlib.blake2b(repr((version, concepts, maps_to)).encode(), digest_size=12).hexdigest()
 
 
-def _arrow_schema():
-    import pyarrow as pa
-
-    kinds = {"VARCHAR": pa.string(), "BIGINT": pa.int64()}
-    return pa.schema([(name, kinds[kind]) for name, kind in _ROW_TYPES])
-
-
 def _snapshot_folder(db: Database) -> Path:
     database_file = db.database_file()
     if database_file is not None:
@@ -84,16 +76,20 @@ def _build(db: Database, path: Path) -> None:
     import duckdb
 
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    with duckdb.connect(str(partial)) as snapshot:
-        # Streamed in Arrow batches: the rows of a full vocabulary (millions) never sit in memory whole.
-        names = ", ".join(f'"{name}"' for name in VOCABULARY_ROW_COLUMNS)
-        snapshot.execute(f"CREATE TABLE {ROWS_TABLE} ({', '.join(f'{name} {kind}' for name, kind in _ROW_TYPES)})")
-        for batch in db.arrow_batches(_rows_sql(db, ordered=False), _arrow_schema(), SNAPSHOT_BATCH_ROWS):
-            snapshot.register("loaded_rows", batch)
-            snapshot.execute(f"INSERT INTO {ROWS_TABLE} SELECT {names} FROM loaded_rows")
-            snapshot.unregister("loaded_rows")
-        snapshot.execute(f"CREATE INDEX {ROWS_TABLE}_code ON {ROWS_TABLE} (vocabulary_id, concept_code)")
-        snapshot.execute(f"CREATE INDEX {ROWS_TABLE}_concept ON {ROWS_TABLE} (concept_id)")
+    rows_file = path.with_name(f"{path.name}.{os.getpid()}.csv")
+    try:
+        # Through a CSV file the database writes itself (COPY): the rows of a full vocabulary
+        # (millions) never pass through Python objects nor sit in memory whole. A quoted empty
+        # field is an empty code (the subset has some), an unquoted one NULL.
+        db.write_csv(_rows_sql(db, ordered=False), rows_file)
+        with duckdb.connect(str(partial)) as snapshot:
+            spec = ", ".join(f"'{name}': '{kind}'" for name, kind in _ROW_TYPES)
+            snapshot.execute(f"CREATE TABLE {ROWS_TABLE} AS SELECT * FROM read_csv(?, header=true, auto_detect=false, allow_quoted_nulls=false, "
+                             f"columns={{{spec}}})", [str(rows_file)])
+            snapshot.execute(f"CREATE INDEX {ROWS_TABLE}_code ON {ROWS_TABLE} (vocabulary_id, concept_code)")
+            snapshot.execute(f"CREATE INDEX {ROWS_TABLE}_concept ON {ROWS_TABLE} (concept_id)")
+    finally:
+        rows_file.unlink(missing_ok=True)
     os.replace(partial, path)
     for earlier in path.parent.glob(f"{SNAPSHOT_PREFIX}*.duckdb"):
         if earlier != path:

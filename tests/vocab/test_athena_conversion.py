@@ -114,30 +114,33 @@ def test_the_snapshot_answers_every_code_and_concept_as_the_in_memory_index(tmp_
     db.close()
 
 
-def _snapshot_answers_like_the_index(db, tmp_path, monkeypatch) -> None:
-    """Built in batches of 50 rows (streamed, never one frame), it answers as the in-memory index."""
+def _snapshot_answers_like_the_index(db, tmp_path) -> None:
+    """Copied through a CSV file the database writes (never a frame in memory), it answers as the
+    in-memory index and leaves no file behind but itself."""
     prepare_database(db, load_shipped_vocabulary)
     in_memory = prepare_vocabulary(db)
-    monkeypatch.setattr(prepare, "SNAPSHOT_BATCH_ROWS", 50)
-    path = tmp_path / "snapshot.duckdb"
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    path = folder / "snapshot.duckdb"
     prepare._build(db, path)
+    assert [p.name for p in folder.iterdir()] == ["snapshot.duckdb"]
     snapshot = SnapshotVocabulary(path)
     for vocabulary_id, code, concept_id in db.query(f"SELECT vocabulary_id, concept_code, concept_id FROM {db.table('concept')}"):
         assert snapshot.lookup(vocabulary_id, code) == in_memory.lookup(vocabulary_id, code)
         assert snapshot.concept(concept_id) == in_memory.concept(concept_id)
 
 
-def test_the_snapshot_is_built_in_batches_from_duckdb(tmp_path, monkeypatch):
+def test_the_snapshot_is_built_through_csv_from_duckdb(tmp_path):
     with connect(tmp_path / "cdm.duckdb") as db:
-        _snapshot_answers_like_the_index(db, tmp_path, monkeypatch)
+        _snapshot_answers_like_the_index(db, tmp_path)
 
 
 @pytest.mark.postgres
-def test_the_snapshot_is_built_in_batches_from_postgres(tmp_path, monkeypatch, postgres_or_skip):
+def test_the_snapshot_is_built_through_csv_from_postgres(tmp_path, postgres_or_skip):
     url, schema = postgres_or_skip("snap")
     db = connect(url, cdm_schema=schema)
     try:
-        _snapshot_answers_like_the_index(db, tmp_path, monkeypatch)
+        _snapshot_answers_like_the_index(db, tmp_path)
     finally:
         db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         db.close()
