@@ -86,7 +86,7 @@ def _build(db: Database, path: Path) -> None:
             spec = ", ".join(f"'{name}': '{kind}'" for name, kind in _ROW_TYPES)
             snapshot.execute(f"CREATE TABLE {ROWS_TABLE} AS SELECT * FROM read_csv(?, header=true, auto_detect=false, allow_quoted_nulls=false, "
                              f"columns={{{spec}}})", [str(rows_file)])
-            snapshot.execute(f"CREATE INDEX {ROWS_TABLE}_code ON {ROWS_TABLE} (vocabulary_id, concept_code)")
+            snapshot.execute(f"CREATE INDEX {ROWS_TABLE}_code ON {ROWS_TABLE} (concept_code)")
             snapshot.execute(f"CREATE INDEX {ROWS_TABLE}_concept ON {ROWS_TABLE} (concept_id)")
     finally:
         rows_file.unlink(missing_ok=True)
