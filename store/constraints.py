@@ -59,8 +59,8 @@ def table_index_statements(tables: Sequence[str], schema: str | None) -> list[tu
     a vocabulary load creates them after its bulk load, and CLUSTER (a rewrite of the table in
     index order, which OHDSI's script adds on PostgreSQL) would cost more than the load itself."""
     wanted = {table.lower() for table in tables}
-    return [(name, statement.split(";\n")[0]) for name, statement in index_statements("duckdb", schema)
-            if _INDEX_TABLE.search(statement).group(1).lower() in wanted]
+    return [(name, statement) for name, statement in index_statements("duckdb", schema)
+            if (on := _INDEX_TABLE.search(statement)) is not None and on.group(1).lower() in wanted]
 
 
 def create_table_indices(db: Database, tables: Sequence[str]) -> list[str]:
