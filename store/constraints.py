@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -25,6 +26,7 @@ from ctcl_map.store.database import Database
 
 INDEX_FILE = "OMOPCDM_5.4_indices.sql"
 _INDEX_NAME = re.compile(r"^CREATE INDEX (\w+)\s", re.IGNORECASE)
+_INDEX_TABLE = re.compile(r"\sON\s+(?:\w+\.)?(\w+)\s*\(", re.IGNORECASE)
 
 
 @dataclass
@@ -53,6 +55,35 @@ def index_statements(dialect: str, schema: str | None) -> list[tuple[str, str]]:
             name, statement = statements[-1]
             statements[-1] = (name, statement + ";\n" + _schema_sql(line.rstrip(";").strip(), schema))
     return statements
+
+
+def table_index_statements(tables: Sequence[str], schema: str | None) -> list[tuple[str, str]]:
+    """(index name, CREATE INDEX statement) of the official script on `tables`, without CLUSTER:
+    a vocabulary load creates them after its bulk load, and CLUSTER (a rewrite of the table in
+    index order, which OHDSI's script adds on PostgreSQL) would cost more than the load itself."""
+    wanted = {table.lower() for table in tables}
+    return [(name, statement) for name, statement in index_statements("duckdb", schema)
+            if (on := _INDEX_TABLE.search(statement)) is not None and on.group(1).lower() in wanted]
+
+
+def create_table_indices(db: Database, tables: Sequence[str]) -> list[str]:
+    """Create the official indices of `tables` that are missing (in the caller's transaction); their names."""
+    existing = db.index_names()
+    created = []
+    for name, statement in table_index_statements(tables, db.cdm_schema):
+        if name.lower() not in existing:
+            db.execute(statement)
+            created.append(name)
+    return created
+
+
+def drop_table_indices(db: Database, tables: Sequence[str]) -> None:
+    """Drop the official indices of `tables` (before a bulk load: loading into indexed tables is slower)."""
+    existing = db.index_names()
+    prefix = f"{db.cdm_schema}." if db.cdm_schema else ""
+    for name, _ in table_index_statements(tables, db.cdm_schema):
+        if name.lower() in existing:
+            db.execute(f"DROP INDEX {prefix}{name}")
 
 
 def foreign_key_statements(schema: str | None, deferrable: bool = True) -> list[tuple[str, str]]:

@@ -23,6 +23,7 @@ from ctcl_map.vocab.snapshot import ROWS_TABLE, SnapshotVocabulary
 
 IN_MEMORY_LIMIT = 300_000  # concepts; above it the vocabulary is read through a snapshot
 SNAPSHOT_PREFIX = "ctcl-map-vocabulary-"
+_ROW_TYPES = tuple(zip(VOCABULARY_ROW_COLUMNS, ("VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR")))
 
 
 def prepare_vocabulary(db: Database) -> Vocabulary:
@@ -36,7 +37,8 @@ def prepare_vocabulary(db: Database) -> Vocabulary:
     return SnapshotVocabulary(path)
 
 
-def _rows_sql(db: Database) -> str:
+def _rows_sql(db: Database, ordered: bool = True) -> str:
+    """The vocabulary rows; `ordered` as VocabIndex reads them (a snapshot orders at each lookup)."""
     t = db.table
     return (
         "SELECT c.vocabulary_id, c.concept_code, c.concept_id, c.standard_concept, c.domain_id, "
@@ -45,7 +47,7 @@ def _rows_sql(db: Database) -> str:
         f"LEFT JOIN {t('concept_relationship')} r ON r.concept_id_1 = c.concept_id "
         "AND r.relationship_id = 'Maps to' AND (r.invalid_reason IS NULL OR r.invalid_reason = '') "
         f"LEFT JOIN {t('concept')} t ON t.concept_id = r.concept_id_2 "
-        "ORDER BY c.concept_id, t.concept_id"
+        + ("ORDER BY c.concept_id, t.concept_id" if ordered else "")
     )
 
 
@@ -74,12 +76,20 @@ def _build(db: Database, path: Path) -> None:
     import duckdb
 
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    with duckdb.connect(str(partial)) as snapshot:
-        snapshot.register("loaded_rows", db.query_df(_rows_sql(db)))
-        names = ", ".join(f'"{name}"' for name in VOCABULARY_ROW_COLUMNS)
-        snapshot.execute(f"CREATE TABLE {ROWS_TABLE} AS SELECT {names} FROM loaded_rows")
-        snapshot.execute(f"CREATE INDEX {ROWS_TABLE}_code ON {ROWS_TABLE} (vocabulary_id, concept_code)")
-        snapshot.execute(f"CREATE INDEX {ROWS_TABLE}_concept ON {ROWS_TABLE} (concept_id)")
+    rows_file = path.with_name(f"{path.name}.{os.getpid()}.csv")
+    try:
+        # Through a CSV file the database writes itself (COPY): the rows of a full vocabulary
+        # (millions) never pass through Python objects nor sit in memory whole. A quoted empty
+        # field is an empty code (the subset has some), an unquoted one NULL.
+        db.write_csv(_rows_sql(db, ordered=False), rows_file)
+        with duckdb.connect(str(partial)) as snapshot:
+            spec = ", ".join(f"'{name}': '{kind}'" for name, kind in _ROW_TYPES)
+            snapshot.execute(f"CREATE TABLE {ROWS_TABLE} AS SELECT * FROM read_csv(?, header=true, auto_detect=false, allow_quoted_nulls=false, "
+                             f"columns={{{spec}}})", [str(rows_file)])
+            snapshot.execute(f"CREATE INDEX {ROWS_TABLE}_code ON {ROWS_TABLE} (concept_code)")
+            snapshot.execute(f"CREATE INDEX {ROWS_TABLE}_concept ON {ROWS_TABLE} (concept_id)")
+    finally:
+        rows_file.unlink(missing_ok=True)
     os.replace(partial, path)
     for earlier in path.parent.glob(f"{SNAPSHOT_PREFIX}*.duckdb"):
         if earlier != path:

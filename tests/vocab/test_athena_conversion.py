@@ -10,6 +10,8 @@ import json
 import pickle
 from pathlib import Path
 
+import pytest
+
 from ctcl_map.cdm.schema import cdm_ddl
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
 from ctcl_map.store.database import connect
@@ -110,3 +112,35 @@ def test_the_snapshot_answers_every_code_and_concept_as_the_in_memory_index(tmp_
         assert pickle.loads(pickle.dumps(snapshot)).concept(concept_id) == in_memory.concept(concept_id)
     assert snapshot.lookup("SNOMED", "no such code") is None and snapshot.concept(1) is None
     db.close()
+
+
+def _snapshot_answers_like_the_index(db, tmp_path) -> None:
+    """Copied through a CSV file the database writes (never a frame in memory), it answers as the
+    in-memory index and leaves no file behind but itself."""
+    prepare_database(db, load_shipped_vocabulary)
+    in_memory = prepare_vocabulary(db)
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    path = folder / "snapshot.duckdb"
+    prepare._build(db, path)
+    assert [p.name for p in folder.iterdir()] == ["snapshot.duckdb"]
+    snapshot = SnapshotVocabulary(path)
+    for vocabulary_id, code, concept_id in db.query(f"SELECT vocabulary_id, concept_code, concept_id FROM {db.table('concept')}"):
+        assert snapshot.lookup(vocabulary_id, code) == in_memory.lookup(vocabulary_id, code)
+        assert snapshot.concept(concept_id) == in_memory.concept(concept_id)
+
+
+def test_the_snapshot_is_built_through_csv_from_duckdb(tmp_path):
+    with connect(tmp_path / "cdm.duckdb") as db:
+        _snapshot_answers_like_the_index(db, tmp_path)
+
+
+@pytest.mark.postgres
+def test_the_snapshot_is_built_through_csv_from_postgres(tmp_path, postgres_or_skip):
+    url, schema = postgres_or_skip("snap")
+    db = connect(url, cdm_schema=schema)
+    try:
+        _snapshot_answers_like_the_index(db, tmp_path)
+    finally:
+        db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        db.close()
