@@ -221,7 +221,7 @@ def run_fhir2omop(db: Database, options: RunOptions, progress: Callable[[LoadPro
     """Load FHIR files into the CDM: the ETL's table of contents, one step a line."""
     config = _configuration(db, options)  # mapping tables, the prepared CDM, its vocabulary
     notices: list[str] = []
-    ctx = ConvertContext(resolver=ConceptResolver(config.code_systems, config.mappings, prepare_vocabulary(db)),
+    ctx = ConvertContext(resolver=ConceptResolver(config.code_systems, config.mappings, prepare_vocabulary(db, record_digest=True)),
                          valuesets=config.valuesets, pseudonym_salt=_pseudonym_key(db, options.key_file, notices))
     _mirror_mappings(db, config)  # SOURCE_TO_CONCEPT_MAP
     report, run = _start_run(db, options, config, notices)  # run id, killed runs to finish, concurrent loaders, files

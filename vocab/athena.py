@@ -18,6 +18,7 @@ from ctcl_map.errors import AthenaError, DatabaseError
 from ctcl_map.store.constraints import create_table_indices, drop_table_indices
 from ctcl_map.store.database import Database
 from ctcl_map.vocab.loader import _typed, load_shipped_vocabulary, read_shipped, vocabulary_version
+from ctcl_map.vocab.prepare import forget_vocabulary_digest
 
 # File -> CDM table. Required files make a usable vocabulary; the others are loaded when present.
 REQUIRED_FILES = {"CONCEPT.csv": "concept", "CONCEPT_RELATIONSHIP.csv": "concept_relationship", "VOCABULARY.csv": "vocabulary"}
@@ -133,6 +134,7 @@ def load_athena(db: Database, athena_dir: Path, progress: Callable[[str, int], N
         _add_missing_metadata(db)
         report.vocabulary_version = vocabulary_version(db)
         report.indices_created = create_table_indices(db, REPLACED_TABLES)
+        forget_vocabulary_digest(db)  # the next run names (and snapshots) this vocabulary anew
     for table in REPLACED_TABLES:  # fresh statistics, or PostgreSQL's planner guesses on millions of rows
         db.execute(f"ANALYZE {db.table(table)}")
     return report

@@ -7,6 +7,9 @@ conversion never queries the CDM database, and worker processes need no connecti
 
 The snapshot is named by a digest of the loaded vocabulary (its version, the counts and id sums of
 its concepts and 'Maps to' rows): a new `vocab load` makes a new snapshot, built at the next run.
+Summing 'Maps to' rows reads all relationships (over a second at Athena's size), so a writing run
+records the digest in ctcl_settings beside a cheap key (version, concept count/sum/max, relationship
+count) and reuses it while that key holds; `vocab load` forgets it (forget_vocabulary_digest).
 It lies next to a DuckDB CDM file; for PostgreSQL or an in-memory CDM, in the user's cache folder.
 """
 
@@ -18,20 +21,23 @@ from pathlib import Path
 
 from ctcl_map.store.cache import cache_folder
 from ctcl_map.store.database import Database
+from ctcl_map.store.settings import forget_setting, record_setting, recorded_setting
 from ctcl_map.vocab.lookup import VOCABULARY_ROW_COLUMNS, VocabIndex, Vocabulary
 from ctcl_map.vocab.snapshot import ROWS_TABLE, SnapshotVocabulary
 
 IN_MEMORY_LIMIT = 300_000  # concepts; above it the vocabulary is read through a snapshot
 SNAPSHOT_PREFIX = "ctcl-map-vocabulary-"
+DIGEST_SETTING = "vocabulary_digest"  # ctcl_settings: "<cheap key> <digest>" of the loaded vocabulary
 _ROW_TYPES = tuple(zip(VOCABULARY_ROW_COLUMNS, ("VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR")))
 
 
-def prepare_vocabulary(db: Database) -> Vocabulary:
-    """The vocabulary loaded in `db`, ready for conversion in any process."""
+def prepare_vocabulary(db: Database, record_digest: bool = False) -> Vocabulary:
+    """The vocabulary loaded in `db`, ready for conversion in any process. `record_digest`: `db` is
+    writable, so the vocabulary's digest may be kept in ctcl_settings for the next runs."""
     count = db.query(f"SELECT COUNT(*) FROM {db.table('concept')}")[0][0]
     if count <= IN_MEMORY_LIMIT:
         return VocabIndex(db.query(_rows_sql(db)))
-    path = _snapshot_folder(db) / f"{SNAPSHOT_PREFIX}{_digest(db)}.duckdb"
+    path = _snapshot_folder(db) / f"{SNAPSHOT_PREFIX}{_known_digest(db, record_digest)}.duckdb"
     if not path.exists():
         _build(db, path)
     return SnapshotVocabulary(path)
@@ -49,6 +55,29 @@ def _rows_sql(db: Database, ordered: bool = True) -> str:
         f"LEFT JOIN {t('concept')} t ON t.concept_id = r.concept_id_2 "
         + ("ORDER BY c.concept_id, t.concept_id" if ordered else "")
     )
+
+
+def forget_vocabulary_digest(db: Database) -> None:
+    """Called by every vocabulary load: the next run computes the digest of what was loaded."""
+    if db.table_exists("ctcl_settings"):  # absent while a new CDM gets its vocabulary before its first run
+        forget_setting(db, DIGEST_SETTING)
+
+
+def _known_digest(db: Database, record: bool) -> str:
+    """_digest(db), read from ctcl_settings while the vocabulary's cheap key is the one recorded."""
+    t = db.table
+    key = repr((db.query(f"SELECT vocabulary_version FROM {t('vocabulary')} WHERE vocabulary_id = 'None'"),
+                db.query(f"SELECT COUNT(*), SUM(concept_id), MAX(concept_id) FROM {t('concept')}"),
+                db.query(f"SELECT COUNT(*) FROM {t('concept_relationship')}")))
+    key = hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+    settings = db.table_exists("ctcl_settings")
+    recorded = recorded_setting(db, DIGEST_SETTING) if settings else None
+    if recorded is not None and recorded.startswith(f"{key} "):
+        return recorded.removeprefix(f"{key} ")
+    digest = _digest(db)
+    if record and settings:
+        record_setting(db, DIGEST_SETTING, f"{key} {digest}")
+    return digest
 
 
 def _digest(db: Database) -> str:

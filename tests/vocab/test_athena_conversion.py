@@ -16,6 +16,7 @@ from ctcl_map.cdm.schema import cdm_ddl
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
 from ctcl_map.store.database import connect
 from ctcl_map.store.prepare import prepare_database
+from ctcl_map.store.settings import recorded_setting
 from ctcl_map.vocab import prepare
 from ctcl_map.vocab.athena import load_athena
 from ctcl_map.vocab.loader import load_shipped_vocabulary
@@ -144,3 +145,26 @@ def test_the_snapshot_is_built_through_csv_from_postgres(tmp_path, postgres_or_s
     finally:
         db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         db.close()
+
+
+def test_a_run_reuses_the_recorded_digest_and_a_new_vocab_load_makes_a_new_snapshot(
+        tmp_path, monkeypatch, write_athena, athena_concept_rows):
+    """Summing every 'Maps to' row names the vocabulary once; the next runs read that name from
+    ctcl_settings, until a `vocab load` forgets it."""
+    monkeypatch.setattr(prepare, "IN_MEMORY_LIMIT", 0)
+    db = _athena_db(write_athena, tmp_path, [*athena_concept_rows, LYMPHOMA])
+    first = prepare_vocabulary(db, record_digest=True)
+    assert isinstance(first, SnapshotVocabulary) and first.lookup("SNOMED", "118600007") is not None
+    full_digest = prepare._digest
+    monkeypatch.setattr(prepare, "_digest", lambda db: pytest.fail("the recorded digest was not reused"))
+    again = prepare_vocabulary(db, record_digest=True)
+    assert isinstance(again, SnapshotVocabulary) and again.path == first.path
+    assert recorded_setting(db, prepare.DIGEST_SETTING) is not None
+    load_athena(db, write_athena(tmp_path / "athena-2", athena_concept_rows))  # without LYMPHOMA
+    assert recorded_setting(db, prepare.DIGEST_SETTING) is None  # even were its cheap key the same
+    monkeypatch.setattr(prepare, "_digest", full_digest)
+    reloaded = prepare_vocabulary(db, record_digest=True)
+    assert isinstance(reloaded, SnapshotVocabulary) and reloaded.path != first.path
+    assert reloaded.lookup("SNOMED", "118600007") is None
+    assert [p.name for p in tmp_path.glob(f"{prepare.SNAPSHOT_PREFIX}*.duckdb")] == [reloaded.path.name]
+    db.close()
