@@ -169,6 +169,11 @@ def _unit_entries(setup: ConverterSetup, unit: Unit, earlier_medications: dict[s
         items = read_file(unit.path, None, setup.limits)
     else:
         items = items_from_ndjson_lines(unit.lines, display_name(unit.path), setup.limits)
+    if unit.problem is None and not _streamed_here(setup, unit):
+        # Held whole anyway (a parsed file, a chunk of lines): the unit's codes are looked up at
+        # once, not one vocabulary query per code as the converters come to them.
+        items = list(items)
+        ctx.resolver.prefetch(item.resource for item in items if isinstance(item, SourceItem))
     for item in items:
         if isinstance(item, InputProblem):
             result.problems += 1

@@ -43,6 +43,9 @@ class Resolved:
     more_targets: tuple[tuple[int, str | None], ...] = ()
 
 
+# The CodeableConcepts that carry most of a run's distinct codes (code, vaccine, medication, value).
+PREFETCHED_FIELDS = ("code", "vaccineCode", "medicationCodeableConcept", "valueCodeableConcept")
+
 UNCODED = Resolved(0, None, 0, None, None, None, "no_code")
 
 
@@ -67,6 +70,10 @@ class Vocabulary(Protocol):
 
     def concept(self, concept_id: int) -> tuple[str, str | None, str] | None:
         """(domain_id, standard_concept, vocabulary_id) of a concept id."""
+        ...
+
+    def prefetch(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """(vocabulary_id, code) pairs about to be looked up: fetched together where that is cheaper."""
         ...
 
 
@@ -111,6 +118,9 @@ class VocabIndex:
     def lookup(self, vocabulary_id: str, code: str) -> VocabHit | None:
         return self._codes.get((vocabulary_id, code))
 
+    def prefetch(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Nothing to fetch: every row is in memory."""
+
     def concept(self, concept_id: int) -> tuple[str, str | None, str] | None:
         """(domain_id, standard_concept, vocabulary_id) of a concept id."""
         return self._concepts.get(concept_id)
@@ -133,6 +143,29 @@ class ConceptResolver:
         if found is None and system not in self._systems:
             found = self._systems[system] = self.code_systems.get(_normalise_system(system))
         return found
+
+    def prefetch(self, resources: Iterable[Any]) -> None:
+        """Hand the vocabulary the codes of these resources' main CodeableConcepts (PREFETCHED_FIELDS)
+        at once: a snapshot answers them in one query instead of one query per code. Codes of other
+        fields are still looked up when asked; the answers are the same either way."""
+        if isinstance(self.vocab, VocabIndex):
+            return  # in memory: nothing to gain from walking the resources
+        pairs: set[tuple[str, str]] = set()
+        for resource in resources:
+            if not isinstance(resource, dict):
+                continue
+            for field in PREFETCHED_FIELDS:
+                concept = resource.get(field)
+                codings = concept.get("coding") if isinstance(concept, dict) else None
+                for coding in codings if isinstance(codings, list) else ():
+                    code = coding.get("code") if isinstance(coding, dict) else None
+                    if not isinstance(code, str):
+                        continue
+                    vocabulary_id = self.vocabulary_of(coding.get("system"))
+                    if vocabulary_id is not None and (vocabulary_id, code.strip()) not in self._cache:
+                        pairs.add((vocabulary_id, code.strip()))
+        if pairs:
+            self.vocab.prefetch(pairs)
 
     def resolve_code(self, vocabulary_id: str, code: str, source_value: str | None = None) -> Resolved:
         """One (vocabulary, code) pair: mapping table, then vocabulary."""

@@ -8,12 +8,14 @@ worker it carries only its path: each process opens its own connection.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ctcl_map.vocab.lookup import VocabHit, VocabIndex
 
 ROWS_TABLE = "vocabulary_row"  # VOCABULARY_ROW_COLUMNS, indexed by concept code and by concept id
+PREFETCH_CODES = 500  # codes per prefetch query (DuckDB probes the code index for each)
 
 
 class SnapshotVocabulary:
@@ -38,6 +40,18 @@ class SnapshotVocabulary:
 
             self._connection = duckdb.connect(str(self.path), read_only=True)
         return self._connection.execute(sql, params).fetchall()
+
+    def prefetch(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Look up the (vocabulary_id, code) pairs not asked yet in one query per PREFETCH_CODES
+        codes: an indexed IN-list costs about a tenth of a query per code (1.4 ms each)."""
+        new = {pair for pair in pairs if pair not in self._asked_codes}
+        codes = sorted({code for _, code in new})
+        for start in range(0, len(codes), PREFETCH_CODES):
+            chunk = codes[start:start + PREFETCH_CODES]
+            rows = self._query(f"SELECT * FROM {ROWS_TABLE} WHERE concept_code IN ({', '.join('?' * len(chunk))}) "
+                               "ORDER BY concept_id, target_concept_id", chunk)
+            self._index.add(row for row in rows if (row[0], row[1]) in new)
+        self._asked_codes |= new
 
     def lookup(self, vocabulary_id: str, code: str) -> VocabHit | None:
         key = (vocabulary_id, code)

@@ -13,13 +13,16 @@ from pathlib import Path
 import pytest
 
 from ctcl_map.cdm.schema import cdm_ddl
+from ctcl_map.mappings.tables import load_mappings
 from ctcl_map.pipeline import RunOptions, run_fhir2omop
 from ctcl_map.store.database import connect
 from ctcl_map.store.prepare import prepare_database
 from ctcl_map.store.settings import recorded_setting
 from ctcl_map.vocab import prepare
+from ctcl_map.vocab import snapshot as snapshot_module
 from ctcl_map.vocab.athena import load_athena
 from ctcl_map.vocab.loader import load_shipped_vocabulary
+from ctcl_map.vocab.lookup import ConceptResolver
 from ctcl_map.vocab.prepare import prepare_vocabulary
 from ctcl_map.vocab.snapshot import SnapshotVocabulary
 
@@ -168,3 +171,41 @@ def test_a_run_reuses_the_recorded_digest_and_a_new_vocab_load_makes_a_new_snaps
     assert reloaded.lookup("SNOMED", "118600007") is None
     assert [p.name for p in tmp_path.glob(f"{prepare.SNAPSHOT_PREFIX}*.duckdb")] == [reloaded.path.name]
     db.close()
+
+
+def test_prefetched_codes_are_answered_as_the_in_memory_index_without_a_query_each(tmp_path, monkeypatch):
+    db = connect(tmp_path / "cdm.duckdb")
+    prepare_database(db, load_shipped_vocabulary)  # the shipped subset, several 'Maps to' per code included
+    in_memory = prepare_vocabulary(db)
+    monkeypatch.setattr(prepare, "IN_MEMORY_LIMIT", 0)
+    monkeypatch.setattr(snapshot_module, "PREFETCH_CODES", 7)  # several chunks
+    snapshot = prepare_vocabulary(db)
+    assert isinstance(snapshot, SnapshotVocabulary)
+    concepts = db.query(f"SELECT vocabulary_id, concept_code, concept_id FROM {db.table('concept')}")
+    asked = {(vocabulary_id, code) for vocabulary_id, code, _ in concepts} | {("SNOMED", "no such code"), ("LOINC", "4040380")}
+    snapshot.prefetch(asked)
+    monkeypatch.setattr(snapshot, "_query", lambda sql, params: pytest.fail(f"queried after the prefetch: {params}"))
+    for vocabulary_id, code in asked:
+        assert snapshot.lookup(vocabulary_id, code) == in_memory.lookup(vocabulary_id, code)
+    for _, _, concept_id in concepts:
+        assert snapshot.concept(concept_id) == in_memory.concept(concept_id)
+    db.close()
+
+
+def test_the_resolver_prefetches_the_main_codes_of_resources_and_ignores_malformed_ones():
+    class Recorder:
+        def __init__(self):
+            self.pairs = set()
+
+        def prefetch(self, pairs):
+            self.pairs |= set(pairs)
+
+    vocab = Recorder()
+    resolver = ConceptResolver({"http://snomed.info/sct": "SNOMED", "http://loinc.org": "LOINC"}, load_mappings(()), vocab)
+    resolver.prefetch([
+        {"resourceType": "Condition", "code": {"coding": [{"system": "http://snomed.info/sct", "code": " 118600007 "}]}},
+        {"resourceType": "Observation", "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}, "odd", {"code": 5}]},
+         "valueCodeableConcept": {"coding": [{"system": "urn:unknown", "code": "x"}]}},
+        {"resourceType": "Observation", "code": {"coding": 7}}, {"code": "not a concept"}, "not a resource", None,
+    ])
+    assert vocab.pairs == {("SNOMED", "118600007"), ("LOINC", "8480-6")}
