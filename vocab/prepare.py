@@ -76,7 +76,8 @@ def _known_digest(db: Database, record: bool) -> str:
         return recorded.removeprefix(f"{key} ")
     digest = _digest(db)
     if record and settings:
-        record_setting(db, DIGEST_SETTING, f"{key} {digest}")
+        with db.exclusive():  # concurrent PostgreSQL loaders: one at a time replaces the row
+            record_setting(db, DIGEST_SETTING, f"{key} {digest}")
     return digest
 
 
