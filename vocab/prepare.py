@@ -64,29 +64,27 @@ def forget_vocabulary_digest(db: Database) -> None:
 
 
 def _known_digest(db: Database, record: bool) -> str:
-    """_digest(db), read from ctcl_settings while the vocabulary's cheap key is the one recorded."""
+    """The vocabulary digest (_digest), read from ctcl_settings while the vocabulary's cheap key is the one recorded."""
     t = db.table
-    key = repr((db.query(f"SELECT vocabulary_version FROM {t('vocabulary')} WHERE vocabulary_id = 'None'"),
-                db.query(f"SELECT COUNT(*), SUM(concept_id), MAX(concept_id) FROM {t('concept')}"),
-                db.query(f"SELECT COUNT(*) FROM {t('concept_relationship')}")))
-    key = hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+    version = db.query(f"SELECT vocabulary_version FROM {t('vocabulary')} WHERE vocabulary_id = 'None'")
+    concepts = db.query(f"SELECT COUNT(*), SUM(concept_id), MAX(concept_id) FROM {t('concept')}")
+    relationships = db.query(f"SELECT COUNT(*) FROM {t('concept_relationship')}")
+    key = hashlib.blake2b(repr((version, concepts, relationships)).encode(), digest_size=12).hexdigest()
     settings = db.table_exists("ctcl_settings")
     recorded = recorded_setting(db, DIGEST_SETTING) if settings else None
     if recorded is not None and recorded.startswith(f"{key} "):
         return recorded.removeprefix(f"{key} ")
-    digest = _digest(db)
+    digest = _digest(db, version, concepts)
     if record and settings:
         with db.exclusive():  # concurrent PostgreSQL loaders: one at a time replaces the row
             record_setting(db, DIGEST_SETTING, f"{key} {digest}")
     return digest
 
 
-def _digest(db: Database) -> str:
-    """Names the loaded vocabulary: any `vocab load` of another release or content changes it."""
-    t = db.table
-    version = db.query(f"SELECT vocabulary_version FROM {t('vocabulary')} WHERE vocabulary_id = 'None'")
-    concepts = db.query(f"SELECT COUNT(*), SUM(concept_id), MAX(concept_id) FROM {t('concept')}")
-    maps_to = db.query(f"SELECT COUNT(*), SUM(concept_id_1), SUM(concept_id_2) FROM {t('concept_relationship')} "
+def _digest(db: Database, version: list[tuple], concepts: list[tuple]) -> str:
+    """Names the loaded vocabulary: any `vocab load` of another release or content changes it.
+    `version` and `concepts` are the cheap key's own query results (not read twice)."""
+    maps_to = db.query(f"SELECT COUNT(*), SUM(concept_id_1), SUM(concept_id_2) FROM {db.table('concept_relationship')} "
                        "WHERE relationship_id = 'Maps to'")
     return hashlib.blake2b(repr((version, concepts, maps_to)).encode(), digest_size=12).hexdigest()
 

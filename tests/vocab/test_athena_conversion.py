@@ -159,7 +159,7 @@ def test_a_run_reuses_the_recorded_digest_and_a_new_vocab_load_makes_a_new_snaps
     first = prepare_vocabulary(db, record_digest=True)
     assert isinstance(first, SnapshotVocabulary) and first.lookup("SNOMED", "118600007") is not None
     full_digest = prepare._digest
-    monkeypatch.setattr(prepare, "_digest", lambda db: pytest.fail("the recorded digest was not reused"))
+    monkeypatch.setattr(prepare, "_digest", lambda *query_results: pytest.fail("the recorded digest was not reused"))
     again = prepare_vocabulary(db, record_digest=True)
     assert isinstance(again, SnapshotVocabulary) and again.path == first.path
     assert recorded_setting(db, prepare.DIGEST_SETTING) is not None
