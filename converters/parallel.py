@@ -211,7 +211,7 @@ def convert_item(item: SourceItem, ctx: ConvertContext, fingerprint: str, known_
                                  digest)
         outcome.not_mapped_types[item.resource_type] += 1
         if item.resource_type in CONTEXT_TYPES:  # no rows, but the writer records what it gives others
-            return ConvertedItem(item, None, salted_hash(fingerprint, item.resource))
+            return ConvertedItem(item, None, digest)
         return None
     if validator is not None:
         try:
