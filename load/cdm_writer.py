@@ -10,7 +10,8 @@ it was before that batch, and the next run redoes it.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -21,7 +22,7 @@ from ctcl_map.converters.observation import report_contexts
 from ctcl_map.model import DELETED, BatchOutcome, Conversion, ConvertedItem, InputProblem, NotConverted, OmopRow, SourceItem
 from ctcl_map.store.database import Database
 from ctcl_map.store.id_map import IdRegistry
-from ctcl_map.store.lineage import record_lineage, record_resource_states
+from ctcl_map.store.lineage import record_lineage, record_new_resource_states, record_resource_states
 from ctcl_map.store.quarantine import quarantine_records
 from ctcl_map.store.runs import record_run_persons
 from ctcl_map.store.visit_links import clear_missing_visits
@@ -39,6 +40,17 @@ EVENT_FIELD_SPACES = {1147127: "condition_occurrence", 1147094: "drug_exposure",
 EVENT_COLUMNS = {"measurement_event_id": "meas_event_field_concept_id", "observation_event_id": "obs_event_field_concept_id"}
 
 
+
+
+@dataclass(slots=True)
+class _Recorded:
+    """What the database holds of a batch's resources when the batch starts."""
+
+    state: dict[str, tuple]  # resource key -> (content hash, versionId, lastUpdated) of its recorded state
+    applied: dict[tuple[str, str], str]  # (resource key, file) -> hash of the entry last applied from that file
+    occurrences: set[tuple[str, str]]  # (resource key, file) pairs with a ctcl_resource_file row
+    seen_this_run: set[str]  # resource keys an earlier batch of this run read (in any file)
+    owners: set[str]  # resource keys with CDM rows (lineage), waits or report contexts to remove when replaced
 
 
 class CdmWriter:
@@ -64,6 +76,7 @@ class CdmWriter:
         # visits absent at its commit are cleared in the batch, not at the end of the run.
         self._foreign_keys = db.has_foreign_keys()
         self._deleted_persons: set[int] = set()  # person rows the current batch deleted
+        self._no_entries_before: bool | None = None  # ctcl_resource_file was empty when applied_hashes first looked
         self._columns = {table: tuple(f.name for f in fields) for table, fields in cdm_fields().items()}
         self._lengths = {
             table: tuple((f.name, f.max_length) for f in fields if f.max_length) for table, fields in cdm_fields().items()
@@ -96,6 +109,13 @@ class CdmWriter:
     def applied_hashes(self, file: str) -> dict[str, str]:
         """Resource key -> content hash of the entry last applied from this file: a resource read
         there with that hash again needs no conversion (write_batch skips it)."""
+        if self._no_entries_before is None:
+            self._no_entries_before = not self.db.query(f"SELECT 1 FROM {self.db.table('ctcl_resource_file')} LIMIT 1")
+        if self._no_entries_before:
+            # A run reads each file once, so only an earlier run (none: the table was empty when
+            # this one first asked) could have applied entries from it; a concurrent loader's
+            # entries may be missed, which costs their conversion only. Saves a query per file.
+            return {}
         return dict(self.db.query(f"SELECT resource_key, content_hash FROM {self.db.table('ctcl_resource_file')} "
                                   "WHERE source_file = ? AND content_hash IS NOT NULL", [file]))
 
@@ -141,9 +161,10 @@ class CdmWriter:
                 outcome.duplicates += 1
             counted[entry.item.key] = entry
             kept.append(entry)
+        recorded = self._recorded(converted)
+        state, applied = recorded.state, recorded.applied
         # Read in an earlier batch of this run: a repeat, whatever its version.
-        outcome.duplicates += len(self._seen_this_run([k for k, e in counted.items() if e.item.method != "DELETE"]))
-        state, applied = self._state_of(converted)
+        outcome.duplicates += sum(1 for k, e in counted.items() if e.item.method != "DELETE" and k in recorded.seen_this_run)
         # An entry applied from its file as it is now is not applied again: reading an unchanged
         # file again (--full) changes nothing, even if a later entry elsewhere (a DELETE, another
         # file's version) changed the resource since. So --full and incremental runs agree.
@@ -167,18 +188,20 @@ class CdmWriter:
         unconverted = [entry for entry in to_replace if not entry.converted]
         if unconverted:
             raise NotConverted(unconverted)
-        quarantine = self._replace(to_replace, outcome)
-        self._record_occurrences(converted)
+        quarantine = self._replace(to_replace, outcome, recorded)
+        self._record_occurrences(converted, recorded.occurrences)
         for problem in problems:
             outcome.quarantined[problem.reason] += 1
             quarantine.append((self.run_id, problem.file, problem.position, problem.resource_type, problem.resource_id, problem.reason, problem.message))
         self.record_quarantine(quarantine)
 
-    def _replace(self, to_replace: list[ConvertedItem], outcome: BatchOutcome) -> list[tuple]:
-        """Replace what these resources wrote with their conversions; the quarantine rows to record."""
+    def _replace(self, to_replace: list[ConvertedItem], outcome: BatchOutcome, recorded: _Recorded | None = None) -> list[tuple]:
+        """Replace what these resources wrote with their conversions; the quarantine rows to record.
+        `recorded`: what the database held of them when the batch started, if known (else any of
+        them may own rows and have a state)."""
         db = self.db
         replaced_keys = [entry.item.key for entry in to_replace]
-        self._delete_owned_rows(replaced_keys, outcome)
+        self._delete_owned_rows(replaced_keys if recorded is None else [key for key in replaced_keys if key in recorded.owners], outcome)
         self.ids.prepare(self._keys_of(to_replace))
 
         rows_by_table: dict[str, list[tuple]] = defaultdict(list)
@@ -238,7 +261,11 @@ class CdmWriter:
         record_result_contexts(db, contexts)
         self._note_awaiting_person(persons_of, {entry.item.key: entry.conversion for entry in to_replace
                                                 if entry.conversion is not None})
-        record_resource_states(db, states)
+        if recorded is None:
+            record_resource_states(db, states)
+        else:  # only a resource with a state row has one to replace
+            record_resource_states(db, [row for row in states if row[0] in recorded.state])
+            record_new_resource_states(db, [row for row in states if row[0] not in recorded.state])
         return quarantine
 
     def _note_awaiting_person(self, persons_of: dict[str, set[int]], conversions: dict[str, Conversion]) -> None:
@@ -255,13 +282,18 @@ class CdmWriter:
                 gaps = conversions[key].unmapped
                 self.awaiting_person[key] = Counter((g.table, g.column, g.vocabulary, g.code, g.reason) for g in gaps)
 
-    def _record_occurrences(self, converted: list[ConvertedItem]) -> None:
+    def _record_occurrences(self, converted: list[ConvertedItem], recorded: Collection[tuple[str, str]]) -> None:
         """Each resource this batch read, in the file it stands in, as seen by this run (unchanged
         ones too: what counts is that the file still holds them), with the hash of its last entry
-        there (a DELETE entry is recorded too, as 'deleted': it holds nothing, but was applied)."""
+        there (a DELETE entry is recorded too, as 'deleted': it holds nothing, but was applied).
+        `recorded`: the (resource key, file) pairs that have a row already (replaced; the others
+        are inserted)."""
         last = {(entry.item.file, entry.item.key): entry.content_hash for entry in converted}
-        self.db.upsert_rows("ctcl_resource_file", ("source_file", "resource_key", "seen_run", "content_hash"),
-                            [(f, k, self.run_id, h) for (f, k), h in sorted(last.items())], key=("source_file", "resource_key"))
+        rows = [(f, k, self.run_id, h) for (f, k), h in sorted(last.items())]
+        columns = ("source_file", "resource_key", "seen_run", "content_hash")
+        self.db.upsert_rows("ctcl_resource_file", columns, [row for row in rows if (row[1], row[0] or "") in recorded],
+                            key=("source_file", "resource_key"))
+        self.db.insert_rows("ctcl_resource_file", columns, [row for row in rows if (row[1], row[0] or "") not in recorded])
 
     def vanished_resources(self, files: list[str]) -> list[tuple[str, str]]:
         """(resource key, file) of resources no longer in any file that held them, judged by
@@ -350,30 +382,34 @@ class CdmWriter:
                     if space:
                         yield space, key
 
-    def _seen_this_run(self, keys: list[str]) -> set[str]:
-        """Keys an earlier batch of this run already read (ctcl_resource_file.seen_run)."""
-        if not keys:
-            return set()
-        rows = self._with_keys(keys, f"SELECT DISTINCT o.resource_key FROM {self.db.table('ctcl_resource_file')} o "
-                                     f"JOIN {{keys}} k ON k.k = o.resource_key WHERE o.seen_run = {int(self.run_id)}", fetch=True)
-        return {key for (key,) in rows}
-
-    def _state_of(self, converted: list[ConvertedItem]) -> tuple[dict[str, tuple], dict[tuple[str, str], str]]:
-        """The recorded state of these resources, and the hash of the entry last applied from each
-        (resource, file) pair read now (one query)."""
+    def _recorded(self, converted: list[ConvertedItem]) -> _Recorded:
+        """What the database holds of the resources of these entries (one query)."""
         if not converted:
-            return {}, {}
+            return _Recorded({}, {}, set(), set(), set())
         db = self.db
+        t = db.table
         pairs = sorted({(entry.item.key, entry.item.file or "") for entry in converted})
+        # Owning rows is judged on every table _delete_owned_rows empties, not on the state row
+        # (written and removed with them): a state removed by hand must not leave rows behind.
+        owns = [f"EXISTS (SELECT 1 FROM {t('ctcl_lineage')} l WHERE l.resource_key = b.k)",
+                f"EXISTS (SELECT 1 FROM {t('ctcl_result_context')} c WHERE c.report_key = b.k)"]
+        if self._waits:
+            owns.append(f"EXISTS (SELECT 1 FROM {t('ctcl_reference_wait')} w WHERE w.resource_key = b.k)")
         with db.temp_relation("ctcl_batch_keys", ("k", "f"), pairs) as relation:
             rows = db.query(
-                f"SELECT b.k, b.f, s.content_hash, s.version_id, s.last_updated, o.content_hash FROM {relation} b "
-                f"LEFT JOIN {db.table('ctcl_resource_state')} s ON s.resource_key = b.k "
-                f"LEFT JOIN {db.table('ctcl_resource_file')} o ON o.resource_key = b.k AND o.source_file = b.f"
+                f"SELECT b.k, b.f, s.content_hash, s.version_id, s.last_updated, o.content_hash, o.resource_key IS NOT NULL, "
+                f"EXISTS (SELECT 1 FROM {t('ctcl_resource_file')} r WHERE r.resource_key = b.k AND r.seen_run = {int(self.run_id)}), "
+                f"{' OR '.join(owns)} FROM {relation} b "
+                f"LEFT JOIN {t('ctcl_resource_state')} s ON s.resource_key = b.k "
+                f"LEFT JOIN {t('ctcl_resource_file')} o ON o.resource_key = b.k AND o.source_file = b.f"
             )
-        state = {key: (digest, version, updated) for key, _, digest, version, updated, _ in rows if digest is not None}
-        applied = {(key, file): occurrence for key, file, *_, occurrence in rows if occurrence is not None}
-        return state, applied
+        return _Recorded(
+            state={key: (digest, version, updated) for key, _, digest, version, updated, *_ in rows if digest is not None},
+            applied={(key, file): occurrence for key, file, _, _, _, occurrence, *_ in rows if occurrence is not None},
+            occurrences={(key, file) for key, file, _, _, _, _, present, _, _ in rows if present},
+            seen_this_run={key for key, *_, seen, _ in rows if seen},
+            owners={key for key, *_, owns_rows in rows if owns_rows},
+        )
 
     def _delete_owned_rows(self, resource_keys: list[str], outcome: BatchOutcome) -> None:
         if not resource_keys:

@@ -19,3 +19,8 @@ def record_lineage(db: Database, rows: Sequence[tuple]) -> None:
 def record_resource_states(db: Database, rows: Sequence[tuple]) -> None:
     """Rows of STATE_COLUMNS, replacing each resource's earlier state."""
     db.upsert_rows("ctcl_resource_state", STATE_COLUMNS, rows, key=("resource_key",))
+
+
+def record_new_resource_states(db: Database, rows: Sequence[tuple]) -> None:
+    """Rows of STATE_COLUMNS of resources that have no state row yet (a plain insert)."""
+    db.insert_rows("ctcl_resource_state", STATE_COLUMNS, rows)
