@@ -128,6 +128,9 @@ def open_parquet_cdm(cdm_dir: Path, cdm_schema: str | None = None, results_schem
         raise DatabaseError(f"{cdm_dir} is not a Parquet CDM folder")
     db = ParquetCdmDatabase(DuckDBBackend(duckdb.connect(":memory:")), cdm_dir, version, cdm_schema, results_schema, read_only)
     try:
+        # Timestamps with a time zone (Spark writes instants) are cast to the CDM's TIMESTAMP as UTC
+        # wall-clock time, not in whatever zone this machine is set to.
+        db.execute("SET TimeZone = 'UTC'")
         _create_tables(db, load_vocabulary)
     except BaseException:
         db.close()

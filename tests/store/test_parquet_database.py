@@ -3,7 +3,7 @@ when the CDM has none, and the cohort tables published back (or kept in memory, 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -40,6 +40,14 @@ def test_views_have_the_declared_types_and_absent_optional_columns_read_as_null(
         types = dict(db.query("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'person'"))
         assert types["person_id"] == "INTEGER" and types["birth_datetime"] == "TIMESTAMP"
         assert db.query("SELECT COUNT(*) FROM condition_occurrence") == [(0,)]  # no folder: an empty table
+
+
+def test_timestamps_with_a_time_zone_read_as_utc_wall_clock_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")  # whatever zone the machine is in
+    instant = datetime(2020, 1, 1, 0, 30, tzinfo=UTC)
+    with_birth = PERSON.append_column("birth_datetime", pa.array([instant, None], pa.timestamp("us", tz="Europe/Vienna")))
+    with open_parquet_cdm(_plain_cdm(tmp_path / "cdm", with_birth)) as db:
+        assert db.query("SELECT birth_datetime FROM person WHERE person_id = 1") == [(datetime(2020, 1, 1, 0, 30),)]
 
 
 def test_a_cdm_without_vocabulary_gets_the_shipped_subset(tmp_path):
