@@ -349,7 +349,7 @@ def _check_duckdb_file(path: Path) -> None:
         if is_parquet_cdm(path):
             raise DatabaseUsageError(
                 f"--db {path} is a Parquet CDM, which this command cannot write: fhir2omop writes one with "
-                "--engine spark; dq, survival, study and export read it; `ctcl-map cdm load` copies it into a database")
+                "--engine spark --out DIR; dq, survival, study and export read it; `ctcl-map cdm load` copies it into a database")
         raise DatabaseUsageError(f"--db {path} is a folder, not a DuckDB database file")
     try:
         with open(path, "rb") as handle:

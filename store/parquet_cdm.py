@@ -72,10 +72,13 @@ def new_version_dir(cdm_dir: Path) -> Path:
     published or this process ends, so a concurrent publish never removes it.
     """
     root = versions_dir(cdm_dir)
+    if root.is_symlink():  # a planted link would have us write (and later delete) elsewhere
+        raise OutputPathError(f"{root} is a symbolic link: refusing to write versions through it")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise OutputPathError(f"cannot create {root}: a file is in the way") from None
+    root = root.resolve()
     # Sortable by creation time: microseconds, then a random part against a same-instant clash.
     now = time.time()
     version = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now % 1 * 1e6):06d}Z-{secrets.token_hex(4)}"
@@ -177,7 +180,7 @@ def _remove_old_versions(root: Path, keep: set[str]) -> None:
         if not child.is_dir() or child.name.startswith(".") or child.name in keep:
             continue
         lock = root / f"{child.name}{WRITING_SUFFIX}"
-        if child in _writer_locks or (lock.exists() and not _lock_is_free(lock)):
+        if child.resolve() in _writer_locks or (lock.exists() and not _lock_is_free(lock)):
             continue  # a writer is still filling it
         shutil.rmtree(child, ignore_errors=True)
         lock.unlink(missing_ok=True)
@@ -207,7 +210,7 @@ def _lock_is_free(path: Path) -> bool:
 
 
 def _release_writer_lock(version_dir: Path) -> None:
-    descriptor = _writer_locks.pop(Path(version_dir), None)
+    descriptor = _writer_locks.pop(Path(version_dir).resolve(), None)
     lock = version_dir.parent / f"{version_dir.name}{WRITING_SUFFIX}"
     lock.unlink(missing_ok=True)
     if descriptor is not None:

@@ -85,6 +85,10 @@ def test_publish_refuses_a_plain_folder_and_a_foreign_version(tmp_path):
     other = _write_version(tmp_path / "other", 1)
     with pytest.raises(OutputPathError, match="not a version folder"):
         publish(tmp_path / "cdm", other)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "linked.versions").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(OutputPathError, match="symbolic link"):
+        new_version_dir(tmp_path / "linked")
 
 
 def test_is_parquet_cdm_needs_a_cdm_table_folder_with_parquet_files(tmp_path):
