@@ -52,6 +52,9 @@ def export_cdm(db: Database, out_dir: Path, file_format: str, tables: list[str] 
     if file_format == "parquet-cdm":
         extra = [] if tables else [name for name in ANALYSIS_TABLES if db.table_exists(name)]
         return _export_parquet_cdm(db, out_dir, names + extra)
+    if is_published(out_dir):  # a published version never changes: readers may be inside it
+        raise OutputPathError(f"{out_dir} is a Parquet CDM: write a new version of it with --format parquet-cdm, "
+                              "or give another folder")
     prepare_output_folder(out_dir)
     paths = {table: inside(out_dir, out_dir / f"{table}.{file_format}") for table in names}  # all checked before any is written
     return [_export_table(db, table, path, file_format) for table, path in paths.items()]

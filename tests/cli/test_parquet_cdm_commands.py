@@ -103,12 +103,16 @@ def test_survival_on_the_parquet_cdm_gives_the_results_of_the_duckdb_file_and_pu
             assert rows and sorted(db.query(f"SELECT * FROM read_parquet('{cdm / table}/*.parquet')"), key=repr) == rows
 
 
-def test_writing_commands_refuse_a_parquet_cdm(parquet_cdm, run_cli):
+def test_writing_commands_refuse_a_parquet_cdm(source, parquet_cdm, run_cli):
     version = current_version(parquet_cdm)
+    files = sorted(p.relative_to(version) for p in version.rglob("*"))
     result = run_cli("fhir2omop", str(SAMPLES / "mf_early_stage.json"), "--db", str(parquet_cdm))
     assert result.returncode == 2
     assert "is a Parquet CDM" in result.stderr and "--engine spark" in result.stderr and "Traceback" not in result.stderr
+    flat = run_cli("export", str(parquet_cdm), "--db", str(source), "--format", "csv")  # would write into a published version
+    assert flat.returncode == 2 and "--format parquet-cdm" in flat.stderr
     assert current_version(parquet_cdm) == version
+    assert sorted(p.relative_to(version) for p in version.rglob("*")) == files
 
 
 def test_cdm_load_copies_the_parquet_cdm_into_duckdb_once(source, parquet_cdm, run_cli, tmp_path):
