@@ -105,6 +105,11 @@ DbOption = Annotated[
     typer.Option("--db", metavar="PATH|URL", rich_help_panel=DATABASE,
                  help="A DuckDB file, or a PostgreSQL URL: postgresql+psycopg://USER@HOST:5432/DB."),
 ]
+ReadDbOption = Annotated[
+    str,
+    typer.Option("--db", metavar="PATH|URL|DIR", rich_help_panel=DATABASE,
+                 help="A DuckDB file, a PostgreSQL URL (postgresql+psycopg://USER@HOST:5432/DB), or a Parquet CDM folder."),
+]
 SchemaOption = Annotated[
     str | None, typer.Option("--cdm-schema", metavar="NAME", rich_help_panel=DATABASE,
                                 help="Schema of the CDM tables (default: the database's default).")
@@ -147,9 +152,18 @@ def _require_inputs(inputs: list[Path]) -> None:
         raise UsageError(f"no such file or directory: {', '.join(missing)}")
 
 
-def _open(db: str, cdm_schema: str | None, results_schema: str | None = None, read_only: bool = False):
+def _open(db: str, cdm_schema: str | None, results_schema: str | None = None, read_only: bool = False, parquet: bool = False):
+    """The database `db`; with `parquet`, a Parquet CDM folder too (the commands that read a CDM)."""
     from ctcl_map.store.database import connect
 
+    if parquet:
+        from ctcl_map.store.parquet_cdm import is_parquet_cdm
+
+        if is_parquet_cdm(db):
+            from ctcl_map.store.parquet_database import open_parquet_cdm
+            from ctcl_map.vocab.loader import load_shipped_vocabulary
+
+            return open_parquet_cdm(Path(db), cdm_schema, results_schema, read_only, load_shipped_vocabulary)
     return connect(db, cdm_schema=cdm_schema, results_schema=results_schema, read_only=read_only)
 
 
@@ -297,7 +311,7 @@ def vocab_load(
 @mappings_app.command("check")
 def mappings_check(
     override_dirs: Annotated[list[Path] | None, typer.Argument(metavar="DIR", help="Site override folders to check with the shipped tables.")] = None,
-    db: Annotated[str | None, typer.Option("--db", metavar="PATH|URL", rich_help_panel=DATABASE, help="Check targets against this database's CONCEPT table instead of the shipped subset.")] = None,
+    db: Annotated[str | None, typer.Option("--db", metavar="PATH|URL|DIR", rich_help_panel=DATABASE, help="Check targets against this database's (or Parquet CDM folder's) CONCEPT table instead of the shipped subset.")] = None,
     cdm_schema: SchemaOption = None,
 ) -> None:
     """Validate the mapping tables: every row against its JSON Schema, every target concept present,
@@ -318,7 +332,7 @@ def mappings_check(
     from ctcl_map.terminal import clean
 
     dirs = override_dirs or []
-    database = _open(db, cdm_schema, read_only=True) if db else None
+    database = _open(db, cdm_schema, read_only=True, parquet=True) if db else None
     try:
         problems = check_mappings(dirs, db=database)
         try:
@@ -338,7 +352,7 @@ def mappings_check(
 
 @app.command(short_help="Data-quality checks over the CDM (OHDSI DataQualityDashboard v5.4).")
 def dq(
-    db: DbOption = "omop.duckdb",
+    db: ReadDbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
     results_schema: ResultsSchemaOption = None,
     check: Annotated[list[str] | None, typer.Option("--check", metavar="NAME", rich_help_panel=BEHAVIOUR, help="Run only this DQD check (repeatable), e.g. isRequired.")] = None,
@@ -366,7 +380,7 @@ def dq(
     from ctcl_map.quality.dqd_results import dqd_results
     from ctcl_map.terminal import show
 
-    database = _open(db, cdm_schema, results_schema, read_only=True)
+    database = _open(db, cdm_schema, results_schema, read_only=True, parquet=True)
     started = datetime.now()
     try:
         report = run_dq(database, checks=check or None, tables=table or None)
@@ -396,10 +410,13 @@ def _csv_list(value: str | None) -> tuple[str, ...] | None:
 
 
 def _survival_run(db: str, cdm_schema: str | None, results_schema: str | None, run):
-    """run(database) on the opened CDM, closed afterwards."""
-    database = _open(db, cdm_schema, results_schema)
+    """run(database) on the opened CDM, what it wrote made durable (a Parquet CDM's cohort tables), closed afterwards."""
+    database = _open(db, cdm_schema, results_schema, parquet=True)
     try:
-        return run(database)
+        result = run(database)
+        for line in database.persist():
+            typer.echo(line, err=True)
+        return result
     finally:
         database.close()
 
@@ -415,7 +432,7 @@ def _covariates(text: str | None) -> tuple[str, ...]:
 
 @app.command()
 def survival(
-    db: DbOption = "omop.duckdb",
+    db: ReadDbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
     results_schema: ResultsSchemaOption = None,
     cohort: Annotated[str, typer.Option("--cohort", metavar="NAME", rich_help_panel=INPUT, help="Built-in target cohort: ctcl, mf, ss, advanced, early, first-line.")] = "ctcl",
@@ -514,7 +531,7 @@ def survival(
 @app.command(short_help="A survival study in one command: one self-contained HTML report with its data.")
 def study(
     out: Annotated[Path, typer.Option("--out", metavar="DIR", rich_help_panel=OUTPUT, help="Folder for report.html, study.json, CSVs and figures (created).")],
-    db: DbOption = "omop.duckdb",
+    db: ReadDbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
     results_schema: ResultsSchemaOption = None,
     compare: Annotated[str | None, typer.Option("--compare", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="Exposure to compare by every design and method, e.g. mogamulizumab.")] = None,
@@ -579,18 +596,23 @@ def constraints(
 @app.command(short_help="Write every CDM table as Parquet or CSV, one file per table.")
 def export(
     out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to write one file per CDM table into (created if absent).")],
-    db: DbOption = "omop.duckdb",
+    db: ReadDbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
-    file_format: Annotated[str, typer.Option("--format", metavar="parquet|csv", rich_help_panel=OUTPUT, help="parquet or csv (with a header row).")] = "parquet",
+    file_format: Annotated[str, typer.Option("--format", metavar="parquet|csv|parquet-cdm", rich_help_panel=OUTPUT, help="parquet, csv (with a header row), or parquet-cdm: a Parquet CDM (OUT_DIR/<table>/, published atomically) that --db OUT_DIR opens.")] = "parquet",
     table: Annotated[list[str] | None, typer.Option("--table", metavar="TABLE", rich_help_panel=OUTPUT, help="Only this CDM table (repeatable); default: all 39.")] = None,
 ) -> None:
     """Write every CDM table to OUT_DIR as Parquet or CSV, one file per table (empty tables too).
 
-    Files are named after the tables (person.parquet, ...); CSV files have a header row.
+    Files are named after the tables (person.parquet, ...); CSV files have a header row. With
+    --format parquet-cdm, OUT_DIR becomes a Parquet CDM: a link to a new version folder holding
+    OUT_DIR/<table>/part-00000.parquet, switched in one rename (a reader never sees half of it), which
+    dq, survival, study and export open with --db OUT_DIR and `ctcl-map cdm load` copies into a database.
 
     Examples:
 
         ctcl-map export cdm-parquet/ --db omop.duckdb
+
+        ctcl-map export cdm/ --format parquet-cdm --db omop.duckdb
 
         ctcl-map export cdm-csv/ --format csv --cdm-schema cdm \\
             --db postgresql+psycopg://postgres@127.0.0.1:5432/test
@@ -599,7 +621,7 @@ def export(
 
     if file_format not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {file_format!r}")
-    database = _open(db, cdm_schema, read_only=True)
+    database = _open(db, cdm_schema, read_only=True, parquet=True)
     try:
         written = export_cdm(database, out_dir, file_format, table or None)
     except OSError as problem:
@@ -607,6 +629,46 @@ def export(
     finally:
         database.close()
     typer.echo(f"{len(written)} tables, {sum(t.rows for t in written):,} rows written to {out_dir} as {file_format}")
+
+
+cdm_app = _Typer(help="Parquet CDMs (written by fhir2omop --engine spark or export --format parquet-cdm).", no_args_is_help=True)
+app.add_typer(cdm_app, name="cdm")
+
+
+@cdm_app.command("load")
+def cdm_load(
+    cdm_dir: Annotated[Path, typer.Argument(metavar="CDM_DIR", help="A Parquet CDM folder: one folder of Parquet files per table.")],
+    db: DbOption = "omop.duckdb",
+    cdm_schema: SchemaOption = None,
+) -> None:
+    """Copy a Parquet CDM into PostgreSQL (COPY) or a DuckDB file, in one transaction.
+
+    Creates the CDM v5.4 tables and ctcl-map's bookkeeping tables (the same DDL as fhir2omop), then
+    loads every CDM and ctcl_ table the folder holds. Loading the same CDM again changes nothing;
+    tables that already hold rows are refused (exit 2) before anything is written, so no row is
+    loaded twice. Afterwards `ctcl-map constraints` adds the official indices and foreign keys.
+
+    Example:
+
+        ctcl-map cdm load cdm/ --cdm-schema cdm \\
+            --db postgresql+psycopg://postgres@127.0.0.1:5432/test
+    """
+    from ctcl_map.store.parquet_cdm import is_parquet_cdm
+    from ctcl_map.store.parquet_load import load_parquet_cdm
+
+    if not is_parquet_cdm(cdm_dir):
+        raise UsageError(f"{cdm_dir} is not a Parquet CDM (a folder holding one folder of Parquet files per table)")
+    database = _open(db, cdm_schema)
+    try:
+        result = load_parquet_cdm(database, cdm_dir)
+    finally:
+        database.close()
+    if result.already_loaded:
+        typer.echo(f"{cdm_dir} is already loaded into {database.label}: nothing to do")
+        return
+    for name in result.skipped:
+        typer.echo(f"note: {cdm_dir}/{name} skipped: not a CDM or ctcl_ table", err=True)
+    typer.echo(f"{len(result.rows)} tables, {sum(result.rows.values()):,} rows loaded from {cdm_dir} into {database.label}")
 
 
 samples_app = _Typer(help="Synthetic CTCL FHIR cohorts with a known truth (no public MF/SS data exists).", no_args_is_help=True)
@@ -681,7 +743,7 @@ def samples_generate(
 def validate(
     inputs: InputsArgument,
     mappings: MappingsOption = None,
-    db: Annotated[str | None, typer.Option("--db", metavar="PATH|URL", rich_help_panel=DATABASE, help="Read the vocabulary from this CDM (e.g. a loaded Athena download); default: the shipped subset. Nothing is written.")] = None,
+    db: Annotated[str | None, typer.Option("--db", metavar="PATH|URL|DIR", rich_help_panel=DATABASE, help="Read the vocabulary from this CDM (e.g. a loaded Athena download; a Parquet CDM folder too); default: the shipped subset. Nothing is written.")] = None,
     cdm_schema: SchemaOption = None,
     schema: Annotated[bool, typer.Option("--schema", metavar="", rich_help_panel=BEHAVIOUR, help="Also validate against HL7's FHIR R4 JSON schema (about 250 resources/s).")] = False,
     as_json: Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT, help="Print every finding, the counts and the mapping coverage as JSON.")] = False,
@@ -707,7 +769,7 @@ def validate(
     from ctcl_map.terminal import show
 
     _require_inputs(inputs)
-    database = _open(db, cdm_schema, read_only=True) if db else None
+    database = _open(db, cdm_schema, read_only=True, parquet=True) if db else None
     try:
         report = validate_inputs(inputs, mapping_dirs=mappings or (), db=database, json_schema=schema,
                                  include_unconfirmed=include_unconfirmed)

@@ -57,6 +57,11 @@ class Backend(ABC):
         `types`; fields verbatim, never quoted; an empty field is NULL; dates as YYYYMMDD)."""
 
     @abstractmethod
+    def insert_arrow(self, qualified: str, columns: Sequence[str], table: Any) -> None:
+        """Append the rows of Arrow table `table`, whose columns are `columns` in this order (a
+        Parquet CDM being loaded: store/parquet_load.py)."""
+
+    @abstractmethod
     def temp_relation(self, name: str, columns: Sequence[str], types: Sequence[str],
                       rows: Sequence[Sequence[Any]]) -> AbstractContextManager[str]:
         """A relation holding `rows` (columns of the given BIGINT/TEXT types), for the context's lifetime."""

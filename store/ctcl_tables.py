@@ -121,6 +121,14 @@ CTCL_TABLES: dict[str, str] = {
         value VARCHAR(400) NOT NULL""",
 }
 
+# The derivation step's own tables (store/derived_rows.py), created when it first runs.
+DERIVED_TABLES: dict[str, str] = {
+    "ctcl_derived": "table_name VARCHAR(30) NOT NULL, row_id BIGINT NOT NULL, person_id BIGINT NOT NULL, "
+                    "kind VARCHAR(40) NOT NULL, note TEXT",
+    "ctcl_first_advanced": "person_id BIGINT NOT NULL PRIMARY KEY, first_advanced_date DATE NOT NULL, "
+                           "stage_group VARCHAR(10) NOT NULL, measurement_id BIGINT",
+}
+
 # PostgreSQL looks rows up by these (a batch's keys against a large table); it also allows
 # concurrent loaders, each batch reading the next free id of a space, MAX(omop_id), under the load
 # lock, which the id index makes a lookup instead of a scan. (A DuckDB file has one writer, which
@@ -158,12 +166,13 @@ def _body(name: str, body: str, dialect: str) -> str:
 
 @cache
 def declared_types(table: str) -> dict[str, str]:
-    """Column -> SQL type as our DDL declares it: CDM tables from the spec, ours from CTCL_TABLES;
+    """Column -> SQL type as our DDL declares it: CDM tables from the spec, ours from CTCL_TABLES
+    and DERIVED_TABLES;
     empty for a table created elsewhere. (The DuckDB writer types the batches it hands over with
     these, instead of asking the database table by table.)"""
     from ctcl_map.cdm.schema import cdm_fields, sql_type
 
     if table in cdm_fields():
         return {f.name: sql_type(f.datatype, "duckdb") for f in cdm_fields()[table]}
-    body = CTCL_TABLES.get(table, "")
+    body = CTCL_TABLES.get(table) or DERIVED_TABLES.get(table, "").replace(", ", ",\n")
     return {name: kind for name, kind in re.findall(r"^\s*(\w+)\s+(\w+(?:\(\d+\))?)", body, re.M) if name != "PRIMARY"}

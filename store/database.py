@@ -128,6 +128,12 @@ class Database:
         with self._driver_errors():
             self.backend.insert_rows(qualified, columns, rows)
 
+    def insert_arrow(self, table: str, columns: Sequence[str], rows: Any) -> None:
+        """Append an Arrow table whose columns are `columns` (DuckDB scans it in place, PostgreSQL
+        receives it by COPY)."""
+        with self._driver_errors():
+            self.backend.insert_arrow(self.table(table), columns, rows)
+
     def load_tab_separated(self, table: str, path: Path, columns: Sequence[str], types: Sequence[str]) -> None:
         """Append the rows of a tab-separated file (an Athena vocabulary file: see Backend)."""
         with self._driver_errors():
@@ -270,6 +276,12 @@ class Database:
         """(group, MAX(value)) for each group of table `name`, as fast as the engine allows."""
         return self.query(self.backend.group_maxima(self.table(name), group, value))
 
+    def persist(self) -> list[str]:
+        """Make durable what this session wrote where the engine does not by itself; what was done,
+        in words. A DuckDB file's or PostgreSQL's statements are durable when they commit: nothing
+        to do (a Parquet CDM publishes its cohort tables: store/parquet_database.py)."""
+        return []
+
     def close(self) -> None:
         with self._driver_errors():
             self.backend.close()
@@ -333,6 +345,12 @@ def _check_duckdb_file(path: Path) -> None:
     if str(path) == ":memory:":
         return
     if path.is_dir():
+        from ctcl_map.store.parquet_cdm import is_parquet_cdm
+
+        if is_parquet_cdm(path):
+            raise DatabaseUsageError(
+                f"--db {path} is a Parquet CDM, which this command cannot write: fhir2omop writes one with "
+                "--engine spark --out DIR; dq, survival, study and export read it; `ctcl-map cdm load` copies it into a database")
         raise DatabaseUsageError(f"--db {path} is a folder, not a DuckDB database file")
     try:
         with open(path, "rb") as handle:

@@ -11,21 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from ctcl_map.store.ctcl_tables import DERIVED_TABLES
 from ctcl_map.store.database import Database
 from ctcl_map.store.statements import int_list
 
 
 def ensure_tables(db: Database) -> None:
-    db.execute(
-        f"CREATE TABLE IF NOT EXISTS {db.table('ctcl_derived')} ("
-        "table_name VARCHAR(30) NOT NULL, row_id BIGINT NOT NULL, person_id BIGINT NOT NULL, "
-        "kind VARCHAR(40) NOT NULL, note TEXT)"
-    )
-    db.execute(
-        f"CREATE TABLE IF NOT EXISTS {db.table('ctcl_first_advanced')} ("
-        "person_id BIGINT NOT NULL PRIMARY KEY, first_advanced_date DATE NOT NULL, "
-        "stage_group VARCHAR(10) NOT NULL, measurement_id BIGINT)"
-    )
+    for name, body in DERIVED_TABLES.items():
+        db.execute(f"CREATE TABLE IF NOT EXISTS {db.table(name)} ({body})")
 
 
 class IdAllocator:

@@ -65,6 +65,14 @@ class DuckDBBackend(Backend):
         col_list = ", ".join(columns)
         self.raw.execute(f"INSERT INTO {qualified} ({col_list}) SELECT {col_list} FROM {source}", [str(path)])
 
+    def insert_arrow(self, qualified: str, columns: Sequence[str], table: Any) -> None:
+        col_list = ", ".join(f'"{c}"' for c in columns)
+        self.raw.register("ctcl_arrow_rows", table)  # DuckDB scans the Arrow buffers in place
+        try:
+            self.raw.execute(f"INSERT INTO {qualified} ({col_list}) SELECT {col_list} FROM ctcl_arrow_rows")
+        finally:
+            self.raw.unregister("ctcl_arrow_rows")
+
     @contextmanager
     def temp_relation(self, name: str, columns: Sequence[str], types: Sequence[str],
                       rows: Sequence[Sequence[Any]]) -> Iterator[str]:
