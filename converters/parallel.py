@@ -302,7 +302,9 @@ def converted_units(setup: ConverterSetup, units: Iterable[Unit], workers: int) 
                 yield result  # consumed by the caller before the next unit is asked for
                 medications.update(result.medications)
                 continue
-            pending.append((unit, pool.submit(_convert_in_worker, unit, medications or None)))
+            # A copy: the pool pickles its arguments later, in another thread, while settling
+            # goes on adding to the index; the unit's worker sees the index as it is now.
+            pending.append((unit, pool.submit(_convert_in_worker, unit, dict(medications) if medications else None)))
             window.entered(unit)
             while window.full():
                 yield settle_first()
