@@ -225,3 +225,15 @@ def test_with_workers_a_streamed_bundle_is_converted_in_the_loader_lazily_and_wr
     assert {p.name for p in bundles if streamed(p)} == set(in_loader)
     assert "small.json" not in in_loader and any(not streamed(p) for p in bundles)
     assert snapshots[0]["person"] and snapshots[1] == snapshots[0]
+
+
+def test_what_travels_back_from_a_worker_keeps_the_version_of_a_resource_not_its_tags():
+    from ctcl_map.model import Conversion, ConvertedItem, SourceItem
+
+    meta = {"versionId": "3", "lastUpdated": "2024-01-02T03:04:05Z", "tag": [{"code": "synthea-5-2019"}], "profile": ["x"]}
+    resource = {**PATIENT, "meta": meta}
+    slim = parallel._slim(ConvertedItem(SourceItem(resource, "Patient", "p1", "f.json", "entry[0]"), Conversion(), "h"))
+    assert slim.item.resource == {"meta": {"versionId": "3", "lastUpdated": "2024-01-02T03:04:05Z"}}
+    assert slim.item.key == "Patient/p1" and slim.content_hash == "h"
+    unversioned = parallel._slim(ConvertedItem(SourceItem({**PATIENT, "meta": "odd"}, "Patient", "p1", "f.json", "x"), Conversion(), "h"))
+    assert unversioned.item.resource == {"meta": "odd"}  # the writer reads a meta that is no object as none
