@@ -421,7 +421,7 @@ def _slim(entry: ConvertedItem | InputProblem) -> ConvertedItem | InputProblem:
     return ConvertedItem(slim_item, entry.conversion, entry.content_hash)
 
 
-def _version_meta(meta):
+def _version_meta(meta: object) -> object:
     """Of a resource's meta, what tells its versions apart (the writer's newer-or-older), not its
     tags and profiles: a tenth less to pickle and unpickle on Synthea bundles."""
     if not isinstance(meta, dict):
