@@ -41,10 +41,15 @@ class SourceItem:
     method: str | None = None  # request.method of a transaction/batch entry (POST, PUT, DELETE ...)
     bundle: BundleIndex | None = None
     repaired: bool = False  # invalid UTF-8, a lone surrogate or a NUL in its text was replaced (U+FFFD)
+    # 'Type/id', made once: the writer asks for it about nine times per resource.
+    _key: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def key(self) -> str:
-        return f"{self.resource_type}/{self.resource_id}"
+        key = self._key
+        if key is None:
+            key = self._key = f"{self.resource_type}/{self.resource_id}"
+        return key
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ comes and re-converts the unit itself in the rare case they differ.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import json
 import os
@@ -85,6 +86,7 @@ class UnitResult:
     medications: dict[str, dict] = field(default_factory=dict)  # this unit's Medications, last version wins
     outside_answers: dict[str, dict | None] = field(default_factory=dict)  # medication lookups answered from outside
     file_digest: tuple[str, int, int] | None = None  # a whole JSON file's (hash, size, mtime), taken just before parsing it
+    reconverted: bool = False  # converted again in the loader: a worker's Medication index was stale
 
 
 class MedicationIndex(dict):
@@ -277,25 +279,75 @@ def converted_units(setup: ConverterSetup, units: Iterable[Unit], workers: int) 
             yield result  # the caller consumes its entries before asking for the next one
             medications.update(result.medications)
         return
-    window = 2 * workers  # units in flight: enough to keep workers busy, bounded for memory
+    window = InFlightWindow(workers)
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
                              initargs=(setup, os.getpid())) as pool:
         pending: deque[tuple[Unit, Future]] = deque()
+
+        def settle_first() -> UnitResult:
+            unit, future = pending.popleft()
+            window.left(unit)
+            result = _settle(setup, unit, future, medications)
+            if result.reconverted:
+                window.shrink()
+            return result
+
         for unit in units:
             if _streamed_here(setup, unit):
                 # A worker would send a large Bundle's rows back whole: convert it here, lazily,
                 # after the units before it, so memory follows one resource as with one process.
                 while pending:
-                    yield _settle(setup, *pending.popleft(), medications)
+                    yield settle_first()
                 result = convert_unit(setup, unit, medications, lazy=True)
                 yield result  # consumed by the caller before the next unit is asked for
                 medications.update(result.medications)
                 continue
-            pending.append((unit, pool.submit(_convert_in_worker, unit, medications or None)))
-            while len(pending) >= window:
-                yield _settle(setup, *pending.popleft(), medications)
+            # A copy: the pool pickles its arguments later, in another thread, while settling
+            # goes on adding to the index; the unit's worker sees the index as it is now.
+            pending.append((unit, pool.submit(_convert_in_worker, unit, dict(medications) if medications else None)))
+            window.entered(unit)
+            while window.full():
+                yield settle_first()
         while pending:
-            yield _settle(setup, *pending.popleft(), medications)
+            yield settle_first()
+
+
+# Units converted or waiting in workers while the loader writes: enough for the workers to go on
+# converting through a whole batch's write (5000 resources, about 16 Synthea bundles), bounded in
+# input bytes so memory stays flat however large the input.
+IN_FLIGHT_UNITS_PER_WORKER = 12
+IN_FLIGHT_BYTES = 48_000_000
+
+
+class InFlightWindow:
+    """How many units may be handed out ahead of the one the writer waits for.
+
+    Wide, so the workers convert while the loader writes (with two units in flight they sat idle
+    through each batch's write). A unit converted against a Medication index that a unit still in
+    flight completes is converted again in the loader (see _settle); after the first such unit
+    the window narrows to two per worker for the rest of the run, so a Medication file followed by
+    its requests (bulk NDJSON) costs at most one wide window of re-conversion.
+    """
+
+    def __init__(self, workers: int):
+        self.narrow = 2 * workers
+        self.limit = IN_FLIGHT_UNITS_PER_WORKER * workers
+        self.units = 0
+        self.bytes = 0
+
+    def entered(self, unit: Unit) -> None:
+        self.units += 1
+        self.bytes += unit.size
+
+    def left(self, unit: Unit) -> None:
+        self.units -= 1
+        self.bytes -= unit.size
+
+    def shrink(self) -> None:
+        self.limit = self.narrow
+
+    def full(self) -> bool:
+        return self.units >= self.limit or (self.units >= self.narrow and self.bytes >= IN_FLIGHT_BYTES)
 
 
 def _streamed_here(setup: ConverterSetup, unit: Unit) -> bool:
@@ -313,6 +365,7 @@ def _settle(setup: ConverterSetup, unit: Unit, future: Future, medications: dict
     if any(medications.get(key) != answer for key, answer in result.outside_answers.items()):
         # The worker's view of earlier Medications was incomplete for a lookup it made: redo it here.
         result = convert_unit(setup, unit, medications)
+        result.reconverted = True
     medications.update(result.medications)
     return result
 
@@ -323,9 +376,20 @@ _SETUP: ConverterSetup | None = None
 def _start_worker(setup: ConverterSetup, parent_pid: int) -> None:
     global _SETUP
     _SETUP = setup
+    _young_collections_only()
     # The loader's pid comes from the loader: if it died while this worker was starting, getppid()
     # here would already name the new parent.
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _young_collections_only() -> None:
+    """A worker holds one unit's resources and rows at a time (trees of dicts, no cycles), which
+    survive the young collections until the unit is sent: the collector's rule then scans the
+    whole heap again and again for nothing (about 15 % of a worker's time on Synthea bundles).
+    The modules and the setup, loaded once, leave the collector's view; full collections stop;
+    young ones, rarer, still free the few short-lived cycles."""
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 1 << 30)
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -350,8 +414,16 @@ def _slim(entry: ConvertedItem | InputProblem) -> ConvertedItem | InputProblem:
         return entry
     item = entry.item
     resource = item.resource
-    slim_resource = None if resource is None else {"meta": resource["meta"]} if "meta" in resource else {}
+    slim_resource = None if resource is None else {"meta": _version_meta(resource["meta"])} if "meta" in resource else {}
     if item.resource_type in CONTEXT_TYPES or (entry.conversion is not None and entry.conversion.awaits is not None):
         slim_resource = outside_its_bundle(item)  # the writer keeps what it says for other records
     slim_item = SourceItem(slim_resource, item.resource_type, item.resource_id, item.file, item.position, item.method, None)
     return ConvertedItem(slim_item, entry.conversion, entry.content_hash)
+
+
+def _version_meta(meta: object) -> object:
+    """Of a resource's meta, what tells its versions apart (the writer's newer-or-older), not its
+    tags and profiles: a tenth less to pickle and unpickle on Synthea bundles."""
+    if not isinstance(meta, dict):
+        return meta
+    return {name: meta[name] for name in ("versionId", "lastUpdated") if name in meta}

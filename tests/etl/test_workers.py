@@ -38,9 +38,15 @@ def test_two_workers_write_exactly_what_one_writes_for_bundles(tmp_path, make_in
 
 
 @pytest.mark.skipif(not BULK.exists(), reason=f"bulk NDJSON test data not present at {BULK}")
-def test_two_workers_write_exactly_what_one_writes_for_bulk_ndjson_in_chunks(tmp_path, monkeypatch, database_snapshot, fresh_db):
-    """Small units so one NDJSON file is split over many workers' chunks."""
+@pytest.mark.parametrize("units_per_worker, in_flight_bytes", [(1, 48_000_000), (12, 48_000_000), (12, 1), (500, 10**12)],
+                         ids=["one-unit-each", "default", "bytes-bound", "all-in-flight"])
+def test_two_workers_write_exactly_what_one_writes_for_bulk_ndjson_in_chunks(tmp_path, monkeypatch, database_snapshot, fresh_db,
+                                                                              units_per_worker, in_flight_bytes):
+    """Small units so one NDJSON file is split over many workers' chunks, and small batches so
+    batches are written while many units are in flight, whatever the window's width."""
     monkeypatch.setattr(parallel, "NDJSON_LINES_PER_UNIT", 37)
+    monkeypatch.setattr(parallel, "IN_FLIGHT_UNITS_PER_WORKER", units_per_worker)
+    monkeypatch.setattr(parallel, "IN_FLIGHT_BYTES", in_flight_bytes)
     snapshots = []
     for workers in (1, 2):
         db = fresh_db(str(tmp_path / f"bulk-{workers}.duckdb"))
@@ -87,6 +93,71 @@ def test_medication_read_in_an_earlier_unit_resolves_in_a_worker_as_it_does_in_o
         db.close()
         assert rows == [("L01XF03", 8), ("L01XX", 2)], f"workers={workers}"
     assert snapshots[1] == snapshots[0]
+
+
+def test_units_converted_against_a_stale_medication_index_are_converted_again_and_narrow_the_window(tmp_path, monkeypatch, fresh_db):
+    """One line a unit: the requests handed out before the Medication's unit was settled are
+    converted again in the loader, flagged; the window then narrows to two units per worker, which
+    bounds the re-conversions after m1's later re-definition."""
+    monkeypatch.setattr(parallel, "NDJSON_LINES_PER_UNIT", 1)
+    monkeypatch.setattr(parallel, "IN_FLIGHT_UNITS_PER_WORKER", 5)
+    folder = tmp_path / "bulk"
+    folder.mkdir()
+    (folder / "Patient.000.ndjson").write_text(json.dumps(PATIENT) + "\n")
+    (folder / "Medication.000.ndjson").write_text(json.dumps(_medication("1", "L01XF03")) + "\n")
+    (folder / "MedicationRequest.000.ndjson").write_text("\n".join(json.dumps(_request(n)) for n in range(1, 21)) + "\n")
+    (folder / "z-later.ndjson").write_text("\n".join(json.dumps(r) for r in [_medication("2", "L01XX")] +
+                                                     [_request(n) for n in range(21, 31)]) + "\n")
+    reconverted: list[str] = []
+    real_settle = parallel._settle
+
+    def spy(setup, unit, future, medications):
+        result = real_settle(setup, unit, future, medications)
+        if result.reconverted:
+            reconverted.append(f"{unit.path.name}:{unit.lines[0][0]}")
+        return result
+
+    monkeypatch.setattr(parallel, "_settle", spy)
+    db = fresh_db(str(tmp_path / "cdm.duckdb"))
+    run_fhir2omop(db, RunOptions(inputs=[folder], workers=2, batch_size=4))
+    rows = db.query(f"SELECT drug_source_value, COUNT(*) FROM {db.table('drug_exposure')} GROUP BY 1 ORDER BY 1")
+    db.close()
+    assert rows == [("L01XF03", 20), ("L01XX", 10)]
+    # Handed out before unit 2 (the Medication) was settled: units 3..10 (10 in flight), and unit 11
+    # once unit 1 was. Hand-out and settling follow the input order, not the workers' timing.
+    early = [name for name in reconverted if name.startswith("MedicationRequest")]
+    assert early == [f"MedicationRequest.000.ndjson:{line}" for line in range(1, 10)]
+    # Narrowed to 2 x 2 units in flight: the three requests after m1's second version that were
+    # handed out with it, not nine.
+    late = [name for name in reconverted if name.startswith("z-later")]
+    assert late == ["z-later.ndjson:2", "z-later.ndjson:3", "z-later.ndjson:4"]
+
+
+def test_the_window_is_bounded_by_units_and_by_input_bytes_and_narrows_for_good():
+    window = parallel.InFlightWindow(workers=2)
+    small = parallel.Unit(1, Path("a.json"), size=1000)
+    for _ in range(2 * parallel.IN_FLIGHT_UNITS_PER_WORKER - 1):
+        window.entered(small)
+    assert not window.full()
+    window.entered(small)
+    assert window.full()
+    window.left(small)
+    assert not window.full()
+
+    window = parallel.InFlightWindow(workers=2)
+    large = parallel.Unit(1, Path("b.json"), size=parallel.IN_FLIGHT_BYTES // 3)
+    for _ in range(3):
+        window.entered(large)
+    assert not window.full()  # over the bytes, but fewer than two units per worker
+    window.entered(large)
+    assert window.full()
+
+    window = parallel.InFlightWindow(workers=2)
+    for _ in range(4):
+        window.entered(small)
+    assert not window.full()
+    window.shrink()
+    assert window.full()
 
 
 def test_a_stale_worker_answer_is_detected_and_the_unit_reconverted():
@@ -154,3 +225,15 @@ def test_with_workers_a_streamed_bundle_is_converted_in_the_loader_lazily_and_wr
     assert {p.name for p in bundles if streamed(p)} == set(in_loader)
     assert "small.json" not in in_loader and any(not streamed(p) for p in bundles)
     assert snapshots[0]["person"] and snapshots[1] == snapshots[0]
+
+
+def test_what_travels_back_from_a_worker_keeps_the_version_of_a_resource_not_its_tags():
+    from ctcl_map.model import Conversion, ConvertedItem, SourceItem
+
+    meta = {"versionId": "3", "lastUpdated": "2024-01-02T03:04:05Z", "tag": [{"code": "synthea-5-2019"}], "profile": ["x"]}
+    resource = {**PATIENT, "meta": meta}
+    slim = parallel._slim(ConvertedItem(SourceItem(resource, "Patient", "p1", "f.json", "entry[0]"), Conversion(), "h"))
+    assert slim.item.resource == {"meta": {"versionId": "3", "lastUpdated": "2024-01-02T03:04:05Z"}}
+    assert slim.item.key == "Patient/p1" and slim.content_hash == "h"
+    unversioned = parallel._slim(ConvertedItem(SourceItem({**PATIENT, "meta": "odd"}, "Patient", "p1", "f.json", "x"), Conversion(), "h"))
+    assert unversioned.item.resource == {"meta": "odd"}  # the writer reads a meta that is no object as none
