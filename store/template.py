@@ -28,9 +28,12 @@ _PREPARING_MODULES = ("prepare.py", "template.py", "settings.py", "duckdb_backen
 def fill_from_template(db: Database, key: str, prepare: Callable[[Database], None]) -> bool:
     """Replace `db`, a DuckDB file its connection just created, by a copy of the template named by
     `key` (built first with `prepare` when absent). False, with `db` untouched, where no template
-    can be used: a server or in-memory database, a file that existed, an unwritable cache folder."""
+    can be used: a server or in-memory database, a file that existed or holds tables already, an
+    unwritable cache folder."""
     path = db.database_file() if db.created and db.dialect == "duckdb" else None
-    if path is None:
+    # Still empty: this connection may have written tables since it created the file (`vocab load`).
+    if path is None or db.query("SELECT COUNT(*) FROM information_schema.tables")[0][0]:
+        db.created = False
         return False
     from ctcl_map.store.duckdb_backend import DuckDBBackend
 

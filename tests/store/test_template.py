@@ -70,6 +70,16 @@ def test_an_existing_file_is_never_replaced(tmp_path, cache):
     assert not _templates(cache)
 
 
+def test_a_new_file_given_tables_by_its_connection_is_never_replaced(tmp_path, cache):
+    """As `vocab load` does: the connection that created the file loads a vocabulary, then a run prepares it."""
+    with connect(tmp_path / "new.duckdb") as db:
+        assert db.created
+        db.execute("CREATE TABLE mine (x INTEGER)")
+        prepare_database(db, load_shipped_vocabulary, shipped_vocabulary_key())
+        assert db.query("SELECT COUNT(*) FROM mine") == [(0,)]
+    assert not _templates(cache)
+
+
 def test_an_unwritable_cache_folder_prepares_statement_by_statement(tmp_path, monkeypatch):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
