@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, cast
 
-import typer
-
 from ctcl_map import __version__
+from ctcl_map.command_line import Argument, Group, option, typer_app
+from ctcl_map.command_line import run as run_command
 from ctcl_map.errors import (
     CtclMapError,
     DatabaseError,
@@ -27,6 +28,15 @@ from ctcl_map.errors import (
     OutputWriteError,
     UsageError,
 )
+
+_RED, _YELLOW = "31", "33"  # ANSI colours of errors and notes, on a terminal only
+
+
+def _echo(text: str, err: bool = False, colour: str | None = None, nl: bool = True) -> None:
+    stream = sys.stderr if err else sys.stdout
+    if colour and stream.isatty() and not os.environ.get("NO_COLOR"):
+        text = f"\x1b[{colour}m{text}\x1b[0m"
+    print(text, file=stream, end="\n" if nl else "", flush=err)
 
 
 def _with_driver_errors(*own: type[BaseException]) -> tuple[type[BaseException], ...]:
@@ -59,22 +69,17 @@ def _reported(command: _Command) -> _Command:
             reported = _as_reported(problem)
             from ctcl_map.terminal import clean
 
-            typer.secho(f"error: {clean(str(reported))}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(reported.exit_code) from None
+            _echo(f"error: {clean(str(reported))}", err=True, colour=_RED)
+            raise SystemExit(reported.exit_code) from None
 
-    return cast(_Command, run)  # functools.wraps keeps the signature Typer reads
-
-
-class _Typer(typer.Typer):
-    """A Typer app whose every command reports its errors through `_reported`."""
-
-    def command(self, *args: Any, **kwargs: Any) -> Callable[[_Command], _Command]:
-        register = super().command(*args, **kwargs)
-        return lambda command: register(_reported(command))
+    return cast(_Command, run)
 
 
-app = _Typer(
+# Every command below is declared once (command_line.Option / Argument annotations); a run reads its
+# options with argparse, help and refused command lines are Typer's (see ctcl_map.command_line).
+commands = Group(
     name="ctcl-map",
+    version=__version__,
     help=(
         "FHIR R4 -> OMOP CDM v5.4 for cutaneous T-cell lymphoma research.\n\n"
         "Start here (works in any folder after `pip install`):\n\n"
@@ -87,11 +92,15 @@ app = _Typer(
         "    ctcl-map survival --strata ctcl_type\n\n"
         "`ctcl-map COMMAND --help` explains each command, with examples."
     ),
-    no_args_is_help=True,
-    add_completion=False,
-    # Markdown: help paragraphs re-flow to the terminal width; indented examples stay as written.
-    rich_markup_mode="markdown",
 )
+
+
+def __getattr__(name: str) -> Any:
+    """`app`: the commands as a Typer app (help, and tests driving the CLI in-process), built on first use."""
+    if name == "app":
+        return typer_app(commands, _reported)
+    raise AttributeError(name)
+
 
 # Help panels: every option is shown under one of these, by name.
 INPUT = "Input"
@@ -102,45 +111,32 @@ PERFORMANCE = "Performance"
 
 DbOption = Annotated[
     str,
-    typer.Option("--db", metavar="PATH|URL", rich_help_panel=DATABASE,
+    option("--db", metavar="PATH|URL", panel=DATABASE,
                  help="A DuckDB file, or a PostgreSQL URL: postgresql+psycopg://USER@HOST:5432/DB."),
 ]
 ReadDbOption = Annotated[
     str,
-    typer.Option("--db", metavar="PATH|URL|DIR", rich_help_panel=DATABASE,
+    option("--db", metavar="PATH|URL|DIR", panel=DATABASE,
                  help="A DuckDB file, a PostgreSQL URL (postgresql+psycopg://USER@HOST:5432/DB), or a Parquet CDM folder."),
 ]
 SchemaOption = Annotated[
-    str | None, typer.Option("--cdm-schema", metavar="NAME", rich_help_panel=DATABASE,
+    str | None, option("--cdm-schema", metavar="NAME", panel=DATABASE,
                                 help="Schema of the CDM tables (default: the database's default).")
 ]
 ResultsSchemaOption = Annotated[
-    str | None, typer.Option("--results-schema", metavar="NAME", rich_help_panel=DATABASE,
+    str | None, option("--results-schema", metavar="NAME", panel=DATABASE,
                                 help="Schema of the cohort tables (default: the CDM schema).")
 ]
 MappingsOption = Annotated[
-    list[Path] | None, typer.Option("--mappings", metavar="DIR", rich_help_panel=INPUT,
+    list[Path] | None, option("--mappings", metavar="DIR", panel=INPUT,
                                        help="Folder of site mapping CSVs, merged over the shipped tables (repeatable).")
 ]
 InputsArgument = Annotated[
-    list[Path], typer.Argument(metavar="INPUT", show_default=False,
+    list[Path], Argument(metavar="INPUT", show_default=False,
                                help="FHIR files or folders: Bundles (.json), bulk NDJSON (.ndjson), either gzipped (.gz).")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT,
+JsonOption = Annotated[bool, option("--json", metavar="", panel=OUTPUT,
                                           help="Print the result as JSON (stable keys) instead of text.")]
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"ctcl-map {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main_options(
-    version: Annotated[bool, typer.Option("--version", metavar="", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
-) -> None:
-    """FHIR R4 -> OMOP CDM v5.4 with CTCL (mycosis fungoides / Sézary syndrome) knowledge."""
 
 
 def _require_inputs(inputs: list[Path]) -> None:
@@ -167,27 +163,27 @@ def _open(db: str, cdm_schema: str | None, results_schema: str | None = None, re
     return connect(db, cdm_schema=cdm_schema, results_schema=results_schema, read_only=read_only)
 
 
-@app.command()
+@commands.command()
 def fhir2omop(
     inputs: InputsArgument,
     mappings: MappingsOption = None,
-    validate: Annotated[bool, typer.Option("--validate", metavar="", rich_help_panel=INPUT, help="Also check every mapped resource against the fhir.resources R4B models (slow: about 1-2 k resources/s).")] = False,
+    validate: Annotated[bool, option("--validate", metavar="", panel=INPUT, help="Also check every mapped resource against the fhir.resources R4B models (slow: about 1-2 k resources/s).")] = False,
     db: DbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
-    incremental: Annotated[bool, typer.Option("--incremental/--full", metavar="", show_default=False, rich_help_panel=BEHAVIOUR, help="Skip files unchanged since a completed run (default), or read every file.")] = True,
-    delete_vanished: Annotated[bool, typer.Option("--delete-vanished/--keep-vanished", metavar="", show_default=False, rich_help_panel=BEHAVIOUR, help="Delete resources gone from their re-read file (default), or keep them (delta feeds).")] = True,
-    oncology: Annotated[bool, typer.Option("--oncology/--no-oncology", metavar="", show_default=False, rich_help_panel=BEHAVIOUR, help="Derive staging, CLIPI, episodes and lines of therapy after the load (default), or not.")] = True,
-    b_rules: Annotated[str, typer.Option("--b-rules", metavar="2007|2022", rich_help_panel=INPUT, help="ISCL/EORTC criteria for reading blood counts as a B category.")] = "2007",
-    workers: Annotated[int | None, typer.Option("--workers", min=1, metavar="N", rich_help_panel=PERFORMANCE, help="Converting processes (default: one per core, fewer for small inputs). Same output for any N.")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, metavar="N", rich_help_panel=PERFORMANCE, help="Resources per transaction.")] = 5000,
-    strict: Annotated[bool, typer.Option("--strict", metavar="", rich_help_panel=BEHAVIOUR, help="Exit 1 when any record was quarantined.")] = False,
+    incremental: Annotated[bool, option("--incremental/--full", metavar="", show_default=False, panel=BEHAVIOUR, help="Skip files unchanged since a completed run (default), or read every file.")] = True,
+    delete_vanished: Annotated[bool, option("--delete-vanished/--keep-vanished", metavar="", show_default=False, panel=BEHAVIOUR, help="Delete resources gone from their re-read file (default), or keep them (delta feeds).")] = True,
+    oncology: Annotated[bool, option("--oncology/--no-oncology", metavar="", show_default=False, panel=BEHAVIOUR, help="Derive staging, CLIPI, episodes and lines of therapy after the load (default), or not.")] = True,
+    b_rules: Annotated[str, option("--b-rules", metavar="2007|2022", panel=INPUT, help="ISCL/EORTC criteria for reading blood counts as a B category.")] = "2007",
+    workers: Annotated[int | None, option("--workers", min=1, metavar="N", panel=PERFORMANCE, help="Converting processes (default: one per core, fewer for small inputs). Same output for any N.")] = None,
+    batch_size: Annotated[int, option("--batch-size", min=1, metavar="N", panel=PERFORMANCE, help="Resources per transaction.")] = 5000,
+    strict: Annotated[bool, option("--strict", metavar="", panel=BEHAVIOUR, help="Exit 1 when any record was quarantined.")] = False,
     as_json: JsonOption = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", rich_help_panel=OUTPUT, help="No progress bar (it is drawn only on a terminal anyway).")] = False,
-    max_resource_mb: Annotated[int, typer.Option("--max-resource-mb", min=1, metavar="MB", hidden=True, help="Quarantine a larger resource unread.")] = 64,
-    max_decompressed_mb: Annotated[int, typer.Option("--max-decompressed-mb", min=0, metavar="MB", hidden=True, help="Stop reading a .gz past this (0: no limit).")] = 4096,
-    log_file: Annotated[Path | None, typer.Option("--log-file", metavar="FILE", rich_help_panel=OUTPUT, help="Append JSON lines for a scheduler: run start, progress per file, warnings, the report.")] = None,
-    include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=BEHAVIOUR, help="Treat provisional, differential and unconfirmed CTCL diagnoses as cases in the oncology step (default: loaded, left out).")] = False,
-    key_file: Annotated[Path | None, typer.Option("--key-file", metavar="FILE", rich_help_panel=DATABASE, help="Pseudonym key file kept apart from the CDM (else $CTCL_MAP_KEY_FILE or ~/.config/ctcl-map/pseudonym.key; see README, Privacy).")] = None,
+    quiet: Annotated[bool, option("--quiet", "-q", metavar="", panel=OUTPUT, help="No progress bar (it is drawn only on a terminal anyway).")] = False,
+    max_resource_mb: Annotated[int, option("--max-resource-mb", min=1, metavar="MB", hidden=True, help="Quarantine a larger resource unread.")] = 64,
+    max_decompressed_mb: Annotated[int, option("--max-decompressed-mb", min=0, metavar="MB", hidden=True, help="Stop reading a .gz past this (0: no limit).")] = 4096,
+    log_file: Annotated[Path | None, option("--log-file", metavar="FILE", panel=OUTPUT, help="Append JSON lines for a scheduler: run start, progress per file, warnings, the report.")] = None,
+    include_unconfirmed: Annotated[bool, option("--include-unconfirmed", metavar="", panel=BEHAVIOUR, help="Treat provisional, differential and unconfirmed CTCL diagnoses as cases in the oncology step (default: loaded, left out).")] = False,
+    key_file: Annotated[Path | None, option("--key-file", metavar="FILE", panel=DATABASE, help="Pseudonym key file kept apart from the CDM (else $CTCL_MAP_KEY_FILE or ~/.config/ctcl-map/pseudonym.key; see README, Privacy).")] = None,
 ) -> None:
     """Load FHIR R4 data into an OMOP CDM v5.4 database (DuckDB by default).
 
@@ -250,9 +246,9 @@ def fhir2omop(
             database.close()
         log.report(report.to_dict())
         for notice in report.notices:
-            typer.secho(f"note: {notice}", fg=typer.colors.YELLOW, err=True)
+            _echo(f"note: {notice}", err=True, colour=_YELLOW)
         if as_json:
-            typer.echo(json.dumps(report.to_dict(), indent=2))
+            _echo(json.dumps(report.to_dict(), indent=2))
         else:
             print_run_report(report, database.label)
         # Up to date is not a failure: a re-run (or the run completing a killed one) may load nothing new.
@@ -273,15 +269,15 @@ def fhir2omop(
         log.close()
 
 
-vocab_app = _Typer(help="The OMOP vocabulary: load a full Athena download over the shipped CTCL subset.", no_args_is_help=True)
-mappings_app = _Typer(help="The CTCL mapping tables (therapies, diagnoses, staging, procedures, labs).", no_args_is_help=True)
-app.add_typer(vocab_app, name="vocab")
-app.add_typer(mappings_app, name="mappings")
+vocab_app = Group(help="The OMOP vocabulary: load a full Athena download over the shipped CTCL subset.")
+mappings_app = Group(help="The CTCL mapping tables (therapies, diagnoses, staging, procedures, labs).")
+commands.add_group(vocab_app, "vocab")
+commands.add_group(mappings_app, "mappings")
 
 
 @vocab_app.command("load")
 def vocab_load(
-    athena_dir: Annotated[Path, typer.Argument(metavar="ATHENA_DIR", help="Folder of an Athena download: tab-separated CONCEPT.csv, CONCEPT_RELATIONSHIP.csv, VOCABULARY.csv ...")],
+    athena_dir: Annotated[Path, Argument(metavar="ATHENA_DIR", help="Folder of an Athena download: tab-separated CONCEPT.csv, CONCEPT_RELATIONSHIP.csv, VOCABULARY.csv ...")],
     db: DbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
 ) -> None:
@@ -302,16 +298,16 @@ def vocab_load(
     try:
         for statement in cdm_ddl(database.dialect, database.cdm_schema):
             database.execute(statement)
-        report = load_athena(database, athena_dir, progress=lambda name, rows: typer.echo(f"  {name}: {rows:,} rows", err=True))
+        report = load_athena(database, athena_dir, progress=lambda name, rows: _echo(f"  {name}: {rows:,} rows", err=True))
     finally:
         database.close()
-    typer.echo(report.summary())
+    _echo(report.summary())
 
 
 @mappings_app.command("check")
 def mappings_check(
-    override_dirs: Annotated[list[Path] | None, typer.Argument(metavar="DIR", help="Site override folders to check with the shipped tables.")] = None,
-    db: Annotated[str | None, typer.Option("--db", metavar="PATH|URL|DIR", rich_help_panel=DATABASE, help="Check targets against this database's (or Parquet CDM folder's) CONCEPT table instead of the shipped subset.")] = None,
+    override_dirs: Annotated[list[Path] | None, Argument(metavar="DIR", help="Site override folders to check with the shipped tables.")] = None,
+    db: Annotated[str | None, option("--db", metavar="PATH|URL|DIR", panel=DATABASE, help="Check targets against this database's (or Parquet CDM folder's) CONCEPT table instead of the shipped subset.")] = None,
     cdm_schema: SchemaOption = None,
 ) -> None:
     """Validate the mapping tables: every row against its JSON Schema, every target concept present,
@@ -337,29 +333,29 @@ def mappings_check(
         problems = check_mappings(dirs, db=database)
         try:
             for conflict in load_mappings(dirs).conflicts:
-                typer.echo(f"note: {clean(conflict)}")
+                _echo(f"note: {clean(conflict)}")
         except MappingError:
             pass  # already reported as a problem by check_mappings
     finally:
         if database is not None:
             database.close()
     for problem in problems:
-        typer.echo(f"problem: {clean(problem)}")
+        _echo(f"problem: {clean(problem)}")
     if problems:
         raise JobFailed(f"{len(problems)} problem(s) in the mapping tables")
-    typer.echo("mapping tables OK")
+    _echo("mapping tables OK")
 
 
-@app.command(short_help="Data-quality checks over the CDM (OHDSI DataQualityDashboard v5.4).")
+@commands.command(short_help="Data-quality checks over the CDM (OHDSI DataQualityDashboard v5.4).")
 def dq(
     db: ReadDbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
     results_schema: ResultsSchemaOption = None,
-    check: Annotated[list[str] | None, typer.Option("--check", metavar="NAME", rich_help_panel=BEHAVIOUR, help="Run only this DQD check (repeatable), e.g. isRequired.")] = None,
-    table: Annotated[list[str] | None, typer.Option("--table", metavar="TABLE", rich_help_panel=BEHAVIOUR, help="Only checks on this CDM table (repeatable).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT, help="Print every check result as JSON.")] = False,
-    show_passed: Annotated[bool, typer.Option("--show-passed", metavar="", rich_help_panel=OUTPUT, help="List passing checks in the table too.")] = False,
-    dqd_json: Annotated[Path | None, typer.Option("--dqd-json", metavar="FILE", rich_help_panel=OUTPUT, help="Also write the results in DataQualityDashboard's results JSON format (for DQD's viewer) to this file.")] = None,
+    check: Annotated[list[str] | None, option("--check", metavar="NAME", panel=BEHAVIOUR, help="Run only this DQD check (repeatable), e.g. isRequired.")] = None,
+    table: Annotated[list[str] | None, option("--table", metavar="TABLE", panel=BEHAVIOUR, help="Only checks on this CDM table (repeatable).")] = None,
+    as_json: Annotated[bool, option("--json", metavar="", panel=OUTPUT, help="Print every check result as JSON.")] = False,
+    show_passed: Annotated[bool, option("--show-passed", metavar="", panel=OUTPUT, help="List passing checks in the table too.")] = False,
+    dqd_json: Annotated[Path | None, option("--dqd-json", metavar="FILE", panel=OUTPUT, help="Also write the results in DataQualityDashboard's results JSON format (for DQD's viewer) to this file.")] = None,
 ) -> None:
     """Data-quality checks over the CDM, after the OHDSI DataQualityDashboard v5.4 definitions and
     thresholds. Exit 1 when a check fails (or cannot run).
@@ -392,17 +388,17 @@ def dq(
         database.close()
     if dqd_json:
         if not cdm_source:
-            typer.echo("warning: CDM_SOURCE is empty; DQD's viewer shows no source metadata", err=True)
+            _echo("warning: CDM_SOURCE is empty; DQD's viewer shows no source metadata", err=True)
         try:
             dqd_json.write_bytes(to_dqd_json(dqd_results(report, cdm_source, started, datetime.now(), __version__)))
         except OSError as problem:
             raise OutputWriteError(f"cannot write {dqd_json}: {problem.strerror}") from None
-        typer.echo(f"DQD results written: {dqd_json} ({len(report.results)} checks)", err=True)
+        _echo(f"DQD results written: {dqd_json} ({len(report.results)} checks)", err=True)
     if as_json:
-        typer.echo(report.to_json())
+        _echo(report.to_json())
     else:
         show(report.render_table(include_passed=show_passed))
-    raise typer.Exit(report.exit_code)
+    raise SystemExit(report.exit_code)
 
 
 def _csv_list(value: str | None) -> tuple[str, ...] | None:
@@ -415,7 +411,7 @@ def _survival_run(db: str, cdm_schema: str | None, results_schema: str | None, r
     try:
         result = run(database)
         for line in database.persist():
-            typer.echo(line, err=True)
+            _echo(line, err=True)
         return result
     finally:
         database.close()
@@ -430,38 +426,38 @@ def _covariates(text: str | None) -> tuple[str, ...]:
         raise UsageError(str(problem)) from None
 
 
-@app.command()
+@commands.command()
 def survival(
     db: ReadDbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
     results_schema: ResultsSchemaOption = None,
-    cohort: Annotated[str, typer.Option("--cohort", metavar="NAME", rich_help_panel=INPUT, help="Built-in target cohort: ctcl, mf, ss, advanced, early, first-line.")] = "ctcl",
-    circe: Annotated[Path | None, typer.Option("--circe", metavar="FILE", rich_help_panel=INPUT, help="An ATLAS/Circe cohort definition JSON to use instead of --cohort.")] = None,
-    cohort_id: Annotated[int | None, typer.Option("--cohort-id", metavar="N", rich_help_panel=OUTPUT, help="Cohort id (default: a Circe file's own, else a free one); another definition's id is refused.")] = None,
-    cohort_table: Annotated[str, typer.Option("--cohort-table", metavar="TABLE", rich_help_panel=OUTPUT, help="Cohort table in the results schema (e.g. apart from CohortGenerator's).")] = "cohort",
-    compare: Annotated[str | None, typer.Option("--compare", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="Drug: ingredient name or concept_id.")] = None,
-    comparator: Annotated[str | None, typer.Option("--comparator", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="new-user: one comparator drug.")] = None,
-    design: Annotated[str | None, typer.Option("--design", metavar="DESIGN", rich_help_panel=BEHAVIOUR, help="new-user (default); naive warns.")] = None,
-    landmark_months: Annotated[float, typer.Option("--landmark-months", metavar="MONTHS", rich_help_panel=BEHAVIOUR, help="Landmark time for --design landmark.")] = 6.0,
-    strata: Annotated[str | None, typer.Option("--strata", metavar="LIST", rich_help_panel=BEHAVIOUR, help="stage_group,ctcl_type,clipi_group,sex")] = None,
-    stage: Annotated[str | None, typer.Option("--stage", metavar="LIST", rich_help_panel=INPUT, help="Restrict to stage groups at index, e.g. IIB,IIIA or advanced / early.")] = None,
-    clipi: Annotated[str | None, typer.Option("--clipi", metavar="LIST", rich_help_panel=INPUT, help="Restrict to CLIPI risk groups: low, intermediate, high.")] = None,
-    ctcl_type: Annotated[str | None, typer.Option("--type", metavar="MF|SS", rich_help_panel=INPUT, help="Restrict to MF or SS.")] = None,
-    age_min: Annotated[float | None, typer.Option("--age-min", metavar="YEARS", rich_help_panel=INPUT, help="Minimum age at index (years).")] = None,
-    age_max: Annotated[float | None, typer.Option("--age-max", metavar="YEARS", rich_help_panel=INPUT, help="Maximum age at index (years).")] = None,
-    sex: Annotated[str | None, typer.Option("--sex", metavar="male|female", rich_help_panel=INPUT, help="male or female.")] = None,
-    index_from: Annotated[datetime | None, typer.Option("--index-from", metavar="YYYY-MM-DD", rich_help_panel=INPUT, formats=["%Y-%m-%d"], help="Earliest index date.")] = None,
-    index_to: Annotated[datetime | None, typer.Option("--index-to", metavar="YYYY-MM-DD", rich_help_panel=INPUT, formats=["%Y-%m-%d"], help="Latest index date.")] = None,
-    admin_end: Annotated[datetime | None, typer.Option("--admin-end", metavar="YYYY-MM-DD", rich_help_panel=BEHAVIOUR, formats=["%Y-%m-%d"], help="Administrative censoring date.")] = None,
-    years: Annotated[str, typer.Option("--years", metavar="LIST", rich_help_panel=OUTPUT, help="Survival reported at these years.")] = "1,2,5",
-    unit: Annotated[str, typer.Option("--unit", metavar="UNIT", rich_help_panel=OUTPUT, help="Time unit shown: days, months or years.")] = "months",
-    as_json: Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT, help="Print the result as JSON.")] = False,
-    csv_out: Annotated[Path | None, typer.Option("--csv", metavar="FILE", rich_help_panel=OUTPUT, help="Write the result table as CSV here.")] = None,
-    plot_stem: Annotated[Path | None, typer.Option("--plot", metavar="STEM", rich_help_panel=OUTPUT, help="Write a Kaplan-Meier plot as STEM.png and STEM.svg.")] = None,
-    include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=INPUT, help="Let unconfirmed diagnoses (and their stages) enter the cohorts.")] = False,
-    adjust: Annotated[str | None, typer.Option("--adjust", metavar="LIST", rich_help_panel=BEHAVIOUR, help="Covariates: default (age, sex, MF/SS, stage, CLIPI, LDH, LCT) or a list.")] = None,
-    method: Annotated[str, typer.Option("--method", metavar="METHOD", rich_help_panel=BEHAVIOUR, help="cox, ps-match, ps-stratify or iptw.")] = "cox",
-    missing: Annotated[str, typer.Option("--missing", metavar="HOW", rich_help_panel=BEHAVIOUR, help="indicator or complete-case.")] = "indicator",
+    cohort: Annotated[str, option("--cohort", metavar="NAME", panel=INPUT, help="Built-in target cohort: ctcl, mf, ss, advanced, early, first-line.")] = "ctcl",
+    circe: Annotated[Path | None, option("--circe", metavar="FILE", panel=INPUT, help="An ATLAS/Circe cohort definition JSON to use instead of --cohort.")] = None,
+    cohort_id: Annotated[int | None, option("--cohort-id", metavar="N", panel=OUTPUT, help="Cohort id (default: a Circe file's own, else a free one); another definition's id is refused.")] = None,
+    cohort_table: Annotated[str, option("--cohort-table", metavar="TABLE", panel=OUTPUT, help="Cohort table in the results schema (e.g. apart from CohortGenerator's).")] = "cohort",
+    compare: Annotated[str | None, option("--compare", metavar="DRUG", panel=BEHAVIOUR, help="Drug: ingredient name or concept_id.")] = None,
+    comparator: Annotated[str | None, option("--comparator", metavar="DRUG", panel=BEHAVIOUR, help="new-user: one comparator drug.")] = None,
+    design: Annotated[str | None, option("--design", metavar="DESIGN", panel=BEHAVIOUR, help="new-user (default); naive warns.")] = None,
+    landmark_months: Annotated[float, option("--landmark-months", metavar="MONTHS", panel=BEHAVIOUR, help="Landmark time for --design landmark.")] = 6.0,
+    strata: Annotated[str | None, option("--strata", metavar="LIST", panel=BEHAVIOUR, help="stage_group,ctcl_type,clipi_group,sex")] = None,
+    stage: Annotated[str | None, option("--stage", metavar="LIST", panel=INPUT, help="Restrict to stage groups at index, e.g. IIB,IIIA or advanced / early.")] = None,
+    clipi: Annotated[str | None, option("--clipi", metavar="LIST", panel=INPUT, help="Restrict to CLIPI risk groups: low, intermediate, high.")] = None,
+    ctcl_type: Annotated[str | None, option("--type", metavar="MF|SS", panel=INPUT, help="Restrict to MF or SS.")] = None,
+    age_min: Annotated[float | None, option("--age-min", metavar="YEARS", panel=INPUT, help="Minimum age at index (years).")] = None,
+    age_max: Annotated[float | None, option("--age-max", metavar="YEARS", panel=INPUT, help="Maximum age at index (years).")] = None,
+    sex: Annotated[str | None, option("--sex", metavar="male|female", panel=INPUT, help="male or female.")] = None,
+    index_from: Annotated[datetime | None, option("--index-from", metavar="YYYY-MM-DD", panel=INPUT, formats=["%Y-%m-%d"], help="Earliest index date.")] = None,
+    index_to: Annotated[datetime | None, option("--index-to", metavar="YYYY-MM-DD", panel=INPUT, formats=["%Y-%m-%d"], help="Latest index date.")] = None,
+    admin_end: Annotated[datetime | None, option("--admin-end", metavar="YYYY-MM-DD", panel=BEHAVIOUR, formats=["%Y-%m-%d"], help="Administrative censoring date.")] = None,
+    years: Annotated[str, option("--years", metavar="LIST", panel=OUTPUT, help="Survival reported at these years.")] = "1,2,5",
+    unit: Annotated[str, option("--unit", metavar="UNIT", panel=OUTPUT, help="Time unit shown: days, months or years.")] = "months",
+    as_json: Annotated[bool, option("--json", metavar="", panel=OUTPUT, help="Print the result as JSON.")] = False,
+    csv_out: Annotated[Path | None, option("--csv", metavar="FILE", panel=OUTPUT, help="Write the result table as CSV here.")] = None,
+    plot_stem: Annotated[Path | None, option("--plot", metavar="STEM", panel=OUTPUT, help="Write a Kaplan-Meier plot as STEM.png and STEM.svg.")] = None,
+    include_unconfirmed: Annotated[bool, option("--include-unconfirmed", metavar="", panel=INPUT, help="Let unconfirmed diagnoses (and their stages) enter the cohorts.")] = False,
+    adjust: Annotated[str | None, option("--adjust", metavar="LIST", panel=BEHAVIOUR, help="Covariates: default (age, sex, MF/SS, stage, CLIPI, LDH, LCT) or a list.")] = None,
+    method: Annotated[str, option("--method", metavar="METHOD", panel=BEHAVIOUR, help="cox, ps-match, ps-stratify or iptw.")] = "cox",
+    missing: Annotated[str, option("--missing", metavar="HOW", panel=BEHAVIOUR, help="indicator or complete-case.")] = "indicator",
 ) -> None:
     """Overall survival the OHDSI way: cohorts in the cohort table, Kaplan-Meier, log-rank, Cox.
 
@@ -513,33 +509,33 @@ def survival(
 
     result = _survival_run(db, cdm_schema, results_schema, run)
     for line in result.written:
-        typer.echo(line, err=True)
-    typer.echo(render(result, "json")) if as_json else render(result, "table")
+        _echo(line, err=True)
+    _echo(render(result, "json")) if as_json else render(result, "table")
     if csv_out:
         render(result, "csv", csv_out)
     if plot_stem:
         for path in plot(result, plot_stem):
-            typer.echo(f"plot written: {path}", err=True)
+            _echo(f"plot written: {path}", err=True)
         if result.adjusted and result.adjusted.get("propensity"):
             from ctcl_map.survival.study import overlap_plot
 
             stem = plot_stem.with_name(plot_stem.name + "_ps_overlap")
             png = overlap_plot([(result.design, result.adjusted["propensity"])], spec.compare or "exposed", stem)
-            typer.echo(f"plot written: {png} and {png.with_suffix('.svg')}", err=True)
+            _echo(f"plot written: {png} and {png.with_suffix('.svg')}", err=True)
 
 
-@app.command(short_help="A survival study in one command: one self-contained HTML report with its data.")
+@commands.command(short_help="A survival study in one command: one self-contained HTML report with its data.")
 def study(
-    out: Annotated[Path, typer.Option("--out", metavar="DIR", rich_help_panel=OUTPUT, help="Folder for report.html, study.json, CSVs and figures (created).")],
+    out: Annotated[Path, option("--out", metavar="DIR", panel=OUTPUT, help="Folder for report.html, study.json, CSVs and figures (created).")],
     db: ReadDbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
     results_schema: ResultsSchemaOption = None,
-    compare: Annotated[str | None, typer.Option("--compare", metavar="DRUG", rich_help_panel=BEHAVIOUR, help="Exposure to compare by every design and method, e.g. mogamulizumab.")] = None,
-    cohort: Annotated[str, typer.Option("--cohort", metavar="NAME", rich_help_panel=INPUT, help="Target cohort of the exposure comparison.")] = "advanced",
-    adjust: Annotated[str, typer.Option("--adjust", metavar="LIST", rich_help_panel=BEHAVIOUR, help="Adjustment covariates: 'default' or a list (see survival --adjust).")] = "default",
-    missing: Annotated[str, typer.Option("--missing", metavar="HOW", rich_help_panel=BEHAVIOUR, help="Missing covariates: indicator or complete-case.")] = "indicator",
-    landmark_months: Annotated[float, typer.Option("--landmark-months", metavar="MONTHS", rich_help_panel=BEHAVIOUR, help="Landmark time of the landmark design.")] = 6.0,
-    admin_end: Annotated[datetime | None, typer.Option("--admin-end", metavar="YYYY-MM-DD", rich_help_panel=BEHAVIOUR, formats=["%Y-%m-%d"], help="Administrative censoring date.")] = None,
+    compare: Annotated[str | None, option("--compare", metavar="DRUG", panel=BEHAVIOUR, help="Exposure to compare by every design and method, e.g. mogamulizumab.")] = None,
+    cohort: Annotated[str, option("--cohort", metavar="NAME", panel=INPUT, help="Target cohort of the exposure comparison.")] = "advanced",
+    adjust: Annotated[str, option("--adjust", metavar="LIST", panel=BEHAVIOUR, help="Adjustment covariates: 'default' or a list (see survival --adjust).")] = "default",
+    missing: Annotated[str, option("--missing", metavar="HOW", panel=BEHAVIOUR, help="Missing covariates: indicator or complete-case.")] = "indicator",
+    landmark_months: Annotated[float, option("--landmark-months", metavar="MONTHS", panel=BEHAVIOUR, help="Landmark time of the landmark design.")] = 6.0,
+    admin_end: Annotated[datetime | None, option("--admin-end", metavar="YYYY-MM-DD", panel=BEHAVIOUR, formats=["%Y-%m-%d"], help="Administrative censoring date.")] = None,
 ) -> None:
     """A survival study in one command: one self-contained HTML report plus its JSON and CSV.
 
@@ -557,18 +553,18 @@ def study(
     result = _survival_run(db, cdm_schema, results_schema, lambda database: run_study(database, options))
     written = write_study(result, out)
     if result.comparison:
-        typer.echo(render_text(result), nl=False)
+        _echo(render_text(result), nl=False)
     for warning in result.warnings:
-        typer.echo(f"WARNING: {warning}", err=True)
-    typer.echo(f"report written: {out / 'report.html'} ({len(written)} files in {out})")
+        _echo(f"WARNING: {warning}", err=True)
+    _echo(f"report written: {out / 'report.html'} ({len(written)} files in {out})")
 
 
-@app.command(short_help="Apply the official CDM v5.4 indices and foreign keys to a loaded CDM.")
+@commands.command(short_help="Apply the official CDM v5.4 indices and foreign keys to a loaded CDM.")
 def constraints(
     db: DbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
-    indices: Annotated[bool, typer.Option("--indices/--no-indices", metavar="", show_default=False, rich_help_panel=BEHAVIOUR, help="The official CommonDataModel v5.4 indices.")] = True,
-    foreign_keys: Annotated[bool, typer.Option("--foreign-keys/--no-foreign-keys", metavar="", show_default=False, rich_help_panel=BEHAVIOUR, help="The 176 official foreign keys (PostgreSQL; created deferrable).")] = True,
+    indices: Annotated[bool, option("--indices/--no-indices", metavar="", show_default=False, panel=BEHAVIOUR, help="The official CommonDataModel v5.4 indices.")] = True,
+    foreign_keys: Annotated[bool, option("--foreign-keys/--no-foreign-keys", metavar="", show_default=False, panel=BEHAVIOUR, help="The 176 official foreign keys (PostgreSQL; created deferrable).")] = True,
 ) -> None:
     """Apply the official OMOP CDM v5.4 indices and foreign keys to a loaded CDM (idempotent).
 
@@ -588,18 +584,18 @@ def constraints(
     finally:
         database.close()
     for kind, report in reports:
-        typer.echo(f"{kind}: {len(report.created)} created, {len(report.present)} already present")
+        _echo(f"{kind}: {len(report.created)} created, {len(report.present)} already present")
         for reason in report.skipped:
-            typer.echo(f"{kind} not applied: {reason}", err=True)
+            _echo(f"{kind} not applied: {reason}", err=True)
 
 
-@app.command(short_help="Write every CDM table as Parquet or CSV, one file per table.")
+@commands.command(short_help="Write every CDM table as Parquet or CSV, one file per table.")
 def export(
-    out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to write one file per CDM table into (created if absent).")],
+    out_dir: Annotated[Path, Argument(metavar="OUT_DIR", help="Folder to write one file per CDM table into (created if absent).")],
     db: ReadDbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
-    file_format: Annotated[str, typer.Option("--format", metavar="parquet|csv|parquet-cdm", rich_help_panel=OUTPUT, help="parquet, csv (with a header row), or parquet-cdm: a Parquet CDM (OUT_DIR/<table>/, published atomically) that --db OUT_DIR opens.")] = "parquet",
-    table: Annotated[list[str] | None, typer.Option("--table", metavar="TABLE", rich_help_panel=OUTPUT, help="Only this CDM table (repeatable); default: all 39.")] = None,
+    file_format: Annotated[str, option("--format", metavar="parquet|csv|parquet-cdm", panel=OUTPUT, help="parquet, csv (with a header row), or parquet-cdm: a Parquet CDM (OUT_DIR/<table>/, published atomically) that --db OUT_DIR opens.")] = "parquet",
+    table: Annotated[list[str] | None, option("--table", metavar="TABLE", panel=OUTPUT, help="Only this CDM table (repeatable); default: all 39.")] = None,
 ) -> None:
     """Write every CDM table to OUT_DIR as Parquet or CSV, one file per table (empty tables too).
 
@@ -628,16 +624,16 @@ def export(
         raise OutputWriteError(f"cannot write to {out_dir}: {problem}") from None
     finally:
         database.close()
-    typer.echo(f"{len(written)} tables, {sum(t.rows for t in written):,} rows written to {out_dir} as {file_format}")
+    _echo(f"{len(written)} tables, {sum(t.rows for t in written):,} rows written to {out_dir} as {file_format}")
 
 
-cdm_app = _Typer(help="Parquet CDMs (written by fhir2omop --engine spark or export --format parquet-cdm).", no_args_is_help=True)
-app.add_typer(cdm_app, name="cdm")
+cdm_app = Group(help="Parquet CDMs (written by fhir2omop --engine spark or export --format parquet-cdm).")
+commands.add_group(cdm_app, "cdm")
 
 
 @cdm_app.command("load")
 def cdm_load(
-    cdm_dir: Annotated[Path, typer.Argument(metavar="CDM_DIR", help="A Parquet CDM folder: one folder of Parquet files per table.")],
+    cdm_dir: Annotated[Path, Argument(metavar="CDM_DIR", help="A Parquet CDM folder: one folder of Parquet files per table.")],
     db: DbOption = "omop.duckdb",
     cdm_schema: SchemaOption = None,
 ) -> None:
@@ -664,20 +660,20 @@ def cdm_load(
     finally:
         database.close()
     if result.already_loaded:
-        typer.echo(f"{cdm_dir} is already loaded into {database.label}: nothing to do")
+        _echo(f"{cdm_dir} is already loaded into {database.label}: nothing to do")
         return
     for name in result.skipped:
-        typer.echo(f"note: {cdm_dir}/{name} skipped: not a CDM or ctcl_ table", err=True)
-    typer.echo(f"{len(result.rows)} tables, {sum(result.rows.values()):,} rows loaded from {cdm_dir} into {database.label}")
+        _echo(f"note: {cdm_dir}/{name} skipped: not a CDM or ctcl_ table", err=True)
+    _echo(f"{len(result.rows)} tables, {sum(result.rows.values()):,} rows loaded from {cdm_dir} into {database.label}")
 
 
-samples_app = _Typer(help="Synthetic CTCL FHIR cohorts with a known truth (no public MF/SS data exists).", no_args_is_help=True)
-app.add_typer(samples_app, name="samples")
+samples_app = Group(help="Synthetic CTCL FHIR cohorts with a known truth (no public MF/SS data exists).")
+commands.add_group(samples_app, "samples")
 
 
 @samples_app.command("copy")
 def samples_copy(
-    out: Annotated[Path, typer.Option("--out", metavar="DIR", rich_help_panel=OUTPUT, help="Folder to copy the samples into (created if absent).")],
+    out: Annotated[Path, option("--out", metavar="DIR", panel=OUTPUT, help="Folder to copy the samples into (created if absent).")],
 ) -> None:
     """Copy the sample bundles shipped with ctcl-map into DIR.
 
@@ -697,20 +693,20 @@ def samples_copy(
         copied = copy_shipped_samples(out)
     except OSError as problem:
         raise OutputPathError(f"cannot write the samples to {out}: {problem.strerror or problem}") from None
-    typer.echo(f"{len(copied)} files copied into {out}")
+    _echo(f"{len(copied)} files copied into {out}")
 
 
 @samples_app.command("generate")
 def samples_generate(
-    out: Annotated[Path, typer.Option("--out", metavar="DIR", rich_help_panel=OUTPUT, help="Folder to write: the FHIR in OUT/fhir/, the truth in OUT/.")],
-    patients: Annotated[int, typer.Option("--patients", metavar="N", rich_help_panel=BEHAVIOUR, min=1, help="Number of patients.")] = 100,
-    seed: Annotated[int, typer.Option("--seed", metavar="N", rich_help_panel=BEHAVIOUR, help="Random seed (same seed, same bytes).")] = 1,
-    fmt: Annotated[str, typer.Option("--format", metavar="bundle|ndjson", rich_help_panel=OUTPUT, help="bundle: a Bundle per patient; ndjson: bulk export.")] = "bundle",
-    gzip: Annotated[bool, typer.Option("--gzip", metavar="", rich_help_panel=OUTPUT, help="Write .gz files.")] = False,
-    messy: Annotated[bool, typer.Option("--messy", metavar="", rich_help_panel=BEHAVIOUR, help="Add realistic mess: partial dates, duplicates, unknown codes ...")] = False,
-    mogamulizumab_hr: Annotated[float, typer.Option("--mogamulizumab-hr", metavar="HR", rich_help_panel=BEHAVIOUR, min=0.01, help="True hazard ratio of death from mogamulizumab start.")] = 0.7,
-    confounding: Annotated[bool, typer.Option("--confounding", metavar="", rich_help_panel=BEHAVIOUR, help="Mogamulizumab goes to the sicker patients.")] = False,
-    no_background: Annotated[bool, typer.Option("--no-background-mortality", metavar="", rich_help_panel=BEHAVIOUR, help="No non-CTCL deaths (the HR holds exactly).")] = False,
+    out: Annotated[Path, option("--out", metavar="DIR", panel=OUTPUT, help="Folder to write: the FHIR in OUT/fhir/, the truth in OUT/.")],
+    patients: Annotated[int, option("--patients", metavar="N", panel=BEHAVIOUR, min=1, help="Number of patients.")] = 100,
+    seed: Annotated[int, option("--seed", metavar="N", panel=BEHAVIOUR, help="Random seed (same seed, same bytes).")] = 1,
+    fmt: Annotated[str, option("--format", metavar="bundle|ndjson", panel=OUTPUT, help="bundle: a Bundle per patient; ndjson: bulk export.")] = "bundle",
+    gzip: Annotated[bool, option("--gzip", metavar="", panel=OUTPUT, help="Write .gz files.")] = False,
+    messy: Annotated[bool, option("--messy", metavar="", panel=BEHAVIOUR, help="Add realistic mess: partial dates, duplicates, unknown codes ...")] = False,
+    mogamulizumab_hr: Annotated[float, option("--mogamulizumab-hr", metavar="HR", panel=BEHAVIOUR, min=0.01, help="True hazard ratio of death from mogamulizumab start.")] = 0.7,
+    confounding: Annotated[bool, option("--confounding", metavar="", panel=BEHAVIOUR, help="Mogamulizumab goes to the sicker patients.")] = False,
+    no_background: Annotated[bool, option("--no-background-mortality", metavar="", panel=BEHAVIOUR, help="No non-CTCL deaths (the HR holds exactly).")] = False,
 ) -> None:
     """Generate a synthetic MF/SS cohort as FHIR R4 with its ground truth.
 
@@ -736,21 +732,21 @@ def samples_generate(
         written = write_cohort(cohort, out, fmt, gzip)
     except ValueError as problem:  # an unknown --format, a configuration the generator refuses
         raise UsageError(str(problem)) from None
-    typer.echo(f"{patients} patients, {len(written)} files written under {out} (FHIR in {out / 'fhir'})")
+    _echo(f"{patients} patients, {len(written)} files written under {out} (FHIR in {out / 'fhir'})")
 
 
-@app.command(short_help="Check a FHIR export before loading: structure, references, CTCL plausibility, mapping coverage.")
+@commands.command(short_help="Check a FHIR export before loading: structure, references, CTCL plausibility, mapping coverage.")
 def validate(
     inputs: InputsArgument,
     mappings: MappingsOption = None,
-    db: Annotated[str | None, typer.Option("--db", metavar="PATH|URL|DIR", rich_help_panel=DATABASE, help="Read the vocabulary from this CDM (e.g. a loaded Athena download; a Parquet CDM folder too); default: the shipped subset. Nothing is written.")] = None,
+    db: Annotated[str | None, option("--db", metavar="PATH|URL|DIR", panel=DATABASE, help="Read the vocabulary from this CDM (e.g. a loaded Athena download; a Parquet CDM folder too); default: the shipped subset. Nothing is written.")] = None,
     cdm_schema: SchemaOption = None,
-    schema: Annotated[bool, typer.Option("--schema", metavar="", rich_help_panel=BEHAVIOUR, help="Also validate against HL7's FHIR R4 JSON schema (about 250 resources/s).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", metavar="", rich_help_panel=OUTPUT, help="Print every finding, the counts and the mapping coverage as JSON.")] = False,
-    html: Annotated[Path | None, typer.Option("--html", metavar="FILE", rich_help_panel=OUTPUT, help="Also write a self-contained HTML report to this file.")] = None,
-    strict: Annotated[bool, typer.Option("--strict", metavar="", rich_help_panel=BEHAVIOUR, help="Exit 1 on warnings too.")] = False,
-    top: Annotated[int, typer.Option("--top", metavar="N", rich_help_panel=OUTPUT, min=1, help="Problems and unmapped codes shown in the table.")] = 20,
-    include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=BEHAVIOUR, help="Judge provisional, differential and unconfirmed CTCL diagnoses as diagnoses, as fhir2omop --include-unconfirmed does (they are still reported).")] = False,
+    schema: Annotated[bool, option("--schema", metavar="", panel=BEHAVIOUR, help="Also validate against HL7's FHIR R4 JSON schema (about 250 resources/s).")] = False,
+    as_json: Annotated[bool, option("--json", metavar="", panel=OUTPUT, help="Print every finding, the counts and the mapping coverage as JSON.")] = False,
+    html: Annotated[Path | None, option("--html", metavar="FILE", panel=OUTPUT, help="Also write a self-contained HTML report to this file.")] = None,
+    strict: Annotated[bool, option("--strict", metavar="", panel=BEHAVIOUR, help="Exit 1 on warnings too.")] = False,
+    top: Annotated[int, option("--top", metavar="N", panel=OUTPUT, min=1, help="Problems and unmapped codes shown in the table.")] = 20,
+    include_unconfirmed: Annotated[bool, option("--include-unconfirmed", metavar="", panel=BEHAVIOUR, help="Judge provisional, differential and unconfirmed CTCL diagnoses as diagnoses, as fhir2omop --include-unconfirmed does (they are still reported).")] = False,
 ) -> None:
     """Check a FHIR export before loading it: structure (fhir.resources R4B), references, CTCL
     plausibility (diagnosis before treatment, death after events, stage vs TNMB, B vs blood counts,
@@ -779,17 +775,17 @@ def validate(
     if html is not None:
         html.write_text(report.to_html(), encoding="utf-8")
     if as_json:
-        typer.echo(report.to_json())
+        _echo(report.to_json())
     else:
         show(report.render_table(top=top))
-    raise typer.Exit(report.exit_code(strict))
+    raise SystemExit(report.exit_code(strict))
 
 
 def main() -> None:
     try:
-        app()
+        run_command(commands, sys.argv[1:], _reported)
     except KeyboardInterrupt:
-        typer.echo("interrupted: the last committed batch is kept; run again to complete", err=True)
+        _echo("interrupted: the last committed batch is kept; run again to complete", err=True)
         sys.exit(130)
 
 

@@ -59,7 +59,7 @@ from ctcl_map.store.prepare import prepare_database
 from ctcl_map.store.runs import files_quarantined_for_missing_persons, finish_run, start_run
 from ctcl_map.store.settings import forget_setting, record_setting, recorded_setting
 from ctcl_map.store.visit_links import clear_missing_visits, restore_visit_links
-from ctcl_map.vocab.loader import load_shipped_vocabulary, vocabulary_version
+from ctcl_map.vocab.loader import load_shipped_vocabulary, shipped_vocabulary_key, vocabulary_version
 from ctcl_map.vocab.lookup import ConceptResolver
 from ctcl_map.vocab.prepare import prepare_vocabulary
 
@@ -277,7 +277,7 @@ def _configuration(db: Database, options: RunOptions) -> _Configuration:
         valuesets = load_fhir_valuesets(options.mapping_dirs)
     except MappingError as problem:
         raise RunFailed(str(problem)) from None
-    prepare_database(db, load_shipped_vocabulary)
+    prepare_database(db, load_shipped_vocabulary, shipped_vocabulary_key())  # a new DuckDB file: from a template
     vocab_version = vocabulary_version(db)
     fingerprint = _config_fingerprint(vocab_version, mappings, code_systems, valuesets)
     return _Configuration(mappings, code_systems, valuesets, vocab_version, fingerprint)

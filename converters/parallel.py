@@ -25,10 +25,9 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ctcl_map.converters import CONVERTERS, ConvertContext, convert
 from ctcl_map.converters.base import quarantined
@@ -47,6 +46,9 @@ from ctcl_map.readers.fhir_input import (
     read_file,
     read_problem,
 )
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 NDJSON_LINES_PER_UNIT = 2000
 
@@ -279,6 +281,10 @@ def converted_units(setup: ConverterSetup, units: Iterable[Unit], workers: int) 
             yield result  # the caller consumes its entries before asking for the next one
             medications.update(result.medications)
         return
+    # Imported here: a one-process run (every small input) does not pay for them at start-up.
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     window = InFlightWindow(workers)
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
                              initargs=(setup, os.getpid())) as pool:

@@ -59,6 +59,9 @@ class Database:
         # The table OHDSI cohorts are written to (`--cohort-table`): the standard COHORT by default,
         # another name to stay clear of tools (CohortGenerator) that drop and recreate their own.
         self.cohort_table = "cohort"
+        # A DuckDB file this connection created (it did not exist): store.prepare may fill it from a
+        # prepared template instead of creating the CDM statement by statement.
+        self.created = False
 
     @property
     def dialect(self) -> str:
@@ -365,14 +368,25 @@ def _check_duckdb_file(path: Path) -> None:
 
 
 def _connect_duckdb(path: Path, cdm_schema: str | None, results_schema: str | None, read_only: bool) -> Database:
-    import duckdb
-
     from ctcl_map.store.duckdb_backend import DuckDBBackend
 
     _check_duckdb_file(path)
     for name in (cdm_schema, results_schema):
         if name:
             check_identifier(name)
+    new_file = str(path) != ":memory:" and not path.exists()
+    db = Database(DuckDBBackend(open_duckdb(path, read_only)), cdm_schema, results_schema, label=str(path))
+    db.created = new_file and not read_only
+    if not read_only:
+        db.ensure_schema(cdm_schema)
+        db.ensure_schema(results_schema)
+    return db
+
+
+def open_duckdb(path: Path, read_only: bool = False):
+    """A DuckDB connection to `path`, its errors as ours."""
+    import duckdb
+
     # New files are written in DuckDB 1.1's storage format, so that R users on duckdb 1.1-1.4 can
     # open them; DuckDB 1.1 itself has no such setting (and writes that format anyway).
     config: dict[str, str | bool | int | float | list[str]] = {}  # duckdb.connect's config type
@@ -385,7 +399,7 @@ def _connect_duckdb(path: Path, cdm_schema: str | None, results_schema: str | No
     # when the file is next opened.
     config["checkpoint_threshold"] = DUCKDB_CHECKPOINT_THRESHOLD
     try:
-        raw = duckdb.connect(str(path), read_only=read_only, config=config)
+        return duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise DatabaseLocked(
@@ -394,11 +408,6 @@ def _connect_duckdb(path: Path, cdm_schema: str | None, results_schema: str | No
         raise DatabaseError(f"cannot open DuckDB file {path}: {exc}") from exc
     except duckdb.Error as exc:  # a file of a newer DuckDB, a damaged file ...
         raise DatabaseError(f"cannot open DuckDB file {path}: {str(exc).strip() or type(exc).__name__}") from exc
-    db = Database(DuckDBBackend(raw), cdm_schema, results_schema, label=str(path))
-    if not read_only:
-        db.ensure_schema(cdm_schema)
-        db.ensure_schema(results_schema)
-    return db
 
 
 def _connect_postgres(url, cdm_schema: str | None, results_schema: str | None) -> Database:

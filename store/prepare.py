@@ -17,14 +17,28 @@ from ctcl_map.store.statements import statement
 UPGRADES = ("reread-files-with-deletions-1",)
 
 
-def prepare_database(db: Database, load_vocabulary: Callable[[Database], object]) -> None:
+def prepare_database(db: Database, load_vocabulary: Callable[[Database], object], vocabulary_key: str | None = None) -> None:
     """Create the CDM and our tables if absent, and `load_vocabulary` into an empty CDM (the
-    vocabulary layer's shipped subset: the store does not know vocabularies)."""
+    vocabulary layer's shipped subset: the store does not know vocabularies). `vocabulary_key`
+    names what `load_vocabulary` writes: given, a DuckDB file just created starts as a copy of the
+    prepared template of that key (store.template), built once."""
     statements = cdm_ddl(db.dialect, db.cdm_schema) + ctcl_ddl(db.table, db.dialect)
     # The DDL that built this CDM is recorded by its digest: when it matches and every table is
     # there, the ~50 CREATE ... IF NOT EXISTS statements are skipped (a fifth of a small
     # incremental run). The probe runs outside the transaction: a missing table aborts it.
     digest = hashlib.sha256("\n".join([*statements, *UPGRADES]).encode()).hexdigest()
+
+    def prepare(target: Database) -> None:
+        _prepare(target, statements, digest, load_vocabulary)
+
+    if vocabulary_key is not None and db.created:
+        from ctcl_map.store.template import fill_from_template
+
+        fill_from_template(db, f"{digest} {vocabulary_key}", prepare)
+    prepare(db)
+
+
+def _prepare(db: Database, statements: list[str], digest: str, load_vocabulary: Callable[[Database], object]) -> None:
     complete = db.tables_exist([*cdm_fields(), *CTCL_TABLES])
     # Under the load lock: two loaders starting together on a new PostgreSQL schema would otherwise
     # race in CREATE TABLE IF NOT EXISTS and both load the vocabulary.

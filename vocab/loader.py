@@ -9,6 +9,7 @@ them up by concept_code whatever vocabulary is loaded.
 from __future__ import annotations
 
 import csv
+import hashlib
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -33,6 +34,18 @@ SHIPPED_FILES = {
 
 def shipped_dir() -> Path:
     return Path(str(resources.files("ctcl_map.vocab")))
+
+
+def shipped_vocabulary_key() -> str:
+    """Names what load_shipped_vocabulary writes into an empty CDM: the shipped files, this module's
+    code and the version (a prepared CDM template is named by it, see store.template)."""
+    from ctcl_map import __version__
+
+    hasher = hashlib.blake2b(__version__.encode(), digest_size=12)
+    for name in SHIPPED_FILES:
+        hasher.update((shipped_dir() / name).read_bytes())
+    hasher.update(Path(__file__).read_bytes())
+    return hasher.hexdigest()
 
 
 def read_shipped(file_name: str) -> list[dict[str, str]]:
@@ -121,6 +134,6 @@ def vocabulary_version(db: Database) -> str:
     return (rows[0][0] or "") if rows else ""
 
 __all__ = [
-    "load_shipped_vocabulary", "read_shipped",
+    "load_shipped_vocabulary", "read_shipped", "shipped_vocabulary_key",
     "shipped_dir", "vocabulary_version",
 ]
