@@ -71,6 +71,7 @@ COMMAND_LINES = [
     ["vocab", "load", "athena/", "--db", "v.duckdb"],
     ["mappings", "check"],
     ["mappings", "check", "site1", "site2", "--db", "m.duckdb"],
+    ["cdm", "load", "cdm/", "--db", "c.duckdb", "--cdm-schema", "cdm"],
 ]
 
 
@@ -115,4 +116,4 @@ def test_the_command_lines_above_cover_every_command():
             found |= names(entry, f"{prefix}{name} ") if isinstance(entry, Group) else {f"{prefix}{name}"}
         return found
 
-    assert names(commands) == {" ".join(args[:2]) if args[0] in ("samples", "vocab", "mappings") else args[0] for args in COMMAND_LINES}
+    assert names(commands) == {" ".join(args[:2]) if isinstance(commands.entries[args[0]], Group) else args[0] for args in COMMAND_LINES}
