@@ -30,6 +30,12 @@ measurement and episode ids are numbered after the base table's largest id in (p
 key) order, the row key being the database path's ('derived:stage_group:12:2020-06-10'): the same
 input gives the same ids, and no id comes from a random or unchecked hash. They differ from a
 database's by design (it numbers in chunk order); compare through the row keys.
+
+Where the work happens: the oncology inputs are grouped by person (one shuffle) and derived in
+Python on the executors; the result is kept with localCheckpoint (it feeds every oncology table).
+To the driver come the concept ids (resolve_concepts' few queries), each person's report, and the
+count of derived rows per person with any (the id offsets). The eras' and the derived rows'
+numbering passes only one row per person through a single partition (number_rows).
 """
 
 from __future__ import annotations
