@@ -19,6 +19,7 @@ missing components (N3, age, LDH, LCT); measurement_source_value = 'derived:CLIP
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date, timedelta
 
 from ctcl_map.ctcl.clipi import clipi
@@ -69,10 +70,10 @@ def _n_at(staging, person_id: int, day: date, group: str) -> tuple[str | None, s
     return None, None
 
 
-def _ldh_raised(ldh_rows: list[tuple], person_id: int, day: date) -> bool | None:
-    """From the `ldh` input rows (sorted by person, date, id): the result nearest the day."""
+def _ldh_raised(ldh_rows: list[tuple], day: date) -> bool | None:
+    """From the person's `ldh` input rows (sorted by date, id): the result nearest the day."""
     first, last = day - timedelta(days=LDH_BEFORE_DAYS), day + timedelta(days=LDH_AFTER_DAYS)
-    rows = [(measured, value, upper) for _mid, pid, measured, value, upper in ldh_rows if pid == person_id and first <= measured <= last]
+    rows = [(measured, value, upper) for _mid, _pid, measured, value, upper in ldh_rows if first <= measured <= last]
     if not rows:
         return None
     measured, value, upper = min(rows, key=lambda r: (abs((r[0] - day).days), r[0] > day))
@@ -100,11 +101,11 @@ def finding_status(texts: tuple, number) -> bool | None:
     return None
 
 
-def _lct(lct_rows: list[tuple], person_id: int, day: date) -> bool | None:
-    """From the `lct` input rows (the LCT concept's observations; none without the concept)."""
+def _lct(lct_rows: list[tuple], day: date) -> bool | None:
+    """From the person's `lct` input rows (the LCT concept's observations; none without the concept)."""
     last = day + timedelta(days=LCT_AFTER_DAYS)
     statuses = [finding_status((text, source_text), number)
-                for _oid, pid, observed, text, source_text, number in lct_rows if pid == person_id and observed <= last]
+                for _oid, _pid, observed, text, source_text, number in lct_rows if observed <= last]
     if True in statuses:
         return True
     if False in statuses:
@@ -117,10 +118,15 @@ def derive_clipi(run, first_advanced: dict, staging, inputs) -> None:
     if not {"CLIPI-SCORE", "CLIPI-RISK"} <= ours.keys() or not first_advanced:
         return
     births = {int(r[0]): tuple(r[1:]) for r in inputs["births"]}
+    ldh, lct = defaultdict(list), defaultdict(list)
+    for row in inputs["ldh"]:
+        ldh[int(row[1])].append(row)
+    for row in inputs["lct"]:
+        lct[int(row[1])].append(row)
     for person_id, (day, group, stage_measurement_id) in sorted(first_advanced.items()):
         n_category, n_note = _n_at(staging, person_id, day, group)
         age = age_at(births[person_id], day) if person_id in births else None
-        result = clipi(n_category, age, _ldh_raised(inputs["ldh"], person_id, day), _lct(inputs["lct"], person_id, day))
+        result = clipi(n_category, age, _ldh_raised(ldh[person_id], day), _lct(lct[person_id], day))
         missing = ",".join(SHORT_NAMES[name] for name in result.missing)
         detail = f"missing:{missing}" if missing else "complete"
         note = "; ".join(x for x in (detail, n_note, f"points={result.min_score}-{result.max_score}") if x)
