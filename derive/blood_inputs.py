@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-from ctcl_map.store.statements import int_list
+from ctcl_map.derive.concept_sets import OncologyConcepts
 
 PER_UL_FACTORS = {
     "/ul": 1.0, "{cells}/ul": 1.0, "cells/ul": 1.0, "/mm3": 1.0, "{cells}/mm3": 1.0, "ul-1": 1.0,
@@ -46,20 +46,13 @@ def clone_status(value_concept, text, positive_id, negative_id) -> bool | None:
     return None
 
 
-def blood_values_by_date(run, persons: list[int]) -> dict[tuple[int, date], BloodValues]:
-    db, concepts = run.db, run.concepts
+def blood_values_by_date(concepts: OncologyConcepts, rows: list[tuple]) -> dict[tuple[int, date], BloodValues]:
+    """The blood inputs of each (person, date), from the `blood` input rows (oncology_inputs)."""
     input_of = {cid: name for name, cids in concepts.blood.items() for cid in cids}
     ours = set(concepts.ours.values()) | {cid for name in ("sezary_per_ul", "cd4cd26neg_per_ul", "cd4cd7neg_per_ul")
                                           for cid in concepts.blood[name] if cid >= 2_000_000_000}
-    rows = db.query(
-        f"SELECT m.person_id, m.measurement_date, m.measurement_concept_id, m.value_as_number, m.value_as_concept_id, "
-        f"m.unit_source_value, u.concept_code, m.measurement_source_value, m.value_source_value "
-        f"FROM {db.table('measurement')} m LEFT JOIN {db.table('concept')} u ON u.concept_id = m.unit_concept_id "
-        f"WHERE m.person_id IN {int_list(persons)} AND m.measurement_concept_id IN {int_list(input_of)} "
-        "ORDER BY m.person_id, m.measurement_date, m.measurement_id"
-    )
     result: dict[tuple[int, date], BloodValues] = defaultdict(BloodValues)
-    for pid, day, concept, number, value_concept, unit_text, unit_code, source, value_text in rows:
+    for _mid, pid, day, concept, number, value_concept, unit_text, unit_code, source, value_text in rows:
         values = result[(int(pid), day)]
         name = input_of[int(concept)]
         if name == "clone":

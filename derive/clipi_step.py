@@ -19,13 +19,12 @@ missing components (N3, age, LDH, LCT); measurement_source_value = 'derived:CLIP
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date, timedelta
 
 from ctcl_map.ctcl.clipi import clipi
 from ctcl_map.ctcl.tnmb import base_category, parse_category
-from ctcl_map.derive.concept_sets import LDH_CODES
 from ctcl_map.derive.oncology_run import insert_measurement
-from ctcl_map.store.statements import int_list
 
 SOURCE = "derived:CLIPI-PROCLIPI-2025"
 GROUP_CODES = {"low": "CLIPI-LOW", "intermediate": "CLIPI-INT", "high": "CLIPI-HIGH"}
@@ -71,17 +70,10 @@ def _n_at(staging, person_id: int, day: date, group: str) -> tuple[str | None, s
     return None, None
 
 
-def _ldh_raised(run, person_id: int, day: date) -> bool | None:
-    # LDH rows: a mapped LDH concept, or concept 0 with the LDH LOINC code as source value (the
-    # vocabulary may lack an LDH concept; the source code still says what was measured).
-    codes = [code for _vocabulary, code in LDH_CODES]
-    rows = run.db.query(
-        f"SELECT measurement_date, value_as_number, range_high FROM {run.db.table('measurement')} "
-        f"WHERE person_id = ? AND (measurement_concept_id IN {int_list(run.concepts.ldh_ids)} "
-        f"OR (measurement_concept_id = 0 AND measurement_source_value IN ({', '.join('?' for _ in codes)}))) "
-        "AND measurement_date BETWEEN ? AND ? AND value_as_number IS NOT NULL",
-        [person_id, *codes, day - timedelta(days=LDH_BEFORE_DAYS), day + timedelta(days=LDH_AFTER_DAYS)],
-    )
+def _ldh_raised(ldh_rows: list[tuple], day: date) -> bool | None:
+    """From the person's `ldh` input rows (sorted by date, id): the result nearest the day."""
+    first, last = day - timedelta(days=LDH_BEFORE_DAYS), day + timedelta(days=LDH_AFTER_DAYS)
+    rows = [(measured, value, upper) for _mid, _pid, measured, value, upper in ldh_rows if first <= measured <= last]
     if not rows:
         return None
     measured, value, upper = min(rows, key=lambda r: (abs((r[0] - day).days), r[0] > day))
@@ -109,16 +101,11 @@ def finding_status(texts: tuple, number) -> bool | None:
     return None
 
 
-def _lct(run, person_id: int, day: date) -> bool | None:
-    lct = run.concepts.ours.get("LCT")
-    if lct is None:
-        return None
-    rows = run.db.query(
-        f"SELECT value_as_string, value_source_value, value_as_number FROM {run.db.table('observation')} "
-        "WHERE person_id = ? AND observation_concept_id = ? AND observation_date <= ?",
-        [person_id, lct, day + timedelta(days=LCT_AFTER_DAYS)],
-    )
-    statuses = [finding_status((text, source_text), number) for text, source_text, number in rows]
+def _lct(lct_rows: list[tuple], day: date) -> bool | None:
+    """From the person's `lct` input rows (the LCT concept's observations; none without the concept)."""
+    last = day + timedelta(days=LCT_AFTER_DAYS)
+    statuses = [finding_status((text, source_text), number)
+                for _oid, _pid, observed, text, source_text, number in lct_rows if observed <= last]
     if True in statuses:
         return True
     if False in statuses:
@@ -126,21 +113,20 @@ def _lct(run, person_id: int, day: date) -> bool | None:
     return None
 
 
-def derive_clipi(run, first_advanced: dict, staging) -> None:
+def derive_clipi(run, first_advanced: dict, staging, inputs) -> None:
     ours = run.concepts.ours
     if not {"CLIPI-SCORE", "CLIPI-RISK"} <= ours.keys() or not first_advanced:
         return
-    births = {
-        int(r[0]): tuple(r[1:])
-        for r in run.db.query(
-            f"SELECT person_id, year_of_birth, month_of_birth, day_of_birth, birth_datetime "
-            f"FROM {run.db.table('person')} WHERE person_id IN {int_list(first_advanced)}"
-        )
-    }
+    births = {int(r[0]): tuple(r[1:]) for r in inputs["births"]}
+    ldh, lct = defaultdict(list), defaultdict(list)
+    for row in inputs["ldh"]:
+        ldh[int(row[1])].append(row)
+    for row in inputs["lct"]:
+        lct[int(row[1])].append(row)
     for person_id, (day, group, stage_measurement_id) in sorted(first_advanced.items()):
         n_category, n_note = _n_at(staging, person_id, day, group)
         age = age_at(births[person_id], day) if person_id in births else None
-        result = clipi(n_category, age, _ldh_raised(run, person_id, day), _lct(run, person_id, day))
+        result = clipi(n_category, age, _ldh_raised(ldh[person_id], day), _lct(lct[person_id], day))
         missing = ",".join(SHORT_NAMES[name] for name in result.missing)
         detail = f"missing:{missing}" if missing else "complete"
         note = "; ".join(x for x in (detail, n_note, f"points={result.min_score}-{result.max_score}") if x)

@@ -8,7 +8,10 @@ Our own concepts are looked up by (vocabulary_id 'CTCL-map', concept_code).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from ctcl_map.ctcl.diagnosis import UNCONFIRMED_STATUSES
 from ctcl_map.derive.mapping_rows import MappingRows, concept_id, is_true
@@ -70,6 +73,17 @@ OUR_CODES = (
 )
 
 
+class ConceptSource(Protocol):
+    """What resolve_concepts reads CONCEPT and CONCEPT_ANCESTOR through: a Database, or the Spark
+    path's adapter over Spark SQL (ctcl_map.spark.derive)."""
+
+    def table(self, name: str) -> str: ...
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]: ...
+
+    def temp_relation(self, name: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> AbstractContextManager[str]: ...
+
+
 @dataclass
 class OncologyConcepts:
     diagnosis_ids: set[int]
@@ -85,10 +99,11 @@ class OncologyConcepts:
     measurement_type_id: int
     episode_type_id: int
     measurement_field_id: int | None  # measurement.measurement_id field concept, if in CONCEPT
+    regimens_present: set[int] = field(default_factory=set)  # therapies' HemOnc regimen concepts CONCEPT holds
     warnings: list[str] = field(default_factory=list)
 
 
-def _concept_ids(db: Database, codes: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+def _concept_ids(db: ConceptSource, codes: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """concept_id of each (vocabulary_id, concept_code) that CONCEPT holds, in one query."""
     with db.temp_relation("ctcl_wanted_codes", ("vocabulary_id", "concept_code"), sorted(codes)) as relation:
         rows = db.query(f"SELECT c.vocabulary_id, c.concept_code, MIN(c.concept_id) FROM {db.table('concept')} c "
@@ -97,11 +112,11 @@ def _concept_ids(db: Database, codes: set[tuple[str, str]]) -> dict[tuple[str, s
     return {(vocabulary_id, code): int(cid) for vocabulary_id, code, cid in rows}
 
 
-def _existing(db: Database, concepts: set[int]) -> set[int]:
+def _existing(db: ConceptSource, concepts: set[int]) -> set[int]:
     return {int(r[0]) for r in db.query(f"SELECT concept_id FROM {db.table('concept')} WHERE concept_id IN {int_list(concepts)}")}
 
 
-def _diagnosis_ids(db: Database, rows: MappingRows) -> set[int]:
+def _diagnosis_ids(db: ConceptSource, rows: MappingRows) -> set[int]:
     mapped = {cid for row in rows.get("diagnoses", []) if (cid := concept_id(row))}
     likes = " OR ".join("concept_code LIKE ?" for _ in CTCL_ICDO3_MORPHOLOGIES)
     morphologies = f"SELECT concept_id FROM {db.table('concept')} WHERE vocabulary_id = 'ICDO3' AND ({likes})"
@@ -116,7 +131,7 @@ def _diagnosis_ids(db: Database, rows: MappingRows) -> set[int]:
     return mapped | {int(r[0]) for r in found}
 
 
-def resolve_concepts(db: Database, rows: MappingRows) -> OncologyConcepts:
+def resolve_concepts(db: ConceptSource, rows: MappingRows) -> OncologyConcepts:
     warnings: list[str] = []
     wanted = {pair for codes in [*CONTRACT_QUESTIONS.values(), *BLOOD_INPUTS.values(), LDH_CODES] for pair in codes}
     found = _concept_ids(db, wanted | {("CTCL-map", code) for code in OUR_CODES} | {STAGE_GROUP_QUESTION})
@@ -167,7 +182,8 @@ def resolve_concepts(db: Database, rows: MappingRows) -> OncologyConcepts:
         elif row.get("source_code"):
             non_systemic_codes.add(row["source_code"])
 
-    present = _existing(db, {TYPE_STANDARD_ALGORITHM, TYPE_EPISODE_ALGORITHM})
+    regimens = {cid for row in systemic.values() if (cid := concept_id(row, "hemonc_regimen_concept_id"))}
+    present = _existing(db, {TYPE_STANDARD_ALGORITHM, TYPE_EPISODE_ALGORITHM} | regimens)
     measurement_type = TYPE_STANDARD_ALGORITHM if TYPE_STANDARD_ALGORITHM in present else TYPE_EHR
     episode_type = TYPE_EPISODE_ALGORITHM if TYPE_EPISODE_ALGORITHM in present else TYPE_EHR
     field_rows = db.query(
@@ -197,5 +213,6 @@ def resolve_concepts(db: Database, rows: MappingRows) -> OncologyConcepts:
         measurement_type_id=measurement_type,
         episode_type_id=episode_type,
         measurement_field_id=measurement_field,
+        regimens_present=regimens & present,
         warnings=warnings,
     )

@@ -7,7 +7,8 @@
   after the latest end so far; an occurrence without an end lasts one day (conditions) or until its
   required end date (drugs). gap_days = era length minus the days actually covered by exposures.
 
-All SQL here runs unchanged on DuckDB and PostgreSQL.
+All SQL here runs unchanged on DuckDB, PostgreSQL and Spark SQL (day differences are cast to
+INTEGER: Spark's date minus date is a day interval, the others' an integer).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ _COVERED_DAYS = """
         GROUP BY person_id, concept_id, span_number
     )
     SELECT e.person_id, e.concept_id, e.era_start, e.era_end, e.occurrences,
-           (e.era_end - e.era_start) - SUM(s.span_end - s.span_start) AS gap_days
+           CAST((e.era_end - e.era_start) - SUM(s.span_end - s.span_start) AS INTEGER) AS gap_days
     FROM ({eras}) e
     JOIN spans s ON s.person_id = e.person_id AND s.concept_id = e.concept_id
                AND s.span_start >= e.era_start AND s.span_end <= e.era_end
@@ -92,10 +93,14 @@ def cap_drug_ends_at_death(db: Database, person_ids: Iterable[int]) -> int:
         return 0
     drug, death = db.table("drug_exposure"), db.table("death")
     with db.temp_relation("ctcl_cap_persons", ("person_id",), [(p,) for p in persons]) as relation:
-        where = (f"FROM {death} d WHERE d.person_id = {drug}.person_id AND {drug}.person_id IN (SELECT person_id FROM {relation}) "
-                 f"AND {drug}.drug_exposure_end_date > d.death_date AND {drug}.drug_exposure_start_date <= d.death_date")
+        where = f"FROM {death} d WHERE d.person_id = {drug}.person_id AND {drug}.person_id IN (SELECT person_id FROM {relation}) AND {outlasts_death(drug, 'd')}"
         return db.execute_count(f"UPDATE {drug} SET verbatim_end_date = COALESCE({drug}.verbatim_end_date, {drug}.drug_exposure_end_date), "
                                 f"drug_exposure_end_date = d.death_date, drug_exposure_end_datetime = NULL {where}")
+
+
+def outlasts_death(drug: str, death: str) -> str:
+    """SQL condition: the exposure `drug` ends after the death `death` it started before (or on)."""
+    return f"{drug}.drug_exposure_end_date > {death}.death_date AND {drug}.drug_exposure_start_date <= {death}.death_date"
 
 
 def derive_for_persons(db: Database, person_ids: Iterable[int] | None, condition_persons: Iterable[int] | None = None,
@@ -125,48 +130,74 @@ def _rebuild(db: Database, t: dict[str, str], scopes: dict[str, str]) -> dict[st
         for table, scope in scopes.items():
             db.execute(f"DELETE FROM {t[table]} WHERE person_id IN ({scope})")
         if "observation_period" in scopes:
-            scope = scopes["observation_period"]
             # One period per person, so its id is the person's: stable whichever persons a run re-derives.
             counts["observation_period"] = db.execute_count(
-                f"INSERT INTO {t['observation_period']} (observation_period_id, person_id, observation_period_start_date, "
-                "observation_period_end_date, period_type_concept_id) "
-                f"SELECT e.person_id, e.person_id, MIN(e.start_date), MAX(e.end_date), {STANDARD_ALGORITHM} "
-                f"FROM ({_EVENT_DATES.format(**t)}) e WHERE e.person_id IN ({scope}) AND e.person_id IN (SELECT person_id FROM {t['person']}) "
-                "GROUP BY e.person_id")
-        if "condition_era" in scopes:
-            condition_targets = (
-                f"SELECT person_id, condition_concept_id AS concept_id, condition_start_date AS start_date, "
-                f"COALESCE(condition_end_date, condition_start_date + 1) AS end_date FROM {t['condition_occurrence']} "
-                f"WHERE condition_concept_id <> 0 AND person_id IN ({scopes['condition_era']})"
-            )
-            eras = _ERAS.format(targets=condition_targets, window=PERSISTENCE_WINDOW_DAYS)
-            counts["condition_era"] = _insert(db, t["condition_era"],
-                "condition_era_id, person_id, condition_concept_id, condition_era_start_date, condition_era_end_date, condition_occurrence_count",
-                f"SELECT person_id, concept_id, era_start, era_end, occurrences FROM ({eras}) eras",
-                "condition_era_id", "person_id, concept_id, era_start")
-        if "drug_era" in scopes:
-            # Drug eras are per ingredient: each exposure counts for every ingredient it descends from.
-            drug_targets = (
-                f"SELECT d.person_id, a.ancestor_concept_id AS concept_id, d.drug_exposure_start_date AS start_date, "
-                f"COALESCE(d.drug_exposure_end_date, d.drug_exposure_start_date) AS end_date "
-                f"FROM {t['drug_exposure']} d JOIN {t['concept_ancestor']} a ON a.descendant_concept_id = d.drug_concept_id "
-                f"JOIN {t['concept']} c ON c.concept_id = a.ancestor_concept_id AND c.concept_class_id = 'Ingredient' "
-                f"WHERE d.drug_concept_id <> 0 AND d.person_id IN ({scopes['drug_era']})"
-            )
-            drug_eras = _ERAS.format(targets=drug_targets, window=PERSISTENCE_WINDOW_DAYS)
-            covered = _COVERED_DAYS.format(targets=drug_targets, eras=drug_eras)
-            counts["drug_era"] = _insert(db, t["drug_era"],
-                "drug_era_id, person_id, drug_concept_id, drug_era_start_date, drug_era_end_date, drug_exposure_count, gap_days",
-                f"SELECT person_id, concept_id, era_start, era_end, occurrences, gap_days FROM ({covered}) eras",
-                "drug_era_id", "person_id, concept_id, era_start")
+                f"INSERT INTO {t['observation_period']} ({', '.join(OBSERVATION_PERIOD_COLUMNS)}) "
+                + observation_period_select(t, scopes["observation_period"]))
+        for table, select in (("condition_era", condition_era_select), ("drug_era", drug_era_select)):
+            if table in scopes:
+                counts[table] = _insert(db, t[table], ERA_COLUMNS[table], select(t, scopes[table]), ERA_ORDER[table])
     return counts
 
 
-def _insert(db: Database, table: str, columns: str, select: str, id_column: str, order: str) -> int:
-    """Insert `select` with new ids continuing after the table's largest id, in a stable order."""
+# The SELECTs below are the one definition of each derived table: the database path inserts their
+# rows, the Spark path (ctcl_map.spark.derive) runs the same text over temp views of the same names.
+OBSERVATION_PERIOD_COLUMNS = ("observation_period_id", "person_id", "observation_period_start_date",
+                              "observation_period_end_date", "period_type_concept_id")
+ERA_COLUMNS = {
+    "condition_era": ("condition_era_id", "person_id", "condition_concept_id", "condition_era_start_date",
+                      "condition_era_end_date", "condition_occurrence_count"),
+    "drug_era": ("drug_era_id", "person_id", "drug_concept_id", "drug_era_start_date", "drug_era_end_date",
+                 "drug_exposure_count", "gap_days"),
+}
+# The order era ids are numbered in (after the table's largest id): unique per era, the same on every engine.
+ERA_ORDER = {
+    "condition_era": ("person_id", "condition_concept_id", "condition_era_start_date"),
+    "drug_era": ("person_id", "drug_concept_id", "drug_era_start_date"),
+}
+
+
+def observation_period_select(t: dict[str, str], scope: str) -> str:
+    """Every OBSERVATION_PERIOD column, for the persons `scope` (a SELECT of person_id) names."""
+    return (f"SELECT e.person_id AS observation_period_id, e.person_id AS person_id, MIN(e.start_date) AS observation_period_start_date, "
+            f"MAX(e.end_date) AS observation_period_end_date, {STANDARD_ALGORITHM} AS period_type_concept_id "
+            f"FROM ({_EVENT_DATES.format(**t)}) e WHERE e.person_id IN ({scope}) AND e.person_id IN (SELECT person_id FROM {t['person']}) "
+            "GROUP BY e.person_id")
+
+
+def condition_era_select(t: dict[str, str], scope: str) -> str:
+    """CONDITION_ERA without its id, for the persons `scope` names."""
+    targets = (
+        f"SELECT person_id, condition_concept_id AS concept_id, condition_start_date AS start_date, "
+        f"COALESCE(condition_end_date, condition_start_date + 1) AS end_date FROM {t['condition_occurrence']} "
+        f"WHERE condition_concept_id <> 0 AND person_id IN ({scope})"
+    )
+    eras = _ERAS.format(targets=targets, window=PERSISTENCE_WINDOW_DAYS)
+    return (f"SELECT person_id, concept_id AS condition_concept_id, era_start AS condition_era_start_date, "
+            f"era_end AS condition_era_end_date, occurrences AS condition_occurrence_count FROM ({eras}) eras")
+
+
+def drug_era_select(t: dict[str, str], scope: str) -> str:
+    """DRUG_ERA without its id, for the persons `scope` names."""
+    # Drug eras are per ingredient: each exposure counts for every ingredient it descends from.
+    targets = (
+        f"SELECT d.person_id, a.ancestor_concept_id AS concept_id, d.drug_exposure_start_date AS start_date, "
+        f"COALESCE(d.drug_exposure_end_date, d.drug_exposure_start_date) AS end_date "
+        f"FROM {t['drug_exposure']} d JOIN {t['concept_ancestor']} a ON a.descendant_concept_id = d.drug_concept_id "
+        f"JOIN {t['concept']} c ON c.concept_id = a.ancestor_concept_id AND c.concept_class_id = 'Ingredient' "
+        f"WHERE d.drug_concept_id <> 0 AND d.person_id IN ({scope})"
+    )
+    covered = _COVERED_DAYS.format(targets=targets, eras=_ERAS.format(targets=targets, window=PERSISTENCE_WINDOW_DAYS))
+    return (f"SELECT person_id, concept_id AS drug_concept_id, era_start AS drug_era_start_date, era_end AS drug_era_end_date, "
+            f"occurrences AS drug_exposure_count, gap_days FROM ({covered}) eras")
+
+
+def _insert(db: Database, table: str, columns: tuple[str, ...], select: str, order: tuple[str, ...]) -> int:
+    """Insert `select` (every column but the first, the id) with new ids continuing after the
+    table's largest id, in a stable order."""
     sql = (
-        f"INSERT INTO {table} ({columns}) "
-        f"SELECT (SELECT COALESCE(MAX({id_column}), 0) FROM {table}) + ROW_NUMBER() OVER (ORDER BY {order}), * "
+        f"INSERT INTO {table} ({', '.join(columns)}) "
+        f"SELECT (SELECT COALESCE(MAX({columns[0]}), 0) FROM {table}) + ROW_NUMBER() OVER (ORDER BY {', '.join(order)}), * "
         f"FROM ({select}) rows_to_insert"
     )
     return db.execute_count(sql)

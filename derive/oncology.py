@@ -5,7 +5,9 @@ Run after the converter has loaded a batch:
     report = derive_oncology(db, person_ids=None, b_rules="2007")
 
 It is idempotent: everything it derived earlier for these persons (listed in ctcl_derived) is
-deleted first and written again, in one transaction per chunk of persons. Steps (README.md):
+deleted first and written again, in one transaction per chunk of persons. Each chunk is read
+(oncology_inputs.read_inputs), derived without touching the database (`derive_rows`: input rows
+in, DerivedRows out; the Spark path calls it per person) and written (`write_rows`). Steps (README.md):
  1. CTCL diagnoses: condition_concept_id in the diagnosis targets of mappings/diagnoses.csv plus
     the ICDO3 9700/3, 9701/3, 9709/3, 9718/3 concepts, with their concept_ancestor descendants;
     provisional / differential / unconfirmed ones (condition_status_source_value) and the staging
@@ -34,8 +36,17 @@ from ctcl_map.ctcl.olsen import derive_stage_group, given_group_conflict, groups
 from ctcl_map.ctcl.tnmb import one_category, parse_category
 from ctcl_map.derive.concept_sets import FIELD_CONDITION, OncologyConcepts, resolve_concepts
 from ctcl_map.derive.mapping_rows import MappingRows, load_mapping_rows
+from ctcl_map.derive.oncology_inputs import InputRows, read_inputs
 from ctcl_map.derive.oncology_report import OncologyReport
-from ctcl_map.derive.oncology_run import Run, insert_measurement
+from ctcl_map.derive.oncology_run import (
+    EPISODE_COLUMNS,
+    EPISODE_EVENT_COLUMNS,
+    FIRST_ADVANCED_COLUMNS,
+    MEASUREMENT_COLUMNS,
+    DerivedRows,
+    Run,
+    insert_measurement,
+)
 from ctcl_map.store import derived_rows
 from ctcl_map.store.database import Database
 from ctcl_map.store.statements import int_list
@@ -83,56 +94,77 @@ def derive_oncology(
     rows = mappings if mappings is not None else load_mapping_rows(mapping_dirs)
     derived_rows.ensure_tables(db)
     concepts = resolve_concepts(db, rows)
-    report = OncologyReport(
-        b_rules=b_rules,
-        measurement_type_concept_id=concepts.measurement_type_id,
-        episode_type_concept_id=concepts.episode_type_id,
-        warnings=list(concepts.warnings),
-    )
+    report = new_report(b_rules, concepts)
     if person_ids is None:
         person_ids = [int(r[0]) for r in db.query(f"SELECT person_id FROM {db.table('person')} ORDER BY person_id")]
     persons = sorted({int(p) for p in person_ids})
     report.persons = len(persons)
     ids = derived_rows.IdAllocator(db, allocate_id)
-    options = {"assume_m0": assume_m0, "nx_as_n1": nx_as_n1, "gap_days": gap_days,
-               "regimen_window_days": regimen_window_days, "include_unconfirmed": include_unconfirmed}
+    options = oncology_options(assume_m0=assume_m0, nx_as_n1=nx_as_n1, gap_days=gap_days,
+                               regimen_window_days=regimen_window_days, include_unconfirmed=include_unconfirmed)
     for start in range(0, len(persons), CHUNK):
         chunk = persons[start:start + CHUNK]
         with db.transaction():
             derived_rows.undo_previous(db, chunk)
             ids.next.clear()  # without ctcl_id_map: ids freed by the undo are reused by the re-run
-            run = Run(db, concepts, report, ids, b_rules, options, [])
-            _derive_chunk(run, chunk)
-            derived_rows.record(db, run.derived)
+            run = Run(concepts, report, ids.take, b_rules, options)
+            derive_rows(run, chunk, read_inputs(db, concepts, chunk))
+            write_rows(db, run.out)
             ids.flush()
     return report
 
 
-def _derive_chunk(run: Run, persons: list[int]) -> None:
+def oncology_options(*, assume_m0: bool = False, nx_as_n1: bool = True, gap_days: int = 90, regimen_window_days: int = 28,
+                     include_unconfirmed: bool = False) -> dict:
+    """The options of the derivation steps (Run.options), with derive_oncology's defaults."""
+    return {"assume_m0": assume_m0, "nx_as_n1": nx_as_n1, "gap_days": gap_days,
+            "regimen_window_days": regimen_window_days, "include_unconfirmed": include_unconfirmed}
+
+
+def new_report(b_rules: str, concepts: OncologyConcepts) -> OncologyReport:
+    return OncologyReport(b_rules=b_rules, measurement_type_concept_id=concepts.measurement_type_id,
+                          episode_type_concept_id=concepts.episode_type_id, warnings=list(concepts.warnings))
+
+
+def derive_rows(run: Run, persons: list[int], inputs: InputRows) -> None:
+    """Steps 1-8 for `persons` from their input rows (oncology_inputs), into run.out and run.report.
+    Pure: no database, no I/O; the same rows in give the same rows out (ids from run.take_id)."""
     from ctcl_map.derive.clipi_step import derive_clipi
     from ctcl_map.derive.episodes import derive_episodes
 
-    diagnoses = _diagnoses(run, persons)
-    staging = _staging_rows(run, persons)
+    diagnoses = _diagnoses(run, inputs["conditions"])
+    staging = _staging_rows(run, inputs["staging"])
     _link_given(run, staging, diagnoses)
-    _derive_b(run, persons, staging, diagnoses)
+    _derive_b(run, inputs["blood"], staging, diagnoses)
     _derive_stage(run, staging, diagnoses)
     first_advanced = _first_advanced(run, staging)
-    derive_episodes(run, persons, diagnoses, staging)
-    derive_clipi(run, first_advanced, staging)
+    derive_episodes(run, persons, diagnoses, staging, inputs)
+    derive_clipi(run, first_advanced, staging, inputs)
+
+
+def write_rows(db: Database, out: DerivedRows) -> None:
+    """Write what derive_rows derived for a chunk of persons (inside the chunk's transaction)."""
+    measurement = db.table("measurement")
+    db.insert_rows(measurement, MEASUREMENT_COLUMNS, out.measurements)
+    links: dict[int, list[int]] = defaultdict(list)
+    for measurement_id, occurrence_id in out.links:
+        links[occurrence_id].append(measurement_id)
+    for occurrence_id, measurement_ids in links.items():
+        db.execute(f"UPDATE {measurement} SET measurement_event_id = ?, meas_event_field_concept_id = ? "
+                   f"WHERE measurement_id IN {int_list(measurement_ids)}", [occurrence_id, FIELD_CONDITION])
+    if out.unlinks:
+        db.execute(f"UPDATE {measurement} SET measurement_event_id = NULL, meas_event_field_concept_id = NULL "
+                   f"WHERE measurement_id IN {int_list(out.unlinks)}")
+    db.insert_rows(db.table("ctcl_first_advanced"), FIRST_ADVANCED_COLUMNS, out.first_advanced)
+    db.insert_rows(db.table("episode"), EPISODE_COLUMNS, out.episodes)
+    db.insert_rows(db.table("episode_event"), EPISODE_EVENT_COLUMNS, out.episode_events)
+    derived_rows.record(db, out.derived)
 
 
 # -- step 1 ------------------------------------------------------------------------------------
-def _diagnoses(run: Run, persons: list[int]) -> dict[int, list[Diagnosis]]:
-    db = run.db
-    # The persons' conditions, filtered here: the CTCL concept set is hundreds of ids, and parsing
-    # them as an SQL IN-list costs more than the few conditions of a chunk of persons.
+def _diagnoses(run: Run, conditions: list[tuple]) -> dict[int, list[Diagnosis]]:
     diagnosis_ids = run.concepts.diagnosis_ids
-    rows = [row for row in db.query(
-        f"SELECT condition_occurrence_id, person_id, condition_concept_id, condition_start_date, "
-        f"condition_status_source_value FROM {db.table('condition_occurrence')} WHERE person_id IN {int_list(persons)} "
-        "ORDER BY person_id, condition_start_date, condition_occurrence_id"
-    ) if row[2] in diagnosis_ids]
+    rows = [row for row in conditions if row[2] in diagnosis_ids]
     if not run.options["include_unconfirmed"]:
         # MF as a differential diagnosis is routine in dermatology: it is not an MF case.
         run.unconfirmed = {int(row[0]) for row in rows if row[4] in UNCONFIRMED_STATUSES}
@@ -154,19 +186,9 @@ def diagnosis_for(diagnoses: list[Diagnosis], day: date) -> Diagnosis | None:
 
 
 # -- step 2 ------------------------------------------------------------------------------------
-def _staging_rows(run: Run, persons: list[int]) -> list[StagingRow]:
-    db, concepts = run.db, run.concepts
+def _staging_rows(run: Run, rows: list[tuple]) -> list[StagingRow]:
+    concepts = run.concepts
     axis_of = {cid: axis for axis, cids in concepts.questions.items() for cid in cids}
-    rows = db.query(
-        f"SELECT m.measurement_id, m.person_id, m.measurement_date, m.measurement_concept_id, "
-        f"m.value_as_concept_id, m.value_source_value, c.concept_code, c.concept_name, "
-        f"m.measurement_event_id, m.meas_event_field_concept_id, co.condition_occurrence_id "
-        f"FROM {db.table('measurement')} m LEFT JOIN {db.table('concept')} c ON c.concept_id = m.value_as_concept_id "
-        f"LEFT JOIN {db.table('condition_occurrence')} co ON co.condition_occurrence_id = m.measurement_event_id "
-        f"AND m.meas_event_field_concept_id = {FIELD_CONDITION} "
-        f"WHERE m.person_id IN {int_list(persons)} AND m.measurement_concept_id IN {int_list(axis_of)} "
-        "ORDER BY m.person_id, m.measurement_date, m.measurement_id"
-    )
     result = []
     for mid, pid, day, question, value_id, value_text, code, name, event_id, field_id, condition_id in rows:
         axis = axis_of[int(question)]
@@ -205,30 +227,19 @@ def _link_given(run: Run, staging: list[StagingRow], diagnoses: dict[int, list[D
     Each link made here is recorded in ctcl_derived ('measurement_link', with the condition id
     as note), so the next derivation for the person undoes it and links to the diagnosis current
     then: a link depends on the diagnoses, not on the order they were loaded in."""
-    to_link: dict[int, list[int]] = defaultdict(list)
-    unlink: list[int] = []
     for row in staging:
         diagnosis = diagnosis_for(diagnoses.get(row.person_id, []), row.day)
         if diagnosis is None:
             run.report.staging_without_diagnosis += 1
             if row.dangling:
-                unlink.append(row.measurement_id)
+                run.out.unlinks.append(row.measurement_id)
             continue
         if row.linked_to is None:
             row.linked_to = diagnosis.condition_occurrence_id
-            to_link[diagnosis.condition_occurrence_id].append(row.measurement_id)
-            run.derived.append(("measurement_link", row.measurement_id, row.person_id, "staging_link",
-                                str(diagnosis.condition_occurrence_id)))
-    for occurrence_id, measurement_ids in to_link.items():
-        run.db.execute(
-            f"UPDATE {run.db.table('measurement')} SET measurement_event_id = ?, meas_event_field_concept_id = ? "
-            f"WHERE measurement_id IN {int_list(measurement_ids)}",
-            [occurrence_id, FIELD_CONDITION],
-        )
-        run.report.staging_linked += len(measurement_ids)
-    if unlink:
-        run.db.execute(f"UPDATE {run.db.table('measurement')} SET measurement_event_id = NULL, meas_event_field_concept_id = NULL "
-                       f"WHERE measurement_id IN {int_list(unlink)}")
+            run.out.links.append((row.measurement_id, diagnosis.condition_occurrence_id))
+            run.out.derived.append(("measurement_link", row.measurement_id, row.person_id, "staging_link",
+                                    str(diagnosis.condition_occurrence_id)))
+            run.report.staging_linked += 1
 
 
 def _warn_once(run: Run, message: str) -> None:
@@ -237,14 +248,14 @@ def _warn_once(run: Run, message: str) -> None:
 
 
 # -- step 3 ------------------------------------------------------------------------------------
-def _derive_b(run: Run, persons: list[int], staging: list[StagingRow], diagnoses) -> None:
+def _derive_b(run: Run, blood_rows: list[tuple], staging: list[StagingRow], diagnoses) -> None:
     from ctcl_map.derive.blood_inputs import blood_values_by_date
 
     concepts = run.concepts
     if "ISCL-B" not in concepts.ours:
         return
     given_b = {(r.person_id, r.day) for r in staging if r.axis == "B"}
-    for (person_id, day), values in sorted(blood_values_by_date(run, persons).items()):
+    for (person_id, day), values in sorted(blood_values_by_date(run.concepts, blood_rows).items()):
         if (person_id, day) in given_b:
             continue
         result = derive_b_category(rules=run.b_rules, **values.inputs)
@@ -335,9 +346,6 @@ def _first_advanced(run: Run, staging: list[StagingRow]) -> dict[int, tuple[date
             first[row.person_id] = (row.day, row.category, row.measurement_id)
         elif current[0] == row.day and more_advanced(row.category, current[1]) != current[1]:
             first[row.person_id] = (row.day, row.category, row.measurement_id)
-    run.db.insert_rows(
-        run.db.table("ctcl_first_advanced"), ("person_id", "first_advanced_date", "stage_group", "measurement_id"),
-        [(pid, day, group, mid) for pid, (day, group, mid) in sorted(first.items())],
-    )
+    run.out.first_advanced += [(pid, day, group, mid) for pid, (day, group, mid) in sorted(first.items())]
     run.report.first_advanced += len(first)
     return first
