@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import json
 import os
 from collections import Counter
@@ -38,6 +37,7 @@ from ctcl_map.load.run_steps import (
 from ctcl_map.load.waiting import complete_waiting
 from ctcl_map.mappings.tables import (
     MappingSet,
+    configuration_fingerprint,
     load_code_systems,
     load_fhir_valuesets,
     load_mappings,
@@ -276,7 +276,7 @@ def _configuration(db: Database, options: RunOptions) -> _Configuration:
         raise RunFailed(str(problem)) from None
     prepare_database(db, load_shipped_vocabulary)
     vocab_version = vocabulary_version(db)
-    fingerprint = _config_fingerprint(vocab_version, mappings, code_systems, valuesets)
+    fingerprint = configuration_fingerprint(vocab_version, mappings, code_systems, valuesets)
     return _Configuration(mappings, code_systems, valuesets, vocab_version, fingerprint)
 
 
@@ -437,14 +437,6 @@ def _finish_run(db: Database, options: RunOptions, config: _Configuration, repor
     unmapped_rows = [(run_id, t, c, v[:300], code[:300], r, n) for (t, c, v, code, r), n in report.outcome.unmapped.items()]
     finish_run(db, run_id, run.own_runs, report.finished_at, report.to_dict(), unmapped_rows)
     run.file_states.record(run_id, exclude=dangling_files)
-
-
-def _config_fingerprint(vocab_version: str, mappings, code_systems, valuesets) -> str:
-    parts = [__version__, vocab_version,
-             json.dumps(sorted((e.source_vocabulary_id, e.source_code, e.target_concept_id, e.origin) for e in mappings.entries)),
-             json.dumps(sorted(code_systems.items())),
-             json.dumps(sorted((list(k), v) for k, v in valuesets.items()))]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def _pseudonym_key(db: Database, key_file: Path | None, notices: list[str]) -> bytes:
