@@ -19,8 +19,8 @@ Nothing here decides how a resource maps: that is the converters', run unchanged
 from __future__ import annotations
 
 import importlib.util
-import re
 import json
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -92,6 +92,7 @@ class SparkReport:
     dangling_removed: int = 0
     visit_links_cleared: int = 0
     drugs_filled_from_a_later_medication: int = 0
+    results_completed_from_another_file: int = 0
     new_ids: int = 0
     kept_ids: int = 0
     derived: str = ""  # what the derive step did, or why it did not run
@@ -116,6 +117,7 @@ class SparkReport:
             "truncated_values": self.truncated_values, "dangling_subject_removed": self.dangling_removed,
             "visit_links_cleared": self.visit_links_cleared,
             "drugs_filled_from_a_later_medication": self.drugs_filled_from_a_later_medication,
+            "results_completed_from_another_file": self.results_completed_from_another_file,
             "ids_kept": self.kept_ids, "ids_new": self.new_ids, "derived": self.derived,
         }
 
@@ -202,13 +204,14 @@ def run_spark_fhir2omop(spark, options: SparkOptions) -> SparkReport:
         _count_files(entries, report)
         latest = entries.filter(lambda r: r["kind"] == "entry").map(lambda r: (r["key"], r)).groupByKey() \
             .map(lambda pair: executor.latest_occurrence(list(pair[1]))).persist()
-        winners = latest.map(lambda t: t[0])
-        rows = _rows_frame(spark, winners)
+        winners = _with_result_contexts(latest.map(lambda t: t[0]), setup).persist()
+        report.results_completed_from_another_file = winners.filter(lambda r: r.get("completed", False)).count()
+        rows = _rows_frame(spark, winners).persist()
         rows, dangling = _remove_rows_without_person(spark, rows, winners)
-        rows = _clear_missing_visits(rows, report).persist()
-        id_map, report.kept_ids, report.new_ids = _ids(spark, rows, out / ID_MAP)
+        rows = _clear_missing_visits(rows)
+        id_map = _ids(spark, rows, out / ID_MAP)
         resolved = _resolve_ids(rows, id_map).persist()
-        counts = {row.tbl: row["count"] for row in resolved.groupBy("tbl").count().collect()}
+        counts, report.visit_links_cleared = _table_counts(resolved)
         tables = {table: _typed_table(spark, resolved, table) for table in counts}
         report.rows_written.update(_write_fixed_tables(config, version))
         vocabulary = {name: spark.read.parquet(str(version / name)) for name in VOCABULARY_FOR_DERIVE}
@@ -217,13 +220,14 @@ def run_spark_fhir2omop(spark, options: SparkOptions) -> SparkReport:
         tables.update(derived)
         for table, frame in tables.items():
             frame.write.parquet(str(version / table))
-        report.rows_written.update(counts)
-        report.rows_written.update({table: spark.read.parquet(str(version / table)).count() for table in derived})
+        report.rows_written.update({table: parquet_rows(version / table) for table in tables})
         for table in cdm_fields():
             if not (version / table).exists():
                 _write_empty(version / table, table)
                 report.rows_written[table] = 0
         id_map.write.parquet(str(version / ID_MAP))
+        report.kept_ids = parquet_rows(out / ID_MAP) if (out / ID_MAP).exists() else 0
+        report.new_ids = parquet_rows(version / ID_MAP) - report.kept_ids
         _lineage(resolved).write.parquet(str(version / LINEAGE))
         dangling_keys = _quarantine(spark, problems, winners, dangling, version / QUARANTINE, report)
         _summarise(latest, dangling_keys, report)
@@ -280,7 +284,8 @@ def _read_and_convert(spark, options: SparkOptions, setup, report: SparkReport):
     report.unreadable_files += len(discovered.problems)
     parts = [sc.parallelize(problems, 1)]
     if units:
-        parts.append(sc.parallelize(units, len(units)).flatMap(lambda unit: executor.unit_records(_executor_setup(setup), unit)))
+        # Files in contiguous groups, a few per core: a task per small Bundle costs more than it converts.
+        parts.append(sc.parallelize(units, min(len(units), 4 * sc.defaultParallelism)).flatMap(lambda unit: executor.unit_records(_executor_setup(setup), unit)))
     if remote:
         uris = _listed(spark, remote)
         numbers = {uri: len(units) + number for number, uri in enumerate(uris, start=1)}
@@ -327,6 +332,23 @@ def _with_late_medications(sc, entries, setup, report: SparkReport):
     return redone
 
 
+def _with_result_contexts(winners, setup):
+    """Results waiting for the DiagnosticReport that dates them (another file): converted again
+    with the last such report's context, else with their Encounter's start (two joins by key)."""
+    waiting = winners.filter(executor.awaits_report).map(lambda r: (r["key"], r))
+    contexts = winners.filter(lambda r: bool(r.get("contexts"))) \
+        .flatMap(lambda r: [(result, (r["order"], context)) for result, context in r["contexts"]]) \
+        .reduceByKey(lambda a, b: a if a[0] > b[0] else b).mapValues(lambda v: v[1])
+    starts = winners.filter(lambda r: r["resource_type"] == "Encounter" and r["verdict"] == "loaded") \
+        .map(executor.visit_start).filter(lambda pair: pair is not None)
+    with_context = waiting.leftOuterJoin(contexts) \
+        .map(lambda pair: (executor.result_encounter(pair[1][0]), pair[1])) \
+        .leftOuterJoin(starts) \
+        .map(lambda pair: executor.with_result_context(_executor_setup(setup), pair[1][0][0], pair[1][0][1],
+                                                       (pair[0], pair[1][1]) if pair[1][1] else None))
+    return winners.filter(lambda r: not executor.awaits_report(r)).union(with_context)
+
+
 def _count_files(entries, report: SparkReport) -> None:
     for counts in entries.filter(lambda r: r["kind"] == "counts").collect():
         report.files += 1
@@ -363,24 +385,39 @@ def _remove_rows_without_person(spark, rows, winners):
     return kept, dangling
 
 
-def _clear_missing_visits(rows, report: SparkReport):
-    """A link to a visit that is not in the CDM is cleared (counted), as on one machine."""
+def _clear_missing_visits(rows):
+    """A link to a visit that is not in the CDM is cleared, as on one machine (counted in
+    _table_counts through the `cleared` column)."""
     from pyspark.sql import functions as F
 
     visits = rows.filter(F.col("tbl") == "visit_occurrence").select(F.col("row_key").alias("_visit")).distinct()
-    cleared = 0
+    rows = rows.withColumn("cleared", F.lit(0))
     for column in ("visit_key", "preceding_visit_key"):
         joined = rows.join(visits, rows[column] == visits["_visit"], "left")
         missing = F.col(column).isNotNull() & F.col("_visit").isNull()
-        cleared += joined.filter(missing).count()
-        rows = joined.withColumn(column, F.when(missing, F.lit(None)).otherwise(F.col(column))).drop("_visit")
-    report.visit_links_cleared = cleared
+        rows = joined.withColumn("cleared", F.col("cleared") + missing.cast("int")) \
+            .withColumn(column, F.when(missing, F.lit(None)).otherwise(F.col(column))).drop("_visit")
     return rows
+
+
+def _table_counts(resolved) -> tuple[dict[str, int], int]:
+    """Rows per table and visit links cleared, in one job."""
+    from pyspark.sql import functions as F
+
+    counts = resolved.groupBy("tbl").agg(F.count(F.lit(1)).alias("n"), F.sum("cleared").alias("cleared")).collect()
+    return {row.tbl: row.n for row in counts}, sum(row.cleared or 0 for row in counts)
+
+
+def parquet_rows(folder: Path) -> int:
+    """Rows of a Parquet table folder, from its files' footers (no Spark job)."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(part).metadata.num_rows for part in sorted(Path(folder).glob("*.parquet")))
 
 
 def _ids(spark, rows, previous_map: Path):
     """The id map after this run: every key of the previous map keeps its id; each new key gets
-    the next id of its space, new keys numbered in key order. Returns (map, kept, new)."""
+    the next id of its space, new keys numbered in key order."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -394,7 +431,7 @@ def _ids(spark, rows, previous_map: Path):
         keys = keys.unionByName(frame)
     keys = keys.filter(F.col("row_key").isNotNull()).distinct()
     if previous_map.exists():
-        old = spark.read.parquet(str(previous_map)).select("id_space", "row_key", F.col("omop_id").cast("int")).persist()
+        old = spark.read.parquet(str(previous_map)).select("id_space", "row_key", F.col("omop_id").cast("int"))
     else:
         old = spark.createDataFrame([], "id_space string, row_key string, omop_id int")
     largest = old.groupBy("id_space").agg(F.max("omop_id").alias("_largest"))
@@ -402,9 +439,7 @@ def _ids(spark, rows, previous_map: Path):
         .withColumn("_n", F.row_number().over(Window.partitionBy("id_space").orderBy("row_key"))) \
         .join(largest, "id_space", "left") \
         .select("id_space", "row_key", (F.coalesce(F.col("_largest"), F.lit(0)) + F.col("_n")).cast("int").alias("omop_id"))
-    id_map = old.unionByName(new).persist()
-    new_count = new.count()
-    return id_map, id_map.count() - new_count, new_count
+    return old.unionByName(new)
 
 
 def _resolve_ids(rows, id_map):
@@ -539,7 +574,9 @@ def _quarantine(spark, problems, winners, dangling, path: Path, report: SparkRep
     frame = spark.createDataFrame(problems.union(quarantined), QUARANTINE_SCHEMA).unionByName(
         missing.toDF(*[c.split()[0] for c in QUARANTINE_SCHEMA.split(", ")]))
     frame.write.parquet(str(path))
-    report.quarantined = Counter({row.reason: row["count"] for row in spark.read.parquet(str(path)).groupBy("reason").count().collect()})
+    import pyarrow.parquet as pq
+
+    report.quarantined = Counter(pq.read_table(path, columns=["reason"]).column("reason").to_pylist())
     return {row.owner for row in dangling.select("owner").distinct().collect()}
 
 

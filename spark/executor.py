@@ -22,9 +22,11 @@ import orjson
 
 from ctcl_map.cdm.schema import cdm_fields, primary_key
 from ctcl_map.converters import convert
-from ctcl_map.converters.parallel import NEEDS_MEDICATION_INDEX, ConverterSetup, MedicationIndex, convert_item
+from ctcl_map.converters.context import encounter_key, outside_its_bundle
+from ctcl_map.converters.observation import report_awaited_by, report_contexts
+from ctcl_map.converters.parallel import CONTEXT_TYPES, NEEDS_MEDICATION_INDEX, ConverterSetup, MedicationIndex, convert_item
 from ctcl_map.load.cdm_writer import EVENT_COLUMNS, EVENT_FIELD_SPACES, REFERENCE_SPACES, _compare, _meta, _version_tuple
-from ctcl_map.model import BatchOutcome, ConvertedItem, InputProblem, SourceItem
+from ctcl_map.model import BatchOutcome, BundleIndex, ConvertedItem, InputProblem, SourceItem
 from ctcl_map.readers.fhir_input import read_file
 
 # The key columns a row may carry, and where they go in a row record (the rest is `values`).
@@ -84,7 +86,8 @@ def reconverted(setup: ConverterSetup, record: dict, medications: dict[str, dict
     """The record converted again, with the run's Medications (what the single-machine end of run does)."""
     item: SourceItem = record["item"]
     ctx = dataclasses.replace(setup.ctx, medications=medications)
-    return entry_record(*record["order"], ConvertedItem(item, convert(item, ctx), record["content_hash"]))
+    unit, seq = record["order"]
+    return entry_record(unit, seq, ConvertedItem(item, convert(item, ctx), record["content_hash"]))
 
 
 def problem_record(unit: int, seq: int, problem: InputProblem) -> dict:
@@ -124,7 +127,42 @@ def entry_record(unit: int, seq: int, entry: ConvertedItem) -> dict:
         record["awaits"] = conversion.awaits
         if record["awaits"] is not None and item.resource_type in NEEDS_MEDICATION_INDEX:
             record["item"] = item  # kept whole (with its Bundle index) to be converted again
+        elif awaits_report(record):
+            record["resource"] = outside_its_bundle(item)  # converted again with a report read elsewhere
+    if item.resource_type in CONTEXT_TYPES and item.method != "DELETE":
+        record["contexts"] = report_contexts(item)  # what this report gives the results it lists
     return record
+
+
+def awaits_report(record: dict) -> bool:
+    """A result quarantined without date or subject, waiting for a DiagnosticReport read elsewhere."""
+    awaits = record.get("awaits")
+    return record["kind"] == "entry" and isinstance(awaits, str) and awaits.startswith(report_awaited_by(""))
+
+
+def visit_start(record: dict) -> tuple[str, dict] | None:
+    """(Encounter key, a period starting when its visit does) of a loaded Encounter (load/waiting)."""
+    for row in record["rows"]:
+        if row["table"] == "visit_occurrence":
+            values = orjson.loads(row["values"])
+            start = values.get("visit_start_datetime") or values.get("visit_start_date")
+            return (record["key"], {"start": start}) if start else None
+    return None
+
+
+def with_result_context(setup: ConverterSetup, record: dict, context: dict | None, period: tuple[str, dict] | None) -> dict:
+    """A waiting result converted again with the report listing it (else its Encounter's start),
+    as load/waiting does at the end of a single-machine run; unchanged if it still cannot load."""
+    key = record["key"]
+    index = BundleIndex(reports={key: context} if context else {}, encounter_periods=dict([period]) if period else {})
+    item = SourceItem(record["resource"], "Observation", key.split("/", 1)[1], record["file"], record["position"], None, index)
+    conversion = convert(item, setup.ctx)
+    if conversion is None or conversion.quarantined:
+        return record
+    unit, seq = record["order"]
+    completed = entry_record(unit, seq, ConvertedItem(item, conversion, record["content_hash"]))
+    completed["completed"] = True
+    return completed
 
 
 def row_record(table: str, key: str, values: dict[str, Any], truncated: Counter) -> dict:
@@ -190,3 +228,8 @@ def latest_occurrence(records: list[dict]) -> tuple[dict, int, int]:
         if record["content_hash"] != current["content_hash"]:
             current = record
     return current, duplicates, superseded
+
+
+def result_encounter(record: dict) -> str | None:
+    """The Encounter key a waiting result names."""
+    return encounter_key(SourceItem(record["resource"], "Observation", "", "", ""))

@@ -36,8 +36,12 @@ def spark_session(master: str | None, app_name: str = "ctcl-map fhir2omop"):
     builder = (builder.config("spark.sql.session.timeZone", "UTC")
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.shuffle.partitions", os.environ.get("CTCL_MAP_SPARK_SHUFFLE_PARTITIONS", "8")))
+               .config("spark.sql.adaptive.enabled", "true"))
     try:
-        return builder.getOrCreate()
+        spark = builder.getOrCreate()
     except Exception as problem:  # noqa: BLE001 - the JVM failing to start: said, not a traceback
         raise UsageError(f"Spark could not start on {master or 'the configured master'}: {str(problem).splitlines()[0][:300]}") from None
+    if "spark.sql.shuffle.partitions" not in os.environ.get("PYSPARK_SUBMIT_ARGS", "") and master and master.startswith("local"):
+        # Locally, one shuffle partition per core: Spark's default of 200 is for clusters.
+        spark.conf.set("spark.sql.shuffle.partitions", str(spark.sparkContext.defaultParallelism))
+    return spark
