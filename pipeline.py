@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -38,9 +37,7 @@ from ctcl_map.load.waiting import complete_waiting
 from ctcl_map.mappings.tables import (
     MappingSet,
     configuration_fingerprint,
-    load_code_systems,
-    load_fhir_valuesets,
-    load_mappings,
+    load_mapping_tables,
     source_to_concept_map_rows,
 )
 from ctcl_map.model import BatchOutcome, ConvertedItem, InputProblem, NotConverted
@@ -269,11 +266,10 @@ def _configuration(db: Database, options: RunOptions) -> _Configuration:
     """The mapping tables (a bad file fails the run), the CDM and our tables created if absent
     (with the shipped vocabulary in an empty CDM), and the fingerprint of the configuration."""
     try:
-        mappings = load_mappings(options.mapping_dirs)
-        code_systems = load_code_systems(options.mapping_dirs)
-        valuesets = load_fhir_valuesets(options.mapping_dirs)
+        tables = load_mapping_tables(options.mapping_dirs)
     except MappingError as problem:
         raise RunFailed(str(problem)) from None
+    mappings, code_systems, valuesets = tables.mappings, tables.code_systems, tables.valuesets
     prepare_database(db, load_shipped_vocabulary)
     vocab_version = vocabulary_version(db)
     fingerprint = configuration_fingerprint(vocab_version, mappings, code_systems, valuesets)

@@ -337,3 +337,17 @@ def configuration_fingerprint(vocab_version: str, mappings: MappingSet, code_sys
              json.dumps(sorted(code_systems.items())),
              json.dumps(sorted((list(k), v) for k, v in valuesets.items()))]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class MappingTables:
+    """What a conversion reads from the mapping folder(s): the mapping entries, code systems, value sets."""
+
+    mappings: MappingSet
+    code_systems: dict[str, str]
+    valuesets: dict[tuple[str, str, str], int]
+
+
+def load_mapping_tables(override_dirs: Sequence[Path] = ()) -> MappingTables:
+    """The shipped tables merged with the site's; a malformed file raises MappingError."""
+    return MappingTables(load_mappings(override_dirs), load_code_systems(override_dirs), load_fhir_valuesets(override_dirs))

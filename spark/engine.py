@@ -38,9 +38,7 @@ from ctcl_map.errors import KeyProblem, MappingError, RunFailed, UsageError
 from ctcl_map.load.run_steps import EVENT_TABLES, write_cdm_source
 from ctcl_map.mappings.tables import (
     configuration_fingerprint,
-    load_code_systems,
-    load_fhir_valuesets,
-    load_mappings,
+    load_mapping_tables,
     source_to_concept_map_rows,
 )
 from ctcl_map.readers.fhir_input import DEFAULT_LIMITS, JSON_SUFFIXES, NDJSON_SUFFIXES, NON_FHIR_FILES, ReadLimits, discover
@@ -134,11 +132,10 @@ class _Configuration:
 
 def _configure(options: SparkOptions, notices: list[str]) -> _Configuration:
     try:
-        mappings = load_mappings(options.mapping_dirs)
-        code_systems = load_code_systems(options.mapping_dirs)
-        valuesets = load_fhir_valuesets(options.mapping_dirs)
+        tables = load_mapping_tables(options.mapping_dirs)
     except MappingError as problem:
         raise RunFailed(str(problem)) from None
+    mappings, code_systems, valuesets = tables.mappings, tables.code_systems, tables.valuesets
     side_db = connect(":memory:")
     prepare_database(side_db, load_shipped_vocabulary)
     vocab_db = connect(options.vocab_db, read_only=True) if options.vocab_db else side_db
@@ -213,9 +210,11 @@ def run_spark_fhir2omop(spark, options: SparkOptions) -> SparkReport:
         resolved = _resolve_ids(rows, id_map).persist()
         counts, report.visit_links_cleared = _table_counts(resolved)
         tables = {table: _typed_table(spark, resolved, table) for table in counts}
+        if "drug_exposure" in tables and "death" in tables:
+            tables["drug_exposure"] = _drug_ends_capped_at_death(tables["drug_exposure"], tables["death"])
         report.rows_written.update(_write_fixed_tables(config, version))
         vocabulary = {name: spark.read.parquet(str(version / name)) for name in VOCABULARY_FOR_DERIVE}
-        everything = {table: tables.get(table) or _empty_frame(spark, table) for table in cdm_fields()}
+        everything = {table: tables[table] if table in tables else _empty_frame(spark, table) for table in cdm_fields()}
         derived = _derived(spark, everything, vocabulary, report)
         tables.update(derived)
         for table, frame in tables.items():
@@ -230,7 +229,7 @@ def run_spark_fhir2omop(spark, options: SparkOptions) -> SparkReport:
         report.new_ids = parquet_rows(version / ID_MAP) - report.kept_ids
         _lineage(resolved).write.parquet(str(version / LINEAGE))
         dangling_keys = _quarantine(spark, problems, winners, dangling, version / QUARANTINE, report)
-        _summarise(latest, dangling_keys, report)
+        _summarise(latest, winners, dangling_keys, report)
         spark.createDataFrame([("pseudonym_key_check", config.key_check), ("vocabulary_version", config.vocabulary_version)],
                               "name string, value string").coalesce(1).write.parquet(str(version / SETTINGS))
         report.finished_at = datetime.now()
@@ -274,9 +273,10 @@ def _executor_setup(broadcast) -> ConverterSetup:
 def _read_and_convert(spark, options: SparkOptions, setup, report: SparkReport):
     """Entry records of every input, one task per file, in input order (file number, position)."""
     sc = spark.sparkContext
-    local = [path for path in options.inputs if "://" not in str(path) or str(path).startswith("file:")]
-    remote = [str(path) for path in options.inputs if path not in local]
-    discovered = discover([str(path).removeprefix("file://") for path in local])
+    # Paths are read by the executors themselves; URIs (file:// too) through Spark's Hadoop filesystems.
+    local = [path for path in options.inputs if "://" not in str(path)]
+    remote = [str(path) for path in options.inputs if "://" in str(path)]
+    discovered = discover(local)
     for path, kind in discovered.skipped:
         report.notes[f"non_fhir_file_skipped: {path.name} ({kind})"] += 1
     units = [executor.Unit(number, str(path), _display(path)) for number, path in enumerate(discovered.files, start=1)]
@@ -502,6 +502,23 @@ def _empty_frame(spark, table: str):
     return spark.createDataFrame([], ", ".join(f"`{f.name.strip(chr(34))}` {spark_type(f.datatype)}" for f in cdm_fields()[table]))
 
 
+def _drug_ends_capped_at_death(drugs, deaths):
+    """derive/eras.cap_drug_ends_at_death on Spark: an exposure that starts by the death date ends
+    there at the latest; the source's end stays in verbatim_end_date, the end datetime is cleared."""
+    from pyspark.sql import functions as F
+
+    death = deaths.groupBy("person_id").agg(F.min("death_date").alias("_death"))
+    capped = F.col("_death").isNotNull() & (F.col("drug_exposure_end_date") > F.col("_death")) \
+        & (F.col("drug_exposure_start_date") <= F.col("_death"))
+    columns = drugs.columns
+    joined = drugs.join(death, "person_id", "left")
+    replaced = {"verbatim_end_date": F.when(capped, F.coalesce("verbatim_end_date", "drug_exposure_end_date")).otherwise(F.col("verbatim_end_date")),
+                "drug_exposure_end_date": F.when(capped, F.col("_death")).otherwise(F.col("drug_exposure_end_date")),
+                "drug_exposure_end_datetime": F.when(capped, F.lit(None)).otherwise(F.col("drug_exposure_end_datetime"))}
+    return joined.select(*[replaced[name].cast(dict(drugs.dtypes)[name]).alias(name) if name in replaced else F.col(name)
+                           for name in columns])
+
+
 def _write_empty(folder: Path, table: str) -> None:
     """A table without rows: one Parquet file holding its schema (no Spark job for it)."""
     import pyarrow.parquet as pq
@@ -580,15 +597,13 @@ def _quarantine(spark, problems, winners, dangling, path: Path, report: SparkRep
     return {row.owner for row in dangling.select("owner").distinct().collect()}
 
 
-def _summarise(latest, dangling_keys: set[str], report: SparkReport) -> None:
+def _summarise(latest, winners, dangling_keys: set[str], report: SparkReport) -> None:
     """The report's counters from the resources that stand (a resource removed for its missing
     Patient counts as quarantined, its rows and unmapped codes leave the report)."""
     def counters(items):
-        totals: dict[str, Any] = {name: Counter() for name in ("loaded", "excluded", "notes", "unmapped", "plain")}
-        for record, duplicates, superseded in items:
-            plain = totals["plain"]
-            plain["duplicates"] += duplicates
-            plain["superseded"] += superseded
+        totals: dict[str, Any] = {name: Counter() for name in ("loaded", "excluded", "notes", "unmapped", "plain")}  # as `zero`
+        plain = totals["plain"]
+        for record in items:
             verdict = record["verdict"]
             if verdict == "deleted":
                 plain["deleted"] += 1
@@ -604,13 +619,13 @@ def _summarise(latest, dangling_keys: set[str], report: SparkReport) -> None:
     def merged(a: dict, b: dict) -> dict:
         return {name: a[name] + b[name] for name in a}
 
-    totals = latest.mapPartitions(counters).reduce(merged)
+    zero: dict[str, Counter] = {name: Counter() for name in ("loaded", "excluded", "notes", "unmapped", "plain")}
+    totals = winners.mapPartitions(counters).fold(zero, merged)  # fold, not reduce: an input may hold no resource
+    report.duplicates, report.superseded = latest.map(lambda t: (t[1], t[2])).fold((0, 0), lambda a, b: (a[0] + b[0], a[1] + b[1]))
     report.resources_loaded = totals["loaded"]
     report.excluded = totals["excluded"]
     report.notes.update(totals["notes"])
     report.unmapped = totals["unmapped"]
-    report.duplicates = totals["plain"]["duplicates"]
-    report.superseded = totals["plain"]["superseded"]
     report.deleted = totals["plain"]["deleted"]
     report.truncated_values = totals["plain"]["truncated"]
     report.dangling_removed = len(dangling_keys)

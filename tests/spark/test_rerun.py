@@ -1,4 +1,5 @@
-"""A second Spark run over grown input keeps every id of the first and numbers the new keys after them."""
+"""A second Spark run over grown input keeps every id of the first and numbers the new keys after them;
+the second reads its input through a URI (Spark's Hadoop filesystem), the first through a path."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def test_rerun_over_grown_input_keeps_every_id_and_adds_new_ones(spark, tmp_path
     run_spark_fhir2omop(spark, SparkOptions(inputs=[str(inputs)], out=cdm))
     first = _id_map(cdm)
     shutil.copy(SYNTHEA / "deceased_patient.json.gz", inputs)
-    report = run_spark_fhir2omop(spark, SparkOptions(inputs=[str(inputs)], out=cdm))
+    # Read the second time as a URI, through Spark's Hadoop filesystem (binaryFiles), as hdfs:// or s3a:// inputs are.
+    report = run_spark_fhir2omop(spark, SparkOptions(inputs=[inputs.as_uri()], out=cdm))
     second = _id_map(cdm)
 
     assert first and all(second[key] == omop_id for key, omop_id in first.items())
