@@ -192,16 +192,16 @@ def fhir2omop(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, metavar="N", rich_help_panel=PERFORMANCE, help="Resources per transaction.")] = 5000,
     strict: Annotated[bool, typer.Option("--strict", metavar="", rich_help_panel=BEHAVIOUR, help="Exit 1 when any record was quarantined.")] = False,
     as_json: JsonOption = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", rich_help_panel=OUTPUT, help="No progress bar (it is drawn only on a terminal anyway).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", rich_help_panel=OUTPUT, help="No progress bar (drawn only on a terminal).")] = False,
     max_resource_mb: Annotated[int, typer.Option("--max-resource-mb", min=1, metavar="MB", hidden=True, help="Quarantine a larger resource unread.")] = 64,
     max_decompressed_mb: Annotated[int, typer.Option("--max-decompressed-mb", min=0, metavar="MB", hidden=True, help="Stop reading a .gz past this (0: no limit).")] = 4096,
     log_file: Annotated[Path | None, typer.Option("--log-file", metavar="FILE", rich_help_panel=OUTPUT, help="Append JSON lines for a scheduler: run start, progress per file, warnings, the report.")] = None,
     include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", metavar="", rich_help_panel=BEHAVIOUR, help="Treat provisional, differential and unconfirmed CTCL diagnoses as cases in the oncology step (default: loaded, left out).")] = False,
     key_file: Annotated[Path | None, typer.Option("--key-file", metavar="FILE", rich_help_panel=DATABASE, help="Pseudonym key file kept apart from the CDM (else $CTCL_MAP_KEY_FILE or ~/.config/ctcl-map/pseudonym.key; see README, Privacy).")] = None,
-    engine: Annotated[str, typer.Option("--engine", metavar="single|spark", rich_help_panel=PERFORMANCE, help="single: this machine, into --db (default). spark: Apache Spark, into a Parquet CDM folder (--out; README, Spark).")] = "single",
-    out: Annotated[Path | None, typer.Option("--out", metavar="CDM_DIR", rich_help_panel=OUTPUT, help="With --engine spark: the Parquet CDM folder (CDM_DIR/<table>/), replaced atomically.")] = None,
-    master: Annotated[str | None, typer.Option("--master", metavar="URL", rich_help_panel=PERFORMANCE, help="With --engine spark: local[*], spark://host:7077, yarn ... (default local[*]).")] = None,
-    vocab_db: Annotated[str | None, typer.Option("--vocab-db", metavar="DB", rich_help_panel=INPUT, help="With --engine spark: a CDM holding a loaded Athena vocabulary (default: the shipped subset).")] = None,
+    engine: Annotated[str, typer.Option("--engine", metavar="single|spark", show_default=False, rich_help_panel=PERFORMANCE, help="spark: Apache Spark, into --out DIR.")] = "single",
+    out: Annotated[Path | None, typer.Option("--out", metavar="CDM_DIR", hidden=True, help="Spark: the Parquet CDM folder (README, Spark).")] = None,
+    master: Annotated[str | None, typer.Option("--master", metavar="URL", hidden=True, help="Spark: local[*], spark://..., yarn.")] = None,
+    vocab_db: Annotated[str | None, typer.Option("--vocab-db", metavar="DB", hidden=True, help="Spark: a CDM with a loaded vocabulary.")] = None,
 ) -> None:
     """Load FHIR R4 data into an OMOP CDM v5.4 database (DuckDB by default).
 
