@@ -321,8 +321,8 @@ def source_to_concept_map_rows(mappings: MappingSet, concept_vocabularies: Mappi
     return rows
 
 __all__ = [
-    "MappingEntry", "MappingError", "MappingSet", "load_code_systems", "load_fhir_valuesets",
-    "load_mappings", "lookup_key", "source_to_concept_map_rows",
+    "MappingEntry", "MappingError", "MappingSet", "MappingTables", "configuration_fingerprint", "load_code_systems",
+    "load_fhir_valuesets", "load_mapping_tables", "load_mappings", "lookup_key", "source_to_concept_map_rows",
 ]
 
 
