@@ -446,8 +446,7 @@ def _resolve_ids(rows, id_map):
     """Keys -> ids: the row's own id, its person, visits and event link."""
     from pyspark.sql import functions as F
 
-    def ids_of(space_column, key_column, name):
-        space = space_column if isinstance(space_column, str) else None
+    def ids_of(space: str | None, name: str):
         frame = id_map if space is None else id_map.filter(F.col("id_space") == space)
         return frame.select(F.col("id_space").alias(f"_{name}_space"), F.col("row_key").alias(f"_{name}_key"),
                             F.col("omop_id").alias(name))
@@ -457,7 +456,7 @@ def _resolve_ids(rows, id_map):
                              ("visit_occurrence_id", "visit_occurrence", "visit_key"),
                              ("preceding_visit_occurrence_id", "visit_occurrence", "preceding_visit_key"),
                              ("event_id", None, "event_key")):
-        frame = ids_of(space, key, name)
+        frame = ids_of(space, name)
         space_of_row = F.col("tbl") if name == "own_id" else F.col("event_space") if name == "event_id" else F.lit(space)
         resolved = resolved.join(frame, (frame[f"_{name}_space"] == space_of_row) & (frame[f"_{name}_key"] == F.col(key)), "left") \
             .drop(f"_{name}_space", f"_{name}_key")
