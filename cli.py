@@ -163,6 +163,30 @@ def _open(db: str, cdm_schema: str | None, results_schema: str | None = None, re
     return connect(db, cdm_schema=cdm_schema, results_schema=results_schema, read_only=read_only)
 
 
+def _fhir2omop_on_spark(inputs: list[Path], out: Path | None, master: str | None, mappings: list[Path], vocab_db: str | None,
+                       key_file: Path | None, as_json: bool, strict: bool) -> None:
+    """fhir2omop --engine spark (README, "Spark"): pyspark is imported only from here on."""
+    from ctcl_map.spark.engine import SparkOptions, input_uri, print_spark_report, run_spark_fhir2omop
+    from ctcl_map.spark.session import spark_session
+
+    if out is None:
+        raise UsageError("--engine spark writes a Parquet CDM folder: give it with --out CDM_DIR")
+    uris = [input_uri(path) for path in inputs]
+    _require_inputs([Path(uri) for uri in uris if "://" not in uri])
+    spark = spark_session(master or "local[*]")
+    try:
+        report = run_spark_fhir2omop(spark, SparkOptions(inputs=uris, out=out, mapping_dirs=mappings, vocab_db=vocab_db, key_file=key_file))
+    finally:
+        spark.stop()
+    for notice in report.notices:
+        _echo(f"note: {notice}", err=True, colour=_YELLOW)
+    _echo(json.dumps(report.to_dict(), indent=2) if as_json else print_spark_report(report, out))
+    if sum(report.resources_loaded.values()) == 0:
+        raise JobFailed("nothing could be loaded from the input")
+    if strict and report.quarantined:
+        raise JobFailed(f"{sum(report.quarantined.values())} record(s) quarantined and --strict is set")
+
+
 @commands.command()
 def fhir2omop(
     inputs: InputsArgument,
@@ -184,6 +208,10 @@ def fhir2omop(
     log_file: Annotated[Path | None, option("--log-file", metavar="FILE", panel=OUTPUT, help="Append JSON lines for a scheduler: run start, progress per file, warnings, the report.")] = None,
     include_unconfirmed: Annotated[bool, option("--include-unconfirmed", metavar="", panel=BEHAVIOUR, help="Treat provisional, differential and unconfirmed CTCL diagnoses as cases in the oncology step (default: loaded, left out).")] = False,
     key_file: Annotated[Path | None, option("--key-file", metavar="FILE", panel=DATABASE, help="Pseudonym key file kept apart from the CDM (else $CTCL_MAP_KEY_FILE or ~/.config/ctcl-map/pseudonym.key; see README, Privacy).")] = None,
+    engine: Annotated[str, option("--engine", metavar="single|spark", show_default=False, panel=PERFORMANCE, help="spark: Apache Spark, into --out DIR.")] = "single",
+    out: Annotated[Path | None, option("--out", metavar="CDM_DIR", hidden=True, help="Spark: the Parquet CDM folder (README, Spark).")] = None,
+    master: Annotated[str | None, option("--master", metavar="URL", hidden=True, help="Spark: local[*], spark://..., yarn.")] = None,
+    vocab_db: Annotated[str | None, option("--vocab-db", metavar="DB", hidden=True, help="Spark: a CDM with a loaded vocabulary.")] = None,
 ) -> None:
     """Load FHIR R4 data into an OMOP CDM v5.4 database (DuckDB by default).
 
@@ -213,6 +241,13 @@ def fhir2omop(
 
     if b_rules not in ("2007", "2022"):
         raise UsageError(f"--b-rules must be 2007 or 2022, not {b_rules!r}")
+    if engine not in ("single", "spark"):
+        raise UsageError(f"--engine must be single or spark, not {engine!r}")
+    if engine == "spark":
+        _fhir2omop_on_spark(inputs, out, master, mappings or [], vocab_db, key_file, as_json, strict)
+        return
+    if out is not None or master is not None or vocab_db is not None:
+        raise UsageError("--out, --master and --vocab-db go with --engine spark")
     _require_inputs(inputs)
     try:
         log = RunLog.open(log_file)

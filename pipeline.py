@@ -10,8 +10,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import gc
-import hashlib
-import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -40,9 +38,8 @@ from ctcl_map.load.run_steps import (
 from ctcl_map.load.waiting import complete_waiting
 from ctcl_map.mappings.tables import (
     MappingSet,
-    load_code_systems,
-    load_fhir_valuesets,
-    load_mappings,
+    configuration_fingerprint,
+    load_mapping_tables,
     source_to_concept_map_rows,
 )
 from ctcl_map.model import BatchOutcome, ConvertedItem, InputProblem, NotConverted
@@ -272,14 +269,13 @@ def _configuration(db: Database, options: RunOptions) -> _Configuration:
     """The mapping tables (a bad file fails the run), the CDM and our tables created if absent
     (with the shipped vocabulary in an empty CDM), and the fingerprint of the configuration."""
     try:
-        mappings = load_mappings(options.mapping_dirs)
-        code_systems = load_code_systems(options.mapping_dirs)
-        valuesets = load_fhir_valuesets(options.mapping_dirs)
+        tables = load_mapping_tables(options.mapping_dirs)
     except MappingError as problem:
         raise RunFailed(str(problem)) from None
+    mappings, code_systems, valuesets = tables.mappings, tables.code_systems, tables.valuesets
     prepare_database(db, load_shipped_vocabulary, shipped_vocabulary_key())  # a new DuckDB file: from a template
     vocab_version = vocabulary_version(db)
-    fingerprint = _config_fingerprint(vocab_version, mappings, code_systems, valuesets)
+    fingerprint = configuration_fingerprint(vocab_version, mappings, code_systems, valuesets)
     return _Configuration(mappings, code_systems, valuesets, vocab_version, fingerprint)
 
 
@@ -440,14 +436,6 @@ def _finish_run(db: Database, options: RunOptions, config: _Configuration, repor
     unmapped_rows = [(run_id, t, c, v[:300], code[:300], r, n) for (t, c, v, code, r), n in report.outcome.unmapped.items()]
     finish_run(db, run_id, run.own_runs, report.finished_at, report.to_dict(), unmapped_rows)
     run.file_states.record(run_id, exclude=dangling_files)
-
-
-def _config_fingerprint(vocab_version: str, mappings, code_systems, valuesets) -> str:
-    parts = [__version__, vocab_version,
-             json.dumps(sorted((e.source_vocabulary_id, e.source_code, e.target_concept_id, e.origin) for e in mappings.entries)),
-             json.dumps(sorted(code_systems.items())),
-             json.dumps(sorted((list(k), v) for k, v in valuesets.items()))]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def _pseudonym_key(db: Database, key_file: Path | None, notices: list[str]) -> bytes:

@@ -321,6 +321,33 @@ def source_to_concept_map_rows(mappings: MappingSet, concept_vocabularies: Mappi
     return rows
 
 __all__ = [
-    "MappingEntry", "MappingError", "MappingSet", "load_code_systems", "load_fhir_valuesets",
-    "load_mappings", "lookup_key", "source_to_concept_map_rows",
+    "MappingEntry", "MappingError", "MappingSet", "MappingTables", "configuration_fingerprint", "load_code_systems",
+    "load_fhir_valuesets", "load_mapping_tables", "load_mappings", "lookup_key", "source_to_concept_map_rows",
 ]
+
+
+def configuration_fingerprint(vocab_version: str, mappings: MappingSet, code_systems: Mapping[str, str],
+                              valuesets: Mapping[tuple[str, str, str], int]) -> str:
+    """Everything that decides a conversion besides the input (software, vocabulary, mappings):
+    it salts the content hashes, so new mappings or a new vocabulary convert everything again."""
+    from ctcl_map import __version__
+
+    parts = [__version__, vocab_version,
+             json.dumps(sorted((e.source_vocabulary_id, e.source_code, e.target_concept_id, e.origin) for e in mappings.entries)),
+             json.dumps(sorted(code_systems.items())),
+             json.dumps(sorted((list(k), v) for k, v in valuesets.items()))]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class MappingTables:
+    """What a conversion reads from the mapping folder(s): the mapping entries, code systems, value sets."""
+
+    mappings: MappingSet
+    code_systems: dict[str, str]
+    valuesets: dict[tuple[str, str, str], int]
+
+
+def load_mapping_tables(override_dirs: Sequence[Path] = ()) -> MappingTables:
+    """The shipped tables merged with the site's; a malformed file raises MappingError."""
+    return MappingTables(load_mappings(override_dirs), load_code_systems(override_dirs), load_fhir_valuesets(override_dirs))
