@@ -164,7 +164,7 @@ def _open(db: str, cdm_schema: str | None, results_schema: str | None = None, re
 
 
 def _fhir2omop_on_spark(inputs: list[Path], out: Path | None, master: str | None, mappings: list[Path], vocab_db: str | None,
-                       key_file: Path | None, as_json: bool, strict: bool) -> None:
+                       key_file: Path | None, as_json: bool, strict: bool, derive_options: dict[str, Any]) -> None:
     """fhir2omop --engine spark (README, "Spark"): pyspark is imported only from here on."""
     from ctcl_map.spark.engine import SparkOptions, input_uri, print_spark_report, run_spark_fhir2omop
     from ctcl_map.spark.session import spark_session
@@ -175,7 +175,8 @@ def _fhir2omop_on_spark(inputs: list[Path], out: Path | None, master: str | None
     _require_inputs([Path(uri) for uri in uris if "://" not in uri])
     spark = spark_session(master or "local[*]")
     try:
-        report = run_spark_fhir2omop(spark, SparkOptions(inputs=uris, out=out, mapping_dirs=mappings, vocab_db=vocab_db, key_file=key_file))
+        report = run_spark_fhir2omop(spark, SparkOptions(inputs=uris, out=out, mapping_dirs=mappings, vocab_db=vocab_db,
+                                                                key_file=key_file, **derive_options))
     finally:
         spark.stop()
     for notice in report.notices:
@@ -244,7 +245,8 @@ def fhir2omop(
     if engine not in ("single", "spark"):
         raise UsageError(f"--engine must be single or spark, not {engine!r}")
     if engine == "spark":
-        _fhir2omop_on_spark(inputs, out, master, mappings or [], vocab_db, key_file, as_json, strict)
+        _fhir2omop_on_spark(inputs, out, master, mappings or [], vocab_db, key_file, as_json, strict,
+                            {"b_rules": b_rules, "oncology": oncology, "include_unconfirmed": include_unconfirmed})
         return
     if out is not None or master is not None or vocab_db is not None:
         raise UsageError("--out, --master and --vocab-db go with --engine spark")

@@ -18,7 +18,6 @@ Nothing here decides how a resource maps: that is the converters', run unchanged
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -69,6 +68,9 @@ class SparkOptions:
     key_file: Path | None = None
     source_name: str = "ctcl-map FHIR load"
     limits: ReadLimits = DEFAULT_LIMITS
+    b_rules: str = "2007"  # ISCL/EORTC criteria for blood counts as a B category (fhir2omop --b-rules)
+    oncology: bool = True  # derive staging, CLIPI, episodes and lines (fhir2omop --oncology/--no-oncology)
+    include_unconfirmed: bool = False
 
 
 @dataclass
@@ -210,12 +212,10 @@ def run_spark_fhir2omop(spark, options: SparkOptions) -> SparkReport:
         resolved = _resolve_ids(rows, id_map).persist()
         counts, report.visit_links_cleared = _table_counts(resolved)
         tables = {table: _typed_table(spark, resolved, table) for table in counts}
-        if "drug_exposure" in tables and "death" in tables:
-            tables["drug_exposure"] = _drug_ends_capped_at_death(tables["drug_exposure"], tables["death"])
         report.rows_written.update(_write_fixed_tables(config, version))
         vocabulary = {name: spark.read.parquet(str(version / name)) for name in VOCABULARY_FOR_DERIVE}
         everything = {table: tables[table] if table in tables else _empty_frame(spark, table) for table in cdm_fields()}
-        derived = _derived(spark, everything, vocabulary, report)
+        derived = _derived(spark, everything, vocabulary, options, report)
         tables.update(derived)
         for table, frame in tables.items():
             frame.write.parquet(str(version / table))
@@ -501,23 +501,6 @@ def _empty_frame(spark, table: str):
     return spark.createDataFrame([], ", ".join(f"`{f.name.strip(chr(34))}` {spark_type(f.datatype)}" for f in cdm_fields()[table]))
 
 
-def _drug_ends_capped_at_death(drugs, deaths):
-    """derive/eras.cap_drug_ends_at_death on Spark: an exposure that starts by the death date ends
-    there at the latest; the source's end stays in verbatim_end_date, the end datetime is cleared."""
-    from pyspark.sql import functions as F
-
-    death = deaths.groupBy("person_id").agg(F.min("death_date").alias("_death"))
-    capped = F.col("_death").isNotNull() & (F.col("drug_exposure_end_date") > F.col("_death")) \
-        & (F.col("drug_exposure_start_date") <= F.col("_death"))
-    columns = drugs.columns
-    joined = drugs.join(death, "person_id", "left")
-    replaced = {"verbatim_end_date": F.when(capped, F.coalesce("verbatim_end_date", "drug_exposure_end_date")).otherwise(F.col("verbatim_end_date")),
-                "drug_exposure_end_date": F.when(capped, F.col("_death")).otherwise(F.col("drug_exposure_end_date")),
-                "drug_exposure_end_datetime": F.when(capped, F.lit(None)).otherwise(F.col("drug_exposure_end_datetime"))}
-    return joined.select(*[replaced[name].cast(dict(drugs.dtypes)[name]).alias(name) if name in replaced else F.col(name)
-                           for name in columns])
-
-
 def _write_empty(folder: Path, table: str) -> None:
     """A table without rows: one Parquet file holding its schema (no Spark job for it)."""
     import pyarrow.parquet as pq
@@ -541,17 +524,16 @@ def _write_fixed_tables(config: _Configuration, version: Path) -> dict[str, int]
     return {table.table: table.rows for table in exported}
 
 
-def _derived(spark, tables: dict, vocabulary: dict, report: SparkReport) -> dict:
-    """The derived tables (observation_period, eras, oncology rows) of spark/derive.py, when present."""
-    if importlib.util.find_spec("ctcl_map.spark.derive") is None:
-        report.derived = "not run: ctcl_map.spark.derive is not installed in this version (derived tables are empty)"
-        return {}
-    from importlib import import_module
+def _derived(spark, tables: dict, vocabulary: dict, options: SparkOptions, report: SparkReport) -> dict:
+    """The derived tables (drug ends capped at death, observation_period, eras, oncology rows:
+    spark/derive.py) from the site's mapping rows, as the single-machine derive step makes them."""
+    from ctcl_map.derive.mapping_rows import load_mapping_rows
+    from ctcl_map.spark.derive import derive_all
 
-    derive_tables = import_module("ctcl_map.spark.derive").derive_tables
-    derived = derive_tables(spark, dict(tables), vocabulary)
-    report.derived = "derived: " + ", ".join(sorted(derived))
-    return derived
+    derived = derive_all(spark, dict(tables), vocabulary, mappings=load_mapping_rows(options.mapping_dirs),
+                         b_rules=options.b_rules, oncology=options.oncology, include_unconfirmed=options.include_unconfirmed)
+    report.derived = "derived: " + ", ".join(sorted(derived.tables))
+    return derived.tables
 
 
 def _lineage(resolved):

@@ -58,6 +58,8 @@ COMMAND_LINES = [
     ["fhir2omop", "a.json", "--mappings", "m1", "--workers", "2", "b.json", "--mappings", "m2", "--batch-size", "10",
      "--b-rules", "2022", "--strict", "--log-file", "l.jsonl", "--include-unconfirmed", "--key-file", "k", "--validate",
      "--max-resource-mb", "3", "--max-decompressed-mb", "0", "--cdm-schema", "cdm", "--incremental", "--oncology"],
+    ["fhir2omop", "a.json", "--engine", "spark", "--out", "cdm", "--master", "local[2]", "--vocab-db", "v.duckdb",
+     "--b-rules", "2022", "--no-oncology"],
     ["validate", "a.json", "--schema", "--top", "5", "--html", "r.html", "--strict", "--json"],
     ["dq", "--check", "isRequired", "--check", "fkDomain", "--table", "person", "--show-passed", "--dqd-json", "d.json"],
     ["survival", "--cohort", "advanced", "--compare", "mogamulizumab", "--landmark-months", "3.5", "--index-from",
