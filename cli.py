@@ -203,7 +203,7 @@ def fhir2omop(
     batch_size: Annotated[int, option("--batch-size", min=1, metavar="N", panel=PERFORMANCE, help="Resources per transaction.")] = 5000,
     strict: Annotated[bool, option("--strict", metavar="", panel=BEHAVIOUR, help="Exit 1 when any record was quarantined.")] = False,
     as_json: JsonOption = False,
-    quiet: Annotated[bool, option("--quiet", "-q", metavar="", panel=OUTPUT, help="No progress bar (it is drawn only on a terminal anyway).")] = False,
+    quiet: Annotated[bool, option("--quiet", "-q", metavar="", panel=OUTPUT, help="No progress bar (drawn only on a terminal).")] = False,
     max_resource_mb: Annotated[int, option("--max-resource-mb", min=1, metavar="MB", hidden=True, help="Quarantine a larger resource unread.")] = 64,
     max_decompressed_mb: Annotated[int, option("--max-decompressed-mb", min=0, metavar="MB", hidden=True, help="Stop reading a .gz past this (0: no limit).")] = 4096,
     log_file: Annotated[Path | None, option("--log-file", metavar="FILE", panel=OUTPUT, help="Append JSON lines for a scheduler: run start, progress per file, warnings, the report.")] = None,

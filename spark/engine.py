@@ -191,7 +191,6 @@ def run_spark_fhir2omop(spark, options: SparkOptions) -> SparkReport:
     out = Path(options.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
     config = _configure(options, report.notices)
     sc = spark.sparkContext
     setup = _shipped_setup(sc, config.setup)

@@ -32,6 +32,10 @@ def spark_session(master: str | None, app_name: str = "ctcl-map fhir2omop"):
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
+    if master and master.startswith("local") and "spark.driver.memory" not in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
+        # Locally the driver JVM is also the executor: Spark's default 1 GB heap runs out on the
+        # oncology step's per-person rows (seen with 500 patients). Set before the JVM starts.
+        builder = builder.config("spark.driver.memory", os.environ.get("CTCL_MAP_SPARK_DRIVER_MEMORY", "4g"))
     # Timestamps are the naive FHIR-local times the converters write: no session time zone shift.
     builder = (builder.config("spark.sql.session.timeZone", "UTC")
                .config("spark.ui.enabled", "false")

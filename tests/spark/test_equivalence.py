@@ -39,7 +39,7 @@ def single_machine(inputs: list[Path]) -> tuple[dict[str, list[tuple]], Counter]
 
 
 def on_spark(spark, inputs: list[Path], out: Path) -> tuple[dict[str, list[tuple]], Counter]:
-    run_spark_fhir2omop(spark, SparkOptions(inputs=[str(p) for p in inputs], out=out))
+    run_spark_fhir2omop(spark, SparkOptions(inputs=[str(p) for p in inputs], out=out, oncology=False))  # as on_one_machine
     id_map = [tuple(row.values()) for row in pq.read_table(out / "ctcl_id_map").select(["id_space", "omop_id", "row_key"]).to_pylist()]
     tables = {table: pq.read_table(out / table).to_pylist() for table in BASE_TABLES}
     quarantine = Counter(tuple(row.values()) for row in
