@@ -95,7 +95,7 @@ class SparkReport:
     results_completed_from_another_file: int = 0
     new_ids: int = 0
     kept_ids: int = 0
-    derived: str = ""  # what the derive step did, or why it did not run
+    derived: str = ""  # the tables the derive step replaced or added
     notices: list[str] = field(default_factory=list)
     started_at: datetime = field(default_factory=datetime.now)
     finished_at: datetime | None = None
@@ -623,7 +623,7 @@ def input_uri(path: Path | str) -> str:
 
 
 def print_spark_report(report: SparkReport, out: Path) -> str:
-    """The report as text: what went where, what was quarantined, what was not derived."""
+    """The report as text: what went where, what was quarantined, what was derived."""
     lines = [f"Parquet CDM: {out} (Spark)",
              f"files {report.files}, resources read {report.resources_read}, loaded {sum(report.resources_loaded.values())}"]
     lines += [f"  {table:<28} {rows:>10} rows" for table, rows in sorted(report.rows_written.items()) if rows]
